@@ -1,0 +1,1 @@
+"""Untrusted input -> members with provenance. Imports neither pandas nor typer."""

@@ -1,0 +1,197 @@
+"""Map a member's logical path to a ``SourceKind``.
+
+Classification is by name only (``classify``); the one case that needs content, the 2.8+
+``GoalState.1.xml`` placeholder, is handled by ``refine_kind`` on the member's first bytes.
+
+Names are matched on their tail where that is unambiguous, so flat folders and single files
+(``waagent.log.1.gz``, ``GoalState.3.xml``) classify like their ``var/...`` counterparts.
+A trailing ``.gz`` is ignored for everything but archives (``waagent.log-2024-01-31-1706659200.gz``
+is a waagent log; the walker decompresses it).
+
+>>> classify("var/log/waagent.log.3.gz")
+'waagent_log'
+>>> classify("var/lib/waagent/history/2024-01-31T10-00-00__3/ExtensionsConfig.xml")
+'extensions_config'
+>>> classify("var/lib/waagent/Certificates.pem")
+'secret'
+"""
+
+from __future__ import annotations
+
+import re
+
+from analyzer.settings import Limits
+
+from .model import SourceKind as K
+
+# Rotation suffixes: ".1", "-20240131", "-2024-01-31-1706659200", optionally followed by ".N".
+_ROT = r"(?:-\d{8}(?:-\d+)?|-\d{4}-\d{2}-\d{2}(?:-\d+)?)?(?:\.\d+)?"
+# /var/log/azure, or an "azure/" folder at the top (tarball made with ``-C /var/log azure``).
+_AZ = r"(?:(?:^|/)var/log/|^)azure/"
+_VMSNAP = r"Microsoft\.Azure\.RecoveryServices\.VMSnapshotLinux"
+
+_SECRET = re.compile(
+    r"(?:^|/)(?:"
+    r"[^/]*\.(?:prv|pem|pfx|p7m|p12|crt|key)"
+    r"|Certificates\.xml|Certificates\.\d+\.xml"
+    r"|ovf-env\.xml"  # masked password, but CustomData too
+    r"|CustomData"
+    r"|RemoteAccess(?:\.\d+)?\.xml"  # JIT users with (encrypted) passwords
+    r"|ManagedIdentity-[^/]*\.json"
+    r"|ssh_host_[^/]*_key"
+    r")$"
+    r"|(?:^|/)etc/g?shadow-?$"
+)
+
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
+
+# Ordered: the first match wins.
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), kind)
+    for pattern, kind in (
+        (r"(?:^|/)waagent\.log" + _ROT + r"$", K.WAAGENT_LOG),
+        (_AZ + r"[^/]+/(?:[^/]+/)*events/[^/]+\.json$", K.EXTENSION_EVENTS),
+        (_AZ + _VMSNAP + r"/(?:[^/]+/)?extension\.log" + _ROT + r"$", K.VMSNAPSHOT_LOG),
+        (_AZ + _VMSNAP + r"/(?:[^/]+/)?shell\.log" + _ROT + r"$", K.VMSNAPSHOT_SHELL_LOG),
+        (_AZ + r"[^/]+/(?:[^/]+/)?CommandExecution[^/]*\.log" + _ROT + r"$",
+         K.COMMAND_EXECUTION_LOG),
+        (_AZ + r"(?:[^/]+/)*[^/]+\.log" + _ROT + r"$", K.EXTENSION_LOG),
+        (r"(?:^|/)GoalState(?:\.\d+)?\.xml$", K.GOAL_STATE),
+        (r"(?:^|/)ExtensionsConfig(?:\.\d+)?\.xml$", K.EXTENSIONS_CONFIG),
+        (r"(?:^|/)HostingEnvironmentConfig(?:\.\d+)?\.xml$", K.HOSTING_ENV),
+        (r"(?:^|/)SharedConfig(?:\.\d+)?\.xml$", K.SHARED_CONFIG),
+        (r"(?:^|/)VmSettings(?:\.\d+)?\.json$", K.VM_SETTINGS),
+        (r"(?:^|/)waagent_status(?:\.\d+)?\.json$", K.WAAGENT_STATUS),
+        (r"(?:^|/)(?:[^/]+\.)?HandlerState$", K.HANDLER_STATE),
+        (r"(?:^|/)(?:[^/]+\.)?HandlerStatus$", K.HANDLER_STATUS),
+        (r"(?:^|/)(?:(?:[^/]+\.)?\d+\.status|\d+_status)$", K.EXTENSION_STATUS),
+        (r"(?:^|/)(?:(?:[^/]+\.)?\d+\.settings|\d+_settings)$", K.EXTENSION_SETTINGS),
+        (r"(?:^|/)HandlerManifest\.json$", K.HANDLER_MANIFEST),
+        (r"(?:^|/)HandlerEnvironment\.json$", K.HANDLER_ENVIRONMENT),
+        (r"(?:^|/)waagent\.conf$", K.WAAGENT_CONF),
+        (r"(?:^|/)vmbackup\.conf$", K.VMBACKUP_CONF),
+        (
+            r"(?:^|/)dhclient[^/]*\.leases?$"
+            r"|(?:^|/)var/lib/(?:dhcp|dhclient)/[^/]+\.leases?$"
+            r"|(?:^|/)var/lib/NetworkManager/[^/]+\.lease$"
+            r"|(?:^|/)run/systemd/netif/leases/[^/]+$"
+            r"|(?:^|/)var/lib/wicked/lease-[^/]+\.xml$",
+            K.DHCP_LEASE,
+        ),
+        (r"^results\.txt$|(?:^|/)var/lib/waagent/logcollector/results\.txt$",
+         K.COLLECTOR_RESULTS),
+        (r"(?:^|/)WALinuxAgent-[^/]+/error\.json$", K.AGENT_ERROR_JSON),
+        (r"^current_version$|(?:^|/)var/lib/waagent/current_version$", K.AGENT_SENTINEL),
+    )
+)
+
+DOCUMENT_KINDS = frozenset(
+    {
+        K.GOAL_STATE,
+        K.GOAL_STATE_PLACEHOLDER,
+        K.EXTENSIONS_CONFIG,
+        K.HOSTING_ENV,
+        K.SHARED_CONFIG,
+        K.VM_SETTINGS,
+        K.WAAGENT_STATUS,
+        K.HANDLER_STATE,
+        K.HANDLER_STATUS,
+        K.EXTENSION_STATUS,
+        K.EXTENSION_SETTINGS,
+        K.HANDLER_MANIFEST,
+        K.HANDLER_ENVIRONMENT,
+        K.WAAGENT_CONF,
+        K.VMBACKUP_CONF,
+        K.DHCP_LEASE,
+        K.AGENT_ERROR_JSON,
+        K.AGENT_SENTINEL,
+        K.EXTENSION_EVENTS,
+    }
+)
+"""Small structured files (XML, JSON, config, leases): capped at ``Limits.max_xml_bytes``."""
+
+READ_KINDS = DOCUMENT_KINDS | K.LOG_KINDS | {K.COLLECTOR_RESULTS}
+"""Kinds the analyzer parses: the walker peeks at them, checks their declared size and counts
+them as members read. ``OTHER`` members are only listed (and read on demand)."""
+
+GOAL_STATE_PLACEHOLDER_TEXT = b"<xml>empty placeholder file</xml>"
+
+
+def is_archive_name(path: str) -> bool:
+    """``.zip``/``.tar*``/``.tgz``/``.txz`` (case-insensitive)."""
+    return path.lower().endswith(_ARCHIVE_SUFFIXES)
+
+
+def strip_archive_suffix(path: str) -> str:
+    """``.../history/2024-01-31T10-00-00__3.zip`` -> ``.../history/2024-01-31T10-00-00__3``:
+    where the archive's relative members would be if it were unpacked in place."""
+    lower = path.lower()
+    for suffix in sorted(_ARCHIVE_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
+def classify(logical_path: str) -> str:
+    """The ``SourceKind`` of a member, from its logical path.
+
+    >>> classify("waagent.log-2024-01-31-1706659200.gz")
+    'waagent_log'
+    >>> classify("var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.13/status/0.status")
+    'extension_status'
+    >>> classify("var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/shell.log")
+    'vmsnapshot_shell_log'
+    >>> classify("var/lib/waagent/logcollector/logs.zip")
+    'archive'
+    >>> classify("var/log/syslog")
+    'other'
+    """
+    path = logical_path
+    if _SECRET.search(path):
+        return K.SECRET
+    if is_archive_name(path):
+        return K.ARCHIVE
+    if path.endswith(".gz"):
+        path = path[:-3]
+        if _SECRET.search(path):
+            return K.SECRET
+    for pattern, kind in _RULES:
+        if pattern.search(path):
+            return kind
+    return K.OTHER
+
+
+def refine_kind(kind: str, head: bytes) -> str:
+    """Adjust a name-based kind with the member's first bytes.
+
+    Agent 2.8+ keeps ``GoalState.1.xml`` as a placeholder whose whole content is
+    ``<xml>empty placeholder file</xml>``; it is not a goal state.
+
+    >>> refine_kind("goal_state_xml", b"<xml>empty placeholder file</xml>\\n")
+    'goal_state_placeholder'
+    >>> refine_kind("goal_state_xml", b"<?xml version='1.0'?><GoalState/>")
+    'goal_state_xml'
+    """
+    if kind == K.GOAL_STATE:
+        body = head.removeprefix(b"\xef\xbb\xbf").strip()
+        if body == GOAL_STATE_PLACEHOLDER_TEXT:
+            return K.GOAL_STATE_PLACEHOLDER
+    return kind
+
+
+def member_cap(kind: str, limits: Limits) -> int:
+    """Per-member byte cap (decompressed) for a kind."""
+    if kind in DOCUMENT_KINDS:
+        return limits.max_xml_bytes
+    if kind == K.ARCHIVE:
+        return limits.max_nested_bytes
+    return limits.max_member_bytes
+
+
+def cap_name(kind: str) -> str:
+    """How the cap of ``member_cap`` is called in problem messages."""
+    if kind in DOCUMENT_KINDS:
+        return "document limit"
+    if kind == K.ARCHIVE:
+        return "nested-archive limit"
+    return "per-member limit"

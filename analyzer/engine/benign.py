@@ -1,0 +1,70 @@
+"""Known-benign messages: noise the agent team sees on healthy VMs.
+
+A finding whose evidence is made only of such messages, no more often than the entry's
+threshold, is down-ranked to ``info`` instead of alarming (``rules/benign.toml``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from analyzer.engine.regex import PatternError, compile_pattern
+
+
+class _HasRecords(Protocol):
+    records_text: list[str]
+
+
+@dataclass
+class BenignEntry:
+    id: str
+    pattern: str
+    sample: str
+    max_count: int
+    reason: str
+
+    def matches(self, text: str) -> bool:
+        return compile_pattern(self.pattern).search(text) is not None
+
+
+@dataclass
+class BenignList:
+    entries: list[BenignEntry]
+
+    def downrank_reason(self, results: Iterable[_HasRecords], count: int) -> str:
+        texts = [text for result in results for text in result.records_text]
+        if not texts:
+            return ""
+        for entry in self.entries:
+            if count <= entry.max_count and all(entry.matches(t) for t in texts):
+                return f"{entry.id}: {entry.reason} (seen {count}x, threshold {entry.max_count})"
+        return ""
+
+
+def load_benign(path: Path) -> tuple[BenignList, list[str]]:
+    """Load the list; returns it plus error messages (a bad entry is skipped, not fatal)."""
+    if not path.is_file():
+        return BenignList([]), []
+    errors: list[str] = []
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return BenignList([]), [f"{path}: {error}"]
+    entries = []
+    for index, raw in enumerate(data.get("benign", [])):
+        try:
+            entry = BenignEntry(str(raw["id"]), str(raw["pattern"]), str(raw["sample"]),
+                                int(raw.get("max_count", 1)), str(raw.get("reason", "")))
+            compile_pattern(entry.pattern)
+        except (KeyError, TypeError, ValueError, PatternError) as error:
+            errors.append(f"{path}: benign entry {index + 1}: {error}")
+            continue
+        if not entry.matches(entry.sample):
+            errors.append(f"{path}: benign entry {entry.id}: its sample does not match its pattern")
+            continue
+        entries.append(entry)
+    return BenignList(entries), errors

@@ -1,0 +1,512 @@
+"""Load and validate rule files; every error is collected as ``path:line:col: message``.
+
+A rule pack loads even when some files are broken: the broken ones are reported (``analyze``
+goes on with the others; ``rules validate`` exits 2).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from analyzer.engine.condition import ConditionError, parse_condition
+from analyzer.engine.regex import PatternError, compile_pattern
+from analyzer.engine.model import (
+    AbsenceCheck,
+    Check,
+    Comparison,
+    Location,
+    LogCheck,
+    RecordFilter,
+    Rule,
+    RuleTest,
+    SequenceCheck,
+    TableCheck,
+)
+from analyzer.report.model import CATEGORIES, SEVERITIES
+
+RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+LANGUAGES = ("en", "pt-BR")
+CHECK_KINDS = ("log", "absence", "sequence", "table")
+TABLES = ("extensions", "goal_states", "agent", "config", "files")
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+COMPARE_TYPES = ("version", "number", "string")
+LEVELS = ("VERBOSE", "INFO", "WARNING", "ERROR", "")
+SOURCE_KINDS = (
+    "waagent_log",
+    "command_execution_log",
+    "vmsnapshot_extension_log",
+    "vmsnapshot_shell_log",
+    "extension_log",
+    "extension_events",
+)
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+TOP_KEYS = {
+    "id": str, "title": str, "category": str, "severity": str, "description": str,
+    "message": str, "condition": str, "remediation": dict, "references": list, "tags": list,
+    "params": dict, "checks": dict, "tests": list, "seed_cause": int, "evidence_limit": int,
+}
+REQUIRED_TOP = ("id", "title", "category", "severity", "description", "message", "condition",
+                "remediation", "checks")
+FILTER_KEYS = {"sources", "levels", "threads", "prefixes", "extensions", "where"}
+CHECK_KEYS = {
+    "log": FILTER_KEYS | {"kind", "description", "pattern", "min_count", "within_hours", "group_by"},
+    "absence": FILTER_KEYS | {"kind", "description", "pattern", "within_hours"},
+    "sequence": FILTER_KEYS | {"kind", "description", "pattern", "then", "within_minutes",
+                               "group_by"},
+    "table": {"kind", "description", "table", "where", "compare", "mode", "latest_by"},
+}
+TEST_KEYS = {"name", "expect", "files", "evidence_lines", "params"}
+
+
+@dataclass(frozen=True)
+class LoadError:
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass
+class RulePack:
+    rules: list[Rule] = field(default_factory=list)
+    errors: list[LoadError] = field(default_factory=list)
+    warnings: list[LoadError] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in self.rules}
+
+
+class _Locator:
+    """Finds the line/column of a key path in TOML source (tomllib keeps no positions)."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = text.splitlines()
+        self.headers = [(i, line.strip().replace(" ", "")) for i, line in enumerate(self.lines)
+                        if line.lstrip().startswith("[")]
+
+    def at(self, *keys: str | int) -> Location:
+        header = self._header_line(keys)
+        start = 0 if header is None else header + 1
+        end = next((i for i, _ in self.headers if i >= start), len(self.lines))
+        leaf = keys[-1] if keys and isinstance(keys[-1], str) else None
+        if leaf is not None and (header is not None or len(keys) == 1):
+            key_re = re.compile(rf'\s*"?{re.escape(leaf)}"?\s*=')
+            for index in range(start, end):
+                if key_re.match(self.lines[index]):
+                    return Location(self.path, index + 1, self.lines[index].find(leaf) + 1)
+        if header is not None:
+            return Location(self.path, header + 1, 1)
+        return Location(self.path, 1, 1)
+
+    def _header_line(self, keys: tuple[str | int, ...]) -> int | None:
+        if not keys or len(keys) == 1 and keys[0] not in ("tests", "remediation", "params"):
+            return None
+        first = keys[0]
+        if first == "tests":
+            tests = [i for i, h in self.headers if h == "[[tests]]"]
+            index = keys[1] if len(keys) > 1 and isinstance(keys[1], int) else 0
+            return tests[index] if index < len(tests) else None
+        if first == "checks" and len(keys) > 1:
+            wanted = {f"[checks.{keys[1]}]", f'[checks."{keys[1]}"]'}
+            return next((i for i, h in self.headers if h in wanted), None)
+        return next((i for i, h in self.headers if h == f"[{first}]"), None)
+
+
+def default_rules_dir() -> Path:
+    """The rule pack shipped with the package (``analyzer/rules``), or the repo's ``rules/``."""
+    package_dir = Path(__file__).resolve().parent.parent
+    for candidate in (package_dir / "rules", package_dir.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    return package_dir / "rules"
+
+
+def rule_files(directories: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for directory in directories:
+        if directory.is_file():
+            files.append(directory)
+            continue
+        files.extend(sorted(p for p in directory.rglob("*.toml") if p.name != "benign.toml"))
+    return files
+
+
+def load_rules(directories: Iterable[Path], overrides: dict[str, dict[str, Any]] | None = None,
+               require_tests: bool = False) -> RulePack:
+    pack = RulePack()
+    seen: dict[str, Path] = {}
+    for path in rule_files(directories):
+        rule = _load_file(path, pack, (overrides or {}).get(_stem_id(path), {}), require_tests)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            pack.errors.append(LoadError(Location(path), f"duplicate rule id {rule.id!r} "
+                                         f"(also in {seen[rule.id]})"))
+            continue
+        seen[rule.id] = path
+        pack.rules.append(rule)
+    unknown = set(overrides or {}) - set(seen)
+    for rule_id in sorted(unknown):
+        pack.errors.append(LoadError(Location(Path("--param")), f"unknown rule id {rule_id!r}"))
+    return pack
+
+
+def _stem_id(path: Path) -> str:
+    return path.stem
+
+
+def _load_file(path: Path, pack: RulePack, overrides: dict[str, Any],
+               require_tests: bool) -> Rule | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line, col = _decode_position(str(error))
+        pack.errors.append(LoadError(Location(path, line, col), f"invalid TOML: {error}"))
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        pack.errors.append(LoadError(Location(path), f"cannot read rule file: {error}"))
+        return None
+    builder = _RuleBuilder(path, _Locator(path, text), data, overrides)
+    rule = builder.build()
+    pack.errors.extend(builder.errors)
+    if rule is not None:
+        pack.warnings.extend(_test_coverage(rule, builder.locator, require_tests, pack))
+    return rule if not builder.errors else None
+
+
+def _decode_position(message: str) -> tuple[int, int]:
+    match = re.search(r"line (\d+), column (\d+)", message)
+    return (int(match.group(1)), int(match.group(2))) if match else (1, 1)
+
+
+def _test_coverage(rule: Rule, locator: _Locator, require_tests: bool,
+                   pack: RulePack) -> list[LoadError]:
+    fires = any(rule.id in t.expect for t in rule.tests)
+    quiet = any(rule.id not in t.expect for t in rule.tests)
+    problems = []
+    if not fires:
+        problems.append(LoadError(locator.at("tests"), "rule has no test case where it fires"))
+    if not quiet:
+        problems.append(LoadError(locator.at("tests"),
+                                  "rule has no test case where it must not fire"))
+    if require_tests:
+        pack.errors.extend(problems)
+        return []
+    return problems
+
+
+class _RuleBuilder:
+    def __init__(self, path: Path, locator: _Locator, data: dict[str, Any],
+                 overrides: dict[str, Any]) -> None:
+        self.path = path
+        self.locator = locator
+        self.data = data
+        self.overrides = overrides
+        self.errors: list[LoadError] = []
+
+    def error(self, message: str, *keys: str | int) -> None:
+        self.errors.append(LoadError(self.locator.at(*keys), message))
+
+    def build(self) -> Rule | None:
+        self._check_top_keys()
+        if self.errors:
+            return None
+        rule_id = self.data["id"]
+        self._check_header(rule_id)
+        params = self._params()
+        checks = {name: check for name, raw in self._raw_checks().items()
+                  if (check := self._check(name, raw, params)) is not None}
+        condition = self._condition(set(checks))
+        remediation = self._remediation()
+        tests = self._tests()
+        if self.errors or condition is None:
+            return None
+        return Rule(
+            id=rule_id, title=self.data["title"], category=self.data["category"],
+            severity=self.data["severity"], description=self.data["description"],
+            message=self.data["message"], condition=condition,
+            condition_text=self.data["condition"], checks=checks, remediation=remediation,
+            references=list(self.data.get("references", [])),
+            tags=list(self.data.get("tags", [])), params=params,
+            seed_cause=self.data.get("seed_cause"),
+            evidence_limit=self.data.get("evidence_limit", 3), tests=tests, path=self.path,
+            raw_checks=self._raw_checks(),
+        )
+
+    def _check_top_keys(self) -> None:
+        for key in REQUIRED_TOP:
+            if key not in self.data:
+                self.error(f"missing required key {key!r}")
+        for key, value in self.data.items():
+            expected = TOP_KEYS.get(key)
+            if expected is None:
+                self.error(f"unknown key {key!r}; valid keys: {', '.join(TOP_KEYS)}", key)
+            elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                self.error(f"{key!r} must be a {expected.__name__}", key)
+
+    def _check_header(self, rule_id: str) -> None:
+        if not RULE_ID.fullmatch(rule_id):
+            self.error(f"invalid rule id {rule_id!r} (letters, digits, '-', '_', '.')", "id")
+        if self.path.stem != rule_id:
+            self.error(f"file name must be the rule id: expected {rule_id}.toml", "id")
+        if self.data["category"] not in CATEGORIES:
+            self.error(f"unknown category {self.data['category']!r}; valid options: "
+                       f"{', '.join(CATEGORIES)}", "category")
+        if self.data["severity"] not in SEVERITIES:
+            self.error(f"unknown severity {self.data['severity']!r}; valid options: "
+                       f"{', '.join(SEVERITIES)}", "severity")
+        cause = self.data.get("seed_cause")
+        if cause is not None and cause not in range(1, 6):
+            self.error("seed_cause must be 1..5 (a cause of the troubleshooting guide)",
+                       "seed_cause")
+        for key in ("references", "tags"):
+            if not all(isinstance(v, str) for v in self.data.get(key, [])):
+                self.error(f"{key!r} must be a list of strings", key)
+
+    def _params(self) -> dict[str, Any]:
+        params = dict(self.data.get("params", {}))
+        for name, value in self.overrides.items():
+            if name not in params:
+                self.error(f"unknown parameter {name!r}; valid options: "
+                           f"{', '.join(params) or '(none)'}", "params")
+                continue
+            params[name] = _coerce_like(params[name], value)
+        return params
+
+    def _raw_checks(self) -> dict[str, dict[str, Any]]:
+        checks = self.data.get("checks", {})
+        return {k: v for k, v in checks.items() if isinstance(v, dict)}
+
+    def _condition(self, names: set[str]) -> Any:
+        text = self.data["condition"]
+        try:
+            condition = parse_condition(text)
+        except ConditionError as error:
+            location = self.locator.at("condition")
+            self.errors.append(LoadError(
+                Location(location.path, location.line, location.col + error.col + 12), str(error)))
+            return None
+        for name in condition.names():
+            if "*" in name or "?" in name:
+                continue
+            if name not in names:
+                self.error(f"condition refers to unknown check {name!r}; checks: "
+                           f"{', '.join(sorted(names)) or '(none)'}", "condition")
+        return condition
+
+    def _remediation(self) -> dict[str, str]:
+        remediation = self.data["remediation"]
+        for lang in LANGUAGES:
+            if not isinstance(remediation.get(lang), str) or not remediation[lang].strip():
+                self.error(f"remediation needs a non-empty {lang!r} text", "remediation")
+        for lang in remediation:
+            if lang not in LANGUAGES:
+                self.error(f"unknown remediation language {lang!r}; valid options: "
+                           f"{', '.join(LANGUAGES)}", "remediation", lang)
+        return {k: v for k, v in remediation.items() if isinstance(v, str)}
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def _check(self, name: str, raw: dict[str, Any], params: dict[str, Any]) -> Check | None:
+        kind = raw.get("kind", "log")
+        where = ("checks", name)
+        if kind not in CHECK_KINDS:
+            self.error(f"unknown check kind {kind!r}; valid options: {', '.join(CHECK_KINDS)}",
+                       *where, "kind")
+            return None
+        for key in raw:
+            if key not in CHECK_KEYS[kind]:
+                self.error(f"unknown key {key!r} for a {kind} check; valid keys: "
+                           f"{', '.join(sorted(CHECK_KEYS[kind]))}", *where, key)
+        values = {k: self._substitute(v, params, (*where, k)) for k, v in raw.items()}
+        location = self.locator.at(*where)
+        if kind == "table":
+            return self._table_check(name, values, location)
+        record_filter = self._filter(values, where)
+        pattern = self._pattern(values.get("pattern", ""), (*where, "pattern"))
+        if not pattern:
+            # Every log check feeds the one-pass prefilter; without a pattern it would have to
+            # see every record of the bundle.
+            self.error(f"a {kind} check needs a pattern", *where)
+        if kind == "log":
+            return LogCheck(name, filter=record_filter, pattern=pattern,
+                            min_count=self._number(values.get("min_count", 1), (*where, "min_count"), int),
+                            within_hours=self._optional_number(values.get("within_hours"),
+                                                               (*where, "within_hours")),
+                            group_by=str(values.get("group_by", "")), location=location)
+        if kind == "absence":
+            return AbsenceCheck(name, filter=record_filter, pattern=pattern,
+                                within_hours=self._number(values.get("within_hours", 6),
+                                                          (*where, "within_hours"), float),
+                                location=location)
+        then = self._pattern(values.get("then", ""), (*where, "then"))
+        if not then:
+            self.error("a sequence check needs both 'pattern' and 'then'", *where)
+        return SequenceCheck(name, filter=record_filter, pattern=pattern, then=then,
+                             within_minutes=self._number(values.get("within_minutes", 60),
+                                                         (*where, "within_minutes"), float),
+                             group_by=str(values.get("group_by", "")), location=location)
+
+    def _substitute(self, value: Any, params: dict[str, Any], keys: tuple[str | int, ...]) -> Any:
+        if isinstance(value, str):
+            whole = _PARAM.fullmatch(value)
+            if whole and whole.group(1) in params:
+                return params[whole.group(1)]
+            return _PARAM.sub(lambda m: self._param_text(m, params, keys), value)
+        if isinstance(value, list):
+            return [self._substitute(v, params, keys) for v in value]
+        if isinstance(value, dict):
+            return {k: self._substitute(v, params, keys) for k, v in value.items()}
+        return value
+
+    def _param_text(self, match: re.Match[str], params: dict[str, Any],
+                    keys: tuple[str | int, ...]) -> str:
+        name = match.group(1)
+        if name not in params:
+            self.error(f"unknown parameter {{{name}}}; valid options: "
+                       f"{', '.join(params) or '(none)'}", *keys)
+            return match.group(0)
+        value = params[name]
+        return re.escape(str(value)) if keys[-1] in ("pattern", "then") else str(value)
+
+    def _filter(self, values: dict[str, Any], where: tuple[str, str]) -> RecordFilter:
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("sources", "levels", "threads", "prefixes", "extensions"):
+            raw = values.get(key, [])
+            if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+                self.error(f"{key!r} must be a list of strings", *where, key)
+                raw = []
+            lists[key] = tuple(raw)
+        for source in lists["sources"]:
+            if source not in SOURCE_KINDS:
+                self.error(f"unknown source {source!r}; valid options: {', '.join(SOURCE_KINDS)}",
+                           *where, "sources")
+        for level in lists["levels"]:
+            if level not in LEVELS:
+                self.error(f"unknown level {level!r}; valid options: VERBOSE, INFO, WARNING, "
+                           "ERROR, '' (no level)", *where, "levels")
+        field_filters = self._where(values.get("where", {}), (*where, "where"))
+        return RecordFilter(sources=lists["sources"] or ("waagent_log",), levels=lists["levels"],
+                            threads=lists["threads"], prefixes=lists["prefixes"],
+                            extensions=tuple(e.lower() for e in lists["extensions"]),
+                            where=field_filters)
+
+    def _where(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            self.error("'where' must be a table of field = value", *keys)
+            return {}
+        result: dict[str, str] = {}
+        for name, value in raw.items():
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                self.error(f"where.{name} must be a string or number", *keys)
+                continue
+            text = str(value)
+            if text.startswith("~"):
+                self._pattern(text[1:], keys)
+            result[name] = text
+        return result
+
+    def _pattern(self, pattern: Any, keys: tuple[str | int, ...]) -> str:
+        if not isinstance(pattern, str):
+            self.error("pattern must be a string", *keys)
+            return ""
+        if not pattern:
+            return ""
+        try:
+            compile_pattern(pattern)
+        except PatternError as error:
+            self.error(f"pattern not accepted by the linear-time regex engine (RE2: no "
+                       f"backreferences or lookaround): {error}", *keys)
+            return ""
+        if len(pattern) > 4000:
+            self.error("pattern longer than 4000 characters", *keys)
+        return pattern
+
+    def _number(self, value: Any, keys: tuple[str | int, ...], kind: type) -> Any:
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            self.error(f"{keys[-1]!r} must be a number, got {value!r}", *keys)
+            return kind(1)
+        if number < 0:
+            self.error(f"{keys[-1]!r} must not be negative", *keys)
+        return number
+
+    def _optional_number(self, value: Any, keys: tuple[str | int, ...]) -> float | None:
+        return None if value is None else float(self._number(value, keys, float))
+
+    def _table_check(self, name: str, values: dict[str, Any], location: Location) -> Check | None:
+        where = ("checks", name)
+        table = values.get("table", "extensions")
+        if table not in TABLES:
+            self.error(f"unknown table {table!r}; valid options: {', '.join(TABLES)}",
+                       *where, "table")
+        mode = values.get("mode", "any")
+        if mode not in ("any", "none"):
+            self.error(f"unknown mode {mode!r}; valid options: any, none", *where, "mode")
+        compare = None
+        raw_compare = values.get("compare")
+        if raw_compare is not None:
+            compare = self._compare(raw_compare, (*where, "compare"))
+        return TableCheck(name, table=table, where=self._where(values.get("where", {}),
+                                                                (*where, "where")),
+                          compare=compare, mode=mode, latest_by=str(values.get("latest_by", "")),
+                          location=location)
+
+    def _compare(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None:
+        if not isinstance(raw, dict) or not {"field", "op", "value"} <= set(raw):
+            self.error("compare needs field, op and value", *keys)
+            return None
+        if raw["op"] not in COMPARE_OPS:
+            self.error(f"unknown op {raw['op']!r}; valid options: {', '.join(COMPARE_OPS)}", *keys)
+        kind = raw.get("type", "string")
+        if kind not in COMPARE_TYPES:
+            self.error(f"unknown type {kind!r}; valid options: {', '.join(COMPARE_TYPES)}", *keys)
+        return Comparison(str(raw["field"]), raw["op"], str(raw["value"]), kind)
+
+    # -- tests -------------------------------------------------------------------------------
+
+    def _tests(self) -> list[RuleTest]:
+        tests: list[RuleTest] = []
+        for index, raw in enumerate(self.data.get("tests", [])):
+            if not isinstance(raw, dict):
+                self.error("each [[tests]] entry must be a table", "tests", index)
+                continue
+            for key in raw:
+                if key not in TEST_KEYS:
+                    self.error(f"unknown test key {key!r}; valid keys: "
+                               f"{', '.join(sorted(TEST_KEYS))}", "tests", index, key)
+            files = raw.get("files", {})
+            expect = raw.get("expect")
+            if not isinstance(expect, list) or not all(isinstance(e, str) for e in expect):
+                self.error("test 'expect' must be a list of rule ids", "tests", index, "expect")
+                expect = []
+            if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+                self.error("test 'files' must map paths to text", "tests", index, "files")
+                files = {}
+            tests.append(RuleTest(name=str(raw.get("name", f"case {index + 1}")), expect=expect,
+                                  files=files, evidence_lines=list(raw.get("evidence_lines", [])),
+                                  params=dict(raw.get("params", {})),
+                                  location=self.locator.at("tests", index)))
+        return tests
+
+
+def _coerce_like(default: Any, value: Any) -> Any:
+    """Parameters given on the command line are strings; make them the default's type."""
+    if isinstance(value, str):
+        if isinstance(default, bool):
+            return value.lower() in ("1", "true", "yes", "y")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    return value

@@ -1,0 +1,201 @@
+"""Matching log records against the log-based checks of every rule, with bounded memory.
+
+The scanner calls :class:`RecordMatcher` once per candidate record. Each check keeps an
+:class:`Accumulator`: counts, timestamps (for windows), group keys and a few sample hits for
+evidence, never every record.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from analyzer.engine.model import AbsenceCheck, LogCheck, RecordFilter, Rule, SequenceCheck
+from analyzer.engine.regex import compile_pattern, compile_prefilter
+from analyzer.parse.records import Record
+
+SAMPLES_HEAD = 3
+SAMPLES_TAIL = 3
+MAX_GROUPS = 10_000
+MAX_SEQUENCE_EVENTS = 200_000
+NO_TIME = float("-inf")
+
+
+@dataclass
+class Hit:
+    record: Record
+    captures: dict[str, str]
+
+
+@dataclass
+class Accumulator:
+    """Everything a check needs to decide and to show evidence, in bounded memory."""
+
+    count: int = 0
+    times: array = field(default_factory=lambda: array("d"))
+    groups: array = field(default_factory=lambda: array("i"))
+    group_names: dict[str, int] = field(default_factory=dict)
+    head: list[Hit] = field(default_factory=list)
+    tail: list[Hit] = field(default_factory=list)
+    group_samples: dict[int, Hit] = field(default_factory=dict)
+
+    def add(self, hit: Hit, group: str) -> None:
+        self.count += 1
+        stamp = hit.record.timestamp
+        self.times.append(stamp.timestamp() if stamp is not None else NO_TIME)
+        index = self.group_names.get(group)
+        if index is None and len(self.group_names) < MAX_GROUPS:
+            index = self.group_names[group] = len(self.group_names)
+            self.group_samples[index] = hit
+        self.groups.append(index if index is not None else -1)
+        if len(self.head) < SAMPLES_HEAD:
+            self.head.append(hit)
+        else:
+            self.tail.append(hit)
+            if len(self.tail) > SAMPLES_TAIL * 4:
+                del self.tail[: -SAMPLES_TAIL]
+
+    def samples(self) -> list[Hit]:
+        return self.head + self.tail[-SAMPLES_TAIL:]
+
+
+@dataclass
+class SequenceEvent:
+    time: float
+    member: str
+    line: int
+    group: str
+    is_start: bool
+    hit: Hit | None
+
+
+@dataclass
+class SequenceStore:
+    events: list[SequenceEvent] = field(default_factory=list)
+
+    def add(self, hit: Hit, group: str, is_start: bool) -> None:
+        if len(self.events) >= MAX_SEQUENCE_EVENTS:
+            return
+        stamp = hit.record.timestamp
+        self.events.append(SequenceEvent(stamp.timestamp() if stamp else NO_TIME,
+                                         hit.record.member, hit.record.line, group, is_start,
+                                         hit if is_start else None))
+
+
+@dataclass
+class LogQuery:
+    """One pattern of one check of one rule, with the filters that decide if it applies."""
+
+    rule_id: str
+    check: str
+    role: str
+    """``hit`` for log/absence checks, ``start``/``then`` for sequence checks."""
+    filter: RecordFilter
+    pattern: str
+    group_by: str
+    regex: Any = None
+    where: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.regex = compile_pattern(self.pattern) if self.pattern else None
+        self.where = [(name, value, compile_pattern(value[1:]) if value.startswith("~") else None)
+                      for name, value in self.filter.where.items()]
+
+    def accepts(self, record: Record) -> bool:
+        wanted = self.filter
+        if wanted.levels and record.level not in wanted.levels:
+            return False
+        if wanted.threads and record.thread not in wanted.threads:
+            return False
+        if wanted.prefixes and record.prefix not in wanted.prefixes:
+            return False
+        if wanted.extensions and extension_of(record).lower() not in wanted.extensions:
+            return False
+        return all(_field_matches(record_value(record, name), value, regex)
+                   for name, value, regex in self.where)
+
+    def match(self, record: Record) -> dict[str, str] | None:
+        if not self.accepts(record):
+            return None
+        if self.regex is None:
+            return {}
+        found = self.regex.search(record.message)
+        if found is None:
+            return None
+        return {k: v for k, v in found.groupdict().items() if v is not None}
+
+
+def extension_of(record: Record) -> str:
+    return record.extension or record.fields.get("event_name", "")
+
+
+def record_value(record: Record, name: str) -> str:
+    if name in record.fields:
+        return record.fields[name]
+    if name == "extension":
+        return extension_of(record)
+    value = getattr(record, name, "")
+    return value if isinstance(value, str) else str(value)
+
+
+def _field_matches(actual: str, wanted: str, regex: Any) -> bool:
+    if regex is not None:
+        return regex.search(actual) is not None
+    return actual.lower() == wanted.lower()
+
+
+def group_key(query: LogQuery, record: Record, captures: dict[str, str]) -> str:
+    if not query.group_by:
+        return ""
+    if query.group_by in captures:
+        return captures[query.group_by]
+    return record_value(record, query.group_by)
+
+
+class RecordMatcher:
+    """Routes candidate records to the queries of their source kind and fills the stores."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.queries: list[LogQuery] = list(_queries(rules))
+        self.by_kind: dict[str, list[LogQuery]] = defaultdict(list)
+        for query in self.queries:
+            for kind in query.filter.sources:
+                self.by_kind[kind].append(query)
+        self.accumulators: dict[tuple[str, str], Accumulator] = defaultdict(Accumulator)
+        self.sequences: dict[tuple[str, str], SequenceStore] = defaultdict(SequenceStore)
+
+    def patterns_for(self, kind: str) -> tuple[str, ...]:
+        return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ()) if q.pattern}))
+
+    def prefilter(self, kind: str, extra: tuple[str, ...] = ()) -> Any:
+        patterns = self.patterns_for(kind) + extra
+        return compile_prefilter(patterns) if patterns else None
+
+    def __call__(self, record: Record) -> None:
+        for query in self.by_kind.get(record.source_kind, ()):
+            captures = query.match(record)
+            if captures is None:
+                continue
+            hit = Hit(record, captures)
+            key = (query.rule_id, query.check)
+            group = group_key(query, record, captures)
+            if query.role == "hit":
+                self.accumulators[key].add(hit, group)
+            else:
+                self.sequences[key].add(hit, group, query.role == "start")
+
+
+def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:
+    for rule in rules:
+        for check in rule.checks.values():
+            if isinstance(check, LogCheck | AbsenceCheck):
+                group_by = check.group_by if isinstance(check, LogCheck) else ""
+                yield LogQuery(rule.id, check.name, "hit", check.filter, check.pattern, group_by)
+            elif isinstance(check, SequenceCheck):
+                yield LogQuery(rule.id, check.name, "start", check.filter, check.pattern,
+                               check.group_by)
+                yield LogQuery(rule.id, check.name, "then", check.filter, check.then,
+                               check.group_by)

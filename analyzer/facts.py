@@ -1,0 +1,130 @@
+"""The bundle's tables: what was read, and every structured fact parsed from it.
+
+Rows are kept as typed dataclasses (cheap, picklable, no pandas import on the analyze path);
+:meth:`BundleFacts.frame` turns any table into a pandas DataFrame on demand.
+
+Tables and their columns:
+
+=============  ================================================================================
+table          columns
+=============  ================================================================================
+files          member, logical_path, kind, size, collector_truncated, problems
+extensions     name, version, source_kind, member, state, status, code, message, operation,
+               goal_state, sequence, timestamp, line
+goal_states    document, member, incarnation, etag, timestamp, container_id, role_instance,
+               deployment, role, source, details
+agent          role (daemon | goal_state_agent | os | python | ...), value, member, timestamp,
+               line, source_kind
+config         source_kind (waagent_conf | vmbackup_conf | dhcp_lease | live | ...), key, value,
+               member, line
+records        member, source_kind, line, end_line, timestamp, tz, level, thread, prefix,
+               extension, extension_version, generation, message, fields, flags
+               (built in chunks by ``analyzer.pipeline.export_records``, never kept in memory)
+=============  ================================================================================
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from analyzer.errors import Problem
+from analyzer.parse.rows import AgentRow, ConfigRow, ExtensionRow, GoalStateRow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TABLES = ("files", "extensions", "goal_states", "agent", "config")
+
+
+@dataclass
+class FileRow:
+    member: str
+    logical_path: str
+    kind: str
+    size: int
+    collector_truncated: bool = False
+    problems: str = ""
+
+
+@dataclass
+class Coverage:
+    """Time span and volume of the logs of one source kind."""
+
+    first: datetime | None = None
+    last: datetime | None = None
+    lines: int = 0
+    bytes: int = 0
+    members: int = 0
+
+    def extend(self, first: datetime | None, last: datetime | None, lines: int,
+               size: int) -> None:
+        if first is not None and (self.first is None or first < self.first):
+            self.first = first
+        if last is not None and (self.last is None or last > self.last):
+            self.last = last
+        self.lines += lines
+        self.bytes += size
+        self.members += 1
+
+
+@dataclass
+class BundleFacts:
+    source: str
+    sha256: str = ""
+    files: list[FileRow] = field(default_factory=list)
+    extensions: list[ExtensionRow] = field(default_factory=list)
+    goal_states: list[GoalStateRow] = field(default_factory=list)
+    agent: list[AgentRow] = field(default_factory=list)
+    config: list[ConfigRow] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    coverage: dict[str, Coverage] = field(default_factory=dict)
+    hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
+    collector_time: datetime | None = None
+    """When the agent's log collector ran (results.txt), if the bundle says so."""
+
+    @property
+    def time_start(self) -> datetime | None:
+        starts = [c.first for c in self.coverage.values() if c.first is not None]
+        return min(starts) if starts else None
+
+    @property
+    def time_end(self) -> datetime | None:
+        ends = [c.last for c in self.coverage.values() if c.last is not None]
+        return max(ends) if ends else None
+
+    @property
+    def collected_at(self) -> datetime | None:
+        """The reference point of time windows: the collector's own time, else the newest
+        log timestamp."""
+        return self.collector_time or self.time_end
+
+    def rows(self, table: str) -> list[Any]:
+        if table not in TABLES:
+            raise KeyError(f"unknown table {table!r}; valid options: {', '.join(TABLES)}")
+        rows: list[Any] = getattr(self, table)
+        return rows
+
+    def table(self, table: str) -> list[dict[str, Any]]:
+        return [asdict(row) for row in self.rows(table)]
+
+    def frame(self, table: str) -> pd.DataFrame:
+        import pandas as pd  # deferred: pandas costs half a second to import
+
+        records = self.table(table)
+        columns = _columns(table)
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        for column in ("timestamp",):
+            if column in frame.columns:
+                frame[column] = pd.to_datetime(frame[column], utc=True)
+        return frame
+
+
+def _columns(table: str) -> list[str]:
+    from dataclasses import fields as dataclass_fields
+
+    row_type = {"files": FileRow, "extensions": ExtensionRow, "goal_states": GoalStateRow,
+                "agent": AgentRow, "config": ConfigRow}[table]
+    return [f.name for f in dataclass_fields(row_type)]

@@ -1,0 +1,226 @@
+"""Plain functions behind the ``self-check`` and ``collect`` CLI commands.
+
+The CLI (typer) only parses options and prints; everything it needs is here so it can be
+tested without a terminal. Strings read from the VM (file names, errors) are escaped with
+``sanitize`` before they are put into any text meant for a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from analyzer.live.collect import CollectSummary, collect
+from analyzer.live.facts import LiveFacts, SystemctlRunner, gather_live_facts
+from analyzer.live.probes import Proxy, Target, default_targets, probe_targets
+from analyzer.live.rows import live_rows
+from analyzer.parse.rows import ConfigRow
+
+SELF_CHECK_MEMBER = "self-check.json"
+DEFAULT_PROBE_TIMEOUT = 3.0
+
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})+")
+_STATUS_BLOB_RE = re.compile(r"<StatusUploadBlob\b[^>]*>\s*https?://([^/\s<?:#]+)", re.I)
+_LOCATION_RE = re.compile(r"""\blocation\s*=\s*["']https?://([^/\s"'?:#]+)""", re.I)
+_LOCATION_ELEMENT_RE = re.compile(r"<(?:Location|FailoverLocation)>\s*https?://([^/\s<?:#]+)")
+_STATUS_JSON_RE = re.compile(
+    r'"statusUploadBlob"\s*:\s*\{[^{}]*?"value"\s*:\s*"https?://([^/"?:#]+)'
+)
+_DOC_CAP = 4 * 1024 * 1024
+
+
+def self_check_inputs(
+    root: Path,
+    network: bool,
+    targets_override: list[Target] | None = None,
+    proxy_override: Proxy | None = None,
+    *,
+    storage_host: str | None = None,
+    managed_disks: bool | None = None,
+    timeout: float = DEFAULT_PROBE_TIMEOUT,
+    sample_seconds: float = 0.5,
+    proc_dir: Path | None = None,
+    systemctl: SystemctlRunner | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LiveFacts:
+    """Gather live facts and, when ``network`` is true, probe the endpoints.
+
+    Targets are ``targets_override`` or the defaults for the storage host of the current goal
+    state (``storage_host`` or discovered under ``root``). The proxy for storage targets is
+    ``proxy_override``, else ``HttpProxy.Host/Port`` from waagent.conf, else
+    ``https_proxy``/``http_proxy`` from ``environ`` (default: this process's environment).
+    """
+    facts = gather_live_facts(
+        root, sample_seconds=sample_seconds, proc_dir=proc_dir, systemctl=systemctl
+    )
+    if not network:
+        return facts
+    if targets_override is not None:
+        targets = targets_override
+    else:
+        host = storage_host or discover_storage_host(root)
+        disks = managed_disks if managed_disks is not None else _looks_managed(host)
+        targets = default_targets(host, managed_disks=disks)
+    proxy = proxy_override or proxy_from_settings(
+        facts.conf, os.environ if environ is None else environ
+    )
+    if proxy is not None and any(t.use_proxy for t in targets):
+        facts.proxy = str(proxy)
+    facts.network = probe_targets(targets, proxy, timeout)
+    facts.network_probed = True
+    return facts
+
+
+def self_check_rows(facts: LiveFacts, member: str = SELF_CHECK_MEMBER) -> list[ConfigRow]:
+    return live_rows(facts, member)
+
+
+def collect_bundle(
+    root: Path,
+    output: Path,
+    *,
+    since_days: int | None = None,
+    network: bool = False,
+    sample_seconds: float = 0.5,
+    systemctl: SystemctlRunner | None = None,
+) -> tuple[CollectSummary, LiveFacts]:
+    """Self-check (network probes only when asked) and then collect, with the facts inside."""
+    facts = self_check_inputs(root, network, sample_seconds=sample_seconds, systemctl=systemctl)
+    summary = collect(
+        root, output, since_days=since_days, self_check_json=facts.to_json().encode("utf-8")
+    )
+    return summary, facts
+
+
+# -- discovery --------------------------------------------------------------------------------
+
+
+def discover_storage_host(root: Path) -> str | None:
+    """Blob host of the current goal state: the status upload blob, else an extension location.
+
+    Looks at the newest ``ExtensionsConfig.<n>.xml`` (agents up to 2.7), then at the newest
+    unzipped goal-state history folder (2.8+), then at ``VmSettings`` JSON. Only the host
+    name is returned; the SAS token of those URLs is never kept.
+    """
+    for path in _goal_state_documents(Path(root)):
+        text = _read_capped(path)
+        if not text:
+            continue
+        for pattern in (_STATUS_BLOB_RE, _STATUS_JSON_RE, _LOCATION_RE, _LOCATION_ELEMENT_RE):
+            match = pattern.search(text)
+            if match and _HOST_RE.fullmatch(match.group(1)):
+                return match.group(1).lower()
+    return None
+
+
+def _goal_state_documents(root: Path) -> list[Path]:
+    lib = root / "var" / "lib" / "waagent"
+    docs = sorted(lib.glob("ExtensionsConfig.*.xml"), key=_incarnation, reverse=True)
+    history = lib / "history"
+    try:
+        folders = sorted(
+            (p for p in history.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True
+        )
+    except OSError:
+        folders = []
+    for folder in folders[:3]:
+        docs += [folder / "ExtensionsConfig.xml", folder / "VmSettings.json"]
+    docs += sorted(lib.glob("VmSettings.*.json"), key=_incarnation, reverse=True)
+    return docs
+
+
+def _incarnation(path: Path) -> int:
+    number = path.name.split(".")[1] if path.name.count(".") >= 2 else ""
+    return int(number) if number.isdigit() else -1
+
+
+def _read_capped(path: Path) -> str:
+    try:
+        if path.is_symlink() or not path.is_file():
+            return ""
+        with path.open("rb") as handle:
+            return handle.read(_DOC_CAP).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _looks_managed(host: str | None) -> bool:
+    # Status blobs of managed-disk VMs live on "md-..." storage accounts.
+    return bool(host) and str(host).lower().startswith("md-")
+
+
+def proxy_from_settings(conf: Mapping[str, str], environ: Mapping[str, str]) -> Proxy | None:
+    """The proxy the agent would use for storage: waagent.conf first, then the environment."""
+    host = (conf.get("HttpProxy.Host") or "").strip()
+    port = (conf.get("HttpProxy.Port") or "").strip()
+    if host and host.lower() != "none" and port.isdigit():
+        return Proxy(host, int(port))
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        value = environ.get(name, "").strip()
+        if value:
+            return parse_proxy_url(value)
+    return None
+
+
+def parse_proxy_url(value: str) -> Proxy | None:
+    """``http://[user:pass@]host:port`` or ``host:port`` to a Proxy (credentials dropped)."""
+    parts = urlsplit(value if "://" in value else f"http://{value}")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        return None
+    return Proxy(parts.hostname, port) if parts.hostname else None
+
+
+# -- text output ------------------------------------------------------------------------------
+
+_BIDI_AND_INVISIBLE = {0x061C, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0xFEFF}
+
+
+def sanitize(text: str) -> str:
+    """Escape control, bidi/invisible and surrogate characters so a name cannot drive the
+    terminal or hide itself (``\\x1b``, ``\\u202e``, ``\\udcff`` stay visible as escapes)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF or code in _BIDI_AND_INVISIBLE:
+            out.append(f"\\u{code:04x}")
+        elif unicodedata.category(char) == "Cf":
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def format_collect_summary(summary: CollectSummary) -> str:
+    """What went into the bundle, what was redacted and what was left out (and why)."""
+    lines = [f"Bundle: {sanitize(str(summary.output))} ({summary.total_bytes} bytes uncompressed)"]
+    sections = (
+        ("Included", summary.included),
+        ("Redacted", summary.redacted),
+        ("Left out", summary.skipped),
+    )
+    for title, entries in sections:
+        lines.append(f"{title} ({len(entries)}):")
+        if not entries:
+            lines.append("  (none)")
+        for entry in entries:
+            lines.append(f"  {sanitize(entry.path)}  - {sanitize(entry.detail)}")
+    return "\n".join(lines) + "\n"
+
+
+def format_self_check(facts: LiveFacts) -> str:
+    """Short human summary of the live rows (the rule findings are printed by the CLI)."""
+    lines = [f"{row.key} = {sanitize(row.value)}" for row in self_check_rows(facts)]
+    if facts.unreadable:
+        lines.append("Could not read:")
+        lines += [f"  {sanitize(path)}: {sanitize(reason)}" for path, reason in facts.unreadable]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,211 @@
+"""The hot path: find the records of a log stream that any rule could match, in one pass.
+
+The stream is read in large chunks cut at record boundaries. One combined prefilter regex
+(RE2, linear time, built from every rule's pattern) runs over the raw bytes; only the records
+around its hits are decoded and parsed. Line numbers come from counting newlines in C.
+Everything else about the file (first/last timestamp, line count, optional per-hour level
+counts for the HTML timeline) is computed without touching lines one by one in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any, Protocol
+
+from analyzer.parse.logsources import Grammar
+from analyzer.parse.records import Record
+from analyzer.parse.waagent_log import RecordFolder, decode_line
+
+CHUNK_BYTES = 4 * 1024 * 1024
+_MAX_BACKTRACK_LINES = 10_000
+
+
+class Prefilter(Protocol):
+    def finditer(self, data: bytes) -> Any: ...
+
+
+@dataclass
+class ScanStats:
+    """What the scanner learnt about one log member besides the matching records."""
+
+    bytes: int = 0
+    lines: int = 0
+    first_timestamp: datetime | None = None
+    last_timestamp: datetime | None = None
+    candidates: int = 0
+    hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(``YYYY-MM-DDTHH``, level) -> records, only when a timeline was asked for."""
+
+    def see_timestamp(self, stamp: datetime | None) -> None:
+        if stamp is None:
+            return
+        if self.first_timestamp is None or stamp < self.first_timestamp:
+            self.first_timestamp = stamp
+        if self.last_timestamp is None or stamp > self.last_timestamp:
+            self.last_timestamp = stamp
+
+
+_HOUR_LEVEL = re.compile(
+    rb"^(\d{4}[-/]\d\d[-/]\d\d)[T ](\d\d):\d\d:\d\d\S* (VERBOSE|INFO|WARNING|ERROR) ", re.M
+)
+
+
+@dataclass
+class LogScanner:
+    """Scans one member; calls ``on_record`` for every record a prefilter hit falls into."""
+
+    member: str
+    source_kind: str
+    grammar: Grammar
+    prefilter: Prefilter | None
+    on_record: Callable[[Record], None]
+    max_line_bytes: int = 64 * 1024
+    max_record_bytes: int = 1024 * 1024
+    max_continuation_lines: int = 10_000
+    collector_truncated: bool = False
+    timeline: bool = False
+    stats: ScanStats = field(default_factory=ScanStats)
+
+    def scan(self, stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> ScanStats:
+        carry = b""
+        line_base = 1
+        while True:
+            chunk = stream.read(chunk_bytes)
+            data = carry + chunk if carry else chunk
+            if not data:
+                break
+            at_end = not chunk
+            cut = len(data) if at_end else self._cut_point(data)
+            region, carry = data[:cut], data[cut:]
+            if region:
+                self._scan_region(region, line_base)
+                line_base += region.count(b"\n")
+            if at_end:
+                break
+        self.stats.lines = line_base - 1 + (0 if not carry else 1)
+        return self.stats
+
+    def _cut_point(self, data: bytes) -> int:
+        """Index just past the last complete record: the start of the last record header."""
+        position = len(data)
+        for _ in range(_MAX_BACKTRACK_LINES):
+            newline = data.rfind(b"\n", 0, position - 1)
+            if newline < 0:
+                break
+            start = newline + 1
+            if self._is_record_start(data, start) and start < len(data):
+                return start
+            position = newline + 1
+        # One record larger than the window, or no header at all: cut at the last newline so
+        # memory stays bounded; the record is split (and flagged by the folder's cap anyway).
+        if len(data) > self.max_record_bytes:
+            last_newline = data.rfind(b"\n")
+            if last_newline >= 0:
+                return last_newline + 1
+            return len(data)  # no newline in sight: hand the head over as one capped line
+        return 0
+
+    def _is_record_start(self, data: bytes, start: int) -> bool:
+        pattern = self.grammar.record_start
+        return pattern is None or pattern.match(data, start) is not None
+
+    def _scan_region(self, region: bytes, line_base: int) -> None:
+        self.stats.bytes += len(region)
+        self._observe_edges(region)
+        if self.timeline:
+            self._count_hours(region)
+        if self.prefilter is None:
+            return
+        done_until = -1
+        counted_pos, counted_lines = 0, 0
+        for hit in self.prefilter.finditer(region):
+            position = hit.start()
+            if position < done_until:
+                continue
+            start = self._record_start(region, position)
+            end = self._record_end(region, position)
+            counted_lines += region.count(b"\n", counted_pos, start)
+            counted_pos = start
+            self._emit(region[start:end], line_base + counted_lines, first=start == 0)
+            done_until = end
+
+    def _record_start(self, region: bytes, position: int) -> int:
+        start = region.rfind(b"\n", 0, position) + 1
+        if self.grammar.record_start is None:
+            return start
+        for _ in range(self.max_continuation_lines):
+            if start == 0 or self._is_record_start(region, start):
+                return start
+            start = region.rfind(b"\n", 0, start - 1) + 1
+        return start
+
+    def _record_end(self, region: bytes, position: int) -> int:
+        newline = region.find(b"\n", position)
+        if newline < 0:
+            return len(region)
+        if self.grammar.record_start is None:
+            return newline + 1
+        limit = position + self.max_record_bytes
+        while 0 <= newline < len(region) - 1:
+            start = newline + 1
+            if start > limit or self._is_record_start(region, start):
+                return start
+            newline = region.find(b"\n", start)
+        return len(region)
+
+    def _emit(self, block: bytes, first_line: int, first: bool) -> None:
+        folder = RecordFolder(self.member, self.source_kind, self.max_continuation_lines,
+                              self.max_record_bytes, header_parser=self.grammar.header_parser,
+                              prefix_has_real_version=self.grammar.prefix_has_real_version)
+        line_no = first_line
+        lines = block.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for raw in lines:
+            text, flags = self._decode(raw)
+            if first and line_no == 1 and self.collector_truncated:
+                flags = (*flags, "first_line_cut")
+            record = folder.feed(line_no, text, flags)
+            if record is not None:
+                self._deliver(record)
+            line_no += 1
+        last = folder.flush()
+        if last is not None:
+            self._deliver(last)
+
+    def _decode(self, raw: bytes) -> tuple[str, tuple[str, ...]]:
+        if len(raw) > self.max_line_bytes:
+            text, flags = decode_line(raw[: self.max_line_bytes])
+            return text, (*flags, "truncated_line")
+        return decode_line(raw)
+
+    def _deliver(self, record: Record) -> None:
+        self.stats.candidates += 1
+        self.on_record(record)
+
+    def _observe_edges(self, region: bytes) -> None:
+        """First and last timestamps of the region, parsed from at most a few lines each."""
+        parse = self.grammar.header_parser
+        head_end = region.find(b"\n", 0, 4096)
+        for raw in region[: head_end if head_end > 0 else 4096].split(b"\n")[:1]:
+            header = parse(decode_line(raw)[0])
+            if header is not None:
+                self.stats.see_timestamp(header.timestamp)
+        tail = region[-8192:].split(b"\n")
+        for raw in reversed(tail[1:] if len(tail) > 1 else tail):
+            if not raw:
+                continue
+            header = parse(decode_line(raw)[0])
+            if header is not None and header.timestamp is not None:
+                self.stats.see_timestamp(header.timestamp)
+                break
+
+    def _count_hours(self, region: bytes) -> None:
+        hourly = self.stats.hourly
+        for match in _HOUR_LEVEL.finditer(region):
+            day, hour, level = match.groups()
+            hourly[(day.replace(b"/", b"-").decode() + "T" + hour.decode(), level.decode())] += 1

@@ -1,0 +1,36 @@
+"""Which line grammar applies to which kind of log member.
+
+>>> grammar_for("vmsnapshot_shell_log").record_start is None
+True
+>>> grammar_for("waagent_log").prefix_has_real_version
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from analyzer.bundle.model import SourceKind
+from analyzer.parse.vmsnapshot import parse_shell_header
+from analyzer.parse.waagent_log import RECORD_START, Header, parse_header
+
+
+@dataclass(frozen=True)
+class Grammar:
+    header_parser: Callable[[str], Header | None]
+    record_start: re.Pattern[bytes] | None
+    """Bytes pattern matched at a line start that opens a record; None: every line is one."""
+    prefix_has_real_version: bool = True
+
+
+AGENT_GRAMMAR = Grammar(parse_header, RECORD_START)
+_GRAMMARS = {
+    SourceKind.VMSNAPSHOT_LOG: Grammar(parse_header, RECORD_START, prefix_has_real_version=False),
+    SourceKind.VMSNAPSHOT_SHELL_LOG: Grammar(parse_shell_header, None),
+}
+
+
+def grammar_for(kind: str) -> Grammar:
+    return _GRAMMARS.get(kind, AGENT_GRAMMAR)

@@ -1,0 +1,89 @@
+"""Typed rows the parsers emit. ``analyzer.facts`` turns lists of them into tables.
+
+Every row carries ``member`` (the provenance path of the file it came from) so any fact can
+be traced back to its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class ExtensionRow:
+    """One fact about one extension handler, from one source.
+
+    ``source_kind`` says where the fact came from: ``extensions_config`` (requested version and
+    state in a goal state), ``vm_settings``, ``waagent_status`` (handlerAggregateStatus),
+    ``handler_status`` / ``handler_state`` (files under the handler directory),
+    ``extension_status`` (``status/<n>.status`` written by the extension; ``code`` is the truth),
+    ``directory`` (a ``<Name>-<Version>/`` folder exists), ``log`` (``[Name-Version]`` prefix).
+    """
+
+    name: str
+    version: str
+    source_kind: str
+    member: str
+    state: str = ""
+    status: str = ""
+    code: str = ""
+    message: str = ""
+    operation: str = ""
+    goal_state: str = ""
+    """``incarnation_<n>`` or ``etag_<e>`` when the fact belongs to one goal state."""
+    sequence: str = ""
+    timestamp: datetime | None = None
+    line: int | None = None
+    extension: str = ""
+    """Multi-config handlers only: the extension's own name (``ExtensionRuntimeSettings@name``,
+    vmSettings ``extensionName``, ``status/<ExtName>.<n>.status``, ``extensionName`` in the
+    status blob). Empty for single-config handlers."""
+
+
+@dataclass
+class GoalStateRow:
+    """One goal-state document (GoalState, ExtensionsConfig, VmSettings, HostingEnvironmentConfig,
+    SharedConfig) found in the bundle."""
+
+    document: str
+    member: str
+    incarnation: str = ""
+    etag: str = ""
+    timestamp: datetime | None = None
+    container_id: str = ""
+    role_instance: str = ""
+    deployment: str = ""
+    role: str = ""
+    source: str = ""
+    """``FastTrack`` / ``Fabric`` for vmSettings; empty otherwise."""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AgentRow:
+    """A fact about the guest agent at one point in time."""
+
+    role: str
+    """``daemon`` or ``goal_state_agent`` for versions; ``os``/``python`` for platform facts."""
+    value: str
+    member: str
+    timestamp: datetime | None = None
+    line: int | None = None
+    source_kind: str = "log"
+
+
+@dataclass
+class ConfigRow:
+    """A key=value setting: waagent.conf, vmbackup.conf, DHCP lease options, live facts."""
+
+    source_kind: str
+    key: str
+    value: str
+    member: str
+    line: int | None = None
+
+
+def row_to_dict(row: Any) -> dict[str, Any]:
+    return asdict(row)

@@ -1,0 +1,430 @@
+"""input -> members -> parsed records/rows -> facts -> findings -> report, in one pass.
+
+``scan_bundle`` walks the input once: structured members are parsed into rows, log members
+go through the prefiltered scanner and the rule matcher. ``analyze`` adds rule evaluation and
+assembles the :class:`~analyzer.report.model.Report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from analyzer import __version__
+from analyzer.bundle.model import Member, SourceKind
+from analyzer.engine.benign import BenignList, load_benign
+from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
+from analyzer.engine.loader import RulePack, default_rules_dir, load_rules
+from analyzer.engine.matching import RecordMatcher
+from analyzer.errors import BundleError, Problem
+from analyzer.facts import BundleFacts, Coverage, FileRow
+from analyzer.parse import conf, dhcp, events, goal_state, status
+from analyzer.parse.logscan import LogScanner
+from analyzer.parse.logsources import grammar_for
+from analyzer.parse.records import Record
+from analyzer.parse.rows import AgentRow, ExtensionRow
+from analyzer.report.model import (
+    BundleSummary,
+    ExtensionSummary,
+    FileSummary,
+    ProblemSummary,
+    Report,
+    TimelineEvent,
+    TimelinePoint,
+)
+from analyzer.settings import DEFAULT_LIMITS, Limits
+
+TOOL_NAME = "waagent-analyzer"
+
+# Built-in fact extraction from log records (versions, extension states, timeline events):
+# their patterns join the rules' prefilter so they cost nothing extra.
+FACT_PATTERNS = (
+    r"Azure Linux Agent Version",
+    r"Goal State Agent version",
+    r"is running as the goal state agent",
+    r"running as process",
+    r"Python: \d",
+    r"OS: ",
+    r"Target handler state",
+)
+TIMELINE_PATTERNS = (
+    r"failed with exception",
+    r"did not terminate cleanly",
+    r"ProcessExtensionsGoalState started",
+    r"ProcessGoalState completed",
+    r"Fetched a new incarnation",
+    r"Enable extension",
+    r"Install extension",
+    r"starting daemon initially",
+    r"Enable,\w+,\d+,",
+)
+
+
+@dataclass
+class AnalyzeOptions:
+    rule_dirs: list[Path] = field(default_factory=list)
+    builtin_rules: bool = True
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lang: str = "en"
+    limits: Limits = DEFAULT_LIMITS
+    timeline: bool = False
+
+
+@dataclass
+class ScanResult:
+    facts: BundleFacts
+    matcher: RecordMatcher
+    timeline: list[TimelineEvent] = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    report: Report
+    facts: BundleFacts
+    outcomes: list[RuleOutcome]
+    pack: RulePack
+
+
+def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]:
+    directories = ([default_rules_dir()] if options.builtin_rules else []) + options.rule_dirs
+    pack = load_rules(directories, options.params)
+    benign, benign_errors = load_benign(default_rules_dir() / "benign.toml")
+    return pack, benign, benign_errors
+
+
+def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
+    from analyzer.bundle.walker import walk
+
+    pack, benign, benign_errors = load_pack(options)
+    problems: list[Problem] = []
+    facts = BundleFacts(source=source.name, sha256=file_sha256(source))
+    result = scan_members(walk(source, options.limits, problems), pack, facts, options)
+    facts.problems.extend(problems)
+    return _finish(result, pack, benign, benign_errors, options)
+
+
+def analyze_files(files: dict[str, str | bytes], options: AnalyzeOptions,
+                  pack: RulePack | None = None, benign: BenignList | None = None,
+                  source: str = "inline") -> Analysis:
+    """Analyse an in-memory bundle (rule test cases, self-check snippets)."""
+    if pack is None:
+        pack, benign, _ = load_pack(options)
+    facts = BundleFacts(source=source)
+    result = scan_members(members_from_files(files, source), pack, facts, options)
+    return _finish(result, pack, benign, [], options)
+
+
+def _finish(result: ScanResult, pack: RulePack, benign: BenignList | None,
+            benign_errors: list[str], options: AnalyzeOptions) -> Analysis:
+    outcomes = evaluate_rules(pack.rules, result.facts, result.matcher, options.lang, benign)
+    report = build_report(result, outcomes, pack, options)
+    report.rule_errors.extend(benign_errors)
+    return Analysis(report, result.facts, outcomes, pack)
+
+
+def members_from_files(files: dict[str, str | bytes], source: str = "inline") -> Iterator[Member]:
+    from analyzer.bundle.classify import classify
+
+    for path, content in files.items():
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        logical = path.lstrip("/")
+        yield Member(provenance=f"{source}!{logical}", logical_path=logical,
+                     kind=classify(logical), size=len(data),
+                     opener=lambda data=data: io.BytesIO(data))
+
+
+def file_sha256(path: Path) -> str:
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- scanning ----------------------------------------------------------------------------------
+
+
+class _Scan:
+    """State of one pass over the members."""
+
+    def __init__(self, pack: RulePack, facts: BundleFacts, options: AnalyzeOptions) -> None:
+        self.facts = facts
+        self.options = options
+        self.matcher = RecordMatcher(pack.rules)
+        self.timeline: list[TimelineEvent] = []
+        self._prefilters: dict[str, Any] = {}
+        self._seen: dict[tuple[Any, str], str] = {}
+        self._timeline_regexes = _compile_all(TIMELINE_PATTERNS) if options.timeline else []
+
+    def prefilter(self, kind: str) -> Any:
+        if kind not in self._prefilters:
+            extra = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
+            if self.options.timeline:
+                extra = extra + TIMELINE_PATTERNS
+            self._prefilters[kind] = self.matcher.prefilter(kind, extra)
+        return self._prefilters[kind]
+
+    def on_record(self, record: Record) -> None:
+        if record.timestamp is not None:
+            key = (record.timestamp, record.message)
+            first_member = self._seen.setdefault(key, record.member)
+            if first_member != record.member:
+                return  # the same record again in a rotated copy or a second collection
+        if record.source_kind == SourceKind.WAAGENT_LOG:
+            self._facts_from(record)
+        if self._timeline_regexes:
+            self._timeline_from(record)
+        self.matcher(record)
+
+    def _facts_from(self, record: Record) -> None:
+        fields = record.fields
+        for field_name, role in (("daemon_version", "daemon"),
+                                 ("goal_state_agent_version", "goal_state_agent"),
+                                 ("python_version", "python"), ("os", "os")):
+            if field_name in fields:
+                self.facts.agent.append(AgentRow(role, fields[field_name], record.member,
+                                                 record.timestamp, record.line))
+        if record.extension and "Target handler state" in record.message:
+            state = record.message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+            self.facts.extensions.append(ExtensionRow(
+                name=record.extension, version=record.extension_version, source_kind="log",
+                member=record.member, state=state, timestamp=record.timestamp, line=record.line))
+
+    def _timeline_from(self, record: Record) -> None:
+        if record.timestamp is None:
+            return
+        for kind, regex in self._timeline_regexes:
+            if regex.search(record.message):
+                self.timeline.append(TimelineEvent(record.timestamp, _TIMELINE_KINDS[kind],
+                                                   record.message.split("\n", 1)[0][:200]))
+                return
+
+
+_TIMELINE_KINDS = {
+    r"failed with exception": "agent-crash",
+    r"did not terminate cleanly": "agent-crash",
+    r"ProcessExtensionsGoalState started": "goal-state",
+    r"ProcessGoalState completed": "goal-state",
+    r"Fetched a new incarnation": "goal-state",
+    r"Enable extension": "extension-op",
+    r"Install extension": "extension-op",
+    r"starting daemon initially": "snapshot-run",
+    r"Enable,\w+,\d+,": "snapshot-run",
+}
+
+
+def _compile_all(patterns: Iterable[str]) -> list[tuple[str, Any]]:
+    from analyzer.engine.regex import compile_pattern
+
+    return [(p, compile_pattern(p)) for p in patterns]
+
+
+def scan_members(members: Iterable[Member], pack: RulePack, facts: BundleFacts,
+                 options: AnalyzeOptions) -> ScanResult:
+    state = _Scan(pack, facts, options)
+    iterator = iter(members)
+    while True:
+        try:
+            member = next(iterator)
+        except StopIteration:
+            break
+        except BundleError as error:
+            facts.problems.append(Problem(facts.source, str(error)))
+            break
+        _scan_member(member, state)
+    return ScanResult(facts, state.matcher, state.timeline)
+
+
+def _scan_member(member: Member, state: _Scan) -> None:
+    facts = state.facts
+    row = FileRow(member.provenance, member.logical_path, member.kind, member.size,
+                  member.collector_truncated, "; ".join(member.problems))
+    facts.files.append(row)
+    handler = _HANDLERS.get(member.kind)
+    if handler is None:
+        return
+    try:
+        handler(member, state)
+    except BundleError as error:
+        _problem(facts, row, member, str(error))
+    except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as error:
+        _problem(facts, row, member, f"cannot read: {type(error).__name__}: {error}")
+
+
+def _problem(facts: BundleFacts, row: FileRow, member: Member, message: str) -> None:
+    prefix = f"{member.provenance}: "
+    message = message[len(prefix):] if message.startswith(prefix) else message
+    facts.problems.append(Problem(member.provenance, message))
+    row.problems = "; ".join(p for p in (row.problems, message) if p)
+
+
+def _scan_log(member: Member, state: _Scan) -> None:
+    limits = state.options.limits
+    scanner = LogScanner(member.provenance, member.kind, grammar_for(member.kind),
+                         state.prefilter(member.kind), state.on_record,
+                         max_line_bytes=limits.max_line_bytes,
+                         max_record_bytes=limits.max_record_bytes,
+                         max_continuation_lines=limits.max_continuation_lines,
+                         collector_truncated=member.collector_truncated,
+                         timeline=state.options.timeline)
+    with member.open() as stream:
+        stats = scanner.scan(stream)
+    coverage = state.facts.coverage.setdefault(member.kind, Coverage())
+    coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
+    state.facts.hourly.update(stats.hourly)
+
+
+def _read(member: Member, state: _Scan) -> bytes:
+    cap = state.options.limits.max_xml_bytes
+    with member.open() as stream:
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise BundleError(f"skipped: larger than {cap} bytes")
+    return data
+
+
+def _structured(parse: Callable[[bytes, str], Any]) -> Callable[[Member, _Scan], None]:
+    def handle(member: Member, state: _Scan) -> None:
+        result = parse(_read(member, state), member.provenance)
+        _store(state.facts, result)
+
+    return handle
+
+
+def _store(facts: BundleFacts, result: Any) -> None:
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        if isinstance(item, ExtensionRow):
+            facts.extensions.append(item)
+        elif isinstance(item, AgentRow):
+            if item.role == "collected_at":
+                facts.collector_time = _parse_iso(item.value) or facts.collector_time
+            else:
+                facts.agent.append(item)
+        elif hasattr(item, "document"):
+            facts.goal_states.append(item)
+        elif hasattr(item, "key") and hasattr(item, "source_kind"):
+            facts.config.append(item)
+        else:
+            for name in ("goal_states", "extensions", "agents", "rows"):
+                _store(facts, list(getattr(item, name, [])))
+
+
+def _parse_iso(value: str) -> datetime | None:
+    from analyzer.parse.timeutil import parse_iso_z
+
+    return parse_iso_z(value) if value else None
+
+
+def _scan_events(member: Member, state: _Scan) -> None:
+    for record in events.parse_extension_events(_read(member, state), member.provenance):
+        state.on_record(record)
+
+
+def _placeholder(member: Member, state: _Scan) -> None:
+    return None
+
+
+_HANDLERS: dict[str, Callable[[Member, _Scan], None]] = {
+    **{kind: _scan_log for kind in SourceKind.LOG_KINDS},
+    SourceKind.GOAL_STATE: _structured(goal_state.parse_goal_state),
+    SourceKind.EXTENSIONS_CONFIG: _structured(goal_state.parse_extensions_config),
+    SourceKind.VM_SETTINGS: _structured(goal_state.parse_vm_settings),
+    SourceKind.HOSTING_ENV: _structured(goal_state.parse_hosting_env),
+    SourceKind.SHARED_CONFIG: _structured(goal_state.parse_shared_config),
+    SourceKind.WAAGENT_STATUS: _structured(status.parse_waagent_status),
+    SourceKind.EXTENSION_STATUS: _structured(status.parse_extension_status),
+    SourceKind.HANDLER_STATE: _structured(status.parse_handler_state),
+    SourceKind.HANDLER_STATUS: _structured(status.parse_handler_status),
+    SourceKind.HANDLER_MANIFEST: _structured(status.parse_handler_manifest),
+    SourceKind.EXTENSION_SETTINGS: _structured(status.parse_extension_settings),
+    SourceKind.AGENT_ERROR_JSON: _structured(status.parse_agent_error),
+    SourceKind.AGENT_SENTINEL: _structured(status.parse_crash_sentinel),
+    SourceKind.WAAGENT_CONF: _structured(conf.parse_waagent_conf),
+    SourceKind.VMBACKUP_CONF: _structured(conf.parse_vmbackup_conf),
+    SourceKind.DHCP_LEASE: _structured(dhcp.parse_dhcp_lease),
+    SourceKind.COLLECTOR_RESULTS: _structured(events.parse_collector_results),
+    SourceKind.EXTENSION_EVENTS: _scan_events,
+    SourceKind.GOAL_STATE_PLACEHOLDER: _placeholder,
+}
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def build_report(result: ScanResult, outcomes: list[RuleOutcome], pack: RulePack,
+                 options: AnalyzeOptions) -> Report:
+    facts = result.facts
+    bundle = BundleSummary(
+        source=facts.source, sha256=facts.sha256, collected_at=facts.collected_at,
+        time_start=facts.time_start, time_end=facts.time_end,
+        daemon_versions=_versions(facts, "daemon"),
+        goal_state_agent_versions=_versions(facts, "goal_state_agent"),
+        extensions=_extension_summaries(facts),
+        files=[FileSummary(f.member, f.kind, f.size) for f in facts.files],
+        problems=[ProblemSummary(p.member, p.message) for p in facts.problems],
+    )
+    report = Report(TOOL_NAME, __version__, bundle,
+                    [o.finding for o in outcomes if o.finding is not None], lang=options.lang)
+    report.rule_errors.extend(str(e) for e in pack.errors)
+    report.rule_errors.extend(f"{o.rule.id}: {o.error}" for o in outcomes if o.error)
+    report.timeline_counts = [
+        TimelinePoint(stamp, level, count) for (hour, level), count in sorted(facts.hourly.items())
+        if (stamp := _hour(hour)) is not None
+    ]
+    report.timeline_events = sorted(result.timeline, key=lambda e: e.timestamp)
+    history = [(a.timestamp, a.role, a.value) for a in facts.agent
+               if a.role in ("daemon", "goal_state_agent")]
+    report.agent_history = sorted(history, key=lambda item: (item[0] is None, item[0] or _EPOCH))
+    return report
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _hour(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _versions(facts: BundleFacts, role: str) -> list[str]:
+    from analyzer.engine.versions import version_key
+
+    values = {row.value for row in facts.agent if row.role == role and row.value}
+    return sorted(values, key=version_key)
+
+
+_SOURCE_PRIORITY = ("handler_status", "log", "extension_status", "waagent_status", "vm_settings",
+                    "extensions_config", "handler_state", "directory")
+
+
+def _extension_summaries(facts: BundleFacts) -> list[ExtensionSummary]:
+    """The current version of each handler: the newest fact, preferring what ran over what
+    was requested."""
+    best: dict[str, tuple[tuple[float, int], ExtensionRow]] = {}
+    for row in facts.extensions:
+        if not row.version:
+            continue
+        stamp = row.timestamp.timestamp() if row.timestamp else float("-inf")
+        priority = len(_SOURCE_PRIORITY) - (_SOURCE_PRIORITY.index(row.source_kind)
+                                            if row.source_kind in _SOURCE_PRIORITY else 99)
+        rank = (stamp, priority)
+        key = row.name.lower()
+        if key not in best or rank >= best[key][0]:
+            best[key] = (rank, row)
+    states = {}
+    for row in facts.extensions:
+        if row.state:
+            states[row.name.lower()] = row.state
+    return [ExtensionSummary(row.name, row.version, row.state or states.get(key, ""), row.member)
+            for key, (_, row) in sorted(best.items())]

@@ -1,0 +1,225 @@
+"""Remove secrets from text and parsed JSON before anything is stored in a row or a report.
+
+Bundles carry SAS tokens (status blob, snapshot blobs, log upload URIs), encrypted
+``protectedSettings``, provisioning passwords, private keys and custom data. Nothing of that is
+ever needed to diagnose the agent, so every string that leaves a parser goes through
+:func:`redact_text` (or :func:`redact_obj` for parsed JSON) first.
+
+This runs on every evidence line, so each rule is guarded by cheap literal checks on the
+lower-cased text and the regexes only run when one of their trigger words is present.
+Stdlib only: imported by every layer.
+
+>>> redact_text("PUT https://a.blob.core.windows.net/c/b.status?sv=2018&se=9999&sig=AbC%3D done")
+'PUT https://a.blob.core.windows.net/c/b.status?<redacted> done'
+>>> redact_obj({"protectedSettingsCertThumbprint": "F6AB", "protectedSettings": "MIIB..."})
+{'protectedSettingsCertThumbprint': 'F6AB', 'protectedSettings': '<redacted>'}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+REDACTED = "<redacted>"
+
+# --- URLs ---------------------------------------------------------------------------------
+
+# scheme://host/path?query ; the query stops at whitespace, quotes, angle brackets and '#'.
+# '<' is excluded so an already redacted "?<redacted>" is left alone (idempotence).
+_URL_WITH_QUERY = re.compile(r"(?i)\b(https?://([^\s\"'<>/?#]+)[^\s\"'<>?#]*\?)([^\s\"'<>#]*)")
+# Storage-service hosts (public and sovereign clouds, the z<n>.blob.storage.azure.net form).
+_STORAGE_HOST = re.compile(r"(?i)(\.core\.|\.storage\.azure\.net$|\.blob\.)")
+# Query parameters that make a query a SAS token (signature, version, expiry, start, perms).
+_SAS_PARAM = re.compile(r"(?i)(?:^|[&;?]|&amp;)(?:sig|sv|se|st|sp|skoid|sktid|ske)=")
+_SIG_PARAM = re.compile(r"(?i)(?:^|[&;?]|&amp;)sig=")
+
+
+def _redact_url_query(match: re.Match[str]) -> str:
+    head, host, query = match.group(1), match.group(2), match.group(3)
+    if not query:
+        return match.group(0)
+    if _SIG_PARAM.search(query) or (_STORAGE_HOST.search(host) and _SAS_PARAM.search(query)):
+        return head + REDACTED
+    return match.group(0)
+
+
+def _redact_urls(s: str) -> str:
+    return _URL_WITH_QUERY.sub(_redact_url_query, s)
+
+
+# A bare signature outside a recognisable URL (e.g. a logged query string).
+_BARE_SIG = re.compile(r"(?i)(?<![\w-])(sig|signature)=(?!<redacted>)[^&\s\"'<>;,)\]]+")
+
+
+def _redact_bare_sig(s: str) -> str:
+    return _BARE_SIG.sub(lambda m: f"{m.group(1)}={REDACTED}", s)
+
+
+# user:password@host in any URL (proxy settings, package mirrors).
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:\"'<>]+:[^/\s@\"'<>]+@")
+
+
+def _redact_url_credentials(s: str) -> str:
+    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", s)
+
+
+# --- key/value forms ----------------------------------------------------------------------
+
+_SECRET_KEYS = (
+    r"protectedSettings|[\w.-]*pass(?:word|wd)[\w.-]*|[\w.-]*secret[\w.-]*|[\w.-]*token"
+    r"|blobSASUri|logsBlobUri|statusBlobUri|customData|[\w.-]*accountKey|objectStr"
+    r"|sasUri|sasToken|privateKey"
+)
+# "key": "value" (JSON), with escapes inside the value.
+_JSON_KV = re.compile(r'(?i)("(?:' + _SECRET_KEYS + r')"\s*:\s*")(?:[^"\\\n]|\\.)*(")')
+# \"key\": \"value\" (JSON embedded in a JSON string, as in status files and log lines).
+_ESCAPED_JSON_KV = re.compile(r'(?i)(\\"(?:' + _SECRET_KEYS + r')\\"\s*:\s*\\")(.*?)(\\")')
+# 'key': 'value' (Python dict repr, as the agent logs some settings).
+_PY_KV = re.compile(r"(?i)('(?:" + _SECRET_KEYS + r")'\s*:\s*')(?:[^'\\\n]|\\.)*(')")
+# key=value / key: value in free text, conf files and connection strings.
+_PLAIN_KV = re.compile(
+    r"(?i)(?<![\w.-])((?:[\w.-]*pass(?:word|wd)|[\w.-]*secret)[\w.-]*\s*[=:]\s*"
+    r"|(?:[\w.-]*token|[\w.-]*accountKey|SharedAccessKey)\s*=\s*)"
+    r"(?![\"'\\]|<redacted>)[^\s&;,\"'<>]+"
+)
+
+
+def _redact_key_values(s: str) -> str:
+    s = _JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
+    s = _ESCAPED_JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
+    s = _PY_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
+    return _PLAIN_KV.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+
+
+# <UserPassword>..</UserPassword>, RemoteAccess <Password>, ovf-env <ns1:CustomData>.
+_XML_SECRET = re.compile(
+    r"(?is)(<((?:[\w-]+:)?(?:UserPassword|Password|CustomData))(?:\s[^>]*)?>)(.*?)(</\2\s*>)"
+)
+
+
+def _redact_xml_elements(s: str) -> str:
+    return _XML_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(4)}", s)
+
+
+# --- PEM, auth headers --------------------------------------------------------------------
+
+_PEM_BLOCK = re.compile(r"(?s)(-----BEGIN ([A-Z0-9 ]{1,64})-----).*?(-----END \2-----)")
+# A BEGIN line without its END (a single log line, a cut file): redact to the end.
+_PEM_OPEN = re.compile(r"(?s)(-----BEGIN [A-Z0-9 ]{1,64}-----)(?!<redacted>).*\Z")
+
+
+def _redact_pem(s: str) -> str:
+    s = _PEM_BLOCK.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
+    return _PEM_OPEN.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+
+
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(Authorization\s*[:=]\s*(?:(?:Basic|Bearer|SharedKey|SharedAccessSignature)\s+)?+)"
+    r"(?!<redacted>)[^\s\"',]+"
+)
+_BEARER = re.compile(r"(?i)\b(Bearer\s+)(?!<redacted>)[A-Za-z0-9\-._~+/]+=*")
+
+
+def _redact_auth(s: str) -> str:
+    s = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+    return _BEARER.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+
+
+# --- driver -------------------------------------------------------------------------------
+
+# (lower-case trigger literals, step). A step runs only if one trigger occurs in the text.
+_STEPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
+    (("-----begin",), _redact_pem),
+    (("sig=", "sv=", "se=", "sp=", "skoid="), _redact_urls),
+    (("sig=", "signature="), _redact_bare_sig),
+    (
+        (
+            "protectedsettings",
+            "pass",
+            "secret",
+            "token",
+            "bloburi",
+            "blobsasuri",
+            "customdata",
+            "accountkey",
+            "objectstr",
+            "sasuri",
+            "privatekey",
+            "sharedaccesskey",
+        ),
+        _redact_key_values,
+    ),
+    (("password>", "customdata"), _redact_xml_elements),
+    (("authorization", "bearer"), _redact_auth),
+    (("@",), _redact_url_credentials),
+)
+_ALL_TRIGGERS = tuple(sorted({t for triggers, _ in _STEPS for t in triggers}))
+
+
+def redact_text(s: str) -> str:
+    """Return ``s`` with secrets replaced by ``<redacted>``; idempotent.
+
+    >>> redact_text('{"protectedSettings": "MIIBsAYJKoZIhvcN", "publicSettings": {}}')
+    '{"protectedSettings": "<redacted>", "publicSettings": {}}'
+    >>> redact_text("<UserPassword>hunter2</UserPassword>")
+    '<UserPassword><redacted></UserPassword>'
+    >>> redact_text("nothing to see")
+    'nothing to see'
+    """
+    if not s:
+        return s
+    low = s.lower()
+    if not any(t in low for t in _ALL_TRIGGERS):
+        return s
+    for triggers, step in _STEPS:
+        if any(t in low for t in triggers):
+            s = step(s)
+    return s
+
+
+# Keys whose values are secret wherever they appear in parsed JSON. The certificate
+# *thumbprint* is not secret and stays (it tells which tenant certificate is needed).
+_SECRET_KEY = re.compile(
+    r"(?i)^(?:protectedsettings|blobsasuri|logsbloburi|statusbloburi|objectstr|customdata"
+    r"|sas|sig|signature)$"
+    r"|pass(?:word|wd)|secret|token|accountkey|privatekey|credential"
+    r"|^sas|sas(?:uri|url|token|key)|sig$|signature$"
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """True when the value of JSON key ``key`` must never be copied.
+
+    >>> [is_secret_key(k) for k in ("protectedSettings", "protectedSettingsCertThumbprint",
+    ...                             "adminPassword", "snapshotTaskToken", "taskId")]
+    [True, False, True, True, False]
+    """
+    return bool(_SECRET_KEY.search(key))
+
+
+def redact_obj(obj: Any) -> Any:
+    """Return a copy of parsed JSON with secret values replaced and all strings redacted.
+
+    Values of secret keys become ``"<redacted>"`` whatever their type (``None`` and ``""``
+    stay, they carry no secret and show that the setting was empty).
+
+    >>> redact_obj({"a": [{"blobSASUri": ["https://x/y?sig=1"]}], "n": 1})
+    {'a': [{'blobSASUri': '<redacted>'}], 'n': 1}
+    """
+    if isinstance(obj, dict):
+        return {
+            k: (_mask(v) if isinstance(k, str) and is_secret_key(k) else redact_obj(v))
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [redact_obj(v) for v in obj]
+    if isinstance(obj, str):
+        return redact_text(obj)
+    return obj
+
+
+def _mask(value: Any) -> Any:
+    if value is None or value == "":
+        return value
+    return REDACTED

@@ -1,0 +1,1 @@
+"""One report object, renderers per format, sanitizers per sink."""

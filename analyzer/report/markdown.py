@@ -1,0 +1,184 @@
+"""Concise Markdown summary to paste into a ticket.
+
+Data from the bundle can contain Markdown/HTML syntax; it is neutralised so it renders as the
+literal text it is: inline text is backslash-escaped (no links, emphasis, raw HTML or block
+markers), table cells additionally escape ``|``, and evidence sits in fenced code blocks whose
+fence is longer than any backtick run inside, so nothing can close the block early.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from analyzer.report.base import Renderer, fmt_ts, next_step, safe_href, verdict_sentence
+from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
+from analyzer.report.model import Finding, Report
+from analyzer.report.sanitize import for_terminal
+
+__all__ = ["MarkdownRenderer", "md_code_block", "md_code_span", "md_inline"]
+
+MAX_EVIDENCE = 3
+
+# Characters that start inline syntax anywhere in a line (CommonMark + GFM tables/strikes).
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+# Block markers at the start of a line: headings, quotes, list items, setext/thematic breaks.
+_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d{1,9}[.)])")
+_BACKTICK_RUN = re.compile(r"`+")
+
+
+def md_inline(text: str, *, line_start: bool = True) -> str:
+    """One line of plain text that renders literally as Markdown (controls escaped, no
+    newlines, every syntax character backslash-escaped). With ``line_start`` a leading block
+    marker (``#``, ``>``, ``-``, ``1.``...) is escaped too."""
+    clean = for_terminal(text)  # newlines become the two characters "\n"
+    escaped = _INLINE_SPECIAL.sub(r"\\\1", clean)
+    if not line_start:
+        return escaped
+    return _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped, count=1)
+
+
+def md_cell(text: str) -> str:
+    """A table cell: :func:`md_inline` (which escapes ``|``), never empty."""
+    return md_inline(text, line_start=False).strip() or " "
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in _BACKTICK_RUN.findall(text)), default=0)
+
+
+def md_code_span(text: str) -> str:
+    """Inline code that cannot be closed by backticks in ``text``."""
+    clean = for_terminal(text)
+    fence = "`" * (_longest_backtick_run(clean) + 1)
+    pad = " " if clean.startswith("`") or clean.endswith("`") or not clean.strip() else ""
+    return f"{fence}{pad}{clean}{pad}{fence}"
+
+
+def md_code_block(lines: list[str], info: str = "text") -> str:
+    """A fenced block; each line is sanitized (single-line) and the fence outgrows any run of
+    backticks in the content."""
+    body = [for_terminal(line) for line in lines]
+    fence = "`" * max(3, max((_longest_backtick_run(line) for line in body), default=0) + 1)
+    return "\n".join([fence + info, *body, fence])
+
+
+class MarkdownRenderer(Renderer):
+    format: ClassVar[str] = "markdown"
+    suffix: ClassVar[str] = ".md"
+    media_type: ClassVar[str] = "text/markdown"
+
+    def render(self, report: Report) -> str:
+        tr = self.t
+        lang = self.lang
+        bundle = report.bundle
+        findings = report.sorted_findings()
+        out: list[str] = []
+
+        out.append("# " + md_inline(tr("label.report_title", source=bundle.source)))
+        out.append("")
+        out.append(f"**{tr('heading.verdict')}:** " + md_inline(verdict_sentence(report, lang)))
+        out.append("")
+
+        if findings:
+            headers = [
+                tr("label.severity"),
+                tr("label.category"),
+                tr("label.rule"),
+                tr("label.title"),
+                tr("label.count"),
+                tr("label.first_seen"),
+                tr("label.last_seen"),
+            ]
+            out.append("| " + " | ".join(md_cell(h) for h in headers) + " |")
+            out.append("|---|---|---|---|--:|---|---|")
+            for f in findings:
+                cells = [
+                    severity_label(f.severity, lang),
+                    category_label(f.category, lang),
+                    f.rule,
+                    f.title,
+                    str(f.count),
+                    fmt_ts(f.first_seen, "-"),
+                    fmt_ts(f.last_seen, "-"),
+                ]
+                out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+            out.append("")
+            out.append(f"## {md_inline(tr('heading.findings'))}")
+            for index, finding in enumerate(findings, 1):
+                out.extend(self._finding(index, finding))
+        else:
+            out.append(md_inline(tr("findings.none")))
+            out.append("")
+
+        if bundle.problems:
+            out.append(f"## {md_inline(tr('heading.problems'))}")
+            out.append("")
+            for p in bundle.problems:
+                out.append(f"- {md_code_span(p.member)}: {md_inline(p.message)}")
+            out.append("")
+        if report.rule_errors:
+            out.append(f"## {md_inline(tr('heading.rule_errors'))}")
+            out.append("")
+            out.extend(f"- {md_inline(error)}" for error in report.rule_errors)
+            out.append("")
+
+        out.append(f"**{tr('heading.next_step')}:** " + md_inline(next_step(report, lang)))
+        out.append("")
+        out.append("---")
+        out.append("")
+        out.append(
+            md_inline(tr("label.analyzer"))
+            + ": "
+            + md_code_span(f"{report.tool_name} {report.tool_version}")
+            + " · "
+            + md_inline(tr("label.sha256"))
+            + ": "
+            + md_code_span(bundle.sha256 or tr("label.unknown"))
+        )
+        return "\n".join(out) + "\n"
+
+    def _finding(self, index: int, f: Finding) -> list[str]:
+        tr = self.t
+        lang = self.lang
+        out = [
+            "",
+            f"### {index}. {md_inline(severity_label(f.severity, lang))} · "
+            f"{md_inline(f.rule)} · {md_inline(f.title)}",
+            "",
+            md_inline(f.message) + "  ",
+        ]
+        cause = finding_cause(f.category, f.seed_cause)
+        meta = f"*{md_inline(tr('label.category'))}:* {md_inline(category_label(f.category, lang))}"
+        if cause is not None:
+            meta += f" · *{md_inline(tr('label.guide_cause'))}:* " + md_inline(
+                cause_label(cause, lang)
+            )
+        out.append(meta)
+        if f.downranked:
+            out += ["", "*" + md_inline(tr("label.downranked", reason=f.downranked)) + "*"]
+        if f.evidence:
+            lines = []
+            for ev in f.evidence[:MAX_EVIDENCE]:
+                where = ev.member + (f":{ev.line}" if ev.line is not None else "")
+                stamp = f"  {fmt_ts(ev.timestamp)}" if ev.timestamp is not None else ""
+                lines.append(f"{where}{stamp}  {ev.text}")
+            out += ["", f"**{md_inline(tr('label.evidence'))}:**", "", md_code_block(lines)]
+            hidden = len(f.evidence) - MAX_EVIDENCE
+            if hidden > 0:
+                out.append(md_inline(tr("text.more_evidence", count=hidden)))
+        if f.remediation.strip():
+            out += ["", f"**{md_inline(tr('label.remediation'))}:**", ""]
+            out += [
+                "> " + md_inline(line) if line.strip() else ">"
+                for line in f.remediation.strip().splitlines()
+            ]
+        if f.references:
+            out += ["", f"**{md_inline(tr('label.references'))}:**", ""]
+            for ref in f.references:
+                href = safe_href(ref)
+                # Angle-bracket autolinks cannot contain "<", ">" or spaces; safe_href ensures it.
+                out.append(f"- <{href}>" if href and "<" not in href and ">" not in href
+                           else f"- {md_code_span(ref)}")
+        out.append("")
+        return out

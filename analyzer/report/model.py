@@ -1,0 +1,202 @@
+"""The report every renderer draws from. Its ``to_dict`` is the published JSON contract
+``waagent-analyzer/report/v1`` (see README, "JSON report")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+SCHEMA = "waagent-analyzer/report/v1"
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
+"""info=0 ... critical=4: higher is worse."""
+
+CATEGORIES = (
+    "network",
+    "dhcp",
+    "goal-state",
+    "agent-outdated",
+    "agent-not-running",
+    "agent-crash",
+    "extension-outdated",
+    "extension-failure",
+    "snapshot-timeout",
+    "snapshot-failure",
+    "resource-pressure",
+    "configuration",
+)
+
+
+def iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts.microsecond else ts.strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+@dataclass
+class Evidence:
+    member: str
+    line: int | None
+    timestamp: datetime | None
+    text: str
+    """Already redacted of secrets; still raw for the sink sanitizers."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "member": self.member,
+            "line": self.line,
+            "timestamp": iso(self.timestamp),
+            "text": self.text,
+        }
+
+
+@dataclass
+class Finding:
+    rule: str
+    category: str
+    severity: str
+    title: str
+    message: str
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    evidence: list[Evidence]
+    remediation: str
+    references: list[str]
+    seed_cause: int | None = None
+    """Which cause of the troubleshooting guide (1-5) this finding belongs to, if any."""
+    downranked: str = ""
+    """Why the severity was lowered (known-benign noise under its threshold), if it was."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "count": self.count,
+            "first_seen": iso(self.first_seen),
+            "last_seen": iso(self.last_seen),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "remediation": self.remediation,
+            "references": list(self.references),
+        }
+
+
+@dataclass
+class ExtensionSummary:
+    name: str
+    version: str
+    state: str
+    source: str
+
+
+@dataclass
+class FileSummary:
+    member: str
+    kind: str
+    size: int
+
+
+@dataclass
+class ProblemSummary:
+    member: str
+    message: str
+
+
+@dataclass
+class BundleSummary:
+    source: str
+    sha256: str
+    collected_at: datetime | None
+    time_start: datetime | None
+    time_end: datetime | None
+    daemon_versions: list[str] = field(default_factory=list)
+    goal_state_agent_versions: list[str] = field(default_factory=list)
+    extensions: list[ExtensionSummary] = field(default_factory=list)
+    files: list[FileSummary] = field(default_factory=list)
+    problems: list[ProblemSummary] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "collected_at": iso(self.collected_at),
+            "time_range": {"start": iso(self.time_start), "end": iso(self.time_end)},
+            "agent": {
+                "daemon_versions": list(self.daemon_versions),
+                "goal_state_agent_versions": list(self.goal_state_agent_versions),
+            },
+            "extensions": [
+                {"name": e.name, "version": e.version, "state": e.state, "source": e.source}
+                for e in self.extensions
+            ],
+            "files": [{"member": f.member, "kind": f.kind, "size": f.size} for f in self.files],
+            "problems": [{"member": p.member, "message": p.message} for p in self.problems],
+        }
+
+
+@dataclass
+class TimelinePoint:
+    """Data for the HTML timeline; not part of the JSON contract."""
+
+    hour: datetime
+    level: str
+    count: int
+
+
+@dataclass
+class TimelineEvent:
+    timestamp: datetime
+    kind: str
+    """agent-start, agent-crash, goal-state, extension-op, snapshot-run."""
+    label: str
+    duration_seconds: float | None = None
+    outcome: str = ""
+
+
+@dataclass
+class Report:
+    tool_name: str
+    tool_version: str
+    bundle: BundleSummary
+    findings: list[Finding]
+    lang: str = "en"
+    rule_errors: list[str] = field(default_factory=list)
+    timeline_counts: list[TimelinePoint] = field(default_factory=list)
+    timeline_events: list[TimelineEvent] = field(default_factory=list)
+    agent_history: list[tuple[datetime | None, str, str]] = field(default_factory=list)
+    """(timestamp, role, version) for the "versions over time" section."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for finding in self.findings:
+            counts[finding.severity] += 1
+        return counts
+
+    @property
+    def worst_severity(self) -> str | None:
+        present = [f.severity for f in self.findings]
+        if not present:
+            return None
+        return max(present, key=SEVERITY_RANK.__getitem__)
+
+    def sorted_findings(self) -> list[Finding]:
+        return sorted(
+            self.findings,
+            key=lambda f: (-SEVERITY_RANK[f.severity], f.category, f.rule),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "tool": {"name": self.tool_name, "version": self.tool_version},
+            "bundle": self.bundle.to_dict(),
+            "findings": [f.to_dict() for f in self.sorted_findings()],
+            "summary": {"worst_severity": self.worst_severity, "counts": self.counts},
+        }

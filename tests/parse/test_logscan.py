@@ -1,0 +1,95 @@
+"""The prefiltered scanner finds exactly the records a full parse would, at any chunk size."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.engine.regex import compile_prefilter
+from analyzer.parse.logscan import LogScanner
+from analyzer.parse.logsources import grammar_for
+from analyzer.parse.waagent_log import iter_records
+
+LINES = [
+    "2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler ProcessExtensionsGoalState started",
+    "2024-01-31T10:00:01.000000Z WARNING ExtHandler ExtHandler Fetch failed: [HttpError] "
+    "[HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError timed out",
+    "Traceback (most recent call last):",
+    "  File \"x.py\", line 1, in <module>",
+    "2021/03/30 19:35:35.971742 INFO Daemon Azure Linux Agent Version:2.2.45",
+    "2024-01-31T10:00:02.000000Z ERROR ExtHandler ExtHandler Event: name=X, op=Enable, "
+    "message=Non-zero exit code: 3, duration=0",
+    "[stderr]",
+    "ModuleNotFoundError: No module named 'imp'",
+    "2016/03/01 10:00:05 ERROR:HTTP Err: Status=503",
+]
+NEEDLES = ("IOError", "No module named", r"HTTP Err: Status=\d+")
+
+
+def scan(data: bytes, chunk: int) -> list[tuple[int, int, str]]:
+    found = []
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"),
+                         compile_prefilter(NEEDLES), lambda r: found.append(r))
+    scanner.scan(io.BytesIO(data), chunk_bytes=chunk)
+    return [(r.line, r.end_line, r.message) for r in found]
+
+
+def full(data: bytes) -> list[tuple[int, int, str]]:
+    needle = re.compile("|".join(NEEDLES))
+    return [(r.line, r.end_line, r.message) for r in iter_records([data], "m", "waagent_log")
+            if needle.search(r.message)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LINES), max_size=40), st.integers(min_value=16, max_value=400))
+def test_scanner_matches_full_parse_at_any_chunk_size(lines: list[str], chunk: int) -> None:
+    data = ("\n".join(lines) + "\n").encode()
+    assert scan(data, chunk) == full(data)
+
+
+def test_line_numbers_and_stats() -> None:
+    data = ("\n".join(LINES) + "\n").encode() * 3
+    hits = scan(data, 64)
+    assert [h[0] for h in hits] == [2, 6, 9, 11, 15, 18, 20, 24, 27]
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None)
+    stats = scanner.scan(io.BytesIO(data), chunk_bytes=100)
+    assert stats.lines == 27
+    assert stats.first_timestamp == datetime(2016, 3, 1, 10, 0, 5, tzinfo=UTC)
+    assert stats.last_timestamp == datetime(2024, 1, 31, 10, 0, 2, tzinfo=UTC)
+
+
+def test_hourly_counts_for_the_timeline() -> None:
+    data = ("\n".join(LINES) + "\n").encode()
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None,
+                         timeline=True)
+    stats = scanner.scan(io.BytesIO(data))
+    assert stats.hourly[("2024-01-31T10", "WARNING")] == 1
+    assert stats.hourly[("2021-03-30T19", "INFO")] == 1
+    assert stats.hourly[("2024-01-31T10", "ERROR")] == 1
+
+
+def test_shell_log_is_one_record_per_line() -> None:
+    data = (b"Mon Nov 18 00:05:10 UTC 2019- python version unknown\n"
+            b"Mon Nov 18 00:05:10 UTC 2019- 3 returned from handle.py\n")
+    found = []
+    scanner = LogScanner("m", "vmsnapshot_shell_log", grammar_for("vmsnapshot_shell_log"),
+                         compile_prefilter(("returned from handle",)), found.append)
+    scanner.scan(io.BytesIO(data))
+    assert [(r.line, r.message) for r in found] == [(2, "3 returned from handle.py")]
+    assert found[0].timestamp == datetime(2019, 11, 18, 0, 5, 10, tzinfo=UTC)
+
+
+def test_giant_line_without_newline_stays_bounded() -> None:
+    data = b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler IOError " + b"x" * 3_000_000
+    found = []
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"),
+                         compile_prefilter(NEEDLES), found.append, max_line_bytes=1000,
+                         max_record_bytes=10_000)
+    scanner.scan(io.BytesIO(data), chunk_bytes=65536)
+    assert len(found) == 1
+    assert len(found[0].message) < 1000
+    assert "truncated_line" in found[0].flags
