@@ -348,25 +348,31 @@ def _register_optional_commands() -> None:
 def main(argv: list[str] | None = None) -> None:
     _register_optional_commands()
     try:
-        app(args=argv, standalone_mode=False)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
+        code = app(args=argv, standalone_mode=False)
     except AnalyzerError as error:
         _err(f"error: {error}")
         sys.exit(error.exit_code)
     except Exception as error:  # click usage errors, or a bug
-        import click
+        sys.exit(_exit_for_exception(error))
+    sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
 
-        if isinstance(error, click.exceptions.UsageError):
-            error.show()
-            sys.exit(EXIT_USAGE)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(EXIT_INTERNAL)
-        if os.environ.get("WAAGENT_ANALYZER_DEBUG"):
-            raise
-        _err(f"internal error: {type(error).__name__}: {error} "
-             "(set WAAGENT_ANALYZER_DEBUG=1 for a traceback)")
-        sys.exit(EXIT_INTERNAL)
+
+def _exit_for_exception(error: Exception) -> int:
+    from typer._click import exceptions as click_exceptions  # typer ships its own click
+
+    if isinstance(error, click_exceptions.UsageError):
+        error.show()
+        return EXIT_USAGE
+    if isinstance(error, click_exceptions.ClickException):
+        error.show()
+        return EXIT_USAGE
+    if isinstance(error, click_exceptions.Abort):
+        return EXIT_INTERNAL
+    if os.environ.get("WAAGENT_ANALYZER_DEBUG"):
+        raise error
+    _err(f"internal error: {type(error).__name__}: {error} "
+         "(set WAAGENT_ANALYZER_DEBUG=1 for a traceback)")
+    return EXIT_INTERNAL
 
 
 __all__ = ["InputRejected", "app", "main"]

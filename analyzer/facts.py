@@ -85,6 +85,18 @@ class BundleFacts:
     collector_time: datetime | None = None
     """When the agent's log collector ran (results.txt), if the bundle says so."""
 
+    def merge(self, other: BundleFacts) -> None:
+        """Add what was learnt from further members (results streamed from the reader)."""
+        for name in ("files", "extensions", "goal_states", "agent", "config", "problems"):
+            getattr(self, name).extend(getattr(other, name))
+        for kind, coverage in other.coverage.items():
+            mine = self.coverage.setdefault(kind, Coverage())
+            mine.extend(coverage.first, coverage.last, coverage.lines, coverage.bytes)
+            mine.members += coverage.members - 1
+        self.hourly.update(other.hourly)
+        if other.collector_time is not None:
+            self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
+
     @property
     def time_start(self) -> datetime | None:
         starts = [c.first for c in self.coverage.values() if c.first is not None]

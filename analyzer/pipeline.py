@@ -21,8 +21,8 @@ from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
 from analyzer.engine.loader import RulePack, default_rules_dir, load_rules
-from analyzer.engine.matching import RecordMatcher
-from analyzer.errors import BundleError, Problem
+from analyzer.engine.matching import MatchStore, RecordMatcher
+from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.facts import BundleFacts, Coverage, FileRow
 from analyzer.parse import conf, dhcp, events, goal_state, status
 from analyzer.parse.logscan import LogScanner
@@ -47,7 +47,8 @@ TOOL_NAME = "waagent-analyzer"
 FACT_PATTERNS = (
     r"Azure Linux Agent Version",
     r"Goal State Agent version",
-    r"is running as the goal state agent",
+    # The 2.2.0-2.7 start-up line, not the [HEARTBEAT] that repeats the same words every 30 min.
+    r"(?:ExtHandler|INFO) Agent WALinuxAgent-[\d.]+ is running as the goal state agent",
     r"running as process",
     r"Python: \d",
     r"OS: ",
@@ -74,12 +75,14 @@ class AnalyzeOptions:
     lang: str = "en"
     limits: Limits = DEFAULT_LIMITS
     timeline: bool = False
+    isolate: bool = True
+    """Read the input in a forked child with memory/CPU/time limits (see analyzer.sandbox)."""
 
 
 @dataclass
 class ScanResult:
     facts: BundleFacts
-    matcher: RecordMatcher
+    store: MatchStore
     timeline: list[TimelineEvent] = field(default_factory=list)
 
 
@@ -98,15 +101,102 @@ def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]
     return pack, benign, benign_errors
 
 
+MembersFactory = Callable[[list[Problem]], Iterable[Member]]
+"""Given the list walker problems go to, yields the members to analyse."""
+
+
 def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
     from analyzer.bundle.walker import walk
 
+    return analyze_members(source.name, lambda problems: walk(source, options.limits, problems),
+                           options, sha256=file_sha256(source))
+
+
+def analyze_members(name: str, factory: MembersFactory, options: AnalyzeOptions,
+                    sha256: str = "") -> Analysis:
+    """Analyse whatever ``factory`` yields (a bundle, a live root), isolated when asked."""
     pack, benign, benign_errors = load_pack(options)
-    problems: list[Problem] = []
-    facts = BundleFacts(source=source.name, sha256=file_sha256(source))
-    result = scan_members(walk(source, options.limits, problems), pack, facts, options)
-    facts.problems.extend(problems)
+    facts = BundleFacts(source=name, sha256=sha256)
+    if options.isolate:
+        result = scan_isolated(name, factory, pack, facts, options)
+    else:
+        problems: list[Problem] = []
+        result = scan_members(factory(problems), pack, facts, options)
+        facts.problems.extend(problems)
     return _finish(result, pack, benign, benign_errors, options)
+
+
+def scan_isolated(name: str, factory: MembersFactory, pack: RulePack, facts: BundleFacts,
+                  options: AnalyzeOptions) -> ScanResult:
+    """Walk and scan in a forked child with limits; keep whatever it streamed back."""
+    from analyzer.sandbox import SandboxLimits, run_in_sandbox
+
+    store = MatchStore()
+    timeline: list[TimelineEvent] = []
+    received = {"members": 0}
+    rejected: list[tuple[int, str]] = []
+
+    def on_message(message: tuple[Any, ...]) -> None:
+        if message[0] == "member":
+            _, delta, delta_store, delta_timeline = message
+            facts.merge(delta)
+            store.merge(delta_store)
+            timeline.extend(delta_timeline)
+            received["members"] += 1
+        elif message[0] == "rejected":
+            rejected.append((message[1], message[2]))
+
+    limits = options.limits
+    end = run_in_sandbox(
+        lambda emit: _child_scan(name, factory, pack, options, emit),
+        SandboxLimits(limits.worker_memory_bytes, limits.worker_cpu_seconds,
+                      limits.wall_seconds),
+        on_message,
+    )
+    if rejected:
+        code, message = rejected[0]
+        raise (InputRejected if code == InputRejected.exit_code else AnalyzerError)(message)
+    if end.status != "ok":
+        if not facts.files:
+            raise InputRejected(f"{name}: rejected: {end.detail}")
+        facts.problems.append(Problem(name, f"stopped: {end.detail}; the report covers "
+                                            "what was read before"))
+    return ScanResult(facts, store, timeline)
+
+
+def _child_scan(name: str, factory: MembersFactory, pack: RulePack, options: AnalyzeOptions,
+                emit: Callable[[Any], None]) -> None:
+    """Runs in the sandbox: one message per member, so a crash loses only the member at hand."""
+    problems: list[Problem] = []
+    sent_problems = 0
+    state = _Scan(pack, BundleFacts(source=name), options)
+    try:
+        for member in _guarded(factory(problems), state):
+            _scan_member(member, state)
+            state.facts.problems.extend(problems[sent_problems:])
+            sent_problems = len(problems)
+            emit(("member", state.facts, state.matcher.store, state.timeline))
+            state.reset_deltas(name)
+    except AnalyzerError as error:
+        if not isinstance(error, BundleError):
+            emit(("rejected", error.exit_code, str(error)))
+            return
+        state.facts.problems.append(Problem(name, str(error)))
+    state.facts.problems.extend(problems[sent_problems:])
+    emit(("member", state.facts, state.matcher.store, state.timeline))
+
+
+def _guarded(members: Iterable[Member], state: _Scan) -> Iterator[Member]:
+    iterator = iter(members)
+    while True:
+        try:
+            member = next(iterator)
+        except StopIteration:
+            return
+        except BundleError as error:
+            state.facts.problems.append(Problem(state.facts.source, str(error)))
+            return
+        yield member
 
 
 def analyze_files(files: dict[str, str | bytes], options: AnalyzeOptions,
@@ -122,7 +212,7 @@ def analyze_files(files: dict[str, str | bytes], options: AnalyzeOptions,
 
 def _finish(result: ScanResult, pack: RulePack, benign: BenignList | None,
             benign_errors: list[str], options: AnalyzeOptions) -> Analysis:
-    outcomes = evaluate_rules(pack.rules, result.facts, result.matcher, options.lang, benign)
+    outcomes = evaluate_rules(pack.rules, result.facts, result.store, options.lang, benign)
     report = build_report(result, outcomes, pack, options)
     report.rule_errors.extend(benign_errors)
     return Analysis(report, result.facts, outcomes, pack)
@@ -161,8 +251,15 @@ class _Scan:
         self.matcher = RecordMatcher(pack.rules)
         self.timeline: list[TimelineEvent] = []
         self._prefilters: dict[str, Any] = {}
-        self._seen: dict[tuple[Any, str], str] = {}
+        self._seen: dict[int, str] = {}
+        self._last_fact: dict[tuple[str, ...], str] = {}
         self._timeline_regexes = _compile_all(TIMELINE_PATTERNS) if options.timeline else []
+
+    def reset_deltas(self, source: str) -> None:
+        """Start collecting a fresh delta (what the next member adds)."""
+        self.facts = BundleFacts(source=source)
+        self.matcher.store = MatchStore()
+        self.timeline = []
 
     def prefilter(self, kind: str) -> Any:
         if kind not in self._prefilters:
@@ -174,7 +271,7 @@ class _Scan:
 
     def on_record(self, record: Record) -> None:
         if record.timestamp is not None:
-            key = (record.timestamp, record.message)
+            key = hash((record.timestamp, record.message))
             first_member = self._seen.setdefault(key, record.member)
             if first_member != record.member:
                 return  # the same record again in a rotated copy or a second collection
@@ -184,19 +281,29 @@ class _Scan:
             self._timeline_from(record)
         self.matcher(record)
 
+    def _changed(self, key: tuple[str, ...], value: str) -> bool:
+        """Facts repeat on every goal state; keep a row only when the value changes."""
+        if self._last_fact.get(key) == value:
+            return False
+        self._last_fact[key] = value
+        return True
+
     def _facts_from(self, record: Record) -> None:
         fields = record.fields
         for field_name, role in (("daemon_version", "daemon"),
                                  ("goal_state_agent_version", "goal_state_agent"),
                                  ("python_version", "python"), ("os", "os")):
-            if field_name in fields:
+            if field_name in fields and self._changed((role,), fields[field_name]):
                 self.facts.agent.append(AgentRow(role, fields[field_name], record.member,
                                                  record.timestamp, record.line))
         if record.extension and "Target handler state" in record.message:
             state = record.message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
-            self.facts.extensions.append(ExtensionRow(
-                name=record.extension, version=record.extension_version, source_kind="log",
-                member=record.member, state=state, timestamp=record.timestamp, line=record.line))
+            if self._changed(("extension", record.extension.lower()),
+                             f"{record.extension_version} {state}"):
+                self.facts.extensions.append(ExtensionRow(
+                    name=record.extension, version=record.extension_version,
+                    source_kind="log", member=record.member, state=state,
+                    timestamp=record.timestamp, line=record.line))
 
     def _timeline_from(self, record: Record) -> None:
         if record.timestamp is None:
@@ -230,17 +337,9 @@ def _compile_all(patterns: Iterable[str]) -> list[tuple[str, Any]]:
 def scan_members(members: Iterable[Member], pack: RulePack, facts: BundleFacts,
                  options: AnalyzeOptions) -> ScanResult:
     state = _Scan(pack, facts, options)
-    iterator = iter(members)
-    while True:
-        try:
-            member = next(iterator)
-        except StopIteration:
-            break
-        except BundleError as error:
-            facts.problems.append(Problem(facts.source, str(error)))
-            break
+    for member in _guarded(members, state):
         _scan_member(member, state)
-    return ScanResult(facts, state.matcher, state.timeline)
+    return ScanResult(facts, state.matcher.store, state.timeline)
 
 
 def _scan_member(member: Member, state: _Scan) -> None:
@@ -333,6 +432,17 @@ def _placeholder(member: Member, state: _Scan) -> None:
     return None
 
 
+def _live_facts(member: Member, state: _Scan) -> None:
+    from analyzer.live.facts import LiveFacts
+    from analyzer.live.rows import live_rows
+
+    try:
+        facts = LiveFacts.from_json(_read(member, state))
+    except (ValueError, TypeError, KeyError) as error:
+        raise BundleError(f"invalid self-check facts: {error}") from None
+    state.facts.config.extend(live_rows(facts, member.provenance))
+
+
 _HANDLERS: dict[str, Callable[[Member, _Scan], None]] = {
     **{kind: _scan_log for kind in SourceKind.LOG_KINDS},
     SourceKind.GOAL_STATE: _structured(goal_state.parse_goal_state),
@@ -354,6 +464,7 @@ _HANDLERS: dict[str, Callable[[Member, _Scan], None]] = {
     SourceKind.COLLECTOR_RESULTS: _structured(events.parse_collector_results),
     SourceKind.EXTENSION_EVENTS: _scan_events,
     SourceKind.GOAL_STATE_PLACEHOLDER: _placeholder,
+    SourceKind.LIVE_FACTS: _live_facts,
 }
 
 

@@ -27,7 +27,11 @@ REDACTED = "<redacted>"
 
 # scheme://host/path?query ; the query stops at whitespace, quotes, angle brackets and '#'.
 # '<' is excluded so an already redacted "?<redacted>" is left alone (idempotence).
-_URL_WITH_QUERY = re.compile(r"(?i)\b(https?://([^\s\"'<>/?#]+)[^\s\"'<>?#]*\?)([^\s\"'<>#]*)")
+# Host and path are split at the first "/" so the engine never tries several splits
+# (a long URL without "?" must stay linear: these regexes see attacker-written log lines).
+_URL_WITH_QUERY = re.compile(
+    r"(?i)\b(https?://([^\s\"'<>/?#]+)(?:/[^\s\"'<>?#]*)?\?)([^\s\"'<>#]*)"
+)
 # Storage-service hosts (public and sovereign clouds, the z<n>.blob.storage.azure.net form).
 _STORAGE_HOST = re.compile(r"(?i)(\.core\.|\.storage\.azure\.net$|\.blob\.)")
 # Query parameters that make a query a SAS token (signature, version, expiry, start, perms).
@@ -57,7 +61,9 @@ def _redact_bare_sig(s: str) -> str:
 
 
 # user:password@host in any URL (proxy settings, package mirrors).
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@:\"'<>]+:[^/\s@\"'<>]+@")
+_URL_CREDENTIALS = re.compile(
+    r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,30}://)[^/\s@:\"'<>]{1,256}:[^/\s@\"'<>]{1,256}@"
+)
 
 
 def _redact_url_credentials(s: str) -> str:
@@ -66,52 +72,72 @@ def _redact_url_credentials(s: str) -> str:
 
 # --- key/value forms ----------------------------------------------------------------------
 
+# Bounded repetitions everywhere: an unbounded "[\w.-]*password[\w.-]*" backtracks
+# quadratically over a long run of "passwordpassword..." (a crafted log line).
 _SECRET_KEYS = (
-    r"protectedSettings|[\w.-]*pass(?:word|wd)[\w.-]*|[\w.-]*secret[\w.-]*|[\w.-]*token"
-    r"|blobSASUri|logsBlobUri|statusBlobUri|customData|[\w.-]*accountKey|objectStr"
-    r"|sasUri|sasToken|privateKey"
+    r"protectedSettings|[\w.-]{0,40}pass(?:word|wd)[\w.-]{0,40}|[\w.-]{0,40}secret[\w.-]{0,40}"
+    r"|[\w.-]{0,40}token|blobSASUri|logsBlobUri|statusBlobUri|customData|[\w.-]{0,40}accountKey"
+    r"|objectStr|sasUri|sasToken|privateKey"
 )
 # "key": "value" (JSON), with escapes inside the value.
 _JSON_KV = re.compile(r'(?i)("(?:' + _SECRET_KEYS + r')"\s*:\s*")(?:[^"\\\n]|\\.)*(")')
 # \"key\": \"value\" (JSON embedded in a JSON string, as in status files and log lines).
-_ESCAPED_JSON_KV = re.compile(r'(?i)(\\"(?:' + _SECRET_KEYS + r')\\"\s*:\s*\\")(.*?)(\\")')
+_ESCAPED_JSON_KV = re.compile(
+    r'(?i)(\\"(?:' + _SECRET_KEYS + r')\\"\s*:\s*\\")(?:[^"\\\n]|\\[^"\n])*(\\")'
+)
 # 'key': 'value' (Python dict repr, as the agent logs some settings).
 _PY_KV = re.compile(r"(?i)('(?:" + _SECRET_KEYS + r")'\s*:\s*')(?:[^'\\\n]|\\.)*(')")
 # key=value / key: value in free text, conf files and connection strings.
+# The key is found by a bounded look-ahead, then consumed by one bounded run.
 _PLAIN_KV = re.compile(
-    r"(?i)(?<![\w.-])((?:[\w.-]*pass(?:word|wd)|[\w.-]*secret)[\w.-]*\s*[=:]\s*"
-    r"|(?:[\w.-]*token|[\w.-]*accountKey|SharedAccessKey)\s*=\s*)"
-    r"(?![\"'\\]|<redacted>)[^\s&;,\"'<>]+"
+    r"(?i)(?<![\w.-])("
+    r"(?=[\w.-]{0,40}?(?:pass(?:word|wd)|secret))[\w.-]{1,80}[ \t]*[=:][ \t]*"
+    r"|(?=[\w.-]{0,40}?(?:token|accountKey|SharedAccessKey)[ \t]*=)[\w.-]{1,80}[ \t]*=[ \t]*"
+    r")(?![\"'\\]|<redacted>)[^\s&;,\"'<>]+"
 )
 
 
 def _redact_key_values(s: str) -> str:
     s = _JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
-    s = _ESCAPED_JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
+    s = _ESCAPED_JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
     s = _PY_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
     return _PLAIN_KV.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
 
 
 # <UserPassword>..</UserPassword>, RemoteAccess <Password>, ovf-env <ns1:CustomData>.
+# Element text cannot contain a raw "<", so "[^<]*" finds the end without backtracking.
 _XML_SECRET = re.compile(
-    r"(?is)(<((?:[\w-]+:)?(?:UserPassword|Password|CustomData))(?:\s[^>]*)?>)(.*?)(</\2\s*>)"
+    r"(?i)(<((?:[\w-]{1,40}:)?(?:UserPassword|Password|CustomData))(?:\s[^<>]*)?>)[^<]*(</\2\s*>)"
 )
 
 
 def _redact_xml_elements(s: str) -> str:
-    return _XML_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(4)}", s)
+    return _XML_SECRET.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
 
 
 # --- PEM, auth headers --------------------------------------------------------------------
 
-_PEM_BLOCK = re.compile(r"(?s)(-----BEGIN ([A-Z0-9 ]{1,64})-----).*?(-----END \2-----)")
-# A BEGIN line without its END (a single log line, a cut file): redact to the end.
-_PEM_OPEN = re.compile(r"(?s)(-----BEGIN [A-Z0-9 ]{1,64}-----)(?!<redacted>).*\Z")
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----")
 
 
 def _redact_pem(s: str) -> str:
-    s = _PEM_BLOCK.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
-    return _PEM_OPEN.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+    """Body of every PEM block; a BEGIN without its END (one log line, a cut file) loses
+    everything after it. A scan with str.find, not a lazy ``.*?``: linear on any input."""
+    out = []
+    pos = 0
+    while (begin := _PEM_BEGIN.search(s, pos)) is not None:
+        out.append(s[pos : begin.end()])
+        pos = begin.end()
+        if s.startswith(REDACTED, pos):  # already redacted
+            continue
+        out.append(REDACTED)
+        end_marker = f"-----END {begin.group(1)}-----"
+        end = s.find(end_marker, pos)
+        if end < 0:
+            return "".join(out)
+        pos = end
+    out.append(s[pos:])
+    return "".join(out)
 
 
 _AUTH_HEADER = re.compile(
@@ -136,11 +162,11 @@ _STEPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
     (
         (
             "protectedsettings",
-            "pass",
+            "password",
+            "passwd",
             "secret",
             "token",
             "bloburi",
-            "blobsasuri",
             "customdata",
             "accountkey",
             "objectstr",
@@ -150,11 +176,20 @@ _STEPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
         ),
         _redact_key_values,
     ),
-    (("password>", "customdata"), _redact_xml_elements),
+    (("password", "customdata"), _redact_xml_elements),
     (("authorization", "bearer"), _redact_auth),
     (("@",), _redact_url_credentials),
 )
-_ALL_TRIGGERS = tuple(sorted({t for triggers, _ in _STEPS for t in triggers}))
+# Most evidence lines contain none of these, so one pass over them usually decides.
+_ALL_TRIGGERS = tuple(dict.fromkeys(t for triggers, _ in _STEPS for t in triggers))
+
+
+def _any_in(triggers: tuple[str, ...], low: str) -> bool:
+    # A plain loop: measurably cheaper than any(<genexpr>) or a regex alternation here.
+    for trigger in triggers:  # noqa: SIM110
+        if trigger in low:
+            return True
+    return False
 
 
 def redact_text(s: str) -> str:
@@ -170,10 +205,10 @@ def redact_text(s: str) -> str:
     if not s:
         return s
     low = s.lower()
-    if not any(t in low for t in _ALL_TRIGGERS):
+    if not _any_in(_ALL_TRIGGERS, low):
         return s
     for triggers, step in _STEPS:
-        if any(t in low for t in triggers):
+        if _any_in(triggers, low):
             s = step(s)
     return s
 

@@ -1,1 +1,11 @@
-"""Untrusted input -> members with provenance. Imports neither pandas nor typer."""
+"""Untrusted input -> members with provenance. Imports neither pandas nor typer.
+
+>>> from analyzer.bundle import walk, Member, SourceKind
+"""
+
+from __future__ import annotations
+
+from .model import Member, SourceKind
+from .walker import walk, walk_bytes
+
+__all__ = ["Member", "SourceKind", "walk", "walk_bytes"]

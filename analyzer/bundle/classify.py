@@ -53,8 +53,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (_AZ + r"[^/]+/(?:[^/]+/)*events/[^/]+\.json$", K.EXTENSION_EVENTS),
         (_AZ + _VMSNAP + r"/(?:[^/]+/)?extension\.log" + _ROT + r"$", K.VMSNAPSHOT_LOG),
         (_AZ + _VMSNAP + r"/(?:[^/]+/)?shell\.log" + _ROT + r"$", K.VMSNAPSHOT_SHELL_LOG),
-        (_AZ + r"[^/]+/(?:[^/]+/)?CommandExecution[^/]*\.log" + _ROT + r"$",
-         K.COMMAND_EXECUTION_LOG),
+        (
+            _AZ + r"[^/]+/(?:[^/]+/)?CommandExecution[^/]*\.log" + _ROT + r"$",
+            K.COMMAND_EXECUTION_LOG,
+        ),
         (_AZ + r"(?:[^/]+/)*[^/]+\.log" + _ROT + r"$", K.EXTENSION_LOG),
         (r"(?:^|/)GoalState(?:\.\d+)?\.xml$", K.GOAL_STATE),
         (r"(?:^|/)ExtensionsConfig(?:\.\d+)?\.xml$", K.EXTENSIONS_CONFIG),
@@ -78,8 +80,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"|(?:^|/)var/lib/wicked/lease-[^/]+\.xml$",
             K.DHCP_LEASE,
         ),
-        (r"^results\.txt$|(?:^|/)var/lib/waagent/logcollector/results\.txt$",
-         K.COLLECTOR_RESULTS),
+        (r"^results\.txt$|(?:^|/)var/lib/waagent/logcollector/results\.txt$", K.COLLECTOR_RESULTS),
         (r"(?:^|/)WALinuxAgent-[^/]+/error\.json$", K.AGENT_ERROR_JSON),
         (r"^current_version$|(?:^|/)var/lib/waagent/current_version$", K.AGENT_SENTINEL),
     )

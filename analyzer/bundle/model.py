@@ -64,10 +64,12 @@ class Member:
     """
 
     provenance: str
-    """Full nesting path, e.g. ``case.tgz!var/lib/waagent/logcollector/logs.zip!var/log/waagent.log``."""
+    """Full nesting path, e.g.
+    ``case.tgz!var/lib/waagent/logcollector/logs.zip!var/log/waagent.log``."""
     logical_path: str
     """Normalised path of the file on the VM, without leading ``/`` or case folder,
-    e.g. ``var/log/waagent.log``. ``truncated_var_log_waagent.log`` maps to ``var/log/waagent.log``."""
+    e.g. ``var/log/waagent.log``. ``truncated_var_log_waagent.log`` maps to
+    ``var/log/waagent.log``."""
     kind: str
     """One of the ``SourceKind`` values."""
     size: int

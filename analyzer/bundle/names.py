@@ -22,7 +22,6 @@ True
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from analyzer.settings import Limits
@@ -38,10 +37,6 @@ TRUNCATED_PREFIX = "truncated_"
 _DISPLAY_NAME_MAX = 256
 """Longer names are cut in provenance strings (the member is skipped anyway)."""
 
-# Unicode categories that must never reach a terminal verbatim: controls, format characters
-# (bidi overrides, zero-width joiners), surrogates, private use, line/paragraph separators.
-_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -49,9 +44,11 @@ def escape_text(text: str, *, extra: str = "") -> str:
     """Return ``text`` with every non-printable character replaced by a visible escape.
 
     Surrogate-escaped bytes (undecodable UTF-8 from ``surrogateescape``) become ``\\xNN`` with
-    the original byte value, C0/C1/DEL become ``\\xNN``, format and other invisible characters
-    become ``\\uNNNN``. Characters listed in ``extra`` are escaped too (the walker escapes the
-    provenance separator ``!`` inside names).
+    the original byte value, C0/C1/DEL become ``\\xNN``, and every other character that
+    ``str.isprintable()`` rejects (format characters such as bidi overrides and zero-width
+    joiners, private-use and unassigned code points, non-ASCII spaces, line separators)
+    becomes ``\\uNNNN``. The result always satisfies ``isprintable()``. Characters listed in
+    ``extra`` are escaped too (the walker escapes the provenance separator ``!`` in names).
 
     >>> escape_text("a\\u202eb")
     'a\\\\u202eb'
@@ -68,7 +65,7 @@ def escape_text(text: str, *, extra: str = "") -> str:
             out.append(f"\\x{code - 0xDC00:02x}")
         elif code < 0x20 or code == 0x7F or 0x80 <= code <= 0x9F or ch in extra:
             out.append(f"\\x{code:02x}")
-        elif code > 0x7F and unicodedata.category(ch) in _ESCAPED_CATEGORIES:
+        elif not ch.isprintable():
             out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
         else:
             out.append(ch)
@@ -132,7 +129,9 @@ def parse_name(raw: str, limits: Limits, *, backslash_separator: bool = False) -
     if "\x00" in raw:
         reject = "skipped: member name contains NUL"
     elif encoded_len > limits.max_name_bytes:
-        reject = f"skipped: member name too long ({encoded_len} bytes, limit {limits.max_name_bytes})"
+        reject = (
+            f"skipped: member name too long ({encoded_len} bytes, limit {limits.max_name_bytes})"
+        )
     else:
         components = len([p for p in raw.split("/") if p])
         if components > limits.max_name_components:

@@ -23,6 +23,7 @@ b'aaaaaaaaaa'
 
 from __future__ import annotations
 
+import contextlib
 import io
 import lzma
 import tarfile
@@ -148,9 +149,8 @@ class Budget:
     def add_expanded(self, count: int, where: str) -> None:
         self.expanded += count
         limits = self.limits
-        if (
-            self.expanded > limits.ratio_floor_bytes
-            and self.expanded > limits.ratio_limit * max(self.bytes_in, 1)
+        if self.expanded > limits.ratio_floor_bytes and self.expanded > limits.ratio_limit * max(
+            self.bytes_in, 1
         ):
             raise self.stop(
                 where,
@@ -168,7 +168,7 @@ class Budget:
     def total_exceeded(self, where: str) -> WalkStopped:
         return self.stop(
             where,
-            f"stopped: total decompressed bytes exceed limit "
+            f"stopped: total decompressed bytes reached the limit "
             f"{format_bytes(self.limits.max_total_bytes)}",
         )
 
@@ -440,9 +440,7 @@ class DecompressStream(io.RawIOBase):
             text = str(exc)
             if "memory" in text.lower():
                 limit = format_bytes(self._budget.limits.xz_memlimit)
-                raise BudgetExceeded(
-                    f"xz memory requirement exceeds limit {limit}"
-                ) from None
+                raise BudgetExceeded(f"xz memory requirement exceeds limit {limit}") from None
             self._error = CorruptData(f"corrupt: invalid xz data ({escape_text(text)})")
             raise self._error from None
         if out:
@@ -691,8 +689,6 @@ class BoundedReader(io.BufferedIOBase):
             self._buf = b""
             close = getattr(self._raw, "close", None)
             if close is not None:
-                try:
+                with contextlib.suppress(*READ_ERRORS):
                     close()
-                except READ_ERRORS:
-                    pass
         super().close()

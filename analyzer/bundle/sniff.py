@@ -9,7 +9,7 @@ evidence. The head of the data is enough:
 ``xz``         ``fd 37 7a 58 5a 00``; decoded with a ``memlimit`` to tell ``tar.xz`` apart
 ``bzip2``      ``BZh`` -> rejected ("unsupported compression")
 ``tar``        ``ustar`` at offset 257, or a valid old-style (v7) header checksum,
-               or two zero blocks (an empty tar)
+               or a short all-zero stream (an empty tar: 1 KiB to 20 KiB of NULs)
 ``plain``      anything else that looks like text (a single log or XML file)
 =============  ==================================================================
 
@@ -37,6 +37,9 @@ SNIFF_BYTES = 64 * 1024
 """Raw bytes read for sniffing (xz needs some input before it produces the first block)."""
 
 BLOCK = 512
+EMPTY_TAR_MAX = 20 * 1024
+"""An empty tar is its end-of-archive blocks padded to a record (10 KiB for GNU and Python
+tar); anything longer that is all NULs is not taken for a tar."""
 
 _OTHER_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "7z"),
@@ -77,16 +80,19 @@ class Sniffed:
     """Why an input is UNKNOWN (e.g. ``7z``), for the rejection message."""
 
 
-def looks_like_tar(block: bytes) -> bool:
-    """True for a POSIX/GNU tar header, an old v7 header with a valid checksum, or the two
-    zero blocks of an empty tar."""
+def looks_like_tar(block: bytes, *, complete: bool = False) -> bool:
+    """True for a POSIX/GNU tar header or an old v7 header with a valid checksum.
+
+    With ``complete`` (``block`` is the whole data), a short all-NUL stream counts as an
+    empty tar; a long run of NULs (a gzip bomb of zeros, a preallocated log) does not.
+    """
     if len(block) < BLOCK:
         return False
     header = block[:BLOCK]
     if header[257:262] == b"ustar":
         return True
     if header.count(0) == BLOCK:
-        return len(block) >= 2 * BLOCK and block[BLOCK : 2 * BLOCK].count(0) == BLOCK
+        return complete and 2 * BLOCK <= len(block) <= EMPTY_TAR_MAX and not block.strip(b"\0")
     if header[0] == 0:
         return False
     field = header[148:156].replace(b"\x00", b" ").strip()
@@ -112,23 +118,27 @@ def _looks_binary(head: bytes) -> bool:
     return controls * 100 > len(sample)
 
 
-def _inflate_head(head: bytes) -> bytes:
+def _inflate_head(head: bytes) -> tuple[bytes, bool]:
+    """First decompressed bytes and whether they are the whole (first-member) content."""
+    decoder = zlib.decompressobj(wbits=31)
     try:
-        return zlib.decompressobj(wbits=31).decompress(head, 2 * BLOCK)
+        out = decoder.decompress(head, EMPTY_TAR_MAX + 1)
     except zlib.error:
-        return b""
+        return b"", False
+    return out, bool(decoder.eof)
 
 
-def _unxz_head(head: bytes, limits: Limits) -> bytes:
+def _unxz_head(head: bytes, limits: Limits) -> tuple[bytes, bool]:
     decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=limits.xz_memlimit)
     try:
-        return decoder.decompress(head, 2 * BLOCK)
+        out = decoder.decompress(head, EMPTY_TAR_MAX + 1)
     except lzma.LZMAError as exc:
         if "memory" in str(exc).lower():
             raise BudgetExceeded(
                 f"xz memory requirement exceeds limit {format_bytes(limits.xz_memlimit)}"
             ) from None
-        return b""
+        return b"", False
+    return out, bool(decoder.eof)
 
 
 def sniff_head(head: bytes, limits: Limits) -> Sniffed:
@@ -150,14 +160,17 @@ def sniff_head(head: bytes, limits: Limits) -> Sniffed:
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return Sniffed(InputFormat.ZIP)
     if head.startswith(GZIP_MAGIC):
-        inner = _inflate_head(head)
-        return Sniffed(InputFormat.TAR_GZ if looks_like_tar(inner) else InputFormat.GZIP)
+        inner, complete = _inflate_head(head)
+        is_tar = looks_like_tar(inner, complete=complete)
+        return Sniffed(InputFormat.TAR_GZ if is_tar else InputFormat.GZIP)
     if head.startswith(XZ_MAGIC):
-        inner = _unxz_head(head, limits)
-        return Sniffed(InputFormat.TAR_XZ if looks_like_tar(inner) else InputFormat.XZ)
+        inner, complete = _unxz_head(head, limits)
+        is_tar = looks_like_tar(inner, complete=complete)
+        return Sniffed(InputFormat.TAR_XZ if is_tar else InputFormat.XZ)
     if head.startswith(b"BZh"):
         return Sniffed(InputFormat.BZIP2)
-    if looks_like_tar(head):
+    # ``head`` is the whole input when it is shorter than what the callers read.
+    if looks_like_tar(head, complete=len(head) < SNIFF_BYTES):
         return Sniffed(InputFormat.TAR)
     for magic, label in _OTHER_MAGIC:
         if head.startswith(magic):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.engine.benign import BenignList
-from analyzer.engine.matching import NO_TIME, Accumulator, Hit, RecordMatcher, SequenceStore
+from analyzer.engine.matching import NO_TIME, Accumulator, Hit, MatchStore, SequenceStore
 from analyzer.engine.model import (
     AbsenceCheck,
     Check,
@@ -51,20 +51,20 @@ class RuleOutcome:
     error: str = ""
 
 
-def evaluate_rules(rules: list[Rule], facts: BundleFacts, matcher: RecordMatcher, lang: str,
+def evaluate_rules(rules: list[Rule], facts: BundleFacts, store: MatchStore, lang: str,
                    benign: BenignList | None = None) -> list[RuleOutcome]:
     outcomes = []
     for rule in rules:
         try:
-            outcomes.append(_evaluate_rule(rule, facts, matcher, lang, benign))
+            outcomes.append(_evaluate_rule(rule, facts, store, lang, benign))
         except Exception as error:  # one broken rule must not stop the others
             outcomes.append(RuleOutcome(rule, False, {}, error=f"{type(error).__name__}: {error}"))
     return outcomes
 
 
-def _evaluate_rule(rule: Rule, facts: BundleFacts, matcher: RecordMatcher, lang: str,
+def _evaluate_rule(rule: Rule, facts: BundleFacts, store: MatchStore, lang: str,
                    benign: BenignList | None) -> RuleOutcome:
-    results = {name: _evaluate_check(rule, check, facts, matcher)
+    results = {name: _evaluate_check(rule, check, facts, store)
                for name, check in rule.checks.items()}
     values = {name: result.value for name, result in results.items()}
     if not rule.condition.evaluate(values):
@@ -107,8 +107,8 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
 class _LenientFormatter(string.Formatter):
     def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
         if isinstance(key, str):
-            return kwargs.get(key, "?")
-        return "?"
+            return kwargs.get(key, "")
+        return ""
 
 
 def _fill(template: str, variables: dict[str, Any]) -> str:
@@ -126,14 +126,14 @@ def _short(stamp: datetime | None) -> str:
 
 
 def _evaluate_check(rule: Rule, check: Check, facts: BundleFacts,
-                    matcher: RecordMatcher) -> CheckResult:
+                    store: MatchStore) -> CheckResult:
     key = (rule.id, check.name)
     if isinstance(check, LogCheck):
-        return _log_check(check, matcher.accumulators.get(key), facts)
+        return _log_check(check, store.accumulators.get(key), facts)
     if isinstance(check, AbsenceCheck):
-        return _absence_check(check, matcher.accumulators.get(key), facts)
+        return _absence_check(check, store.accumulators.get(key), facts)
     if isinstance(check, SequenceCheck):
-        return _sequence_check(check, matcher.sequences.get(key))
+        return _sequence_check(check, store.sequences.get(key))
     if isinstance(check, TableCheck):
         return _table_check(check, facts)
     raise TypeError(f"unknown check type {type(check).__name__}")
@@ -162,7 +162,7 @@ def _log_check(check: LogCheck, acc: Accumulator | None, facts: BundleFacts) -> 
                                f"{check.group_by}{window_note}, needed {check.min_count}")
         selected = [i for i in selected if acc.groups[i] in groups]
         hits = [acc.group_samples[g] for g in sorted(groups) if g in acc.group_samples]
-        hits += [h for h in acc.samples() if h not in hits]
+        hits += [h for h in acc.samples() if h.group in groups and h not in hits]
     else:
         if len(selected) < check.min_count:
             return CheckResult(check.name, False, f"{len(selected)} matching records"

@@ -333,7 +333,7 @@ class _RuleBuilder:
             return self._table_check(name, values, location)
         record_filter = self._filter(values, where)
         pattern = self._pattern(values.get("pattern", ""), (*where, "pattern"))
-        if not pattern:
+        if "pattern" not in values:
             # Every log check feeds the one-pass prefilter; without a pattern it would have to
             # see every record of the bundle.
             self.error(f"a {kind} check needs a pattern", *where)
@@ -349,7 +349,7 @@ class _RuleBuilder:
                                                           (*where, "within_hours"), float),
                                 location=location)
         then = self._pattern(values.get("then", ""), (*where, "then"))
-        if not then:
+        if "then" not in values:
             self.error("a sequence check needs both 'pattern' and 'then'", *where)
         return SequenceCheck(name, filter=record_filter, pattern=pattern, then=then,
                              within_minutes=self._number(values.get("within_minutes", 60),

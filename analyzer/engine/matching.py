@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.engine.model import AbsenceCheck, LogCheck, RecordFilter, Rule, SequenceCheck
-from analyzer.engine.regex import compile_pattern, compile_prefilter
+from analyzer.engine.regex import compile_pattern, compile_prefilter, compile_set
 from analyzer.parse.records import Record
 
 SAMPLES_HEAD = 3
@@ -28,6 +28,7 @@ NO_TIME = float("-inf")
 class Hit:
     record: Record
     captures: dict[str, str]
+    group: int = -1
 
 
 @dataclass
@@ -50,7 +51,8 @@ class Accumulator:
         if index is None and len(self.group_names) < MAX_GROUPS:
             index = self.group_names[group] = len(self.group_names)
             self.group_samples[index] = hit
-        self.groups.append(index if index is not None else -1)
+        hit.group = index if index is not None else -1
+        self.groups.append(hit.group)
         if len(self.head) < SAMPLES_HEAD:
             self.head.append(hit)
         else:
@@ -60,6 +62,29 @@ class Accumulator:
 
     def samples(self) -> list[Hit]:
         return self.head + self.tail[-SAMPLES_TAIL:]
+
+    def merge(self, other: Accumulator) -> None:
+        """Fold in what another accumulator saw later (the next member of the bundle)."""
+        names = {index: name for name, index in other.group_names.items()}
+        remap: dict[int, int] = {}
+        for index, name in names.items():
+            mine = self.group_names.get(name)
+            if mine is None and len(self.group_names) < MAX_GROUPS:
+                mine = self.group_names[name] = len(self.group_names)
+                sample = other.group_samples.get(index)
+                if sample is not None:
+                    self.group_samples[mine] = sample
+            remap[index] = mine if mine is not None else -1
+        self.count += other.count
+        self.times.extend(other.times)
+        self.groups.extend(remap.get(g, -1) for g in other.groups)
+        for hit in other.head + other.tail:
+            hit.group = remap.get(hit.group, -1)
+            if len(self.head) < SAMPLES_HEAD:
+                self.head.append(hit)
+            else:
+                self.tail.append(hit)
+        del self.tail[: -SAMPLES_TAIL]
 
 
 @dataclass
@@ -75,6 +100,10 @@ class SequenceEvent:
 @dataclass
 class SequenceStore:
     events: list[SequenceEvent] = field(default_factory=list)
+
+    def merge(self, other: SequenceStore) -> None:
+        room = MAX_SEQUENCE_EVENTS - len(self.events)
+        self.events.extend(other.events[:max(0, room)])
 
     def add(self, hit: Hit, group: str, is_start: bool) -> None:
         if len(self.events) >= MAX_SEQUENCE_EVENTS:
@@ -122,6 +151,9 @@ class LogQuery:
             return None
         if self.regex is None:
             return {}
+        if not self.regex.groupindex:
+            # The kind's pattern set already said the pattern matches; no captures to read.
+            return {}
         found = self.regex.search(record.message)
         if found is None:
             return None
@@ -155,8 +187,25 @@ def group_key(query: LogQuery, record: Record, captures: dict[str, str]) -> str:
     return record_value(record, query.group_by)
 
 
+@dataclass
+class MatchStore:
+    """What the log checks of all rules collected; picklable, mergeable across members."""
+
+    accumulators: dict[tuple[str, str], Accumulator] = field(default_factory=dict)
+    sequences: dict[tuple[str, str], SequenceStore] = field(default_factory=dict)
+
+    def merge(self, other: MatchStore) -> None:
+        for key, accumulator in other.accumulators.items():
+            self.accumulators.setdefault(key, Accumulator()).merge(accumulator)
+        for key, sequence in other.sequences.items():
+            self.sequences.setdefault(key, SequenceStore()).merge(sequence)
+
+    def is_empty(self) -> bool:
+        return not self.accumulators and not self.sequences
+
+
 class RecordMatcher:
-    """Routes candidate records to the queries of their source kind and fills the stores."""
+    """Routes candidate records to the queries of their source kind and fills ``store``."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.queries: list[LogQuery] = list(_queries(rules))
@@ -164,8 +213,20 @@ class RecordMatcher:
         for query in self.queries:
             for kind in query.filter.sources:
                 self.by_kind[kind].append(query)
-        self.accumulators: dict[tuple[str, str], Accumulator] = defaultdict(Accumulator)
-        self.sequences: dict[tuple[str, str], SequenceStore] = defaultdict(SequenceStore)
+        self.store = MatchStore()
+        self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
+
+    def _pattern_set(self, kind: str) -> tuple[Any, list[list[LogQuery]]]:
+        """One RE2 set per source kind: a single pass over a record says which patterns
+        match, so each record costs one scan whatever the number of rules."""
+        cached = self._sets.get(kind)
+        if cached is None:
+            by_pattern: dict[str, list[LogQuery]] = {}
+            for query in self.by_kind.get(kind, ()):
+                by_pattern.setdefault(query.pattern, []).append(query)
+            cached = (compile_set(tuple(by_pattern)), list(by_pattern.values()))
+            self._sets[kind] = cached
+        return cached
 
     def patterns_for(self, kind: str) -> tuple[str, ...]:
         return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ()) if q.pattern}))
@@ -175,17 +236,25 @@ class RecordMatcher:
         return compile_prefilter(patterns) if patterns else None
 
     def __call__(self, record: Record) -> None:
-        for query in self.by_kind.get(record.source_kind, ()):
-            captures = query.match(record)
-            if captures is None:
-                continue
-            hit = Hit(record, captures)
-            key = (query.rule_id, query.check)
-            group = group_key(query, record, captures)
-            if query.role == "hit":
-                self.accumulators[key].add(hit, group)
-            else:
-                self.sequences[key].add(hit, group, query.role == "start")
+        pattern_set, groups = self._pattern_set(record.source_kind)
+        if pattern_set is None:
+            return
+        for index in pattern_set.Match(record.message) or ():
+            for query in groups[index]:
+                self._offer(query, record)
+
+    def _offer(self, query: LogQuery, record: Record) -> None:
+        captures = query.match(record)
+        if captures is None:
+            return
+        hit = Hit(record, captures)
+        key = (query.rule_id, query.check)
+        group = group_key(query, record, captures)
+        if query.role == "hit":
+            self.store.accumulators.setdefault(key, Accumulator()).add(hit, group)
+        else:
+            self.store.sequences.setdefault(key, SequenceStore()).add(
+                hit, group, query.role == "start")
 
 
 def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:

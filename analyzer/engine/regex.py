@@ -56,3 +56,15 @@ def _message(error: Exception) -> str:
     if isinstance(detail, bytes):
         detail = detail.decode("utf-8", "replace")
     return str(detail)
+
+
+def compile_set(patterns: tuple[str, ...]) -> Any:
+    """An RE2 set: ``Match(text)`` returns the indices of every pattern found in ``text``."""
+    if not patterns:
+        return None
+    pattern_set = re2.Set.SearchSet(_options())
+    for pattern in patterns:
+        if pattern_set.Add(pattern) < 0:
+            raise PatternError(f"pattern not accepted: {pattern[:80]}")
+    pattern_set.Compile()
+    return pattern_set

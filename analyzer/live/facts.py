@@ -748,8 +748,11 @@ def _conf_facts(facts: LiveFacts, root: Path, reader: _Reader) -> None:
     if text is None:
         return
     facts.conf_found = True
+    from analyzer.redact import redact_text  # stdlib-only; imported late to keep start-up lean
+
     for key, value, line in parse_waagent_conf(text):
-        facts.conf[key] = value
+        # Values end up in rows, reports and self-check.json: a proxy URL may carry a password.
+        facts.conf[key] = redact_text(value)
         facts.conf_lines[key] = line
 
 

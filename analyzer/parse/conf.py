@@ -118,8 +118,19 @@ def _switch(value: str | None, default: str) -> str:
 
 # --- vmbackup.conf ------------------------------------------------------------------------
 
-_SECTION = re.compile(r"^\[\s*([^\]]{1,64}?)\s*\]\s*$")
-_ASSIGNMENT = re.compile(r"^([^=:\s][^=:]{0,127}?)\s*[=:]\s*(.*)$")
+_MAX_KEY = 128
+
+
+def _split_assignment(line: str) -> tuple[str, str] | None:
+    """``key = value`` or ``key: value`` at the first separator (str.find: linear on any line)."""
+    cuts = [i for i in (line.find("="), line.find(":")) if i > 0]
+    if not cuts:
+        return None
+    cut = min(cuts)
+    key = line[:cut].strip()
+    if not key or len(key) > _MAX_KEY:
+        return None
+    return key, line[cut + 1 :].strip()
 
 
 def parse_vmbackup_conf(data: bytes, member: str, *, max_bytes: int = _MAX) -> list[ConfigRow]:
@@ -136,19 +147,18 @@ def parse_vmbackup_conf(data: bytes, member: str, *, max_bytes: int = _MAX) -> l
         stripped = line.strip()
         if not stripped or stripped.startswith(("#", ";")):
             continue
-        header = _SECTION.match(stripped)
-        if header:
-            section = header.group(1)
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()[:_MAX_KEY]
             continue
-        assignment = _ASSIGNMENT.match(stripped)
-        if not assignment:
+        assignment = _split_assignment(stripped)
+        if assignment is None:
             continue
-        key = assignment.group(1).strip()
+        key, value = assignment
         rows.append(
             ConfigRow(
                 source_kind=SourceKind.VMBACKUP_CONF,
                 key=f"{section}.{key}" if section else key,
-                value=redact_text(assignment.group(2).strip())[:_MAX_VALUE],
+                value=redact_text(value)[:_MAX_VALUE],
                 member=member,
                 line=number,
             )

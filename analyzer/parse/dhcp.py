@@ -42,7 +42,8 @@ def parse_dhcp_lease(data: bytes, member: str, *, max_bytes: int = _MAX) -> list
     if data.lstrip()[:1] == b"<":
         return _wicked(data, member, max_bytes)
     text = decode_text(data, member, max_bytes)
-    if re.search(r"(?m)^\s*lease\s*\{", text):
+    # [ \t] and not \s: with MULTILINE, "^\s*" would rescan every following blank line.
+    if re.search(r"(?m)^[ \t]*lease[ \t]*\{", text):
         return _dhclient(text, member)
     if re.search(r"(?m)^[A-Z][A-Z0-9_]*=", text):
         return _networkd(text, member)
@@ -60,6 +61,8 @@ def option_245_to_ip(value: str) -> str | None:
     '168.63.129.16'
     """
     value = value.strip().rstrip(";").strip()
+    if len(value) > 64:  # four bytes in any notation fit easily
+        return None
     raw = _octets(value)
     if raw is None or len(raw) != 4:
         return None
@@ -79,6 +82,9 @@ def _octets(value: str) -> bytes | None:
     return None
 
 
+_OCTAL = re.compile(r"[0-7]{1,3}")
+
+
 def _c_string(body: str) -> bytes | None:
     """dhclient prints printable option bytes as a quoted string with octal escapes."""
     out = bytearray()
@@ -86,7 +92,7 @@ def _c_string(body: str) -> bytes | None:
     while i < len(body):
         ch = body[i]
         if ch == "\\" and i + 1 < len(body):
-            octal = re.match(r"[0-7]{1,3}", body[i + 1 :])
+            octal = _OCTAL.match(body, i + 1)
             if octal:
                 out.append(int(octal.group(0), 8) & 0xFF)
                 i += 1 + len(octal.group(0))
@@ -109,7 +115,6 @@ def _row(key: str, value: str, member: str, line: int) -> ConfigRow:
 
 # --- dhclient -----------------------------------------------------------------------------
 
-_STATEMENT = re.compile(r"^\s*([^;{}]*?)\s*;\s*$")
 # "expire <weekday> <yyyy/mm/dd hh:mm:ss>;", "expire <weekday> never;", "expire epoch <n>; # .."
 _EXPIRE = re.compile(
     r"^expire\s+(?:epoch\s+(?P<epoch>\d{1,12})|(?:\d\s+)?(?:(?P<never>never)"
@@ -136,10 +141,11 @@ def _dhclient(text: str, member: str) -> list[ConfigRow]:
 
 
 def _dhclient_statement(stripped: str, lease: dict[str, str]) -> None:
-    match = _STATEMENT.match(stripped)
-    if not match:
+    """One ``name args;`` line (a trailing ``# comment`` allowed), read with str methods."""
+    code = stripped.split("#", 1)[0].rstrip() if "#" in stripped else stripped
+    if not code.endswith(";") or "{" in code or "}" in code:
         return
-    statement = match.group(1)
+    statement = code[:-1].strip()
     if statement.startswith("interface "):
         lease["interface"] = statement.split(None, 1)[1].strip('"')
     elif statement.startswith("option unknown-245 "):

@@ -54,7 +54,7 @@ _LEVELS = {
     "4": "INFO",
     "5": "VERBOSE",
 }
-_VERSIONED_NAME = re.compile(r"^(?P<name>[A-Za-z][\w.]*?)-(?P<version>\d+(?:\.\d+)+)$")
+_VERSIONED_NAME = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d+(?:\.\d+)+)$")
 
 
 def map_level(value: Any) -> str:
@@ -93,7 +93,7 @@ def _record(event: dict[str, Any], index: int, handler: str, member: str) -> Rec
     raw_ts = _field(event, "Timestamp", "TimeStamp")
     timestamp = parse_timestamp(raw_ts)
     name, version = handler, _field(event, "Version")
-    versioned = _VERSIONED_NAME.match(version)
+    versioned = _VERSIONED_NAME.match(version) if len(version) <= 256 else None
     if versioned:  # VMSnapshot writes its directory name, "<Handler>-<version>"
         name = name or versioned.group("name")
         version = versioned.group("version")

@@ -336,6 +336,8 @@ def _expect_root(root: etree._Element, name: str, member: str) -> None:
 
 @dataclass
 class _PluginSettings:
+    name: str = ""
+    version: str = ""
     sequence: str = ""
     summary: str = ""
     extensions: list[tuple[str, str, str, str]] = field(default_factory=list)
@@ -400,7 +402,7 @@ def parse_extensions_config(
         # The agent refuses a goal state whose settings name a handler version it was not
         # asked to run (PluginSettingsVersionMismatch).
         "settings_without_plugin": sorted(
-            f"{name}@{version}" for (name, version) in settings if (name, version) not in seen
+            f"{entry.name}@{entry.version}" for key, entry in settings.items() if key not in seen
         ),
     }
     row = GoalStateRow(
@@ -423,7 +425,7 @@ def _collect_plugin_settings(root: etree._Element) -> dict[tuple[str, str], _Plu
     found: dict[tuple[str, str], _PluginSettings] = {}
     section = child(root, "PluginSettings")
     for plugin in children(section, "Plugin") if section is not None else ():
-        entry = _PluginSettings()
+        entry = _PluginSettings(name=attr(plugin, "name"), version=attr(plugin, "version"))
         runtime = child(plugin, "RuntimeSettings")
         if runtime is not None:
             entry.sequence = attr(runtime, "seqNo")
@@ -438,7 +440,7 @@ def _collect_plugin_settings(root: etree._Element) -> dict[tuple[str, str], _Plu
                 )
             )
         # Matched by name (case-insensitive) and version, as the agent does.
-        found[(attr(plugin, "name").lower(), attr(plugin, "version"))] = entry
+        found[(entry.name.lower(), entry.version)] = entry
     return found
 
 

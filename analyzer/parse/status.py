@@ -51,7 +51,9 @@ class StatusResult:
 
 # --- paths --------------------------------------------------------------------------------
 
-_HANDLER_DIR = re.compile(r"^(?P<name>[A-Za-z][\w.]*?)-(?P<version>\d+(?:\.\d+)+)$")
+# The version is the last "-<dotted digits>" (handler names may contain "-" themselves).
+_HANDLER_DIR = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d+(?:\.\d+)+)$")
+_MAX_DIR_NAME = 256
 _STATUS_FILE = re.compile(r"^(?:(?P<ext>.+)\.)?(?P<seq>\d+)[._]status$")
 _SETTINGS_FILE = re.compile(r"^(?:(?P<ext>.+)\.)?(?P<seq>\d+)[._]settings$")
 
@@ -63,7 +65,7 @@ def _path_parts(member: str) -> list[str]:
 def handler_from_path(member: str) -> tuple[str, str]:
     """(name, version) of the nearest ``<Name>-<Version>`` folder above the file, or ("", "")."""
     for part in reversed(_path_parts(member)[:-1]):
-        m = _HANDLER_DIR.match(part)
+        m = _HANDLER_DIR.match(part) if len(part) <= _MAX_DIR_NAME else None
         if m:
             return m.group("name"), m.group("version")
     return "", ""

@@ -62,8 +62,12 @@ def _build(date: str, time: str, sep: str, local: bool) -> datetime | None:
 
 def parse_iso_z(text: str) -> datetime | None:
     """``2024-01-31T10:00:00.123456Z`` (agent 2.2.46+)."""
-    date, _, time = text.rstrip("Z").partition("T")
-    return _build(date, time, "-", local=False)
+    try:
+        stamp = datetime.fromisoformat(text if text.endswith("Z") else text + "Z")
+    except ValueError:
+        date, _, time = text.rstrip("Z").partition("T")
+        return _build(date, time, "-", local=False)
+    return stamp
 
 
 def parse_slash(text: str, local: bool = True) -> datetime | None:

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from analyzer.report.i18n import (
     DEFAULT_LANG,
@@ -81,6 +80,8 @@ def safe_href(url: str) -> str | None:
     """``url`` if it may become a link (plain-ASCII http/https with a host), else ``None``."""
     if not url or not url.isascii() or not url.isprintable() or " " in url:
         return None
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -11,12 +11,10 @@ at render time - so even a missed escape could neither run script nor load anyth
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import os
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from analyzer.report.base import (
@@ -49,29 +47,35 @@ __all__ = ["HtmlRenderer", "content_security_policy", "script_hash"]
 TEMPLATE = "report.html.j2"
 MAX_EVIDENCE = 20
 MAX_EVENT_ROWS = 500
-_PACKAGE = "analyzer.report"
+TEMPLATES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+"""Next to this module, so it works from a checkout and when installed."""
 
 
 @cache
 def _asset(name: str) -> str:
-    return resources.files(_PACKAGE).joinpath("templates", name).read_text("utf-8")
+    with open(os.path.join(TEMPLATES_DIR, name), encoding="utf-8") as handle:
+        return handle.read()
 
 
 @cache
 def _environment() -> Environment:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     return Environment(
-        loader=PackageLoader(_PACKAGE, "templates"),
+        loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
 
 
 def script_hash(script: str) -> str:
     """CSP source expression for an inline script: ``'sha256-<base64>'``."""
+    import base64
+    import hashlib
+
     digest = hashlib.sha256(script.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
 

@@ -11,11 +11,11 @@ Cheap to import (stdlib only); a catalogue file is parsed the first time it is u
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from typing import Any
+
+_MESSAGES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "messages")
 
 __all__ = [
     "CATEGORY_CAUSE",
@@ -107,9 +107,12 @@ def catalogue(lang: str) -> Mapping[str, str]:
     """All messages of one language, keyed ``"section.key"``."""
     if lang not in LANGS:
         raise ValueError(f"unsupported language {lang!r}; choose one of: {', '.join(LANGS)}")
-    raw = resources.files("analyzer.report").joinpath("messages", f"{lang}.toml").read_bytes()
+    import tomllib  # only when a report is actually rendered
+
+    with open(os.path.join(_MESSAGES_DIR, f"{lang}.toml"), "rb") as handle:
+        data = tomllib.load(handle)
     out: dict[str, str] = {}
-    _flatten(tomllib.loads(raw.decode("utf-8")), "", out, lang)
+    _flatten(data, "", out, lang)
     return out
 
 

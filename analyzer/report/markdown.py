@@ -23,7 +23,7 @@ MAX_EVIDENCE = 3
 # Characters that start inline syntax anywhere in a line (CommonMark + GFM tables/strikes).
 _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 # Block markers at the start of a line: headings, quotes, list items, setext/thematic breaks.
-_BLOCK_START = re.compile(r"^(\s*)([#>+=-]|\d{1,9}[.)])")
+_BLOCK_START = re.compile(r"^(\s*)(\d{1,9})?([#>+=-]|(?<=\d)[.)])")
 _BACKTICK_RUN = re.compile(r"`+")
 
 
@@ -35,7 +35,9 @@ def md_inline(text: str, *, line_start: bool = True) -> str:
     escaped = _INLINE_SPECIAL.sub(r"\\\1", clean)
     if not line_start:
         return escaped
-    return _BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped, count=1)
+    return _BLOCK_START.sub(
+        lambda m: m.group(1) + (m.group(2) or "") + "\\" + m.group(3), escaped, count=1
+    )
 
 
 def md_cell(text: str) -> str:

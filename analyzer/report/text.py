@@ -8,6 +8,7 @@ sequence at all.
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["TextRenderer"]
 
 MAX_EVIDENCE = 5
+_TRAILING_PAD = re.compile(r"[ ]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
 # Only used when colour is on; "standard" colour system (16 colours) keeps them portable.
 SEVERITY_STYLE = {
@@ -47,13 +49,24 @@ class TextRenderer(Renderer):
         self.width = width
 
     def render(self, report: Report, color: bool = False, *, width: int | None = None) -> str:
-        """The report as text; ``color=True`` adds ANSI colours (16-colour palette)."""
+        """The report as text; ``color=True`` adds ANSI colours (16-colour palette).
+
+        ``width`` defaults to the renderer's width (100); with ``color`` (the caller writes to
+        a terminal) it follows the terminal's width, clamped to 60..160 columns.
+        """
         from rich.console import Console
 
+        if width is None:
+            width = self.width
+            if color:
+                import shutil
+
+                columns = shutil.get_terminal_size((self.width, 24)).columns
+                width = max(60, min(160, columns))
         buffer = StringIO()
         console = Console(
             file=buffer,
-            width=width or self.width,
+            width=width,
             color_system="standard" if color else None,
             force_terminal=color,
             force_interactive=False,
@@ -65,7 +78,8 @@ class TextRenderer(Renderer):
             tab_size=4,
         )
         self._render(console, report)
-        return buffer.getvalue()
+        # rich pads wrapped blocks to their width; drop that (before any trailing SGR reset).
+        return _TRAILING_PAD.sub(r"\1", buffer.getvalue())
 
     # -- pieces -----------------------------------------------------------------------------
 
@@ -142,7 +156,9 @@ class TextRenderer(Renderer):
                 self._print(console, _clean(error), indent=2)
 
         console.print()
-        self._print(console, (tr("heading.next_step") + ": ", "bold"), next_step(report, self.lang))
+        self._print(
+            console, (tr("heading.next_step") + ": ", "bold"), _clean(next_step(report, self.lang))
+        )
 
     def _rule(self, console: Console, title: str) -> None:
         from rich.rule import Rule
@@ -165,7 +181,7 @@ class TextRenderer(Renderer):
         cause = finding_cause(finding.category, finding.seed_cause)
         meta: list[Any] = [
             (tr("label.category") + ": ", "dim"),
-            category_label(finding.category, lang),
+            _clean(category_label(finding.category, lang)),
         ]
         if cause is not None:
             meta += ["   ", (cause_label(cause, lang), "dim")]

@@ -274,6 +274,8 @@ def build_timeline(report: Report, lang: str) -> Timeline | None:
         anchor = "end" if x > x1 - 36 else "middle"
         ticks.append(Tick(x=x, label=tick.strftime(pattern), anchor=anchor))
         tick += timedelta(hours=tick_hours)
+    if len(ticks) > 1 and ticks[-1].anchor == "end" and ticks[-1].x - ticks[-2].x < 110:
+        ticks[-1].label = ""  # keep the grid line; its label would collide with the previous
 
     # -- event lanes -----------------------------------------------------------------------
     lanes: list[Lane] = []

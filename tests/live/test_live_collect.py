@@ -566,3 +566,25 @@ def test_nothing_on_the_vm_changes(secret_root: Path, tmp_path: Path) -> None:
 )
 def test_secret_file_names(name: str, secret: bool) -> None:
     assert (secret_file_reason(name) is not None) is secret
+
+
+def test_unreadable_files_are_listed_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As non-root some files raise PermissionError: they are listed and collection goes on."""
+    root = tmp_path / "vm"
+    write(root, "var/log/waagent.log", "ok\n")
+    write(root, f"{HANDLER}/config/0.settings", "{}")
+    real_open = collect_module._Tree.open
+
+    def deny(self: collect_module._Tree, path: str) -> int:
+        if path.endswith(".settings"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(self, path)
+
+    monkeypatch.setattr(collect_module._Tree, "open", deny)
+    summary = collect(root, tmp_path / "b.tar.gz", since_days=None, self_check_json=None, now=NOW)
+    assert {e.path: e.detail for e in summary.skipped} == {
+        f"{HANDLER}/config/0.settings": "Permission denied"
+    }
+    assert [e.path for e in summary.included] == ["var/log/waagent.log"]

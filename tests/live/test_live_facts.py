@@ -225,6 +225,14 @@ def test_conf_values_comments_and_quotes(stopped_root: Path) -> None:
     assert facts.conf_value("OS.EnableFirewall") == (None, None)
 
 
+def test_conf_values_are_redacted(tmp_path: Path) -> None:
+    root = tmp_path / "vm"
+    write(root, "etc/waagent.conf", "HttpProxy.Host=http://user:Sup3rSecretPw@proxy.corp\n")
+    facts = gather_live_facts(root, sample_seconds=0)
+    assert "Sup3rSecretPw" not in facts.to_json()
+    assert facts.conf["HttpProxy.Host"].endswith("@proxy.corp")
+
+
 # -- DHCP ------------------------------------------------------------------------------------------
 
 

@@ -46,7 +46,8 @@ SIG = "hfRh7gzUE7sUtYwke78IOlZOrTRCYvkec4hGZ9zZzXo"
         ("HttpProxy.Host=http://bob:pr0xyPass@proxy.corp:3128", "pr0xyPass"),
         ('"snapshotTaskToken": "tok-123-secret"', "tok-123-secret"),
         (
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkey\n-----END RSA PRIVATE KEY-----",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAsecretkey\n"
+            "-----END RSA PRIVATE KEY-----",
             "MIIEowIBAAKCAQEA",
         ),
         ("key: -----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkq (cut)", "MIIEvQIB"),

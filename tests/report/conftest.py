@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) from a checkout
     sys.path.insert(0, str(ROOT))
 
-from analyzer.report.model import BundleSummary, Report  # noqa: E402
 from report_fixtures import make_report  # noqa: E402
+
+from analyzer.report.model import BundleSummary, Report  # noqa: E402
 
 
 @pytest.fixture

@@ -44,7 +44,10 @@ def _ts(hours: float) -> datetime:
 
 def _findings() -> list[Finding]:
     log = "case-4711.tgz!var/log/waagent.log"
-    snap = "case-4711.tgz!var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"
+    snap = (
+        "case-4711.tgz!var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/"
+        "extension.log"
+    )
     return [
         Finding(
             rule="WAA-NET-001",
@@ -59,12 +62,15 @@ def _findings() -> list[Finding]:
                 Evidence(log, 1204, _ts(2.5), "2025-03-10T08:30:00.112233Z WARNING ExtHandler "
                          "ExtHandler Fetch goal state failed: [HttpError] [HTTP Failed] GET "
                          "http://168.63.129.16/machine/ -- IOError [Errno 113] No route to host"),
-                Evidence(log, 1388, _ts(3.0), "attacker " + CSI_CLEAR + OSC_TITLE + " done"),
-                Evidence(log, 1390, _ts(3.1), RICH_MARKUP),
+                Evidence(
+                    log, 1388, _ts(3.0), "attacker " + CSI_CLEAR + OSC_TITLE + OSC_52 + " done"
+                ),
+                Evidence(log, 1390, _ts(3.1), RICH_MARKUP + " " + OSC_8),
                 Evidence(log, 1391, _ts(3.2), HTML_SCRIPT),
-                Evidence(log, 1392, _ts(3.3), HTML_IMG),
-                Evidence(log, 1393, _ts(3.4), C1_CSI + " " + BARE_CR + " " + RLO),
-                Evidence(log, 1394, _ts(3.5), OSC_52 + OSC_8),
+                Evidence(log, 1392, _ts(3.3), C1_CSI + " " + BARE_CR + " " + RLO),
+                Evidence(log, 1393, _ts(3.4), HTML_IMG),
+                Evidence(log, 1394, _ts(3.5), "2025-03-10T09:30:00.000001Z WARNING ExtHandler "
+                         "ExtHandler Fetch goal state failed: [Errno 113] No route to host"),
             ],
             remediation="Allow outbound TCP 80 to 168.63.129.16 in the guest firewall and NSG.\n"
             "Check `iptables -L -n` for DROP rules on that address.",

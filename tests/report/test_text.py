@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from report_fixtures import make_report
 
@@ -72,11 +73,9 @@ def test_layout_worst_first_with_verdict_evidence_and_next_step(report: Report) 
     # NET-001 carries 7 evidence lines: 5 shown, the rest summarised.
     assert "(+2 more)" in out
     assert "case-4711.tgz!var/log/waagent.log:1204" in out
-    assert r"\x1b]52;c;" not in out.split("(+2 more)")[0].split("WAA-NET-001")[1]
     assert "Remediation:" in out and "References:" in out
     assert "Input problems (2)" in out
     assert "Cause 5: " in out
-    assert lines[-1].strip() or lines[-2].startswith("Next step:")
     tail = out.rstrip().split("\n\n")[-1]
     assert tail.startswith("Next step: Start with WAA-SNAP-002")
     assert all(line == line.rstrip() for line in lines), "no trailing padding"
@@ -111,6 +110,6 @@ def test_importing_renderers_does_not_import_rich_or_jinja() -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        cwd=str(__import__("conftest").ROOT),
+        cwd=str(Path(__file__).resolve().parents[2]),
     )
     assert result.stdout.strip() == "[]"

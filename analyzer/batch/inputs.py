@@ -1,0 +1,169 @@
+"""Turn the user's INPUT arguments into a list of bundles, and fingerprint each bundle.
+
+Rules (also in ``analyzer/batch/README.md``):
+
+* ``@FILE`` is a list of paths, one per line (blank lines and ``#`` comments ignored); relative
+  entries are resolved against the list file's folder. ``@-`` reads the list from stdin.
+  A list is only ever recognised by the ``@``: a plain text file given directly is a bundle
+  (``analyze`` accepts a single log file), so a log can never be misread as a list.
+* A file is one bundle, whatever its content (the worker rejects what it cannot read).
+* A folder that *is* a bundle (it has a ``var/`` folder or a ``waagent.log`` file at its top)
+  is one bundle. Any other folder is searched recursively (symlinks not followed) for
+  archives (tar, tar.gz, tar.xz, zip; decided by content, not by name) and for sub-folders
+  that are bundles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from analyzer.batch.model import BundleInput
+from analyzer.errors import BudgetExceeded, UsageError
+from analyzer.settings import DEFAULT_LIMITS
+
+_HASH_BLOCK = 1 << 20
+
+
+def expand_inputs(arguments: Iterable[str | Path]) -> list[BundleInput]:
+    """Bundles named by ``arguments``, in order, each path once.
+
+    Raises ``UsageError`` for paths that do not exist (all of them are listed).
+    """
+    found: list[BundleInput] = []
+    missing: list[str] = []
+    for argument in arguments:
+        for path in _paths_of(str(argument)):
+            if not os.path.lexists(path):
+                missing.append(path)
+                continue
+            found.extend(_bundles_at(path))
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        raise UsageError(f"no such file or directory: {shown}")
+    return _unique(found)
+
+
+def _paths_of(argument: str) -> list[str]:
+    if not argument.startswith("@"):
+        return [argument]
+    name = argument[1:]
+    if name == "-":
+        return _list_entries(sys.stdin.read(), Path.cwd())
+    try:
+        text = Path(name).read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as error:
+        raise UsageError(f"{argument}: cannot read list file ({error.strerror})") from None
+    return _list_entries(text, Path(name).resolve().parent)
+
+
+def _list_entries(text: str, base: Path) -> list[str]:
+    entries = []
+    for line in text.splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            entries.append(str(base / entry) if not os.path.isabs(entry) else entry)
+    return entries
+
+
+def _bundles_at(path: str) -> Iterator[BundleInput]:
+    absolute = os.path.abspath(path)
+    if not os.path.isdir(absolute):
+        yield BundleInput(absolute)  # a file (or a symlink the user named): the worker judges it
+        return
+    if is_bundle_dir(absolute):
+        yield BundleInput(absolute, is_dir=True)
+        return
+    yield from _search(absolute)
+
+
+def is_bundle_dir(path: str) -> bool:
+    """A folder that holds one VM's files rather than a collection of bundles."""
+    return os.path.isdir(os.path.join(path, "var")) or os.path.isfile(
+        os.path.join(path, "waagent.log")
+    )
+
+
+def _search(folder: str) -> Iterator[BundleInput]:
+    """Archives and bundle folders below ``folder``; sorted so runs are reproducible."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_symlink():
+            continue  # a link inside a searched folder may point anywhere: not followed
+        if entry.is_dir(follow_symlinks=False):
+            if is_bundle_dir(entry.path):
+                yield BundleInput(entry.path, is_dir=True)
+            else:
+                yield from _search(entry.path)
+        elif entry.is_file(follow_symlinks=False) and is_archive(entry.path):
+            yield BundleInput(entry.path)
+
+
+def is_archive(path: str) -> bool:
+    from analyzer.bundle.sniff import InputFormat, sniff_path
+
+    try:
+        return sniff_path(Path(path), DEFAULT_LIMITS).format in InputFormat.ARCHIVES
+    except BudgetExceeded:
+        return True  # an xz archive over the memory cap: queue it so its rejection is reported
+    except OSError:
+        return False
+
+
+def _unique(bundles: list[BundleInput]) -> list[BundleInput]:
+    seen: set[str] = set()
+    unique = []
+    for bundle in bundles:
+        if bundle.path not in seen:
+            seen.add(bundle.path)
+            unique.append(bundle)
+    return unique
+
+
+# -- fingerprints -----------------------------------------------------------------------------
+
+
+def fingerprint(bundle: BundleInput) -> str:
+    """The bundle's key in the results: SHA-256 of the file, or of a folder's tree.
+
+    A folder's tree hash covers each regular file's relative path and content (sorted, links
+    skipped like the walker skips them), so an unchanged folder keeps its key across runs.
+    """
+    if bundle.is_dir:
+        return tree_sha256(bundle.path)
+    return file_sha256(bundle.path)
+
+
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_sha256(root: str) -> str:
+    digest = hashlib.sha256(b"waagent-analyzer/tree/v1\0")
+    for relative, full in sorted(_regular_files(root)):
+        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(bytes.fromhex(file_sha256(full)))
+    return digest.hexdigest()
+
+
+def _regular_files(root: str) -> Iterator[tuple[str, str]]:
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in files:
+            full = os.path.join(folder, name)
+            try:
+                if stat.S_ISREG(os.lstat(full).st_mode):
+                    yield os.path.relpath(full, root), full
+            except OSError:
+                continue

@@ -1,0 +1,139 @@
+"""``run_batch``: expand the inputs, run every bundle isolated, store outcomes as they arrive,
+then evaluate the fleet rules over the whole results folder."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from analyzer.batch.fleet import evaluate_fleet
+from analyzer.batch.inputs import expand_inputs
+from analyzer.batch.model import (
+    DUPLICATE,
+    FAILED,
+    OK,
+    REJECTED,
+    ROW_STATUSES,
+    TIMEOUT,
+    BatchSummary,
+    Outcome,
+    isolation_from,
+)
+from analyzer.batch.progress import BatchProgress
+from analyzer.batch.store import ResultStore, part_key
+from analyzer.errors import UsageError
+from analyzer.pipeline import AnalyzeOptions
+from analyzer.report.model import SEVERITY_RANK
+from analyzer.settings import Limits
+
+RETRIED_STATUSES = (FAILED, TIMEOUT)
+"""What ``retry_failed`` runs again; a rejected input stays rejected."""
+
+
+def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | None = None,
+              scheduler: str | None = None, resume: bool = False, limits: Limits | None = None,
+              options: AnalyzeOptions | None = None, progress: bool | None = True, *,
+              retry_failed: bool = False, method: str = "forkserver") -> BatchSummary:
+    """Analyse many bundles into Parquet tables under ``out_dir`` (see ``store.py``).
+
+    ``workers``: local worker processes (default: the CPU count); ignored with ``scheduler``
+    (``tcp://host:port`` of a Dask cluster, whose workers decide the parallelism).
+    ``limits``: byte budgets and the per-bundle isolation (``wall_seconds``,
+    ``worker_cpu_seconds``, ``worker_memory_bytes``); default ``options.limits``.
+    ``resume``: keep what ``out_dir`` holds and skip bundles already there (by SHA-256);
+    ``retry_failed`` also re-runs the ones that failed or timed out.
+    ``progress``: ``True`` shows the bar, ``None`` only when stderr is a terminal.
+    """
+    options = options or AnalyzeOptions()
+    limits = limits or options.limits
+    # The timeline supplies the backup runs the fleet rules need. The worker process is the
+    # sandbox (same limits), so the pipeline's own forked reader would only add a fork.
+    options = replace(options, limits=limits, timeline=True, isolate=False)
+    bundles = expand_inputs(inputs)
+    if not bundles:
+        raise UsageError("no bundles found in the inputs")
+    store = ResultStore(Path(out_dir))
+    store.open_for_writing(resume)
+    try:
+        done = _already_done(store, resume, retry_failed)
+        outcomes = _outcomes(bundles, done, options, limits, workers, scheduler, method)
+        summary = BatchSummary(results_dir=str(store.root), inputs=len(bundles))
+        started = time.perf_counter()
+        _consume(outcomes, store, summary, BatchProgress(len(bundles), progress))
+        summary.elapsed_seconds = time.perf_counter() - started
+        summary.fleet_findings = update_fleet(store, options.lang)
+        _totals(summary, store)
+        return summary
+    finally:
+        store.close()
+
+
+def _already_done(store: ResultStore, resume: bool, retry_failed: bool) -> frozenset[str]:
+    if not resume:
+        return frozenset()
+    if not retry_failed:
+        return frozenset(store.done_keys())
+    return frozenset(sha for sha, status in store.done_statuses().items()
+                     if status not in RETRIED_STATUSES)
+
+
+def _outcomes(bundles: list, done: frozenset[str], options: AnalyzeOptions, limits: Limits,
+              workers: int | None, scheduler: str | None, method: str) -> Iterator[Outcome]:
+    isolation = isolation_from(limits)
+    if scheduler:
+        from analyzer.batch.cluster import dask_outcomes
+
+        return dask_outcomes(scheduler, bundles, done, options, isolation)
+    from analyzer.batch.local import METHODS, Plan, local_outcomes
+
+    if method not in METHODS:
+        raise UsageError(f"method {method!r}: valid options: {', '.join(METHODS)}")
+    plan = Plan(options=options, isolation=isolation, done=done, method=method)
+    return local_outcomes(bundles, plan, workers or os.cpu_count() or 1)
+
+
+def _consume(outcomes: Iterator[Outcome], store: ResultStore, summary: BatchSummary,
+             bar: BatchProgress) -> None:
+    written: set[str] = set()
+    with bar:
+        for outcome in outcomes:
+            status = _store(outcome, store, written)
+            summary.count(status)
+            if status in (FAILED, REJECTED, TIMEOUT):
+                summary.failures.append((outcome["path"], status, outcome.get("error", "")))
+            bar.advance(status)
+
+
+def _store(outcome: Outcome, store: ResultStore, written: set[str]) -> str:
+    status = str(outcome["status"])
+    if status not in ROW_STATUSES:
+        return status
+    key = part_key(outcome)
+    if key in written:  # the same content under two paths (only the Dask runner sees both)
+        return DUPLICATE
+    written.add(key)
+    store.write_outcome(outcome)
+    return status
+
+
+def update_fleet(store: ResultStore, lang: str = "en") -> int:
+    """Re-evaluate the fleet rules over everything in the results folder."""
+    bundles = store.read("bundles", columns=["sha256", "status", "deployment", "role_instance",
+                                             "collected_at"]).to_pylist()
+    runs = store.read("snapshot_runs").to_pylist()
+    rows = evaluate_fleet(bundles, runs, lang)
+    store.write_fleet(rows)
+    return len(rows)
+
+
+def _totals(summary: BatchSummary, store: ResultStore) -> None:
+    statuses = store.read("bundles", columns=["status"]).column("status").to_pylist()
+    summary.rows = len(statuses)
+    summary.all_failed = bool(statuses) and OK not in statuses
+    severities = store.read("findings", columns=["severity"]).column("severity").to_pylist()
+    severities += store.read("fleet_findings", columns=["severity"]).column("severity").to_pylist()
+    known = [s for s in severities if s in SEVERITY_RANK]
+    summary.worst_severity = max(known, key=SEVERITY_RANK.__getitem__) if known else None

@@ -1,0 +1,119 @@
+"""``self-check`` and ``collect``: thin typer wrappers over :mod:`analyzer.live.commands`."""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analyzer.bundle.model import Member, SourceKind
+from analyzer.errors import Problem, UsageError
+
+# What the agent's own collector reads, relative to the root (the same paths `collect` takes).
+LIVE_PATHS = (
+    "var/lib/waagent",
+    "var/log/waagent.log*",
+    "var/log/azure",
+    "etc/waagent.conf",
+    "etc/azure/vmbackup.conf",
+    "var/lib/dhcp",
+    "var/lib/dhclient",
+    "var/lib/NetworkManager",
+    "var/lib/wicked",
+    "run/systemd/netif/leases",
+)
+
+
+def live_members(root: Path, facts_json: bytes, limits: Any,
+                 problems: list[Problem]) -> Iterator[Member]:
+    """The live files under ``root`` as bundle members, plus the live facts as one member."""
+    from analyzer.bundle.walker import walk_root
+
+    yield from walk_root(root, LIVE_PATHS, limits, problems)
+    yield Member(provenance="self-check.json", logical_path="self-check.json",
+                 kind=SourceKind.LIVE_FACTS, size=len(facts_json),
+                 opener=lambda: io.BytesIO(facts_json))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("self-check")(self_check)
+    app.command("collect")(collect)
+
+
+def self_check(
+    root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
+    network: Annotated[bool, typer.Option(
+        "--network", help="Also probe WireServer, IMDS and storage endpoints (opt-in).")] = False,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", help="Probe NAME=HOST:PORT instead of the default targets (repeatable).")] = None,
+    proxy: Annotated[str | None, typer.Option(
+        "--proxy", help="HTTP proxy HOST:PORT for storage probes (default: waagent.conf).")] = None,
+    probe_timeout: Annotated[float, typer.Option("--probe-timeout", help="Seconds per probe.")] = 3.0,
+    fmt: Annotated[str, typer.Option("--format", "-f",
+                                     help="text, json, markdown or html.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    fail_on: Annotated[str, typer.Option("--fail-on")] = "high",
+    lang: Annotated[str | None, typer.Option("--lang")] = None,
+) -> None:
+    """Check this VM before opening a ticket: the same rules as `analyze`, on the live files."""
+    from analyzer import cli
+    from analyzer.live.commands import self_check_inputs
+    from analyzer.live.probes import Proxy
+    from analyzer.pipeline import AnalyzeOptions, analyze_members
+
+    if not root.is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    if fmt not in ("text", "json", "markdown", "html"):
+        raise UsageError(f"--format {fmt!r}: valid options: text, json, markdown, html")
+    severity = cli.Severity(fail_on) if fail_on in cli.Severity.__members__ else None
+    if severity is None:
+        raise UsageError(f"--fail-on {fail_on!r}: valid options: {', '.join(cli.Severity.__members__)}")
+    language = cli._lang(lang)
+    targets = [_parse_target(value) for value in target or []] or None
+    proxy_override = Proxy(*_host_port(proxy)) if proxy else None
+    facts = self_check_inputs(root, network, targets, proxy_override, timeout=probe_timeout)
+    facts_json = facts.to_json().encode("utf-8")
+    options = AnalyzeOptions(lang=language, timeline=fmt == "html")
+    analysis = analyze_members(
+        "self-check", lambda problems: live_members(root, facts_json, options.limits, problems),
+        options)
+    cli._render(analysis.report, fmt, language, output)
+    raise typer.Exit(cli._exit_for(analysis.report, severity))
+
+
+def collect(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.tar.gz).")],
+    root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
+    since: Annotated[int | None, typer.Option("--since", help="Only rotated logs of the last N days.")] = None,
+    network: Annotated[bool, typer.Option("--network", help="Include network probes in self-check.json.")] = False,
+) -> None:
+    """Build the bundle support needs, secrets removed, with the self-check facts inside."""
+    from analyzer.live.commands import collect_bundle, format_collect_summary
+
+    if not root.is_dir():
+        raise UsageError(f"--root {root}: not a directory")
+    if since is not None and since < 0:
+        raise UsageError("--since must be a positive number of days")
+    summary, _ = collect_bundle(root, output, since_days=since, network=network)
+    sys.stdout.write(format_collect_summary(summary) + "\n")
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UsageError(f"{value!r}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _parse_target(value: str) -> Any:
+    from analyzer.live.probes import Target
+
+    name, sep, address = value.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--target {value!r}: expected NAME=HOST:PORT")
+    host, port = _host_port(address)
+    return Target(name, host, port, use_proxy=name.startswith("storage"))

@@ -1,0 +1,180 @@
+"""Run untrusted-input work in a forked child with memory, CPU and wall-clock limits.
+
+Archive libraries can allocate or loop *before* our own byte counters see a member (a 1 GiB
+GNU long-name header makes tarfile allocate gigabytes inside ``next()``). So the walk and the
+scan run in a child process: the child streams pickled results back message by message, and
+whatever arrived before a crash, a kill or a timeout is kept by the parent.
+
+Fork (not spawn) is deliberate: the parent has already imported everything, so the child
+starts in about a millisecond and the tool still answers a small bundle well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+_HEADER = struct.Struct("!Q")
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    memory_bytes: int
+    cpu_seconds: int
+    wall_seconds: float
+
+
+@dataclass
+class SandboxEnd:
+    """How the child ended: ``ok``, ``error`` (an exception with its message), ``memory``,
+    ``timeout``, ``killed`` (signal) or ``crashed`` (non-zero exit without a message)."""
+
+    status: str
+    detail: str = ""
+
+
+class _Emitter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __call__(self, message: Any) -> None:
+        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        _write_all(self.fd, _HEADER.pack(len(payload)) + payload)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def run_in_sandbox(work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits,
+                   on_message: Callable[[Any], None]) -> SandboxEnd:
+    """Fork, apply the limits in the child, run ``work(emit)`` there; call ``on_message``
+    in the parent for every message, in order. Returns how the child ended."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read_fd)
+        _child(work, limits, write_fd)
+    os.close(write_fd)
+    try:
+        end = _parent(pid, read_fd, limits, on_message)
+    finally:
+        os.close(read_fd)
+    return end
+
+
+def _child(work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits,
+           write_fd: int) -> None:
+    code = 0
+    emit = _Emitter(write_fd)
+    try:
+        _apply_limits(limits)
+        work(emit)
+    except MemoryError:
+        code = 3
+    except BaseException as error:  # report, never let the child fall back into the parent's code
+        try:
+            emit(("__error__", f"{type(error).__name__}: {error}",
+                  "".join(traceback.format_exception(error))[-4000:]))
+        except BaseException:
+            pass
+        code = 2
+    finally:
+        try:
+            os.close(write_fd)
+        finally:
+            os._exit(code)
+
+
+def _apply_limits(limits: SandboxLimits) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    soft = max(1, limits.cpu_seconds)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+    # The child never writes files (nested archives spool to anonymous memory first); a
+    # spill to the private temp area is bounded by the nested-archive cap.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _parent(pid: int, read_fd: int, limits: SandboxLimits,
+            on_message: Callable[[Any], None]) -> SandboxEnd:
+    deadline = time.monotonic() + limits.wall_seconds
+    error: tuple[str, str] | None = None
+    timed_out = False
+    for message in _messages(read_fd, deadline):
+        if message is _TIMEOUT:
+            timed_out = True
+            break
+        if isinstance(message, tuple) and message and message[0] == "__error__":
+            error = (message[1], message[2])
+            continue
+        on_message(message)
+    if timed_out:
+        _kill(pid)
+    _, status = os.waitpid(pid, 0)
+    return _end(status, timed_out, error, limits)
+
+
+_TIMEOUT = object()
+
+
+def _messages(fd: int, deadline: float) -> Iterator[Any]:
+    buffer = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            yield _TIMEOUT
+            return
+        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        if not ready:
+            continue
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return
+        buffer += chunk
+        while len(buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer)
+            if size > MAX_MESSAGE_BYTES or len(buffer) < _HEADER.size + size:
+                break
+            payload = bytes(buffer[_HEADER.size:_HEADER.size + size])
+            del buffer[:_HEADER.size + size]
+            yield pickle.loads(payload)  # noqa: S301 - our own child wrote it
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _end(status: int, timed_out: bool, error: tuple[str, str] | None,
+         limits: SandboxLimits) -> SandboxEnd:
+    if timed_out:
+        return SandboxEnd("timeout", f"time limit {limits.wall_seconds:g} s reached")
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        if signum == signal.SIGXCPU:
+            return SandboxEnd("timeout", f"CPU limit {limits.cpu_seconds} s reached")
+        return SandboxEnd("killed", f"reader process killed by signal {signum}")
+    code = os.WEXITSTATUS(status)
+    if code == 0:
+        return SandboxEnd("ok")
+    if code == 3 or (error is not None and error[0].startswith("MemoryError")):
+        return SandboxEnd("memory", f"memory limit {limits.memory_bytes // (1 << 20)} MiB "
+                                    "exceeded while reading the archive")
+    if error is not None:
+        return SandboxEnd("error", error[0])
+    return SandboxEnd("crashed", f"reader process exited with code {code}")
