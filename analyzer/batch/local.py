@@ -105,7 +105,7 @@ def local_outcomes(bundles: Iterable[BundleInput], plan: Plan, workers: int) -> 
     if plan.method == "forkserver" and not main_is_reloadable():
         plan.method = "subprocess"
     if plan.method == "forkserver":
-        start_forkserver()
+        start_forkserver(plan.options)
     queue = iter(bundles)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="waagent-batch")
     pending: set[Future[Outcome]] = set()
@@ -155,7 +155,7 @@ def main_is_reloadable() -> bool:
     return path is None or os.path.isfile(path)
 
 
-def start_forkserver() -> None:
+def start_forkserver(options: AnalyzeOptions | None = None) -> None:
     """Start the forkserver with the analyze path preloaded (no-op when it runs already).
 
     ``__main__`` is preloaded too: a child whose ``__main__`` is already the caller's script
@@ -165,10 +165,23 @@ def start_forkserver() -> None:
     """
     from multiprocessing import forkserver
 
+    from analyzer.batch.worker import WARM_ENVIRONMENT, options_to_json
+
     with _context_lock:
         context = forkserver_context()
         context.set_forkserver_preload(["__main__", "analyzer.batch.worker"])
-        forkserver.ensure_running()
+        # The server inherits the environment it is started with: this is how it learns
+        # which rule pack to load before forking (see worker.py).
+        previous = os.environ.get(WARM_ENVIRONMENT)
+        if options is not None:
+            os.environ[WARM_ENVIRONMENT] = json.dumps(options_to_json(options))
+        try:
+            forkserver.ensure_running()
+        finally:
+            if previous is None:
+                os.environ.pop(WARM_ENVIRONMENT, None)
+            else:
+                os.environ[WARM_ENVIRONMENT] = previous
 
 
 def run_forked(path: str, sha256: str, options: AnalyzeOptions, isolation: IsolationLimits,

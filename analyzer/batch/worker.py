@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import analyzer.pipeline
 from analyzer.batch.model import FAILED, OK, REJECTED, TIMEOUT, IsolationLimits, Outcome
 from analyzer.bundle.walker import walk  # noqa: F401  (preloaded into the forkserver)
 from analyzer.errors import AnalyzerError, InputRejected
@@ -38,10 +39,52 @@ EXIT_NO_MEMORY = 70
 """Exit status of a worker that ran out of memory even for reporting its failure."""
 MAX_ERROR_CHARS = 2000
 WATCHDOG_GRACE_SECONDS = 3
+WARM_ENVIRONMENT = "WAAGENT_ANALYZER_BATCH_WARM"
+"""JSON options whose rule pack the forkserver loads once, before it forks any child."""
 _ENABLE_STATUS = re.compile(r"Enable,(\w+),(\d+),")
 _TRANSITIONING_CODE = "4"
 """``Enable,success,4,Transitioning state...``: the interim status ``enable`` writes before
 the snapshot daemon starts, not the end of a run."""
+
+
+# -- the rule pack, loaded once per forkserver ------------------------------------------------
+#
+# Loading the pack (TOML + condition grammar) costs ~0.1 s, several times the analysis of a
+# small bundle. ``analyze_path`` loads it on every call through ``pipeline.load_pack``; in a
+# worker process that name is wrapped with a cache, and the forkserver fills the cache before
+# it forks, so every child inherits the loaded pack. If the pipeline stops calling
+# ``load_pack`` by that name the wrapper is simply not used: slower, never wrong.
+
+_original_load_pack = analyzer.pipeline.load_pack
+_packs: dict[str, Any] = {}
+
+
+def _pack_key(options: AnalyzeOptions) -> str:
+    return json.dumps([[str(p) for p in options.rule_dirs], options.builtin_rules,
+                       options.params], sort_keys=True, default=str)
+
+
+def cached_load_pack(options: AnalyzeOptions) -> Any:
+    key = _pack_key(options)
+    if key not in _packs:
+        _packs[key] = _original_load_pack(options)
+    return _packs[key]
+
+
+def install_pack_cache() -> None:
+    analyzer.pipeline.load_pack = cached_load_pack  # type: ignore[assignment]
+
+
+def _warm_from_environment() -> None:
+    """In the forkserver: load the pack of the batch that started it."""
+    text = os.environ.get(WARM_ENVIRONMENT)
+    if not text:
+        return
+    install_pack_cache()
+    try:
+        cached_load_pack(options_from_json(json.loads(text)))
+    except Exception:  # noqa: S110 - a child that needs the pack will report the problem
+        pass
 
 
 # -- limits ---------------------------------------------------------------------------------
@@ -223,6 +266,7 @@ def _run(start: datetime, end: datetime | None, status: str, code: str) -> dict[
 def child_main(connection: Any, path: str, sha256: str, options: AnalyzeOptions,
                isolation: IsolationLimits, stderr_path: str) -> None:
     """Run one bundle and send its outcome through ``connection`` (local runner)."""
+    install_pack_cache()
     _redirect_output(stderr_path)
     apply_limits(isolation)
     arm_watchdog(isolation)
@@ -331,3 +375,5 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+else:
+    _warm_from_environment()

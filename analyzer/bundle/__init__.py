@@ -6,6 +6,6 @@
 from __future__ import annotations
 
 from .model import Member, SourceKind
-from .walker import walk, walk_bytes
+from .walker import walk, walk_bytes, walk_root
 
-__all__ = ["Member", "SourceKind", "walk", "walk_bytes"]
+__all__ = ["Member", "SourceKind", "walk", "walk_bytes", "walk_root"]

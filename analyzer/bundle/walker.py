@@ -44,6 +44,7 @@ caller's list and the walk goes on (or stops, for bundle-wide budgets, keeping w
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import io
 import lzma
@@ -54,7 +55,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,6 +174,31 @@ def walk_bytes(data: bytes, name: str, limits: Limits, problems: list[Problem]) 
     base = Path(name).name or name or "input"
     walker = _Walker(limits, problems, names.display_name(base), base)
     return walker.run(lambda: walker.walk_data(data))
+
+
+def walk_root(
+    root: Path, paths: Iterable[str], limits: Limits, problems: list[Problem]
+) -> Iterator[Member]:
+    """Walk selected paths of a live file system (``self-check`` on the VM itself).
+
+    ``paths`` are relative to ``root``; the last component may be a glob
+    (``var/log/waagent.log*``). Missing paths are skipped silently (not every VM has every
+    DHCP client); links anywhere on the way are reported and not followed, exactly as for a
+    directory input. Provenance is the real path (``/var/log/waagent.log`` for root ``/``),
+    the logical path is the path below ``root``.
+
+    >>> import tempfile, pathlib
+    >>> r = pathlib.Path(tempfile.mkdtemp())
+    >>> (r / "etc").mkdir()
+    >>> _ = (r / "etc/waagent.conf").write_bytes(b"Logs.Verbose=n\\n")
+    >>> found = walk_root(r, ["etc/waagent.conf", "var/log"], Limits(), [])
+    >>> [(m.logical_path, m.kind) for m in found]
+    [('etc/waagent.conf', 'waagent_conf')]
+    """
+    root = Path(root)
+    label = names.display_name(str(root))
+    walker = _Walker(limits, problems, label, str(root))
+    return walker.run(lambda: walker.walk_selected(root, list(paths)))
 
 
 # --------------------------------------------------------------------------------------
@@ -989,6 +1015,82 @@ class _Walker:
             for source in sources:
                 source.invalidate()
             zf.close()
+
+    # -- live file system --------------------------------------------------------------------------
+    def walk_selected(self, root: Path, paths: list[str]) -> Iterator[Member]:
+        base = self.label.rstrip("/")  # "/" -> "", so members read "/var/log/..."
+        ctx = _Ctx(base, 1, "/", None, ())
+        done: set[str] = set()
+        for pattern in paths:
+            parts = [p for p in pattern.split("/") if p not in ("", ".")]
+            if not parts or ".." in parts:
+                continue
+            parent = self._resolve_parent(root, parts[:-1], base)
+            if parent is None:
+                continue
+            for name in self._matching(parent, parts[-1]):
+                rel = [*parts[:-1], name]
+                key = "/".join(rel)
+                if key in done:
+                    continue
+                done.add(key)
+                yield from self._walk_entry(os.path.join(parent, name), rel, ctx)
+
+    def _resolve_parent(self, root: Path, parts: list[str], base: str) -> str | None:
+        """The directory holding a selected path, reached without following any link."""
+        current = str(root)
+        for index, part in enumerate(parts):
+            current = os.path.join(current, part)
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                where = f"{base}/" + "/".join(names.display_name(p) for p in parts[: index + 1])
+                message = names.escape_text(exc.strerror or "")
+                self.budget.problem(where, f"skipped: cannot read ({message})")
+                return None
+            if not stat.S_ISDIR(st.st_mode):
+                if stat.S_ISLNK(st.st_mode):
+                    where = f"{base}/" + "/".join(names.display_name(p) for p in parts[: index + 1])
+                    self.budget.problem(where, "skipped: symbolic link")
+                return None
+        return current
+
+    @staticmethod
+    def _matching(parent: str, last: str) -> list[str]:
+        if not any(ch in last for ch in "*?["):
+            return [last] if os.path.lexists(os.path.join(parent, last)) else []
+        try:
+            with os.scandir(parent) as listing:
+                return sorted(e.name for e in listing if fnmatch.fnmatchcase(e.name, last))
+        except OSError:
+            return []
+
+    def _walk_entry(self, path: str, rel: list[str], ctx: _Ctx) -> Iterator[Member]:
+        prov = f"{ctx.prov}/" + "/".join(names.display_name(p) for p in rel)
+        self.budget.count_entry(prov)
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            message = names.escape_text(exc.strerror or "")
+            self.budget.problem(prov, f"skipped: cannot read ({message})")
+            return
+        if stat.S_ISLNK(st.st_mode):
+            self.budget.problem(prov, "skipped: symbolic link")
+        elif stat.S_ISDIR(st.st_mode):
+            yield from self._walk_dir(path, rel, ctx)
+        elif stat.S_ISREG(st.st_mode):
+            yield from self._emit(
+                ctx,
+                "/".join(rel),
+                size=st.st_size,
+                mtime=st.st_mtime,
+                source=_FileSource(path, self.budget),
+            )
+        else:
+            kind = _SPECIAL_TYPES.get(stat.S_IFMT(st.st_mode), "unknown type")
+            self.budget.problem(prov, f"skipped: special file ({kind})")
 
     # -- directories ------------------------------------------------------------------------------
     def _walk_dir(self, dirpath: str, rel: list[str], ctx: _Ctx) -> Iterator[Member]:

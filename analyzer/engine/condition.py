@@ -21,9 +21,10 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyparsing as pp
+if TYPE_CHECKING:
+    import pyparsing as pp
 
 
 class ConditionError(ValueError):
@@ -128,6 +129,8 @@ class OfGlob(Condition):
 
 
 def _build_grammar() -> pp.ParserElement:
+    import pyparsing as pp  # deferred: only needed when rule files are (re)loaded
+
     identifier = pp.Regex(r"[A-Za-z_][A-Za-z0-9_]*")
     glob = pp.Regex(r"[A-Za-z_*?][A-Za-z0-9_*?]*")
     keyword = pp.Keyword("and") | pp.Keyword("or") | pp.Keyword("not") | pp.Keyword("of")
@@ -157,6 +160,8 @@ def _grammar() -> pp.ParserElement:
 
 
 def parse_condition(text: str) -> Condition:
+    import pyparsing as pp
+
     if len(text) > 2000:
         raise ConditionError("condition longer than 2000 characters")
     try:

@@ -230,7 +230,7 @@ def backup_settings(public: Any) -> dict[str, str]:
     if isinstance(custom, str):
         try:
             custom = json.loads(custom)
-        except ValueError:
+        except (ValueError, RecursionError):
             custom = None
     if isinstance(custom, dict):
         for key in ("takeSnapshotFrom", "isManagedVm"):
@@ -247,8 +247,8 @@ def _settings_summary(handler_settings: Any) -> str:
     if isinstance(public, str):  # vmSettings carries publicSettings as a JSON string
         try:
             public = json.loads(public) if public.strip() else {}
-        except ValueError:
-            public = None
+        except (ValueError, RecursionError):
+            public = "<invalid JSON>"  # reported below as "not a JSON object"
     parts = []
     if isinstance(public, dict):
         parts.append("public settings keys: " + (", ".join(sorted(map(str, public))) or "none"))
@@ -267,7 +267,7 @@ def _runtime_settings_summary(text: str | None) -> str:
     try:
         doc = json.loads(text)
         handler_settings = doc["runtimeSettings"][0]["handlerSettings"]
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, RecursionError, KeyError, IndexError, TypeError):
         return "runtime settings: not valid JSON of the expected shape"
     return _settings_summary(handler_settings)
 

@@ -376,7 +376,7 @@ def _unwrap_response(message: str) -> str:
     if stripped.startswith("{"):
         try:
             wrapper = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return stripped
         if isinstance(wrapper, dict) and "messageStr" in wrapper:
             return _join(_s(wrapper.get("messageStr")), _s(wrapper.get("jobMessage")), " ")

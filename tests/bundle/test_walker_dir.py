@@ -102,3 +102,47 @@ def test_input_path_may_itself_be_a_link(tmp_path: Path) -> None:
     (tmp_path / "waagent.log").symlink_to(tmp_path / "real.log")
     walked = walk_path(tmp_path / "waagent.log")
     assert walked.contents == {"waagent.log": LOG}
+
+
+def test_walk_root_selects_live_paths(tmp_path: Path) -> None:
+    from analyzer.bundle import walk_root
+
+    root = tmp_path / "vm"
+    (root / "var/log/azure/ext").mkdir(parents=True)
+    (root / "var/lib/waagent").mkdir(parents=True)
+    (root / "var/lib").joinpath("dhcp").symlink_to(tmp_path)  # a link on the way: not followed
+    (root / "var/log/waagent.log").write_bytes(LOG)
+    (root / "var/log/waagent.log.1.gz").write_bytes(gz(LOG))
+    (root / "var/log/syslog").write_bytes(b"not selected\n")
+    (root / "var/log/azure/ext/CommandExecution.log").write_bytes(b"cmd\n")
+    (root / "var/lib/waagent/GoalState.3.xml").write_bytes(b"<GoalState/>")
+    (root / "var/lib/waagent/Certificates.pem").write_bytes(SECRET)
+    problems: list[Problem] = []
+    selected = [
+        "var/lib/waagent",
+        "var/log/waagent.log*",
+        "var/log/azure",
+        "var/lib/dhcp",
+        "var/lib/dhclient",  # missing: ignored
+        "var/log/waagent.log",  # already selected: not repeated
+    ]
+    members = list(walk_root(root, selected, Limits(), problems))
+    base = str(root)
+    assert [(m.provenance, m.logical_path, m.kind) for m in members] == [
+        (f"{base}/var/lib/waagent/Certificates.pem", "var/lib/waagent/Certificates.pem", K.SECRET),
+        (
+            f"{base}/var/lib/waagent/GoalState.3.xml",
+            "var/lib/waagent/GoalState.3.xml",
+            K.GOAL_STATE,
+        ),
+        (f"{base}/var/log/waagent.log", "var/log/waagent.log", K.WAAGENT_LOG),
+        (f"{base}/var/log/waagent.log.1.gz", "var/log/waagent.log.1.gz", K.WAAGENT_LOG),
+        (
+            f"{base}/var/log/azure/ext/CommandExecution.log",
+            "var/log/azure/ext/CommandExecution.log",
+            K.COMMAND_EXECUTION_LOG,
+        ),
+    ]
+    assert members[3].open().read() == LOG
+    assert members[0].opener is None
+    assert [str(p) for p in problems] == [f"{base}/var/lib/dhcp: skipped: symbolic link"]
