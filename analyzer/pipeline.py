@@ -20,7 +20,7 @@ from analyzer import __version__
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
-from analyzer.engine.loader import RulePack, default_rules_dir, load_rules
+from analyzer.engine.loader import RulePack, default_rules_dir
 from analyzer.engine.matching import MatchStore, RecordMatcher
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.facts import BundleFacts, Coverage, FileRow
@@ -95,8 +95,10 @@ class Analysis:
 
 
 def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]:
+    from analyzer.engine.cache import load_rules_cached
+
     directories = ([default_rules_dir()] if options.builtin_rules else []) + options.rule_dirs
-    pack = load_rules(directories, options.params)
+    pack = load_rules_cached(directories, options.params)
     benign, benign_errors = load_benign(default_rules_dir() / "benign.toml")
     return pack, benign, benign_errors
 

@@ -113,9 +113,11 @@ def local_outcomes(bundles: Iterable[BundleInput], plan: Plan, workers: int) -> 
         _fill(pool, pending, queue, plan, workers)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            # Refill before handing results out: the next children run while the consumer
+            # writes Parquet.
+            _fill(pool, pending, queue, plan, workers)
             for future in finished:
                 yield future.result()
-            _fill(pool, pending, queue, plan, workers)
     finally:
         if pending:  # interrupted (Ctrl-C, or the consumer stopped): stop the children now
             plan.kill_all()

@@ -105,13 +105,14 @@ class SequenceStore:
         room = MAX_SEQUENCE_EVENTS - len(self.events)
         self.events.extend(other.events[:max(0, room)])
 
-    def add(self, hit: Hit, group: str, is_start: bool) -> None:
+    def add(self, record: Record, captures: dict[str, str], group: str, is_start: bool) -> None:
         if len(self.events) >= MAX_SEQUENCE_EVENTS:
             return
-        stamp = hit.record.timestamp
+        stamp = record.timestamp
+        # Ends ("then" records) are frequent success markers: keep only where and when.
         self.events.append(SequenceEvent(stamp.timestamp() if stamp else NO_TIME,
-                                         hit.record.member, hit.record.line, group, is_start,
-                                         hit if is_start else None))
+                                         record.member, record.line, group, is_start,
+                                         Hit(record, captures) if is_start else None))
 
 
 @dataclass
@@ -126,10 +127,12 @@ class LogQuery:
     pattern: str
     group_by: str
     regex: Any = None
+    has_captures: bool = False
     where: list[tuple[str, str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.regex = compile_pattern(self.pattern) if self.pattern else None
+        self.has_captures = bool(self.regex is not None and self.regex.groupindex)
         self.where = [(name, value, compile_pattern(value[1:]) if value.startswith("~") else None)
                       for name, value in self.filter.where.items()]
 
@@ -151,7 +154,7 @@ class LogQuery:
             return None
         if self.regex is None:
             return {}
-        if not self.regex.groupindex:
+        if not self.has_captures:
             # The kind's pattern set already said the pattern matches; no captures to read.
             return {}
         found = self.regex.search(record.message)
@@ -247,14 +250,14 @@ class RecordMatcher:
         captures = query.match(record)
         if captures is None:
             return
-        hit = Hit(record, captures)
         key = (query.rule_id, query.check)
-        group = group_key(query, record, captures)
+        group = group_key(query, record, captures) if query.group_by else ""
         if query.role == "hit":
-            self.store.accumulators.setdefault(key, Accumulator()).add(hit, group)
+            self.store.accumulators.setdefault(key, Accumulator()).add(Hit(record, captures),
+                                                                       group)
         else:
             self.store.sequences.setdefault(key, SequenceStore()).add(
-                hit, group, query.role == "start")
+                record, captures, group, query.role == "start")
 
 
 def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:

@@ -157,10 +157,17 @@ class LogScanner:
             newline = region.find(b"\n", start)
         return len(region)
 
+    def _folder(self) -> RecordFolder:
+        folder = self.__dict__.get("_record_folder")
+        if folder is None:
+            folder = RecordFolder(self.member, self.source_kind, self.max_continuation_lines,
+                                  self.max_record_bytes, header_parser=self.grammar.header_parser,
+                                  prefix_has_real_version=self.grammar.prefix_has_real_version)
+            self.__dict__["_record_folder"] = folder
+        return folder
+
     def _emit(self, block: bytes, first_line: int, first: bool) -> None:
-        folder = RecordFolder(self.member, self.source_kind, self.max_continuation_lines,
-                              self.max_record_bytes, header_parser=self.grammar.header_parser,
-                              prefix_has_real_version=self.grammar.prefix_has_real_version)
+        folder = self._folder()  # one per member: flush() leaves it empty for the next block
         line_no = first_line
         lines = block.split(b"\n")
         if lines and not lines[-1]:

@@ -1,0 +1,148 @@
+"""``batch`` and ``summary`` commands; ``analyzer.cli`` finds this module and calls ``register``.
+
+Exit codes of ``batch`` (the project's, applied to a whole results folder):
+
+* 0 - done, and no finding (bundle or fleet) at or above ``--fail-on`` in the results folder;
+* 1 - some finding at or above ``--fail-on`` (default ``high``; ``never`` turns this off);
+* 2 - usage: bad option, missing input, no bundle found, folder already used without
+  ``--resume``, Dask not installed or scheduler unreachable;
+* 3 - not one bundle of the results folder could be analysed (all rejected/failed/timed out);
+* 4 - internal error.
+
+Failed, rejected and timed-out bundles do not change the exit code on their own (they are rows
+of the results, listed on stderr and by ``summary``), unless all of them failed.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from analyzer.cli import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_REJECTED,
+    FailOnOption,
+    LangOption,
+    ParamOption,
+    RulesOption,
+    Severity,
+    _err,
+    _lang,
+    _parse_params,
+    _write_output,
+)
+
+MAX_FAILURES_SHOWN = 10
+
+
+class GroupBy(str, Enum):
+    category = "category"
+    rule = "rule"
+    agent_version = "agent_version"
+    extension_version = "extension_version"
+    deployment = "deployment"
+
+
+class SummaryFormat(str, Enum):
+    text = "text"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def batch(
+    inputs: Annotated[list[str], typer.Argument(
+        help="Bundles, folders of bundles, or @LIST (a file with one path per line; @- = stdin).",
+        show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Results folder (Parquet tables).")],
+    workers: Annotated[int | None, typer.Option(
+        "--workers", "-j", min=1, help="Worker processes (default: CPU count).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Run on a Dask cluster: tcp://HOST:PORT (needs the [dask] extra).")
+    ] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue a batch: skip bundles already in the results folder.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="With --resume: run failed and timed-out bundles again.")] = False,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", min=1, help="Per-bundle wall-clock (and CPU) limit in seconds [300].")
+    ] = None,
+    memory_mb: Annotated[int | None, typer.Option(
+        "--memory-mb", min=64, help="Per-bundle worker memory (address space) limit [2048].")
+    ] = None,
+    fail_on: FailOnOption = Severity.high,
+    rules: RulesOption = None,
+    param: ParamOption = None,
+    lang: LangOption = None,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress", help="Progress bar (default: when stderr is a terminal).",
+        show_default=False)] = None,
+) -> None:
+    """Analyse many bundles into a results folder, one isolated process per bundle."""
+    from analyzer.batch.run import run_batch
+    from analyzer.pipeline import AnalyzeOptions
+    from analyzer.settings import DEFAULT_LIMITS
+
+    if retry_failed and not resume:
+        raise typer.BadParameter("--retry-failed needs --resume")
+    limits = DEFAULT_LIMITS
+    if timeout is not None:
+        limits = limits.with_overrides(wall_seconds=timeout, worker_cpu_seconds=math.ceil(timeout))
+    if memory_mb is not None:
+        limits = limits.with_overrides(worker_memory_bytes=memory_mb * 1024 * 1024)
+    options = AnalyzeOptions(rule_dirs=list(rules or []), params=_parse_params(param),
+                             lang=_lang(lang), limits=limits)
+    result = run_batch(inputs, out, workers=workers, scheduler=scheduler, resume=resume,
+                       limits=limits, options=options, progress=progress,
+                       retry_failed=retry_failed)
+    _report(result)
+    raise typer.Exit(exit_code(result, fail_on))
+
+
+def _report(result: Any) -> None:
+    _err(f"{result.analysed} bundles analysed in {result.elapsed_seconds:.1f} s "
+         f"({result.rate:.1f}/s): {result.ok} ok, {result.failed} failed, {result.rejected} "
+         f"rejected, {result.timeout} timed out; {result.skipped} already done, "
+         f"{result.duplicates} duplicates; {result.fleet_findings} fleet findings; "
+         f"{result.rows} bundles in {result.results_dir}")
+    for path, status, error in result.failures[:MAX_FAILURES_SHOWN]:
+        _err(f"  {status}: {path}: {error}")
+    if len(result.failures) > MAX_FAILURES_SHOWN:
+        _err(f"  ... {len(result.failures) - MAX_FAILURES_SHOWN} more: see 'summary'")
+
+
+def exit_code(result: Any, fail_on: Severity) -> int:
+    from analyzer.report.model import SEVERITY_RANK
+
+    if result.all_failed:
+        return EXIT_REJECTED
+    if fail_on == Severity.never or result.worst_severity is None:
+        return EXIT_CLEAN
+    worst = SEVERITY_RANK[result.worst_severity]
+    return EXIT_FINDINGS if worst >= SEVERITY_RANK[fail_on.value] else EXIT_CLEAN
+
+
+def summary(
+    results_dir: Annotated[Path, typer.Argument(help="Results folder written by 'batch'.")],
+    by: Annotated[GroupBy, typer.Option("--by", help="Group the fleet view by.")] = GroupBy.category,
+    fmt: Annotated[SummaryFormat, typer.Option("--format", "-f")] = SummaryFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write here (default stdout).")
+                      ] = None,
+) -> None:
+    """Fleet view of a results folder: problems by category/rule/version/deployment, failures."""
+    from analyzer.batch.view import summary as render_summary
+
+    _write_output(render_summary(results_dir, by=by.value, fmt=fmt.value), output)
+    if output is not None:
+        _err(f"wrote {output}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("batch")(batch)
+    app.command("summary")(summary)
