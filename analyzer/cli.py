@@ -61,14 +61,21 @@ class Table(str, Enum):
     config = "config"
 
 
-RulesOption = Annotated[list[Path] | None, typer.Option(
-    "--rules", help="Extra rule folder (repeatable); added to the built-in pack.")]
-ParamOption = Annotated[list[str] | None, typer.Option(
-    "--param", help="Override a rule parameter: RULE-ID.name=value (repeatable).")]
-LangOption = Annotated[str | None, typer.Option(
-    "--lang", help="Report language: en or pt-BR (default: from the locale).")]
-FailOnOption = Annotated[Severity, typer.Option(
-    "--fail-on", help="Exit 1 when a finding is at or above this severity.")]
+RulesOption = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Extra rule folder (repeatable); added to the built-in pack."),
+]
+ParamOption = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="Override a rule parameter: RULE-ID.name=value (repeatable)."),
+]
+LangOption = Annotated[
+    str | None,
+    typer.Option("--lang", help="Report language: en or pt-BR (default: from the locale)."),
+]
+FailOnOption = Annotated[
+    Severity, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")
+]
 
 
 def _err(message: str) -> None:
@@ -125,19 +132,32 @@ def _check_input(path: Path) -> None:
 
 @app.command()
 def analyze(
-    path: Annotated[Path, typer.Argument(help="Bundle: .tar/.tgz/.tar.xz/.zip, folder, or one log file.")],
+    path: Annotated[
+        Path, typer.Argument(help="Bundle: .tar/.tgz/.tar.xz/.zip, folder, or one log file.")
+    ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.text,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the report here.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
     rules: RulesOption = None,
     param: ParamOption = None,
     fail_on: FailOnOption = Severity.high,
     lang: LangOption = None,
-    explain: Annotated[str | None, typer.Option(
-        "--explain", help="Say why RULE did or did not fire (checks, near misses).")] = None,
-    vm_timezone: Annotated[str | None, typer.Option(
-        "--vm-timezone", help="IANA zone of the VM for old local-time log formats (default UTC).")] = None,
-    no_builtin_rules: Annotated[bool, typer.Option(
-        "--no-builtin-rules", help="Use only the rule folders given with --rules.")] = False,
+    explain: Annotated[
+        str | None,
+        typer.Option("--explain", help="Say why RULE did or did not fire (checks, near misses)."),
+    ] = None,
+    vm_timezone: Annotated[
+        str | None,
+        typer.Option(
+            "--vm-timezone",
+            help="IANA zone of the VM for old local-time log formats (default UTC).",
+        ),
+    ] = None,
+    no_builtin_rules: Annotated[
+        bool,
+        typer.Option("--no-builtin-rules", help="Use only the rule folders given with --rules."),
+    ] = False,
 ) -> None:
     """Analyse a bundle: verdict, findings with evidence, and the fix."""
     from analyzer.pipeline import AnalyzeOptions, analyze_path
@@ -145,9 +165,13 @@ def analyze(
     _check_input(path)
     language = _lang(lang)
     _set_vm_timezone(vm_timezone)
-    options = AnalyzeOptions(rule_dirs=list(rules or []), builtin_rules=not no_builtin_rules,
-                             params=_parse_params(param), lang=language,
-                             timeline=fmt == Format.html)
+    options = AnalyzeOptions(
+        rule_dirs=list(rules or []),
+        builtin_rules=not no_builtin_rules,
+        params=_parse_params(param),
+        lang=language,
+        timeline=fmt == Format.html,
+    )
     analysis = analyze_path(path, options)
     report = analysis.report
     for problem in analysis.pack.errors:
@@ -191,9 +215,11 @@ def _explain(analysis: Any, rule_id: str) -> str:
     if outcome is None:
         raise UsageError(f"--explain {rule_id!r}: unknown rule id; see 'rules list'")
     rule = outcome.rule
-    lines = [f"{rule.id}: {rule.title}",
-             f"condition: {rule.condition_text}",
-             f"result: {'FIRED' if outcome.fired else 'did not fire'}"]
+    lines = [
+        f"{rule.id}: {rule.title}",
+        f"condition: {rule.condition_text}",
+        f"result: {'FIRED' if outcome.fired else 'did not fire'}",
+    ]
     if outcome.error:
         lines.append(f"error: {outcome.error}")
     for name, result in outcome.checks.items():
@@ -213,10 +239,12 @@ def parse(
     path: Annotated[Path, typer.Argument(help="Bundle to read.")],
     table: Annotated[Table, typer.Option("--table", "-t", help="Which table to export.")],
     fmt: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.csv,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output file (default stdout).")
+    ] = None,
     vm_timezone: Annotated[str | None, typer.Option("--vm-timezone")] = None,
 ) -> None:
-    """Export one of the bundle's tables (files, records, extensions, goal_states, agent, config)."""
+    """Export a table: files, records, extensions, goal_states, agent or config."""
     from analyzer.bundle.walker import walk
     from analyzer.export import RECORD_COLUMNS, iter_bundle_records, rows_as_dicts, write_table
     from analyzer.facts import _columns
@@ -245,17 +273,49 @@ def parse(
 
 
 @rules_app.command("list")
-def rules_list(rules: RulesOption = None) -> None:
+def rules_list(
+    rules: RulesOption = None,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Print the catalogue as a Markdown table (docs/rules.md)."),
+    ] = False,
+) -> None:
     """List the rules: id, severity, category, title."""
     pack = _load_pack(rules)
-    for rule in sorted(pack.rules, key=lambda r: r.id):
-        typer.echo(f"{rule.id:<16} {rule.severity:<9} {rule.category:<19} {rule.title}")
+    ordered = sorted(pack.rules, key=lambda r: (r.category, r.id))
+    if markdown:
+        typer.echo(_catalogue(ordered))
+    else:
+        for rule in sorted(pack.rules, key=lambda r: r.id):
+            typer.echo(f"{rule.id:<16} {rule.severity:<9} {rule.category:<19} {rule.title}")
     _report_pack_errors(pack)
 
 
+def _catalogue(rules: list[Any]) -> str:
+    lines = [
+        "# Rule catalogue",
+        "",
+        "Generated by `waagent-analyzer rules list --markdown`; a test keeps it current.",
+        "",
+        "| id | severity | category | guide cause | title | parameters |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in rules:
+        params = ", ".join(f"`{k}={v}`" for k, v in rule.params.items())
+        cause = str(rule.seed_cause or "")
+        lines.append(
+            f"| {rule.id} | {rule.severity} | {rule.category} | {cause} | "
+            f"{rule.title.replace('|', '/')} | {params} |"
+        )
+    return "\n".join(lines)
+
+
 @rules_app.command("show")
-def rules_show(rule_id: Annotated[str, typer.Argument(help="Rule id")], rules: RulesOption = None,
-               lang: LangOption = None) -> None:
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="Rule id")],
+    rules: RulesOption = None,
+    lang: LangOption = None,
+) -> None:
     """Show one rule: description, checks, condition, remediation."""
     pack = _load_pack(rules)
     rule = pack.by_id().get(rule_id)
@@ -269,14 +329,18 @@ def rules_show(rule_id: Annotated[str, typer.Argument(help="Rule id")], rules: R
         typer.echo(f"  {name}: {check}")
     if rule.params:
         typer.echo(f"params: {rule.params}")
-    typer.echo(f"\nremediation ({language}):\n{rule.remediation.get(language, rule.remediation['en'])}")
+    typer.echo(
+        f"\nremediation ({language}):\n{rule.remediation.get(language, rule.remediation['en'])}"
+    )
     for reference in rule.references:
         typer.echo(f"  - {reference}")
     typer.echo(f"\nfile: {rule.path}")
 
 
 @rules_app.command("validate")
-def rules_validate(paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")]) -> None:
+def rules_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Rule files or folders.")],
+) -> None:
     """Validate rule files; every error as path:line:col: message. Exit 2 when any is broken."""
     from analyzer.engine.loader import load_rules
 
@@ -293,7 +357,11 @@ def rules_validate(paths: Annotated[list[Path], typer.Argument(help="Rule files 
 
 
 @rules_app.command("test")
-def rules_test(paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or folders (default: built-in pack).")] = None) -> None:
+def rules_test(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Rule files or folders (default: built-in pack).")
+    ] = None,
+) -> None:
     """Run the test cases kept inside rule files."""
     from analyzer.engine.loader import default_rules_dir, load_rules
     from analyzer.engine.ruletest import run_rule_tests
@@ -305,8 +373,10 @@ def rules_test(paths: Annotated[list[Path] | None, typer.Argument(help="Rule fil
     failed = [r for r in results if not r.passed]
     for result in results:
         mark = "ok  " if result.passed else "FAIL"
-        typer.echo(f"{mark} {result.rule_id} :: {result.name}" +
-                   ("" if result.passed else f"\n      {result.reason}"))
+        typer.echo(
+            f"{mark} {result.rule_id} :: {result.name}"
+            + ("" if result.passed else f"\n      {result.reason}")
+        )
     typer.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if pack.errors:
         raise typer.Exit(EXIT_USAGE)
@@ -366,12 +436,12 @@ def _exit_for_exception(error: Exception) -> int:
     if isinstance(error, click_exceptions.ClickException):
         error.show()
         return EXIT_USAGE
-    if isinstance(error, click_exceptions.Abort):
-        return EXIT_INTERNAL
     if os.environ.get("WAAGENT_ANALYZER_DEBUG"):
         raise error
-    _err(f"internal error: {type(error).__name__}: {error} "
-         "(set WAAGENT_ANALYZER_DEBUG=1 for a traceback)")
+    _err(
+        f"internal error: {type(error).__name__}: {error} "
+        "(set WAAGENT_ANALYZER_DEBUG=1 for a traceback)"
+    )
     return EXIT_INTERNAL
 
 

@@ -24,9 +24,23 @@ from analyzer.settings import Limits
 
 CHUNK_ROWS = 50_000
 FORMATS = ("csv", "json", "parquet")
-RECORD_COLUMNS = ["member", "source_kind", "line", "end_line", "timestamp", "tz", "level",
-                  "thread", "prefix", "extension", "extension_version", "generation", "message",
-                  "fields", "flags"]
+RECORD_COLUMNS = [
+    "member",
+    "source_kind",
+    "line",
+    "end_line",
+    "timestamp",
+    "tz",
+    "level",
+    "thread",
+    "prefix",
+    "extension",
+    "extension_version",
+    "generation",
+    "message",
+    "fields",
+    "flags",
+]
 
 
 def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[dict[str, Any]]:
@@ -38,12 +52,16 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
         grammar = grammar_for(member.kind)
         with member.open() as stream:
             chunks = iter(lambda: stream.read(1 << 20), b"")
-            for record in iter_records(chunks, member.provenance, member.kind,
-                                       max_line_bytes=limits.max_line_bytes,
-                                       max_continuation_lines=limits.max_continuation_lines,
-                                       collector_truncated=member.collector_truncated,
-                                       header_parser=grammar.header_parser,
-                                       prefix_has_real_version=grammar.prefix_has_real_version):
+            for record in iter_records(
+                chunks,
+                member.provenance,
+                member.kind,
+                max_line_bytes=limits.max_line_bytes,
+                max_continuation_lines=limits.max_continuation_lines,
+                collector_truncated=member.collector_truncated,
+                header_parser=grammar.header_parser,
+                prefix_has_real_version=grammar.prefix_has_real_version,
+            ):
                 if record.timestamp is not None:
                     key = hash((record.timestamp, record.message))
                     if key in seen:
@@ -55,8 +73,9 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
 def record_row(record: Record) -> dict[str, Any]:
     row = {name: getattr(record, name) for name in RECORD_COLUMNS}
     row["message"] = redact_text(record.message)
-    row["fields"] = json.dumps({k: redact_text(v) for k, v in record.fields.items()},
-                               ensure_ascii=True, sort_keys=True)
+    row["fields"] = json.dumps(
+        {k: redact_text(v) for k, v in record.fields.items()}, ensure_ascii=True, sort_keys=True
+    )
     row["flags"] = ",".join(record.flags)
     return row
 
@@ -70,8 +89,9 @@ def rows_as_dicts(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
         yield data
 
 
-def write_table(rows: Iterable[dict[str, Any]], columns: list[str], fmt: str,
-                output: IO[bytes] | Path) -> int:
+def write_table(
+    rows: Iterable[dict[str, Any]], columns: list[str], fmt: str, output: IO[bytes] | Path
+) -> int:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; valid options: {', '.join(FORMATS)}")
     writer = {"csv": _write_csv, "json": _write_json, "parquet": _write_parquet}[fmt]
@@ -90,8 +110,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str],
-               output: IO[bytes] | Path) -> int:
+def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str], output: IO[bytes] | Path) -> int:
     from analyzer.report.sanitize import for_csv
 
     handle, close = _open_binary(output)
@@ -101,8 +120,9 @@ def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str],
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow([for_csv(_cell(row.get(c))) if row.get(c) is not None else ""
-                             for c in columns])
+            writer.writerow(
+                [for_csv(_cell(row.get(c))) if row.get(c) is not None else "" for c in columns]
+            )
             count += 1
     finally:
         if close:
@@ -120,8 +140,9 @@ class _TextAdapter:
         return self.handle.write(text.encode("utf-8", "backslashreplace"))
 
 
-def _write_json(rows: Iterable[dict[str, Any]], columns: list[str],
-                output: IO[bytes] | Path) -> int:
+def _write_json(
+    rows: Iterable[dict[str, Any]], columns: list[str], output: IO[bytes] | Path
+) -> int:
     handle, close = _open_binary(output)
     count = 0
     try:
@@ -138,8 +159,9 @@ def _write_json(rows: Iterable[dict[str, Any]], columns: list[str],
     return count
 
 
-def _write_parquet(rows: Iterable[dict[str, Any]], columns: list[str],
-                   output: IO[bytes] | Path) -> int:
+def _write_parquet(
+    rows: Iterable[dict[str, Any]], columns: list[str], output: IO[bytes] | Path
+) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -149,10 +171,11 @@ def _write_parquet(rows: Iterable[dict[str, Any]], columns: list[str],
 
     def flush() -> None:
         nonlocal writer
-        table = pa.Table.from_pylist([{c: _parquet_cell(r.get(c)) for c in columns}
-                                      for r in batch], schema=schema)
+        table = pa.Table.from_pylist(
+            [{c: _parquet_cell(r.get(c)) for c in columns} for r in batch], schema=schema
+        )
         if writer is None:
-            writer = pq.ParquetWriter(output if isinstance(output, Path) else output, schema)
+            writer = pq.ParquetWriter(output, schema)
         writer.write_table(table)
         batch.clear()
 

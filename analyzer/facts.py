@@ -59,8 +59,7 @@ class Coverage:
     bytes: int = 0
     members: int = 0
 
-    def extend(self, first: datetime | None, last: datetime | None, lines: int,
-               size: int) -> None:
+    def extend(self, first: datetime | None, last: datetime | None, lines: int, size: int) -> None:
         if first is not None and (self.first is None or first < self.first):
             self.first = first
         if last is not None and (self.last is None or last > self.last):
@@ -137,6 +136,11 @@ class BundleFacts:
 def _columns(table: str) -> list[str]:
     from dataclasses import fields as dataclass_fields
 
-    row_type = {"files": FileRow, "extensions": ExtensionRow, "goal_states": GoalStateRow,
-                "agent": AgentRow, "config": ConfigRow}[table]
+    row_type = {
+        "files": FileRow,
+        "extensions": ExtensionRow,
+        "goal_states": GoalStateRow,
+        "agent": AgentRow,
+        "config": ConfigRow,
+    }[table]
     return [f.name for f in dataclass_fields(row_type)]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +56,8 @@ FACT_PATTERNS = (
     r"Target handler state",
 )
 TIMELINE_PATTERNS = (
+    r"Azure Linux Agent Version",
+    r"Goal State Agent version",
     r"failed with exception",
     r"did not terminate cleanly",
     r"ProcessExtensionsGoalState started",
@@ -110,12 +113,17 @@ MembersFactory = Callable[[list[Problem]], Iterable[Member]]
 def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
     from analyzer.bundle.walker import walk
 
-    return analyze_members(source.name, lambda problems: walk(source, options.limits, problems),
-                           options, sha256=file_sha256(source))
+    return analyze_members(
+        source.name,
+        lambda problems: walk(source, options.limits, problems),
+        options,
+        sha256=file_sha256(source),
+    )
 
 
-def analyze_members(name: str, factory: MembersFactory, options: AnalyzeOptions,
-                    sha256: str = "") -> Analysis:
+def analyze_members(
+    name: str, factory: MembersFactory, options: AnalyzeOptions, sha256: str = ""
+) -> Analysis:
     """Analyse whatever ``factory`` yields (a bundle, a live root), isolated when asked."""
     pack, benign, benign_errors = load_pack(options)
     facts = BundleFacts(source=name, sha256=sha256)
@@ -128,8 +136,9 @@ def analyze_members(name: str, factory: MembersFactory, options: AnalyzeOptions,
     return _finish(result, pack, benign, benign_errors, options)
 
 
-def scan_isolated(name: str, factory: MembersFactory, pack: RulePack, facts: BundleFacts,
-                  options: AnalyzeOptions) -> ScanResult:
+def scan_isolated(
+    name: str, factory: MembersFactory, pack: RulePack, facts: BundleFacts, options: AnalyzeOptions
+) -> ScanResult:
     """Walk and scan in a forked child with limits; keep whatever it streamed back."""
     from analyzer.sandbox import SandboxLimits, run_in_sandbox
 
@@ -151,8 +160,7 @@ def scan_isolated(name: str, factory: MembersFactory, pack: RulePack, facts: Bun
     limits = options.limits
     end = run_in_sandbox(
         lambda emit: _child_scan(name, factory, pack, options, emit),
-        SandboxLimits(limits.worker_memory_bytes, limits.worker_cpu_seconds,
-                      limits.wall_seconds),
+        SandboxLimits(limits.worker_memory_bytes, limits.worker_cpu_seconds, limits.wall_seconds),
         on_message,
     )
     if rejected:
@@ -161,13 +169,19 @@ def scan_isolated(name: str, factory: MembersFactory, pack: RulePack, facts: Bun
     if end.status != "ok":
         if not facts.files:
             raise InputRejected(f"{name}: rejected: {end.detail}")
-        facts.problems.append(Problem(name, f"stopped: {end.detail}; the report covers "
-                                            "what was read before"))
+        facts.problems.append(
+            Problem(name, f"stopped: {end.detail}; the report covers what was read before")
+        )
     return ScanResult(facts, store, timeline)
 
 
-def _child_scan(name: str, factory: MembersFactory, pack: RulePack, options: AnalyzeOptions,
-                emit: Callable[[Any], None]) -> None:
+def _child_scan(
+    name: str,
+    factory: MembersFactory,
+    pack: RulePack,
+    options: AnalyzeOptions,
+    emit: Callable[[Any], None],
+) -> None:
     """Runs in the sandbox: one message per member, so a crash loses only the member at hand."""
     problems: list[Problem] = []
     sent_problems = 0
@@ -201,9 +215,13 @@ def _guarded(members: Iterable[Member], state: _Scan) -> Iterator[Member]:
         yield member
 
 
-def analyze_files(files: dict[str, str | bytes], options: AnalyzeOptions,
-                  pack: RulePack | None = None, benign: BenignList | None = None,
-                  source: str = "inline") -> Analysis:
+def analyze_files(
+    files: Mapping[str, str | bytes],
+    options: AnalyzeOptions,
+    pack: RulePack | None = None,
+    benign: BenignList | None = None,
+    source: str = "inline",
+) -> Analysis:
     """Analyse an in-memory bundle (rule test cases, self-check snippets)."""
     if pack is None:
         pack, benign, _ = load_pack(options)
@@ -212,23 +230,38 @@ def analyze_files(files: dict[str, str | bytes], options: AnalyzeOptions,
     return _finish(result, pack, benign, [], options)
 
 
-def _finish(result: ScanResult, pack: RulePack, benign: BenignList | None,
-            benign_errors: list[str], options: AnalyzeOptions) -> Analysis:
+def _finish(
+    result: ScanResult,
+    pack: RulePack,
+    benign: BenignList | None,
+    benign_errors: list[str],
+    options: AnalyzeOptions,
+) -> Analysis:
     outcomes = evaluate_rules(pack.rules, result.facts, result.store, options.lang, benign)
     report = build_report(result, outcomes, pack, options)
     report.rule_errors.extend(benign_errors)
     return Analysis(report, result.facts, outcomes, pack)
 
 
-def members_from_files(files: dict[str, str | bytes], source: str = "inline") -> Iterator[Member]:
+def members_from_files(
+    files: Mapping[str, str | bytes], source: str = "inline"
+) -> Iterator[Member]:
     from analyzer.bundle.classify import classify
 
     for path, content in files.items():
         data = content.encode("utf-8") if isinstance(content, str) else content
         logical = path.lstrip("/")
-        yield Member(provenance=f"{source}!{logical}", logical_path=logical,
-                     kind=classify(logical), size=len(data),
-                     opener=lambda data=data: io.BytesIO(data))
+        yield Member(
+            provenance=f"{source}!{logical}",
+            logical_path=logical,
+            kind=classify(logical),
+            size=len(data),
+            opener=_bytes_opener(data),
+        )
+
+
+def _bytes_opener(data: bytes) -> Callable[[], io.BytesIO]:
+    return lambda: io.BytesIO(data)
 
 
 def file_sha256(path: Path) -> str:
@@ -265,7 +298,7 @@ class _Scan:
 
     def prefilter(self, kind: str) -> Any:
         if kind not in self._prefilters:
-            extra = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
+            extra: tuple[str, ...] = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
             if self.options.timeline:
                 extra = extra + TIMELINE_PATTERNS
             self._prefilters[kind] = self.matcher.prefilter(kind, extra)
@@ -292,32 +325,51 @@ class _Scan:
 
     def _facts_from(self, record: Record) -> None:
         fields = record.fields
-        for field_name, role in (("daemon_version", "daemon"),
-                                 ("goal_state_agent_version", "goal_state_agent"),
-                                 ("python_version", "python"), ("os", "os")):
+        for field_name, role in (
+            ("daemon_version", "daemon"),
+            ("goal_state_agent_version", "goal_state_agent"),
+            ("python_version", "python"),
+            ("os", "os"),
+        ):
             if field_name in fields and self._changed((role,), fields[field_name]):
-                self.facts.agent.append(AgentRow(role, fields[field_name], record.member,
-                                                 record.timestamp, record.line))
+                self.facts.agent.append(
+                    AgentRow(role, fields[field_name], record.member, record.timestamp, record.line)
+                )
         if record.extension and "Target handler state" in record.message:
             state = record.message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
-            if self._changed(("extension", record.extension.lower()),
-                             f"{record.extension_version} {state}"):
-                self.facts.extensions.append(ExtensionRow(
-                    name=record.extension, version=record.extension_version,
-                    source_kind="log", member=record.member, state=state,
-                    timestamp=record.timestamp, line=record.line))
+            if self._changed(
+                ("extension", record.extension.lower()), f"{record.extension_version} {state}"
+            ):
+                self.facts.extensions.append(
+                    ExtensionRow(
+                        name=record.extension,
+                        version=record.extension_version,
+                        source_kind="log",
+                        member=record.member,
+                        state=state,
+                        timestamp=record.timestamp,
+                        line=record.line,
+                    )
+                )
 
     def _timeline_from(self, record: Record) -> None:
         if record.timestamp is None:
             return
         for kind, regex in self._timeline_regexes:
             if regex.search(record.message):
-                self.timeline.append(TimelineEvent(record.timestamp, _TIMELINE_KINDS[kind],
-                                                   record.message.split("\n", 1)[0][:200]))
+                self.timeline.append(
+                    TimelineEvent(
+                        record.timestamp,
+                        _TIMELINE_KINDS[kind],
+                        record.message.split("\n", 1)[0][:200],
+                    )
+                )
                 return
 
 
 _TIMELINE_KINDS = {
+    r"Azure Linux Agent Version": "agent-start",
+    r"Goal State Agent version": "agent-start",
     r"failed with exception": "agent-crash",
     r"did not terminate cleanly": "agent-crash",
     r"ProcessExtensionsGoalState started": "goal-state",
@@ -336,8 +388,9 @@ def _compile_all(patterns: Iterable[str]) -> list[tuple[str, Any]]:
     return [(p, compile_pattern(p)) for p in patterns]
 
 
-def scan_members(members: Iterable[Member], pack: RulePack, facts: BundleFacts,
-                 options: AnalyzeOptions) -> ScanResult:
+def scan_members(
+    members: Iterable[Member], pack: RulePack, facts: BundleFacts, options: AnalyzeOptions
+) -> ScanResult:
     state = _Scan(pack, facts, options)
     for member in _guarded(members, state):
         _scan_member(member, state)
@@ -346,8 +399,14 @@ def scan_members(members: Iterable[Member], pack: RulePack, facts: BundleFacts,
 
 def _scan_member(member: Member, state: _Scan) -> None:
     facts = state.facts
-    row = FileRow(member.provenance, member.logical_path, member.kind, member.size,
-                  member.collector_truncated, "; ".join(member.problems))
+    row = FileRow(
+        member.provenance,
+        member.logical_path,
+        member.kind,
+        member.size,
+        member.collector_truncated,
+        "; ".join(member.problems),
+    )
     facts.files.append(row)
     handler = _HANDLERS.get(member.kind)
     if handler is None:
@@ -362,20 +421,25 @@ def _scan_member(member: Member, state: _Scan) -> None:
 
 def _problem(facts: BundleFacts, row: FileRow, member: Member, message: str) -> None:
     prefix = f"{member.provenance}: "
-    message = message[len(prefix):] if message.startswith(prefix) else message
+    message = message[len(prefix) :] if message.startswith(prefix) else message
     facts.problems.append(Problem(member.provenance, message))
     row.problems = "; ".join(p for p in (row.problems, message) if p)
 
 
 def _scan_log(member: Member, state: _Scan) -> None:
     limits = state.options.limits
-    scanner = LogScanner(member.provenance, member.kind, grammar_for(member.kind),
-                         state.prefilter(member.kind), state.on_record,
-                         max_line_bytes=limits.max_line_bytes,
-                         max_record_bytes=limits.max_record_bytes,
-                         max_continuation_lines=limits.max_continuation_lines,
-                         collector_truncated=member.collector_truncated,
-                         timeline=state.options.timeline)
+    scanner = LogScanner(
+        member.provenance,
+        member.kind,
+        grammar_for(member.kind),
+        state.prefilter(member.kind),
+        state.on_record,
+        max_line_bytes=limits.max_line_bytes,
+        max_record_bytes=limits.max_record_bytes,
+        max_continuation_lines=limits.max_continuation_lines,
+        collector_truncated=member.collector_truncated,
+        timeline=state.options.timeline,
+    )
     with member.open() as stream:
         stats = scanner.scan(stream)
     coverage = state.facts.coverage.setdefault(member.kind, Coverage())
@@ -473,34 +537,90 @@ _HANDLERS: dict[str, Callable[[Member, _Scan], None]] = {
 # -- report --------------------------------------------------------------------------------------
 
 
-def build_report(result: ScanResult, outcomes: list[RuleOutcome], pack: RulePack,
-                 options: AnalyzeOptions) -> Report:
+def build_report(
+    result: ScanResult, outcomes: list[RuleOutcome], pack: RulePack, options: AnalyzeOptions
+) -> Report:
     facts = result.facts
     bundle = BundleSummary(
-        source=facts.source, sha256=facts.sha256, collected_at=facts.collected_at,
-        time_start=facts.time_start, time_end=facts.time_end,
+        source=facts.source,
+        sha256=facts.sha256,
+        collected_at=facts.collected_at,
+        time_start=facts.time_start,
+        time_end=facts.time_end,
         daemon_versions=_versions(facts, "daemon"),
         goal_state_agent_versions=_versions(facts, "goal_state_agent"),
         extensions=_extension_summaries(facts),
         files=[FileSummary(f.member, f.kind, f.size) for f in facts.files],
         problems=[ProblemSummary(p.member, p.message) for p in facts.problems],
     )
-    report = Report(TOOL_NAME, __version__, bundle,
-                    [o.finding for o in outcomes if o.finding is not None], lang=options.lang)
+    report = Report(
+        TOOL_NAME,
+        __version__,
+        bundle,
+        [o.finding for o in outcomes if o.finding is not None],
+        lang=options.lang,
+    )
     report.rule_errors.extend(str(e) for e in pack.errors)
     report.rule_errors.extend(f"{o.rule.id}: {o.error}" for o in outcomes if o.error)
     report.timeline_counts = [
-        TimelinePoint(stamp, level, count) for (hour, level), count in sorted(facts.hourly.items())
+        TimelinePoint(stamp, level, count)
+        for (hour, level), count in sorted(facts.hourly.items())
         if (stamp := _hour(hour)) is not None
     ]
-    report.timeline_events = sorted(result.timeline, key=lambda e: e.timestamp)
-    history = [(a.timestamp, a.role, a.value) for a in facts.agent
-               if a.role in ("daemon", "goal_state_agent")]
+    report.timeline_events = pair_snapshot_runs(sorted(result.timeline, key=lambda e: e.timestamp))
+    history = [
+        (a.timestamp, a.role, a.value)
+        for a in facts.agent
+        if a.role in ("daemon", "goal_state_agent")
+    ]
     report.agent_history = sorted(history, key=lambda item: (item[0] is None, item[0] or _EPOCH))
     return report
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_RUN_END = re.compile(r"Enable,(?P<status>\w+),(?P<code>\d+),")
+SUCCESS_CODES = {"0", "1", "3"}
+
+
+def pair_snapshot_runs(events: list[TimelineEvent]) -> list[TimelineEvent]:
+    """Join each backup run's start with its final ``Enable,<status>,<code>,`` line: one
+    event with its duration and outcome (the code, not the status, tells success)."""
+    paired: list[TimelineEvent] = []
+    open_run: TimelineEvent | None = None
+    for event in events:
+        if event.kind != "snapshot-run":
+            paired.append(event)
+            continue
+        end = _RUN_END.search(event.label)
+        if end is None:
+            if open_run is not None:
+                paired.append(_unfinished(open_run))
+            open_run = event
+            continue
+        if end.group("code") == "4":
+            continue  # the interim "transitioning" status, not the end of the run
+        outcome = (
+            "success"
+            if end.group("code") in SUCCESS_CODES
+            else f"failed (code {end.group('code')})"
+        )
+        start = open_run or event
+        duration = (event.timestamp - start.timestamp).total_seconds()
+        paired.append(
+            TimelineEvent(
+                start.timestamp, "snapshot-run", f"backup run: {outcome}", duration, outcome
+            )
+        )
+        open_run = None
+    if open_run is not None:
+        paired.append(_unfinished(open_run))
+    return paired
+
+
+def _unfinished(start: TimelineEvent) -> TimelineEvent:
+    return TimelineEvent(
+        start.timestamp, "snapshot-run", "backup run: no end in the log", None, "unfinished"
+    )
 
 
 def _hour(text: str) -> datetime | None:
@@ -517,8 +637,16 @@ def _versions(facts: BundleFacts, role: str) -> list[str]:
     return sorted(values, key=version_key)
 
 
-_SOURCE_PRIORITY = ("handler_status", "log", "extension_status", "waagent_status", "vm_settings",
-                    "extensions_config", "handler_state", "directory")
+_SOURCE_PRIORITY = (
+    "handler_status",
+    "log",
+    "extension_status",
+    "waagent_status",
+    "vm_settings",
+    "extensions_config",
+    "handler_state",
+    "directory",
+)
 
 
 def _extension_summaries(facts: BundleFacts) -> list[ExtensionSummary]:
@@ -529,8 +657,9 @@ def _extension_summaries(facts: BundleFacts) -> list[ExtensionSummary]:
         if not row.version:
             continue
         stamp = row.timestamp.timestamp() if row.timestamp else float("-inf")
-        priority = len(_SOURCE_PRIORITY) - (_SOURCE_PRIORITY.index(row.source_kind)
-                                            if row.source_kind in _SOURCE_PRIORITY else 99)
+        priority = len(_SOURCE_PRIORITY) - (
+            _SOURCE_PRIORITY.index(row.source_kind) if row.source_kind in _SOURCE_PRIORITY else 99
+        )
         rank = (stamp, priority)
         key = row.name.lower()
         if key not in best or rank >= best[key][0]:
@@ -539,5 +668,7 @@ def _extension_summaries(facts: BundleFacts) -> list[ExtensionSummary]:
     for row in facts.extensions:
         if row.state:
             states[row.name.lower()] = row.state
-    return [ExtensionSummary(row.name, row.version, row.state or states.get(key, ""), row.member)
-            for key, (_, row) in sorted(best.items())]
+    return [
+        ExtensionSummary(row.name, row.version, row.state or states.get(key, ""), row.member)
+        for key, (_, row) in sorted(best.items())
+    ]

@@ -59,8 +59,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def run_in_sandbox(work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits,
-                   on_message: Callable[[Any], None]) -> SandboxEnd:
+def run_in_sandbox(
+    work: Callable[[Callable[[Any], None]], None],
+    limits: SandboxLimits,
+    on_message: Callable[[Any], None],
+) -> SandboxEnd:
     """Fork, apply the limits in the child, run ``work(emit)`` there; call ``on_message``
     in the parent for every message, in order. Returns how the child ended."""
     read_fd, write_fd = os.pipe()
@@ -76,8 +79,9 @@ def run_in_sandbox(work: Callable[[Callable[[Any], None]], None], limits: Sandbo
     return end
 
 
-def _child(work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits,
-           write_fd: int) -> None:
+def _child(
+    work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits, write_fd: int
+) -> None:
     code = 0
     emit = _Emitter(write_fd)
     try:
@@ -87,8 +91,13 @@ def _child(work: Callable[[Callable[[Any], None]], None], limits: SandboxLimits,
         code = 3
     except BaseException as error:  # report, never let the child fall back into the parent's code
         try:
-            emit(("__error__", f"{type(error).__name__}: {error}",
-                  "".join(traceback.format_exception(error))[-4000:]))
+            emit(
+                (
+                    "__error__",
+                    f"{type(error).__name__}: {error}",
+                    "".join(traceback.format_exception(error))[-4000:],
+                )
+            )
         except BaseException:
             pass
         code = 2
@@ -108,8 +117,9 @@ def _apply_limits(limits: SandboxLimits) -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _parent(pid: int, read_fd: int, limits: SandboxLimits,
-            on_message: Callable[[Any], None]) -> SandboxEnd:
+def _parent(
+    pid: int, read_fd: int, limits: SandboxLimits, on_message: Callable[[Any], None]
+) -> SandboxEnd:
     deadline = time.monotonic() + limits.wall_seconds
     error: tuple[str, str] | None = None
     timed_out = False
@@ -148,9 +158,9 @@ def _messages(fd: int, deadline: float) -> Iterator[Any]:
             (size,) = _HEADER.unpack_from(buffer)
             if size > MAX_MESSAGE_BYTES or len(buffer) < _HEADER.size + size:
                 break
-            payload = bytes(buffer[_HEADER.size:_HEADER.size + size])
-            del buffer[:_HEADER.size + size]
-            yield pickle.loads(payload)  # noqa: S301 - our own child wrote it
+            payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
+            del buffer[: _HEADER.size + size]
+            yield pickle.loads(payload)
 
 
 def _kill(pid: int) -> None:
@@ -160,8 +170,9 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _end(status: int, timed_out: bool, error: tuple[str, str] | None,
-         limits: SandboxLimits) -> SandboxEnd:
+def _end(
+    status: int, timed_out: bool, error: tuple[str, str] | None, limits: SandboxLimits
+) -> SandboxEnd:
     if timed_out:
         return SandboxEnd("timeout", f"time limit {limits.wall_seconds:g} s reached")
     if os.WIFSIGNALED(status):
@@ -173,8 +184,11 @@ def _end(status: int, timed_out: bool, error: tuple[str, str] | None,
     if code == 0:
         return SandboxEnd("ok")
     if code == 3 or (error is not None and error[0].startswith("MemoryError")):
-        return SandboxEnd("memory", f"memory limit {limits.memory_bytes // (1 << 20)} MiB "
-                                    "exceeded while reading the archive")
+        return SandboxEnd(
+            "memory",
+            f"memory limit {limits.memory_bytes // (1 << 20)} MiB "
+            "exceeded while reading the archive",
+        )
     if error is not None:
         return SandboxEnd("error", error[0])
     return SandboxEnd("crashed", f"reader process exited with code {code}")

@@ -14,14 +14,21 @@ import pyarrow.parquet as pq
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-FAIL = ("WARNING ExtHandler ExtHandler Fetch failed: [HttpError] [HTTP Failed] GET "
-        "http://168.63.129.16/machine/?comp=goalstate -- IOError timed out -- 6 attempts made")
-HOSTILE = "\x1b]0;pwned\x07 =HYPERLINK(\"http://evil.example\") sig=FAKESECRET"
+FAIL = (
+    "WARNING ExtHandler ExtHandler Fetch failed: [HttpError] [HTTP Failed] GET "
+    "http://168.63.129.16/machine/?comp=goalstate -- IOError timed out -- 6 attempts made"
+)
+HOSTILE = '\x1b]0;pwned\x07 =HYPERLINK("http://evil.example") sig=FAKESECRET'
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "analyzer", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def make_bundle(tmp_path: Path, lines: list[str], name: str = "case.tgz") -> Path:
@@ -32,7 +39,8 @@ def make_bundle(tmp_path: Path, lines: list[str], name: str = "case.tgz") -> Pat
         "case-42/var/lib/waagent/ExtensionsConfig.3.xml": (
             b'<Extensions goalStateIncarnation="3"><Plugins><Plugin name="Microsoft.Azure.'
             b'RecoveryServices.VMSnapshotLinux" version="1.0.9225.0" state="enabled"/>'
-            b"</Plugins></Extensions>"),
+            b"</Plugins></Extensions>"
+        ),
     }
     path = tmp_path / name
     with tarfile.open(path, "w:gz") as archive:
@@ -46,14 +54,18 @@ def make_bundle(tmp_path: Path, lines: list[str], name: str = "case.tgz") -> Pat
 @pytest.fixture()
 def broken(tmp_path: Path) -> Path:
     hostile_failure = FAIL.replace("IOError timed out", f"IOError {HOSTILE}")
-    return make_bundle(tmp_path, ["INFO ExtHandler ExtHandler start"] + [FAIL] * 5
-                       + [hostile_failure])
+    return make_bundle(
+        tmp_path, ["INFO ExtHandler ExtHandler start"] + [FAIL] * 5 + [hostile_failure]
+    )
 
 
 @pytest.fixture()
 def healthy(tmp_path: Path) -> Path:
-    return make_bundle(tmp_path, ["INFO ExtHandler ExtHandler ProcessExtensionsGoalState "
-                                  "completed [incarnation_3 120 ms]"], "healthy.tgz")
+    return make_bundle(
+        tmp_path,
+        ["INFO ExtHandler ExtHandler ProcessExtensionsGoalState completed [incarnation_3 120 ms]"],
+        "healthy.tgz",
+    )
 
 
 def test_json_contract_and_exit_code(broken: Path) -> None:
@@ -62,13 +74,24 @@ def test_json_contract_and_exit_code(broken: Path) -> None:
     report = json.loads(result.stdout)
     assert report["schema"] == "waagent-analyzer/report/v1"
     assert set(report) == {"schema", "tool", "bundle", "findings", "summary"}
-    assert set(report["bundle"]) == {"source", "sha256", "collected_at", "time_range", "agent",
-                                     "extensions", "files", "problems"}
+    assert set(report["bundle"]) == {
+        "source",
+        "sha256",
+        "collected_at",
+        "time_range",
+        "agent",
+        "extensions",
+        "files",
+        "problems",
+    }
     net = next(f for f in report["findings"] if f["rule"] == "WAA-NET-001")
     assert net["severity"] == "critical" and net["category"] == "network"
     assert net["evidence"][0] == {
-        "member": "case.tgz!case-42/var/log/waagent.log", "line": 2,
-        "timestamp": "2024-02-01T10:01:00Z", "text": FAIL}
+        "member": "case.tgz!case-42/var/log/waagent.log",
+        "line": 2,
+        "timestamp": "2024-02-01T10:01:00Z",
+        "text": FAIL,
+    }
     assert report["summary"]["worst_severity"] == "critical"
     assert report["bundle"]["collected_at"] == "2024-02-01T10:06:00Z"
     extensions = {e["name"]: e["version"] for e in report["bundle"]["extensions"]}
@@ -92,8 +115,9 @@ def test_fail_on_threshold(broken: Path, healthy: Path) -> None:
 
 
 def test_param_override_and_explain(broken: Path) -> None:
-    result = run("analyze", str(broken), "--param", "WAA-NET-001.min_count=50",
-                 "--explain", "WAA-NET-001")
+    result = run(
+        "analyze", str(broken), "--param", "WAA-NET-001.min_count=50", "--explain", "WAA-NET-001"
+    )
     assert "did not fire" in result.stdout
     assert "6 matching records, needed 50" in result.stdout
     fired = run("analyze", str(broken), "--explain", "WAA-NET-001")
@@ -128,8 +152,10 @@ def test_rules_validate_reports_every_error(tmp_path: Path) -> None:
     result = run("rules", "validate", str(tmp_path))
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert any(line.startswith(f"{tmp_path / 'X-1.toml'}:1:1: missing required key 'title'")
-               for line in lines)
+    assert any(
+        line.startswith(f"{tmp_path / 'X-1.toml'}:1:1: missing required key 'title'")
+        for line in lines
+    )
     assert run("rules", "validate", str(REPO / "rules" / "network")).returncode == 0
 
 
@@ -149,12 +175,27 @@ def test_parse_tables_in_every_format(broken: Path, tmp_path: Path) -> None:
     assert rows[1]["level"] == "WARNING" and rows[1]["line"] == "2"
     assert "\\x1b]0;pwned\\x07" in rows[6]["message"]  # escaped, never a live control
     assert "\x1b" not in result.stdout and "FAKESECRET" not in result.stdout
-    json_rows = json.loads(run("parse", str(broken), "--table", "config", "--format", "json").stdout)
-    assert {"source_kind": "waagent_conf", "key": "Extensions.Enabled", "value": "y",
-            "member": "case.tgz!case-42/etc/waagent.conf", "line": 1} in json_rows
+    json_rows = json.loads(
+        run("parse", str(broken), "--table", "config", "--format", "json").stdout
+    )
+    assert {
+        "source_kind": "waagent_conf",
+        "key": "Extensions.Enabled",
+        "value": "y",
+        "member": "case.tgz!case-42/etc/waagent.conf",
+        "line": 1,
+    } in json_rows
     target = tmp_path / "ext.parquet"
-    done = run("parse", str(broken), "--table", "extensions", "--format", "parquet",
-               "--output", str(target))
+    done = run(
+        "parse",
+        str(broken),
+        "--table",
+        "extensions",
+        "--format",
+        "parquet",
+        "--output",
+        str(target),
+    )
     assert done.returncode == 0, done.stderr
     table = pq.read_table(target).to_pylist()
     assert table[0]["name"] == "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
@@ -162,7 +203,9 @@ def test_parse_tables_in_every_format(broken: Path, tmp_path: Path) -> None:
 
 
 def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
-    bundle = make_bundle(tmp_path, ["ERROR ExtHandler ExtHandler x", "INFO ExtHandler ExtHandler y"])
+    bundle = make_bundle(
+        tmp_path, ["ERROR ExtHandler ExtHandler x", "INFO ExtHandler ExtHandler y"]
+    )
     result = run("parse", str(bundle), "--table", "files", "--format", "csv")
     assert result.returncode == 0
     log = tmp_path / "f.tgz"

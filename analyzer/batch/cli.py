@@ -16,7 +16,6 @@ of the results, listed on stderr and by ``summary``), unless all of them failed.
 from __future__ import annotations
 
 import math
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -130,7 +129,8 @@ def exit_code(result: Any, fail_on: Severity) -> int:
 
 def summary(
     results_dir: Annotated[Path, typer.Argument(help="Results folder written by 'batch'.")],
-    by: Annotated[GroupBy, typer.Option("--by", help="Group the fleet view by.")] = GroupBy.category,
+    by: Annotated[GroupBy, typer.Option("--by", help="Group the fleet view by.")
+                  ] = GroupBy.category,
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f")] = SummaryFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write here (default stdout).")
                       ] = None,

@@ -43,7 +43,8 @@ def expand_inputs(arguments: Iterable[str | Path]) -> list[BundleInput]:
                 continue
             found.extend(_bundles_at(path))
     if missing:
-        shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
+        more = f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""
+        shown = ", ".join(missing[:5]) + more
         raise UsageError(f"no such file or directory: {shown}")
     return _unique(found)
 

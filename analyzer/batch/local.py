@@ -37,11 +37,13 @@ from analyzer.batch.model import (
     BundleInput,
     IsolationLimits,
     Outcome,
+    path_key,
     skip_outcome,
 )
 from analyzer.pipeline import AnalyzeOptions
 
 METHODS = ("forkserver", "subprocess")
+TICK_SECONDS = 1.0
 _REAP_SECONDS = 5.0
 """How long a child that sent its outcome may take to exit before it is killed."""
 
@@ -87,6 +89,8 @@ def claim(bundle: BundleInput, done: frozenset[str], claimed: set[str] | None = 
     try:
         sha256 = fingerprint(bundle)
     except OSError as error:
+        if path_key(bundle.path) in done:
+            return "", skip_outcome(bundle.path, "", SKIPPED)
         return "", {**skip_outcome(bundle.path, "", REJECTED),
                     "error": f"cannot read input: {error.strerror or error}"}
     if sha256 in done:
@@ -99,8 +103,10 @@ def claim(bundle: BundleInput, done: frozenset[str], claimed: set[str] | None = 
     return sha256, None
 
 
-def local_outcomes(bundles: Iterable[BundleInput], plan: Plan, workers: int) -> Iterator[Outcome]:
-    """Outcomes in completion order. At most ``workers`` children run at any time."""
+def local_outcomes(bundles: Iterable[BundleInput], plan: Plan,
+                   workers: int) -> Iterator[Outcome | None]:
+    """Outcomes in completion order; ``None`` every ``TICK_SECONDS`` while nothing finishes
+    (so the consumer can write what is waiting). At most ``workers`` children run at once."""
     workers = max(1, workers)
     if plan.method == "forkserver" and not main_is_reloadable():
         plan.method = "subprocess"
@@ -112,7 +118,10 @@ def local_outcomes(bundles: Iterable[BundleInput], plan: Plan, workers: int) -> 
     try:
         _fill(pool, pending, queue, plan, workers)
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            finished, pending = wait(pending, timeout=TICK_SECONDS, return_when=FIRST_COMPLETED)
+            if not finished:
+                yield None
+                continue
             # Refill before handing results out: the next children run while the consumer
             # writes Parquet.
             _fill(pool, pending, queue, plan, workers)

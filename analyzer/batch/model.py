@@ -7,6 +7,7 @@ on a subprocess's stdout, and both must produce byte-identical Parquet rows from
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,3 +95,8 @@ def skip_outcome(path: str, sha256: str, status: str) -> Outcome:
     """A non-row outcome (already done, or a second copy of a bundle in this batch)."""
     return {"path": path, "sha256": sha256, "status": status, "error": "",
             "findings": [], "snapshot_runs": []}
+
+
+def path_key(path: str) -> str:
+    """The results key of an input that has no content hash (it could not be read)."""
+    return "path-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()

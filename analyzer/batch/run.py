@@ -19,6 +19,7 @@ from analyzer.batch.model import (
     ROW_STATUSES,
     TIMEOUT,
     BatchSummary,
+    BundleInput,
     Outcome,
     isolation_from,
 )
@@ -31,6 +32,9 @@ from analyzer.settings import Limits
 
 RETRIED_STATUSES = (FAILED, TIMEOUT)
 """What ``retry_failed`` runs again; a rejected input stays rejected."""
+GROUP_ROWS = 32
+GROUP_SECONDS = 2.0
+"""Finished bundles are written when this many are waiting, or the oldest waited this long."""
 
 
 def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | None = None,
@@ -74,14 +78,13 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
 def _already_done(store: ResultStore, resume: bool, retry_failed: bool) -> frozenset[str]:
     if not resume:
         return frozenset()
-    if not retry_failed:
-        return frozenset(store.done_keys())
-    return frozenset(sha for sha, status in store.done_statuses().items()
-                     if status not in RETRIED_STATUSES)
+    store.forget(RETRIED_STATUSES if retry_failed else ())
+    return frozenset(store.done_keys())
 
 
-def _outcomes(bundles: list, done: frozenset[str], options: AnalyzeOptions, limits: Limits,
-              workers: int | None, scheduler: str | None, method: str) -> Iterator[Outcome]:
+def _outcomes(bundles: list[BundleInput], done: frozenset[str], options: AnalyzeOptions,
+              limits: Limits, workers: int | None, scheduler: str | None,
+              method: str) -> Iterator[Outcome | None]:
     isolation = isolation_from(limits)
     if scheduler:
         from analyzer.batch.cluster import dask_outcomes
@@ -95,28 +98,58 @@ def _outcomes(bundles: list, done: frozenset[str], options: AnalyzeOptions, limi
     return local_outcomes(bundles, plan, workers or os.cpu_count() or 1)
 
 
-def _consume(outcomes: Iterator[Outcome], store: ResultStore, summary: BatchSummary,
+def _consume(outcomes: Iterator[Outcome | None], store: ResultStore, summary: BatchSummary,
              bar: BatchProgress) -> None:
-    written: set[str] = set()
+    group = GroupWriter(store)
     with bar:
-        for outcome in outcomes:
-            status = _store(outcome, store, written)
-            summary.count(status)
-            if status in (FAILED, REJECTED, TIMEOUT):
-                summary.failures.append((outcome["path"], status, outcome.get("error", "")))
-            bar.advance(status)
+        try:
+            for outcome in outcomes:
+                if outcome is not None:  # None: a tick while the workers are busy
+                    status = group.add(outcome)
+                    summary.count(status)
+                    if status in (FAILED, REJECTED, TIMEOUT):
+                        summary.failures.append((outcome["path"], status, outcome.get("error", "")))
+                    bar.advance(status)
+                group.flush_if_due()
+        finally:
+            # Also on Ctrl-C: what finished is kept.
+            group.flush()
 
 
-def _store(outcome: Outcome, store: ResultStore, written: set[str]) -> str:
-    status = str(outcome["status"])
-    if status not in ROW_STATUSES:
+class GroupWriter:
+    """Collects finished bundles and writes them as one group (see ``store.py``)."""
+
+    def __init__(self, store: ResultStore, max_rows: int = GROUP_ROWS,
+                 max_seconds: float = GROUP_SECONDS) -> None:
+        self.store = store
+        self.max_rows = max_rows
+        self.max_seconds = max_seconds
+        self.pending: list[Outcome] = []
+        self.since = time.monotonic()
+        self.written: set[str] = set()
+
+    def add(self, outcome: Outcome) -> str:
+        """Queue a bundle's row; returns the status it is counted under."""
+        status = str(outcome["status"])
+        if status not in ROW_STATUSES:
+            return status
+        key = part_key(outcome)
+        if key in self.written:  # the same content under two paths (seen by the Dask runner)
+            return DUPLICATE
+        self.written.add(key)
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append(outcome)
         return status
-    key = part_key(outcome)
-    if key in written:  # the same content under two paths (only the Dask runner sees both)
-        return DUPLICATE
-    written.add(key)
-    store.write_outcome(outcome)
-    return status
+
+    def flush_if_due(self) -> None:
+        if len(self.pending) >= self.max_rows or (
+                self.pending and time.monotonic() - self.since >= self.max_seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.write_group(self.pending)
+        self.pending = []
 
 
 def update_fleet(store: ResultStore, lang: str = "en") -> int:

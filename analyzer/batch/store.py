@@ -1,20 +1,21 @@
-"""The results folder: Parquet tables written one bundle at a time, atomically.
+"""The results folder: Parquet tables written a small group of bundles at a time, atomically.
 
 Layout (``RESULTS_DIR``)::
 
-    bundles/part-<sha256>.parquet         one row per bundle (written last: the commit marker)
-    findings/part-<sha256>.parquet        that bundle's findings (0..n rows)
-    snapshot_runs/part-<sha256>.parquet   its backup runs (input of the fleet rules)
+    bundles/part-<group>.parquet          one row per bundle (written last: the commit marker)
+    findings/part-<group>.parquet         the group's findings (bundle key: ``sha256``)
+    snapshot_runs/part-<group>.parquet    the group's backup runs (input of the fleet rules)
     fleet_findings/part-fleet.parquet     cross-bundle findings, rewritten at the end of a batch
     .lock                                 held (flock) while a batch writes
 
-Every file is written under a dot-prefixed temporary name in its own folder and then
-``os.replace``-d into place, so a reader (``pyarrow.dataset`` and ``pandas.read_parquet``
-ignore names starting with ``.`` or ``_``) never sees half a file, and a killed batch loses
-only the bundles it had not finished. A bundle's ``bundles`` part is written after its other
-parts: when it exists, the bundle is done (``--resume`` trusts that and nothing else), and a
-re-run of an unfinished bundle replaces its parts under the same names, so rows are never
-duplicated.
+A group is the bundles that finished since the last write (at most ``GROUP_ROWS`` of them,
+at most ``GROUP_SECONDS`` old): one file per table per group keeps the parent's CPU for the
+workers and the folder readable (no million tiny files). Each file is written under a
+dot-prefixed temporary name in its own folder and ``os.replace``-d into place, so readers
+(``pyarrow.dataset`` and ``pandas.read_parquet`` skip names starting with ``.`` or ``_``) never
+see half a file. The group's ``bundles`` file is written after its other files and is what
+makes its bundles *done*; findings/runs files left without one by a killed batch are deleted
+when the folder is opened again, so a re-run of those bundles cannot duplicate rows.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer import __version__
-from analyzer.batch.model import Outcome
+from analyzer.batch.model import Outcome, path_key
 from analyzer.errors import UsageError
 from analyzer.report.model import SEVERITIES
 
@@ -81,12 +81,10 @@ def schemas() -> dict[str, pa.Schema]:
 
 
 def part_key(outcome: Outcome) -> str:
-    """File-name key of a bundle's parts: its SHA-256, or (unreadable input, no content hash)
-    a hash of its path, so a retry replaces the same file."""
+    """A bundle's identity in the results: its SHA-256, or (an input that could not even be
+    read, so has no content hash) a key derived from its path."""
     sha256 = str(outcome.get("sha256") or "")
-    if sha256:
-        return sha256
-    return "path-" + hashlib.sha256(str(outcome["path"]).encode("utf-8", "replace")).hexdigest()
+    return sha256 or path_key(str(outcome["path"]))
 
 
 @dataclass
@@ -101,14 +99,14 @@ class ResultStore:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def open_for_writing(self, resume: bool) -> None:
-        """Create the folders, take the lock, clear temp files of a killed run.
+        """Create the folders, take the lock, clear what a killed run left half-done.
 
         Without ``resume`` the folder must not hold results yet: mixing two batches by
         accident would make the fleet view wrong.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         self._take_lock()
-        if not resume and any(self.done_keys()):
+        if not resume and self._parts("bundles"):
             self.close()
             raise UsageError(f"{self.root} already holds batch results; add --resume to "
                              "continue that batch, or choose another folder")
@@ -118,6 +116,7 @@ class ResultStore:
             for stale in folder.glob(TEMP_PREFIX + "*"):
                 with contextlib.suppress(OSError):
                     stale.unlink()
+        self._drop_orphans()
 
     def _take_lock(self) -> None:
         import fcntl
@@ -135,23 +134,56 @@ class ResultStore:
             self._lock_handle.close()
             self._lock_handle = None
 
+    def _parts(self, table: str) -> list[Path]:
+        folder = self.root / table
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.iterdir()
+                      if p.name.startswith(PART_PREFIX) and p.name.endswith(".parquet"))
+
+    def _drop_orphans(self) -> None:
+        """Findings/runs files of a group whose ``bundles`` file was never written."""
+        committed = {p.name for p in self._parts("bundles")}
+        for table in ("findings", "snapshot_runs"):
+            for part in self._parts(table):
+                if part.name not in committed:
+                    part.unlink()
+
     # -- what is there ----------------------------------------------------------------------
 
-    def done_keys(self) -> Iterator[str]:
-        """Keys of bundles with a committed row (from file names: no Parquet read needed)."""
-        folder = self.root / "bundles"
-        if not folder.is_dir():
-            return
-        for entry in os.scandir(folder):
-            name = entry.name
-            if name.startswith(PART_PREFIX) and name.endswith(".parquet"):
-                yield name[len(PART_PREFIX):-len(".parquet")]
+    def done_keys(self) -> set[str]:
+        """Keys (see :func:`part_key`) of every bundle with a committed row."""
+        table = self.read("bundles", columns=["path", "sha256"])
+        return {sha or path_key(path) for path, sha in zip(
+            table.column("path").to_pylist(), table.column("sha256").to_pylist(), strict=True)}
 
-    def done_statuses(self) -> dict[str, str]:
-        """sha256 -> status of every committed bundle row."""
-        table = self.read("bundles", columns=["sha256", "status"])
-        return dict(zip(table.column("sha256").to_pylist(), table.column("status").to_pylist(),
-                        strict=True))
+    def forget(self, statuses: tuple[str, ...]) -> int:
+        """Delete the rows of bundles with these statuses, or without a content hash, so a
+        resumed batch runs them again. Returns how many rows were removed.
+
+        Such bundles have no findings or runs, so only ``bundles`` files are rewritten
+        (atomically); a file left empty is removed with its group's other files.
+        """
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        removed = 0
+        for part in self._parts("bundles"):
+            table = pq.read_table(part, schema=self._schemas["bundles"])
+            drop = pc.or_(pc.is_in(table.column("status"), value_set=_string_array(statuses)),
+                          pc.equal(table.column("sha256"), ""))
+            count = pc.sum(drop).as_py() or 0
+            if not count:
+                continue
+            removed += count
+            kept = table.filter(pc.invert(drop))
+            if kept.num_rows:
+                self._replace(part, kept)
+            else:
+                for table_name in ("findings", "snapshot_runs", "bundles"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.root / table_name / part.name).unlink()
+        return removed
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A whole table (all parts); an empty table with the right schema when there is none."""
@@ -166,29 +198,43 @@ class ResultStore:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write_outcome(self, outcome: Outcome) -> None:
-        """The parts of one bundle; ``bundles`` last, so it marks the bundle as done."""
-        key = part_key(outcome)
-        sha256 = str(outcome.get("sha256") or "")
-        self._write("findings", key, [{"sha256": sha256, **f} for f in outcome["findings"]])
-        self._write("snapshot_runs", key,
-                    [{"sha256": sha256, **r} for r in outcome["snapshot_runs"]])
-        self._write("bundles", key, [bundle_row(outcome)])
+    def write_group(self, outcomes: list[Outcome]) -> None:
+        """The files of one group; ``bundles`` last, so it marks the group's bundles done."""
+        if not outcomes:
+            return
+        keys = sorted(part_key(o) for o in outcomes)
+        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        findings, runs = [], []
+        for outcome in outcomes:
+            sha256 = str(outcome.get("sha256") or "")
+            findings += [{"sha256": sha256, **f} for f in outcome["findings"]]
+            runs += [{"sha256": sha256, **r} for r in outcome["snapshot_runs"]]
+        self._write("findings", name, findings)
+        self._write("snapshot_runs", name, runs)
+        self._write("bundles", name, [bundle_row(o) for o in outcomes])
 
     def write_fleet(self, rows: list[dict[str, Any]]) -> None:
         self._write("fleet_findings", "fleet", rows)
 
-    def _write(self, table: str, key: str, rows: list[dict[str, Any]]) -> None:
+    def _write(self, table: str, name: str, rows: list[dict[str, Any]]) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = self._schemas[table]
         data = pa.Table.from_pylist([_typed(row, schema) for row in rows], schema=schema)
-        folder = self.root / table
-        final = folder / f"{PART_PREFIX}{key}.parquet"
-        temporary = folder / f"{TEMP_PREFIX}{key}.{os.getpid()}.parquet"
+        self._replace(self.root / table / f"{PART_PREFIX}{name}.parquet", data)
+
+    def _replace(self, final: Path, data: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        temporary = final.with_name(f"{TEMP_PREFIX}{final.stem}.{os.getpid()}.parquet")
         pq.write_table(data, temporary, compression="zstd")
         os.replace(temporary, final)
+
+
+def _string_array(values: tuple[str, ...]) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
 
 
 def bundle_row(outcome: Outcome) -> dict[str, Any]:

@@ -84,8 +84,8 @@ def build_view(results_dir: str | Path, by: str) -> FleetView:
         columns, groups = _attribute_groups(analysed, findings, _ATTRIBUTE_COLUMNS[by])
     failed = bundles[bundles["status"] != OK].sort_values(["status", "path"])
     return FleetView(by, totals, columns, groups, _fleet_rows(fleet),
-                     [{"path": r.path, "status": r.status, "error": r.error}
-                      for r in failed.itertuples()])
+                     [{"path": str(r["path"]), "status": str(r["status"]),
+                       "error": str(r["error"] or "")} for r in failed.to_dict("records")])
 
 
 def _finding_groups(findings: pd.DataFrame, fleet: pd.DataFrame, by: str,
@@ -98,16 +98,16 @@ def _finding_groups(findings: pd.DataFrame, fleet: pd.DataFrame, by: str,
         exploded = fleet.explode("bundles").rename(columns={"bundles": "sha256"})
         exploded["count"] = exploded["overlaps"]
         rows = pd.concat([rows, exploded[rows.columns]], ignore_index=True)
-    groups = []
+    groups: list[dict[str, Any]] = []
     for key, group in rows.groupby(by, sort=False):
-        affected = group["sha256"].nunique()
-        row = {"key": key, "bundles": affected,
+        affected = int(group["sha256"].nunique())
+        row: dict[str, Any] = {"key": str(key), "bundles": affected,
                "share": affected / analysed if analysed else 0.0,
                "occurrences": int(group["count"].sum()),
                "worst_severity": _worst(group["severity"])}
         if by == "rule":
-            row["category"] = group["category"].iloc[0]
-            row["title"] = group["title"].iloc[0]
+            row["category"] = str(group["category"].iloc[0])
+            row["title"] = str(group["title"].iloc[0])
         groups.append(row)
     groups.sort(key=lambda g: (-SEVERITY_RANK.get(g["worst_severity"], -1), -g["bundles"],
                                str(g["key"])))
@@ -120,13 +120,13 @@ def _finding_groups(findings: pd.DataFrame, fleet: pd.DataFrame, by: str,
 def _attribute_groups(analysed: pd.DataFrame, findings: pd.DataFrame,
                       column: str) -> tuple[list[str], list[dict[str, Any]]]:
     relevant = findings[findings["severity"] != "info"]
-    groups = []
+    groups: list[dict[str, Any]] = []
     for key, group in analysed.groupby(analysed[column].fillna("").replace("", UNKNOWN)):
         shas = set(group["sha256"])
         mine = relevant[relevant["sha256"].isin(shas)]
-        affected = mine["sha256"].nunique()
+        affected = int(mine["sha256"].nunique())
         top = mine["rule"].value_counts().head(3)
-        groups.append({"key": key, "bundles": len(group),
+        groups.append({"key": str(key), "bundles": len(group),
                        "share": len(group) / len(analysed) if len(analysed) else 0.0,
                        "affected": affected, "affected_share": affected / len(group),
                        "worst_severity": _worst(mine["severity"]),
@@ -143,13 +143,14 @@ def _worst(severities: pd.Series) -> str:
 
 def _fleet_rows(fleet: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
-    for item in fleet.sort_values(["rule", "deployment"]).itertuples():
-        rows.append({"rule": item.rule, "category": item.category, "severity": item.severity,
-                     "deployment": item.deployment,
-                     "vms": int(item.vms), "overlaps": int(item.overlaps),
-                     "first_seen": _stamp(item.first_seen), "last_seen": _stamp(item.last_seen),
-                     "bundles": list(item.bundles), "message": item.message,
-                     "remediation": item.remediation})
+    for item in fleet.sort_values(["rule", "deployment"]).to_dict("records"):
+        rows.append({"rule": item["rule"], "category": item["category"],
+                     "severity": item["severity"], "deployment": item["deployment"],
+                     "vms": int(item["vms"]), "overlaps": int(item["overlaps"]),
+                     "first_seen": _stamp(item["first_seen"]),
+                     "last_seen": _stamp(item["last_seen"]),
+                     "bundles": [str(sha) for sha in item["bundles"]],
+                     "message": item["message"], "remediation": item["remediation"]})
     return rows
 
 
@@ -194,8 +195,11 @@ def render_text(view: FleetView) -> str:
 
 def _aligned(table: list[list[str]]) -> list[str]:
     widths = [min(60, max(len(row[i]) for row in table)) for i in range(len(table[0]))]
-    return ["  " + "  ".join(cell[:60].ljust(width) for cell, width in zip(row, widths, strict=True))
-            .rstrip() for row in table]
+    lines = []
+    for row in table:
+        cells = (cell[:60].ljust(width) for cell, width in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
 
 
 def render_markdown(view: FleetView) -> str:

@@ -83,7 +83,7 @@ def _warm_from_environment() -> None:
     install_pack_cache()
     try:
         cached_load_pack(options_from_json(json.loads(text)))
-    except Exception:  # noqa: S110 - a child that needs the pack will report the problem
+    except Exception:
         pass
 
 

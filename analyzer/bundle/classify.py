@@ -81,6 +81,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             K.DHCP_LEASE,
         ),
         (r"^results\.txt$|(?:^|/)var/lib/waagent/logcollector/results\.txt$", K.COLLECTOR_RESULTS),
+        # Written by `waagent-analyzer collect` at the bundle root: the live self-check facts.
+        (r"^self-check\.json$", K.LIVE_FACTS),
         (r"(?:^|/)WALinuxAgent-[^/]+/error\.json$", K.AGENT_ERROR_JSON),
         (r"^current_version$|(?:^|/)var/lib/waagent/current_version$", K.AGENT_SENTINEL),
     )
@@ -107,6 +109,7 @@ DOCUMENT_KINDS = frozenset(
         K.AGENT_ERROR_JSON,
         K.AGENT_SENTINEL,
         K.EXTENSION_EVENTS,
+        K.LIVE_FACTS,
     }
 )
 """Small structured files (XML, JSON, config, leases): capped at ``Limits.max_xml_bytes``."""

@@ -27,6 +27,7 @@ import contextlib
 import io
 import lzma
 import tarfile
+import types
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -37,12 +38,14 @@ from analyzer.settings import Limits
 
 from .names import escape_text
 
+_inflate_module: types.ModuleType
+_INFLATE_ERRORS: tuple[type[BaseException], ...]
 try:  # ISA-L inflates about twice as fast as zlib: the biggest single cost of a big bundle.
     from isal import isal_zlib as _inflate_module
 
-    _INFLATE_ERRORS: tuple[type[BaseException], ...] = (zlib.error, _inflate_module.error)
+    _INFLATE_ERRORS = (zlib.error, _inflate_module.error)
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-    _inflate_module = zlib  # type: ignore[assignment]
+    _inflate_module = zlib
     _INFLATE_ERRORS = (zlib.error,)
 
 

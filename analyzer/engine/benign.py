@@ -57,8 +57,13 @@ def load_benign(path: Path) -> tuple[BenignList, list[str]]:
     entries = []
     for index, raw in enumerate(data.get("benign", [])):
         try:
-            entry = BenignEntry(str(raw["id"]), str(raw["pattern"]), str(raw["sample"]),
-                                int(raw.get("max_count", 1)), str(raw.get("reason", "")))
+            entry = BenignEntry(
+                str(raw["id"]),
+                str(raw["pattern"]),
+                str(raw["sample"]),
+                int(raw.get("max_count", 1)),
+                str(raw.get("reason", "")),
+            )
             compile_pattern(entry.pattern)
         except (KeyError, TypeError, ValueError, PatternError) as error:
             errors.append(f"{path}: benign entry {index + 1}: {error}")

@@ -27,19 +27,23 @@ def cache_dir() -> Path:
     return Path(base) / "waagent-analyzer"
 
 
-def _key(directories: list[Path], overrides: dict[str, dict[str, Any]] | None,
-         require_tests: bool) -> str:
-    digest = hashlib.sha256(f"{__version__}|{require_tests}|{sorted((overrides or {}).items())!r}"
-                            .encode())
+def _key(
+    directories: list[Path], overrides: dict[str, dict[str, Any]] | None, require_tests: bool
+) -> str:
+    digest = hashlib.sha256(
+        f"{__version__}|{require_tests}|{sorted((overrides or {}).items())!r}".encode()
+    )
     for path in rule_files(directories):
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:40]
 
 
-def load_rules_cached(directories: Iterable[Path],
-                      overrides: dict[str, dict[str, Any]] | None = None,
-                      require_tests: bool = False) -> RulePack:
+def load_rules_cached(
+    directories: Iterable[Path],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    require_tests: bool = False,
+) -> RulePack:
     directories = list(directories)
     if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
         return load_rules(directories, overrides, require_tests)
@@ -59,9 +63,16 @@ def _read(path: Path) -> RulePack | None:
     try:
         if path.stat().st_uid != os.getuid():
             return None  # never load a file someone else could have written
-        pack = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, user-only dir
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError,
-            ValueError):
+        pack = pickle.loads(path.read_bytes())
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        TypeError,
+        ValueError,
+    ):
         return None
     return pack if isinstance(pack, RulePack) else None
 

@@ -51,8 +51,13 @@ class RuleOutcome:
     error: str = ""
 
 
-def evaluate_rules(rules: list[Rule], facts: BundleFacts, store: MatchStore, lang: str,
-                   benign: BenignList | None = None) -> list[RuleOutcome]:
+def evaluate_rules(
+    rules: list[Rule],
+    facts: BundleFacts,
+    store: MatchStore,
+    lang: str,
+    benign: BenignList | None = None,
+) -> list[RuleOutcome]:
     outcomes = []
     for rule in rules:
         try:
@@ -62,10 +67,12 @@ def evaluate_rules(rules: list[Rule], facts: BundleFacts, store: MatchStore, lan
     return outcomes
 
 
-def _evaluate_rule(rule: Rule, facts: BundleFacts, store: MatchStore, lang: str,
-                   benign: BenignList | None) -> RuleOutcome:
-    results = {name: _evaluate_check(rule, check, facts, store)
-               for name, check in rule.checks.items()}
+def _evaluate_rule(
+    rule: Rule, facts: BundleFacts, store: MatchStore, lang: str, benign: BenignList | None
+) -> RuleOutcome:
+    results = {
+        name: _evaluate_check(rule, check, facts, store) for name, check in rule.checks.items()
+    }
     values = {name: result.value for name, result in results.items()}
     if not rule.condition.evaluate(values):
         return RuleOutcome(rule, False, results)
@@ -93,14 +100,26 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         for key, value in result.captures.items():
             captures.setdefault(key, value)
     first, last = (min(firsts) if firsts else None), (max(lasts) if lasts else None)
-    variables = {**rule.params, **captures, "count": count, "first_seen": _short(first),
-                 "last_seen": _short(last)}
+    variables = {
+        **rule.params,
+        **captures,
+        "count": count,
+        "first_seen": _short(first),
+        "last_seen": _short(last),
+    }
     return Finding(
-        rule=rule.id, category=rule.category, severity=rule.severity, title=rule.title,
-        message=redact_text(_fill(rule.message, variables)), count=count,
-        first_seen=first, last_seen=last, evidence=evidence,
+        rule=rule.id,
+        category=rule.category,
+        severity=rule.severity,
+        title=rule.title,
+        message=redact_text(_fill(rule.message, variables)),
+        count=count,
+        first_seen=first,
+        last_seen=last,
+        evidence=evidence,
         remediation=rule.remediation.get(lang) or rule.remediation["en"],
-        references=list(rule.references), seed_cause=rule.seed_cause,
+        references=list(rule.references),
+        seed_cause=rule.seed_cause,
     )
 
 
@@ -125,8 +144,7 @@ def _short(stamp: datetime | None) -> str:
 # -- checks ------------------------------------------------------------------------------------
 
 
-def _evaluate_check(rule: Rule, check: Check, facts: BundleFacts,
-                    store: MatchStore) -> CheckResult:
+def _evaluate_check(rule: Rule, check: Check, facts: BundleFacts, store: MatchStore) -> CheckResult:
     key = (rule.id, check.name)
     if isinstance(check, LogCheck):
         return _log_check(check, store.accumulators.get(key), facts)
@@ -158,21 +176,32 @@ def _log_check(check: LogCheck, acc: Accumulator | None, facts: BundleFacts) -> 
         groups = {g for g, n in per_group.items() if n >= check.min_count}
         best = max(per_group.values())
         if not groups:
-            return CheckResult(check.name, False, f"at most {best} matching records per "
-                               f"{check.group_by}{window_note}, needed {check.min_count}")
+            return CheckResult(
+                check.name,
+                False,
+                f"at most {best} matching records per "
+                f"{check.group_by}{window_note}, needed {check.min_count}",
+            )
         selected = [i for i in selected if acc.groups[i] in groups]
         hits = [acc.group_samples[g] for g in sorted(groups) if g in acc.group_samples]
         hits += [h for h in acc.samples() if h.group in groups and h not in hits]
     else:
         if len(selected) < check.min_count:
-            return CheckResult(check.name, False, f"{len(selected)} matching records"
-                               f"{window_note}, needed {check.min_count}",
-                               count=len(selected))
+            return CheckResult(
+                check.name,
+                False,
+                f"{len(selected)} matching records{window_note}, needed {check.min_count}",
+                count=len(selected),
+            )
         hits = acc.samples()
     if since is not None:
         hits = [h for h in hits if _time(h) >= since] or hits
-    return _hits_result(check.name, hits, [acc.times[i] for i in selected],
-                        f"{len(selected)} matching records{window_note}")
+    return _hits_result(
+        check.name,
+        hits,
+        [acc.times[i] for i in selected],
+        f"{len(selected)} matching records{window_note}",
+    )
 
 
 def _time(hit: Hit) -> float:
@@ -186,7 +215,11 @@ def _hits_result(name: str, hits: list[Hit], times: list[float], detail: str) ->
     evidence = [_record_evidence(h) for h in ordered]
     latest = ordered[-1] if ordered else None
     return CheckResult(
-        name, True, detail, count=len(times), evidence=evidence,
+        name,
+        True,
+        detail,
+        count=len(times),
+        evidence=evidence,
         captures=dict(latest.captures) if latest else {},
         first=_from_ts(min(real_times)) if real_times else None,
         last=_from_ts(max(real_times)) if real_times else None,
@@ -208,8 +241,7 @@ def _record_evidence(hit: Hit) -> Evidence:
     return Evidence(record.member, record.line, record.timestamp, redact_text(line))
 
 
-def _absence_check(check: AbsenceCheck, acc: Accumulator | None,
-                   facts: BundleFacts) -> CheckResult:
+def _absence_check(check: AbsenceCheck, acc: Accumulator | None, facts: BundleFacts) -> CheckResult:
     coverage = [facts.coverage[k] for k in check.filter.sources if k in facts.coverage]
     collected = facts.collected_at
     starts = [c.first for c in coverage if c.first is not None]
@@ -217,19 +249,27 @@ def _absence_check(check: AbsenceCheck, acc: Accumulator | None,
         return CheckResult(check.name, False, "no log of these sources with timestamps")
     window_start = collected - timedelta(hours=check.within_hours)
     if min(starts) > window_start:
-        return CheckResult(check.name, False, f"logs start at {_short(min(starts))}, after the "
-                           f"window start {_short(window_start)}: cannot tell")
+        return CheckResult(
+            check.name,
+            False,
+            f"logs start at {_short(min(starts))}, after the "
+            f"window start {_short(window_start)}: cannot tell",
+        )
     since = window_start.timestamp()
     recent = [t for t in (acc.times if acc else []) if t >= since]
     if recent:
-        return CheckResult(check.name, False, f"{len(recent)} matching records in the last "
-                           f"{check.within_hours:g} h")
+        return CheckResult(
+            check.name,
+            False,
+            f"{len(recent)} matching records in the last {check.within_hours:g} h",
+        )
     hits = acc.samples() if acc else []
     before = sorted(hits, key=_time)[-1:]
     evidence = [_record_evidence(h) for h in before]
-    detail = (f"no matching record between {_short(window_start)} and {_short(collected)}")
-    result = CheckResult(check.name, True, detail, count=1, evidence=evidence,
-                         first=window_start, last=collected)
+    detail = f"no matching record between {_short(window_start)} and {_short(collected)}"
+    result = CheckResult(
+        check.name, True, detail, count=1, evidence=evidence, first=window_start, last=collected
+    )
     if before:
         result.captures = dict(before[0].captures)
         result.captures.setdefault("last_match", _short(before[0].record.timestamp))
@@ -260,11 +300,17 @@ def _sequence_check(check: SequenceCheck, store: SequenceStore | None) -> CheckR
     violations += [s.hit for group in open_starts.values() for s in group if s.hit is not None]
     starts = sum(1 for e in events if e.is_start)
     if not violations:
-        return CheckResult(check.name, False, f"all {starts} starts were followed by an end "
-                           f"within {check.within_minutes:g} min")
-    return _hits_result(check.name, violations, [_time(h) for h in violations],
-                        f"{len(violations)} of {starts} starts had no end within "
-                        f"{check.within_minutes:g} min")
+        return CheckResult(
+            check.name,
+            False,
+            f"all {starts} starts were followed by an end within {check.within_minutes:g} min",
+        )
+    return _hits_result(
+        check.name,
+        violations,
+        [_time(h) for h in violations],
+        f"{len(violations)} of {starts} starts had no end within {check.within_minutes:g} min",
+    )
 
 
 # -- tables ------------------------------------------------------------------------------------
@@ -278,20 +324,30 @@ def _table_check(check: TableCheck, facts: BundleFacts) -> CheckResult:
     described = _describe_filter(check)
     if check.mode == "none":
         if matching:
-            return CheckResult(check.name, False, f"{len(matching)} {check.table} rows {described}",
-                               evidence=[_row_evidence(check.table, r) for r in matching[:3]])
+            return CheckResult(
+                check.name,
+                False,
+                f"{len(matching)} {check.table} rows {described}",
+                evidence=[_row_evidence(check.table, r) for r in matching[:3]],
+            )
         return CheckResult(check.name, True, f"no {check.table} row {described}", count=1)
     if not matching:
         near = f" ({len(rows)} rows matched the filter)" if rows else ""
         return CheckResult(check.name, False, f"no {check.table} row {described}{near}")
     stamps = [r["timestamp"] for r in matching if r.get("timestamp")]
-    captures = {k: str(v) for k, v in matching[-1].items()
-                if isinstance(v, str | int | float) and v != ""}
-    return CheckResult(check.name, True, f"{len(matching)} {check.table} rows {described}",
-                       count=len(matching),
-                       evidence=[_row_evidence(check.table, r) for r in matching[:3]],
-                       captures=captures, first=min(stamps) if stamps else None,
-                       last=max(stamps) if stamps else None)
+    captures = {
+        k: str(v) for k, v in matching[-1].items() if isinstance(v, str | int | float) and v != ""
+    }
+    return CheckResult(
+        check.name,
+        True,
+        f"{len(matching)} {check.table} rows {described}",
+        count=len(matching),
+        evidence=[_row_evidence(check.table, r) for r in matching[:3]],
+        captures=captures,
+        first=min(stamps) if stamps else None,
+        last=max(stamps) if stamps else None,
+    )
 
 
 def _describe_filter(check: TableCheck) -> str:
@@ -338,8 +394,14 @@ def _compare(row: dict[str, Any], comparison: Comparison) -> bool:
     else:
         left_s, right_s = str(actual), comparison.value
         order = (left_s > right_s) - (left_s < right_s)
-    return {"<": order < 0, "<=": order <= 0, ">": order > 0, ">=": order >= 0,
-            "==": order == 0, "!=": order != 0}[comparison.op]
+    return {
+        "<": order < 0,
+        "<=": order <= 0,
+        ">": order > 0,
+        ">=": order >= 0,
+        "==": order == 0,
+        "!=": order != 0,
+    }[comparison.op]
 
 
 _ROW_TEXT = {
@@ -354,6 +416,9 @@ _ROW_TEXT = {
 def _row_evidence(table: str, row: dict[str, Any]) -> Evidence:
     parts = [f"{name}={row[name]}" for name in _ROW_TEXT[table] if row.get(name) not in (None, "")]
     stamp = row.get("timestamp")
-    return Evidence(str(row.get("member", "")), row.get("line"),
-                    stamp if isinstance(stamp, datetime) else None,
-                    redact_text(" ".join(parts))[:EVIDENCE_TEXT_CHARS])
+    return Evidence(
+        str(row.get("member", "")),
+        row.get("line"),
+        stamp if isinstance(stamp, datetime) else None,
+        redact_text(" ".join(parts))[:EVIDENCE_TEXT_CHARS],
+    )

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.engine.condition import ConditionError, parse_condition
-from analyzer.engine.regex import PatternError, compile_pattern
 from analyzer.engine.model import (
     AbsenceCheck,
     Check,
@@ -27,6 +26,7 @@ from analyzer.engine.model import (
     SequenceCheck,
     TableCheck,
 )
+from analyzer.engine.regex import PatternError, compile_pattern
 from analyzer.report.model import CATEGORIES, SEVERITIES
 
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -47,18 +47,40 @@ SOURCE_KINDS = (
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = {
-    "id": str, "title": str, "category": str, "severity": str, "description": str,
-    "message": str, "condition": str, "remediation": dict, "references": list, "tags": list,
-    "params": dict, "checks": dict, "tests": list, "seed_cause": int, "evidence_limit": int,
+    "id": str,
+    "title": str,
+    "category": str,
+    "severity": str,
+    "description": str,
+    "message": str,
+    "condition": str,
+    "remediation": dict,
+    "references": list,
+    "tags": list,
+    "params": dict,
+    "checks": dict,
+    "tests": list,
+    "seed_cause": int,
+    "evidence_limit": int,
 }
-REQUIRED_TOP = ("id", "title", "category", "severity", "description", "message", "condition",
-                "remediation", "checks")
+REQUIRED_TOP = (
+    "id",
+    "title",
+    "category",
+    "severity",
+    "description",
+    "message",
+    "condition",
+    "remediation",
+    "checks",
+)
 FILTER_KEYS = {"sources", "levels", "threads", "prefixes", "extensions", "where"}
 CHECK_KEYS = {
-    "log": FILTER_KEYS | {"kind", "description", "pattern", "min_count", "within_hours", "group_by"},
+    "log": FILTER_KEYS
+    | {"kind", "description", "pattern", "min_count", "within_hours", "group_by"},
     "absence": FILTER_KEYS | {"kind", "description", "pattern", "within_hours"},
-    "sequence": FILTER_KEYS | {"kind", "description", "pattern", "then", "within_minutes",
-                               "group_by"},
+    "sequence": FILTER_KEYS
+    | {"kind", "description", "pattern", "then", "within_minutes", "group_by"},
     "table": {"kind", "description", "table", "where", "compare", "mode", "latest_by"},
 }
 TEST_KEYS = {"name", "expect", "files", "evidence_lines", "params"}
@@ -89,8 +111,11 @@ class _Locator:
     def __init__(self, path: Path, text: str) -> None:
         self.path = path
         self.lines = text.splitlines()
-        self.headers = [(i, line.strip().replace(" ", "")) for i, line in enumerate(self.lines)
-                        if line.lstrip().startswith("[")]
+        self.headers = [
+            (i, line.strip().replace(" ", ""))
+            for i, line in enumerate(self.lines)
+            if line.lstrip().startswith("[")
+        ]
 
     def at(self, *keys: str | int) -> Location:
         header = self._header_line(keys)
@@ -107,7 +132,7 @@ class _Locator:
         return Location(self.path, 1, 1)
 
     def _header_line(self, keys: tuple[str | int, ...]) -> int | None:
-        if not keys or len(keys) == 1 and keys[0] not in ("tests", "remediation", "params"):
+        if not keys or (len(keys) == 1 and keys[0] not in ("tests", "remediation", "params")):
             return None
         first = keys[0]
         if first == "tests":
@@ -139,8 +164,11 @@ def rule_files(directories: Iterable[Path]) -> list[Path]:
     return files
 
 
-def load_rules(directories: Iterable[Path], overrides: dict[str, dict[str, Any]] | None = None,
-               require_tests: bool = False) -> RulePack:
+def load_rules(
+    directories: Iterable[Path],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    require_tests: bool = False,
+) -> RulePack:
     pack = RulePack()
     seen: dict[str, Path] = {}
     for path in rule_files(directories):
@@ -148,8 +176,11 @@ def load_rules(directories: Iterable[Path], overrides: dict[str, dict[str, Any]]
         if rule is None:
             continue
         if rule.id in seen:
-            pack.errors.append(LoadError(Location(path), f"duplicate rule id {rule.id!r} "
-                                         f"(also in {seen[rule.id]})"))
+            pack.errors.append(
+                LoadError(
+                    Location(path), f"duplicate rule id {rule.id!r} (also in {seen[rule.id]})"
+                )
+            )
             continue
         seen[rule.id] = path
         pack.rules.append(rule)
@@ -163,8 +194,9 @@ def _stem_id(path: Path) -> str:
     return path.stem
 
 
-def _load_file(path: Path, pack: RulePack, overrides: dict[str, Any],
-               require_tests: bool) -> Rule | None:
+def _load_file(
+    path: Path, pack: RulePack, overrides: dict[str, Any], require_tests: bool
+) -> Rule | None:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
@@ -188,16 +220,18 @@ def _decode_position(message: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (1, 1)
 
 
-def _test_coverage(rule: Rule, locator: _Locator, require_tests: bool,
-                   pack: RulePack) -> list[LoadError]:
+def _test_coverage(
+    rule: Rule, locator: _Locator, require_tests: bool, pack: RulePack
+) -> list[LoadError]:
     fires = any(rule.id in t.expect for t in rule.tests)
     quiet = any(rule.id not in t.expect for t in rule.tests)
     problems = []
     if not fires:
         problems.append(LoadError(locator.at("tests"), "rule has no test case where it fires"))
     if not quiet:
-        problems.append(LoadError(locator.at("tests"),
-                                  "rule has no test case where it must not fire"))
+        problems.append(
+            LoadError(locator.at("tests"), "rule has no test case where it must not fire")
+        )
     if require_tests:
         pack.errors.extend(problems)
         return []
@@ -205,8 +239,9 @@ def _test_coverage(rule: Rule, locator: _Locator, require_tests: bool,
 
 
 class _RuleBuilder:
-    def __init__(self, path: Path, locator: _Locator, data: dict[str, Any],
-                 overrides: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, locator: _Locator, data: dict[str, Any], overrides: dict[str, Any]
+    ) -> None:
         self.path = path
         self.locator = locator
         self.data = data
@@ -223,22 +258,34 @@ class _RuleBuilder:
         rule_id = self.data["id"]
         self._check_header(rule_id)
         params = self._params()
-        checks = {name: check for name, raw in self._raw_checks().items()
-                  if (check := self._check(name, raw, params)) is not None}
+        checks = {
+            name: check
+            for name, raw in self._raw_checks().items()
+            if (check := self._check(name, raw, params)) is not None
+        }
         condition = self._condition(set(checks))
         remediation = self._remediation()
         tests = self._tests()
         if self.errors or condition is None:
             return None
         return Rule(
-            id=rule_id, title=self.data["title"], category=self.data["category"],
-            severity=self.data["severity"], description=self.data["description"],
-            message=self.data["message"], condition=condition,
-            condition_text=self.data["condition"], checks=checks, remediation=remediation,
+            id=rule_id,
+            title=self.data["title"],
+            category=self.data["category"],
+            severity=self.data["severity"],
+            description=self.data["description"],
+            message=self.data["message"],
+            condition=condition,
+            condition_text=self.data["condition"],
+            checks=checks,
+            remediation=remediation,
             references=list(self.data.get("references", [])),
-            tags=list(self.data.get("tags", [])), params=params,
+            tags=list(self.data.get("tags", [])),
+            params=params,
             seed_cause=self.data.get("seed_cause"),
-            evidence_limit=self.data.get("evidence_limit", 3), tests=tests, path=self.path,
+            evidence_limit=self.data.get("evidence_limit", 3),
+            tests=tests,
+            path=self.path,
             raw_checks=self._raw_checks(),
         )
 
@@ -259,15 +306,22 @@ class _RuleBuilder:
         if self.path.stem != rule_id:
             self.error(f"file name must be the rule id: expected {rule_id}.toml", "id")
         if self.data["category"] not in CATEGORIES:
-            self.error(f"unknown category {self.data['category']!r}; valid options: "
-                       f"{', '.join(CATEGORIES)}", "category")
+            self.error(
+                f"unknown category {self.data['category']!r}; valid options: "
+                f"{', '.join(CATEGORIES)}",
+                "category",
+            )
         if self.data["severity"] not in SEVERITIES:
-            self.error(f"unknown severity {self.data['severity']!r}; valid options: "
-                       f"{', '.join(SEVERITIES)}", "severity")
+            self.error(
+                f"unknown severity {self.data['severity']!r}; valid options: "
+                f"{', '.join(SEVERITIES)}",
+                "severity",
+            )
         cause = self.data.get("seed_cause")
         if cause is not None and cause not in range(1, 6):
-            self.error("seed_cause must be 1..5 (a cause of the troubleshooting guide)",
-                       "seed_cause")
+            self.error(
+                "seed_cause must be 1..5 (a cause of the troubleshooting guide)", "seed_cause"
+            )
         for key in ("references", "tags"):
             if not all(isinstance(v, str) for v in self.data.get(key, [])):
                 self.error(f"{key!r} must be a list of strings", key)
@@ -276,8 +330,10 @@ class _RuleBuilder:
         params = dict(self.data.get("params", {}))
         for name, value in self.overrides.items():
             if name not in params:
-                self.error(f"unknown parameter {name!r}; valid options: "
-                           f"{', '.join(params) or '(none)'}", "params")
+                self.error(
+                    f"unknown parameter {name!r}; valid options: {', '.join(params) or '(none)'}",
+                    "params",
+                )
                 continue
             params[name] = _coerce_like(params[name], value)
         return params
@@ -292,15 +348,22 @@ class _RuleBuilder:
             condition = parse_condition(text)
         except ConditionError as error:
             location = self.locator.at("condition")
-            self.errors.append(LoadError(
-                Location(location.path, location.line, location.col + error.col + 12), str(error)))
+            self.errors.append(
+                LoadError(
+                    Location(location.path, location.line, location.col + error.col + 12),
+                    str(error),
+                )
+            )
             return None
         for name in condition.names():
             if "*" in name or "?" in name:
                 continue
             if name not in names:
-                self.error(f"condition refers to unknown check {name!r}; checks: "
-                           f"{', '.join(sorted(names)) or '(none)'}", "condition")
+                self.error(
+                    f"condition refers to unknown check {name!r}; checks: "
+                    f"{', '.join(sorted(names)) or '(none)'}",
+                    "condition",
+                )
         return condition
 
     def _remediation(self) -> dict[str, str]:
@@ -310,8 +373,11 @@ class _RuleBuilder:
                 self.error(f"remediation needs a non-empty {lang!r} text", "remediation")
         for lang in remediation:
             if lang not in LANGUAGES:
-                self.error(f"unknown remediation language {lang!r}; valid options: "
-                           f"{', '.join(LANGUAGES)}", "remediation", lang)
+                self.error(
+                    f"unknown remediation language {lang!r}; valid options: {', '.join(LANGUAGES)}",
+                    "remediation",
+                    lang,
+                )
         return {k: v for k, v in remediation.items() if isinstance(v, str)}
 
     # -- checks ------------------------------------------------------------------------------
@@ -320,13 +386,20 @@ class _RuleBuilder:
         kind = raw.get("kind", "log")
         where = ("checks", name)
         if kind not in CHECK_KINDS:
-            self.error(f"unknown check kind {kind!r}; valid options: {', '.join(CHECK_KINDS)}",
-                       *where, "kind")
+            self.error(
+                f"unknown check kind {kind!r}; valid options: {', '.join(CHECK_KINDS)}",
+                *where,
+                "kind",
+            )
             return None
         for key in raw:
             if key not in CHECK_KEYS[kind]:
-                self.error(f"unknown key {key!r} for a {kind} check; valid keys: "
-                           f"{', '.join(sorted(CHECK_KEYS[kind]))}", *where, key)
+                self.error(
+                    f"unknown key {key!r} for a {kind} check; valid keys: "
+                    f"{', '.join(sorted(CHECK_KEYS[kind]))}",
+                    *where,
+                    key,
+                )
         values = {k: self._substitute(v, params, (*where, k)) for k, v in raw.items()}
         location = self.locator.at(*where)
         if kind == "table":
@@ -338,23 +411,41 @@ class _RuleBuilder:
             # see every record of the bundle.
             self.error(f"a {kind} check needs a pattern", *where)
         if kind == "log":
-            return LogCheck(name, filter=record_filter, pattern=pattern,
-                            min_count=self._number(values.get("min_count", 1), (*where, "min_count"), int),
-                            within_hours=self._optional_number(values.get("within_hours"),
-                                                               (*where, "within_hours")),
-                            group_by=str(values.get("group_by", "")), location=location)
+            return LogCheck(
+                name,
+                filter=record_filter,
+                pattern=pattern,
+                min_count=self._number(values.get("min_count", 1), (*where, "min_count"), int),
+                within_hours=self._optional_number(
+                    values.get("within_hours"), (*where, "within_hours")
+                ),
+                group_by=str(values.get("group_by", "")),
+                location=location,
+            )
         if kind == "absence":
-            return AbsenceCheck(name, filter=record_filter, pattern=pattern,
-                                within_hours=self._number(values.get("within_hours", 6),
-                                                          (*where, "within_hours"), float),
-                                location=location)
+            return AbsenceCheck(
+                name,
+                filter=record_filter,
+                pattern=pattern,
+                within_hours=self._number(
+                    values.get("within_hours", 6), (*where, "within_hours"), float
+                ),
+                location=location,
+            )
         then = self._pattern(values.get("then", ""), (*where, "then"))
         if "then" not in values:
             self.error("a sequence check needs both 'pattern' and 'then'", *where)
-        return SequenceCheck(name, filter=record_filter, pattern=pattern, then=then,
-                             within_minutes=self._number(values.get("within_minutes", 60),
-                                                         (*where, "within_minutes"), float),
-                             group_by=str(values.get("group_by", "")), location=location)
+        return SequenceCheck(
+            name,
+            filter=record_filter,
+            pattern=pattern,
+            then=then,
+            within_minutes=self._number(
+                values.get("within_minutes", 60), (*where, "within_minutes"), float
+            ),
+            group_by=str(values.get("group_by", "")),
+            location=location,
+        )
 
     def _substitute(self, value: Any, params: dict[str, Any], keys: tuple[str | int, ...]) -> Any:
         if isinstance(value, str):
@@ -368,12 +459,15 @@ class _RuleBuilder:
             return {k: self._substitute(v, params, keys) for k, v in value.items()}
         return value
 
-    def _param_text(self, match: re.Match[str], params: dict[str, Any],
-                    keys: tuple[str | int, ...]) -> str:
+    def _param_text(
+        self, match: re.Match[str], params: dict[str, Any], keys: tuple[str | int, ...]
+    ) -> str:
         name = match.group(1)
         if name not in params:
-            self.error(f"unknown parameter {{{name}}}; valid options: "
-                       f"{', '.join(params) or '(none)'}", *keys)
+            self.error(
+                f"unknown parameter {{{name}}}; valid options: {', '.join(params) or '(none)'}",
+                *keys,
+            )
             return match.group(0)
         value = params[name]
         return re.escape(str(value)) if keys[-1] in ("pattern", "then") else str(value)
@@ -388,17 +482,28 @@ class _RuleBuilder:
             lists[key] = tuple(raw)
         for source in lists["sources"]:
             if source not in SOURCE_KINDS:
-                self.error(f"unknown source {source!r}; valid options: {', '.join(SOURCE_KINDS)}",
-                           *where, "sources")
+                self.error(
+                    f"unknown source {source!r}; valid options: {', '.join(SOURCE_KINDS)}",
+                    *where,
+                    "sources",
+                )
         for level in lists["levels"]:
             if level not in LEVELS:
-                self.error(f"unknown level {level!r}; valid options: VERBOSE, INFO, WARNING, "
-                           "ERROR, '' (no level)", *where, "levels")
+                self.error(
+                    f"unknown level {level!r}; valid options: VERBOSE, INFO, WARNING, "
+                    "ERROR, '' (no level)",
+                    *where,
+                    "levels",
+                )
         field_filters = self._where(values.get("where", {}), (*where, "where"))
-        return RecordFilter(sources=lists["sources"] or ("waagent_log",), levels=lists["levels"],
-                            threads=lists["threads"], prefixes=lists["prefixes"],
-                            extensions=tuple(e.lower() for e in lists["extensions"]),
-                            where=field_filters)
+        return RecordFilter(
+            sources=lists["sources"] or ("waagent_log",),
+            levels=lists["levels"],
+            threads=lists["threads"],
+            prefixes=lists["prefixes"],
+            extensions=tuple(e.lower() for e in lists["extensions"]),
+            where=field_filters,
+        )
 
     def _where(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]:
         if not isinstance(raw, dict):
@@ -424,8 +529,11 @@ class _RuleBuilder:
         try:
             compile_pattern(pattern)
         except PatternError as error:
-            self.error(f"pattern not accepted by the linear-time regex engine (RE2: no "
-                       f"backreferences or lookaround): {error}", *keys)
+            self.error(
+                f"pattern not accepted by the linear-time regex engine (RE2: no "
+                f"backreferences or lookaround): {error}",
+                *keys,
+            )
             return ""
         if len(pattern) > 4000:
             self.error("pattern longer than 4000 characters", *keys)
@@ -448,8 +556,9 @@ class _RuleBuilder:
         where = ("checks", name)
         table = values.get("table", "extensions")
         if table not in TABLES:
-            self.error(f"unknown table {table!r}; valid options: {', '.join(TABLES)}",
-                       *where, "table")
+            self.error(
+                f"unknown table {table!r}; valid options: {', '.join(TABLES)}", *where, "table"
+            )
         mode = values.get("mode", "any")
         if mode not in ("any", "none"):
             self.error(f"unknown mode {mode!r}; valid options: any, none", *where, "mode")
@@ -457,10 +566,15 @@ class _RuleBuilder:
         raw_compare = values.get("compare")
         if raw_compare is not None:
             compare = self._compare(raw_compare, (*where, "compare"))
-        return TableCheck(name, table=table, where=self._where(values.get("where", {}),
-                                                                (*where, "where")),
-                          compare=compare, mode=mode, latest_by=str(values.get("latest_by", "")),
-                          location=location)
+        return TableCheck(
+            name,
+            table=table,
+            where=self._where(values.get("where", {}), (*where, "where")),
+            compare=compare,
+            mode=mode,
+            latest_by=str(values.get("latest_by", "")),
+            location=location,
+        )
 
     def _compare(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None:
         if not isinstance(raw, dict) or not {"field", "op", "value"} <= set(raw):
@@ -483,8 +597,12 @@ class _RuleBuilder:
                 continue
             for key in raw:
                 if key not in TEST_KEYS:
-                    self.error(f"unknown test key {key!r}; valid keys: "
-                               f"{', '.join(sorted(TEST_KEYS))}", "tests", index, key)
+                    self.error(
+                        f"unknown test key {key!r}; valid keys: {', '.join(sorted(TEST_KEYS))}",
+                        "tests",
+                        index,
+                        key,
+                    )
             files = raw.get("files", {})
             expect = raw.get("expect")
             if not isinstance(expect, list) or not all(isinstance(e, str) for e in expect):
@@ -493,10 +611,16 @@ class _RuleBuilder:
             if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
                 self.error("test 'files' must map paths to text", "tests", index, "files")
                 files = {}
-            tests.append(RuleTest(name=str(raw.get("name", f"case {index + 1}")), expect=expect,
-                                  files=files, evidence_lines=list(raw.get("evidence_lines", [])),
-                                  params=dict(raw.get("params", {})),
-                                  location=self.locator.at("tests", index)))
+            tests.append(
+                RuleTest(
+                    name=str(raw.get("name", f"case {index + 1}")),
+                    expect=expect,
+                    files=files,
+                    evidence_lines=list(raw.get("evidence_lines", [])),
+                    params=dict(raw.get("params", {})),
+                    location=self.locator.at("tests", index),
+                )
+            )
         return tests
 
 

@@ -58,7 +58,7 @@ class Accumulator:
         else:
             self.tail.append(hit)
             if len(self.tail) > SAMPLES_TAIL * 4:
-                del self.tail[: -SAMPLES_TAIL]
+                del self.tail[:-SAMPLES_TAIL]
 
     def samples(self) -> list[Hit]:
         return self.head + self.tail[-SAMPLES_TAIL:]
@@ -84,7 +84,7 @@ class Accumulator:
                 self.head.append(hit)
             else:
                 self.tail.append(hit)
-        del self.tail[: -SAMPLES_TAIL]
+        del self.tail[:-SAMPLES_TAIL]
 
 
 @dataclass
@@ -103,16 +103,23 @@ class SequenceStore:
 
     def merge(self, other: SequenceStore) -> None:
         room = MAX_SEQUENCE_EVENTS - len(self.events)
-        self.events.extend(other.events[:max(0, room)])
+        self.events.extend(other.events[: max(0, room)])
 
     def add(self, record: Record, captures: dict[str, str], group: str, is_start: bool) -> None:
         if len(self.events) >= MAX_SEQUENCE_EVENTS:
             return
         stamp = record.timestamp
         # Ends ("then" records) are frequent success markers: keep only where and when.
-        self.events.append(SequenceEvent(stamp.timestamp() if stamp else NO_TIME,
-                                         record.member, record.line, group, is_start,
-                                         Hit(record, captures) if is_start else None))
+        self.events.append(
+            SequenceEvent(
+                stamp.timestamp() if stamp else NO_TIME,
+                record.member,
+                record.line,
+                group,
+                is_start,
+                Hit(record, captures) if is_start else None,
+            )
+        )
 
 
 @dataclass
@@ -133,8 +140,10 @@ class LogQuery:
     def __post_init__(self) -> None:
         self.regex = compile_pattern(self.pattern) if self.pattern else None
         self.has_captures = bool(self.regex is not None and self.regex.groupindex)
-        self.where = [(name, value, compile_pattern(value[1:]) if value.startswith("~") else None)
-                      for name, value in self.filter.where.items()]
+        self.where = [
+            (name, value, compile_pattern(value[1:]) if value.startswith("~") else None)
+            for name, value in self.filter.where.items()
+        ]
 
     def accepts(self, record: Record) -> bool:
         wanted = self.filter
@@ -146,8 +155,10 @@ class LogQuery:
             return False
         if wanted.extensions and extension_of(record).lower() not in wanted.extensions:
             return False
-        return all(_field_matches(record_value(record, name), value, regex)
-                   for name, value, regex in self.where)
+        return all(
+            _field_matches(record_value(record, name), value, regex)
+            for name, value, regex in self.where
+        )
 
     def match(self, record: Record) -> dict[str, str] | None:
         if not self.accepts(record):
@@ -253,11 +264,11 @@ class RecordMatcher:
         key = (query.rule_id, query.check)
         group = group_key(query, record, captures) if query.group_by else ""
         if query.role == "hit":
-            self.store.accumulators.setdefault(key, Accumulator()).add(Hit(record, captures),
-                                                                       group)
+            self.store.accumulators.setdefault(key, Accumulator()).add(Hit(record, captures), group)
         else:
             self.store.sequences.setdefault(key, SequenceStore()).add(
-                record, captures, group, query.role == "start")
+                record, captures, group, query.role == "start"
+            )
 
 
 def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:
@@ -267,7 +278,9 @@ def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:
                 group_by = check.group_by if isinstance(check, LogCheck) else ""
                 yield LogQuery(rule.id, check.name, "hit", check.filter, check.pattern, group_by)
             elif isinstance(check, SequenceCheck):
-                yield LogQuery(rule.id, check.name, "start", check.filter, check.pattern,
-                               check.group_by)
-                yield LogQuery(rule.id, check.name, "then", check.filter, check.then,
-                               check.group_by)
+                yield LogQuery(
+                    rule.id, check.name, "start", check.filter, check.pattern, check.group_by
+                )
+                yield LogQuery(
+                    rule.id, check.name, "then", check.filter, check.then, check.group_by
+                )

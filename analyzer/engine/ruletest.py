@@ -29,8 +29,9 @@ def run_rule_tests(pack: RulePack, benign: BenignList | None = None) -> list[Rul
     return [run_rule_test(rule, test, by_id, benign) for rule in pack.rules for test in rule.tests]
 
 
-def run_rule_test(rule: Rule, test: RuleTest, by_id: dict[str, Rule],
-                  benign: BenignList) -> RuleTestResult:
+def run_rule_test(
+    rule: Rule, test: RuleTest, by_id: dict[str, Rule], benign: BenignList
+) -> RuleTestResult:
     from analyzer.pipeline import AnalyzeOptions, analyze_files
 
     subject = _with_params(rule, test) if test.params else rule
@@ -38,8 +39,13 @@ def run_rule_test(rule: Rule, test: RuleTest, by_id: dict[str, Rule],
     missing = [i for i in test.expect if i != rule.id and i not in by_id]
     if missing:
         return RuleTestResult(rule.id, test.name, False, f"unknown rule ids in expect: {missing}")
-    analysis = analyze_files(test.files, AnalyzeOptions(), pack=RulePack([subject, *others]),
-                             benign=benign, source="test")
+    analysis = analyze_files(
+        test.files,
+        AnalyzeOptions(),
+        pack=RulePack([subject, *others]),
+        benign=benign,
+        source="test",
+    )
     fired = {f.rule: f for f in analysis.report.findings}
     wanted = set(test.expect)
     if (rule.id in fired) != (rule.id in wanted):
@@ -53,8 +59,9 @@ def run_rule_test(rule: Rule, test: RuleTest, by_id: dict[str, Rule],
     if test.evidence_lines and rule.id in fired:
         lines = [e.line for e in fired[rule.id].evidence]
         if lines != test.evidence_lines:
-            return RuleTestResult(rule.id, test.name, False,
-                                  f"evidence lines {lines}, expected {test.evidence_lines}")
+            return RuleTestResult(
+                rule.id, test.name, False, f"evidence lines {lines}, expected {test.evidence_lines}"
+            )
     return RuleTestResult(rule.id, test.name, True)
 
 

@@ -28,15 +28,20 @@ LIVE_PATHS = (
 )
 
 
-def live_members(root: Path, facts_json: bytes, limits: Any,
-                 problems: list[Problem]) -> Iterator[Member]:
+def live_members(
+    root: Path, facts_json: bytes, limits: Any, problems: list[Problem]
+) -> Iterator[Member]:
     """The live files under ``root`` as bundle members, plus the live facts as one member."""
     from analyzer.bundle.walker import walk_root
 
     yield from walk_root(root, LIVE_PATHS, limits, problems)
-    yield Member(provenance="self-check.json", logical_path="self-check.json",
-                 kind=SourceKind.LIVE_FACTS, size=len(facts_json),
-                 opener=lambda: io.BytesIO(facts_json))
+    yield Member(
+        provenance="self-check.json",
+        logical_path="self-check.json",
+        kind=SourceKind.LIVE_FACTS,
+        size=len(facts_json),
+        opener=lambda: io.BytesIO(facts_json),
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -46,15 +51,30 @@ def register(app: typer.Typer) -> None:
 
 def self_check(
     root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
-    network: Annotated[bool, typer.Option(
-        "--network", help="Also probe WireServer, IMDS and storage endpoints (opt-in).")] = False,
-    target: Annotated[list[str] | None, typer.Option(
-        "--target", help="Probe NAME=HOST:PORT instead of the default targets (repeatable).")] = None,
-    proxy: Annotated[str | None, typer.Option(
-        "--proxy", help="HTTP proxy HOST:PORT for storage probes (default: waagent.conf).")] = None,
-    probe_timeout: Annotated[float, typer.Option("--probe-timeout", help="Seconds per probe.")] = 3.0,
-    fmt: Annotated[str, typer.Option("--format", "-f",
-                                     help="text, json, markdown or html.")] = "text",
+    network: Annotated[
+        bool,
+        typer.Option(
+            "--network", help="Also probe WireServer, IMDS and storage endpoints (opt-in)."
+        ),
+    ] = False,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target", help="Probe NAME=HOST:PORT instead of the default targets (repeatable)."
+        ),
+    ] = None,
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            "--proxy", help="HTTP proxy HOST:PORT for storage probes (default: waagent.conf)."
+        ),
+    ] = None,
+    probe_timeout: Annotated[
+        float, typer.Option("--probe-timeout", help="Seconds per probe.")
+    ] = 3.0,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text, json, markdown or html.")
+    ] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
     fail_on: Annotated[str, typer.Option("--fail-on")] = "high",
     lang: Annotated[str | None, typer.Option("--lang")] = None,
@@ -71,7 +91,9 @@ def self_check(
         raise UsageError(f"--format {fmt!r}: valid options: text, json, markdown, html")
     severity = cli.Severity(fail_on) if fail_on in cli.Severity.__members__ else None
     if severity is None:
-        raise UsageError(f"--fail-on {fail_on!r}: valid options: {', '.join(cli.Severity.__members__)}")
+        raise UsageError(
+            f"--fail-on {fail_on!r}: valid options: {', '.join(cli.Severity.__members__)}"
+        )
     language = cli._lang(lang)
     targets = [_parse_target(value) for value in target or []] or None
     proxy_override = Proxy(*_host_port(proxy)) if proxy else None
@@ -79,8 +101,10 @@ def self_check(
     facts_json = facts.to_json().encode("utf-8")
     options = AnalyzeOptions(lang=language, timeline=fmt == "html")
     analysis = analyze_members(
-        "self-check", lambda problems: live_members(root, facts_json, options.limits, problems),
-        options)
+        "self-check",
+        lambda problems: live_members(root, facts_json, options.limits, problems),
+        options,
+    )
     cli._render(analysis.report, fmt, language, output)
     raise typer.Exit(cli._exit_for(analysis.report, severity))
 
@@ -88,8 +112,12 @@ def self_check(
 def collect(
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.tar.gz).")],
     root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
-    since: Annotated[int | None, typer.Option("--since", help="Only rotated logs of the last N days.")] = None,
-    network: Annotated[bool, typer.Option("--network", help="Include network probes in self-check.json.")] = False,
+    since: Annotated[
+        int | None, typer.Option("--since", help="Only rotated logs of the last N days.")
+    ] = None,
+    network: Annotated[
+        bool, typer.Option("--network", help="Include network probes in self-check.json.")
+    ] = False,
 ) -> None:
     """Build the bundle support needs, secrets removed, with the self-check facts inside."""
     from analyzer.live.commands import collect_bundle, format_collect_summary

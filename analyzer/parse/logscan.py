@@ -160,9 +160,14 @@ class LogScanner:
     def _folder(self) -> RecordFolder:
         folder = self.__dict__.get("_record_folder")
         if folder is None:
-            folder = RecordFolder(self.member, self.source_kind, self.max_continuation_lines,
-                                  self.max_record_bytes, header_parser=self.grammar.header_parser,
-                                  prefix_has_real_version=self.grammar.prefix_has_real_version)
+            folder = RecordFolder(
+                self.member,
+                self.source_kind,
+                self.max_continuation_lines,
+                self.max_record_bytes,
+                header_parser=self.grammar.header_parser,
+                prefix_has_real_version=self.grammar.prefix_has_real_version,
+            )
             self.__dict__["_record_folder"] = folder
         return folder
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
-__all__ = ["UTC", "parse_iso_z", "parse_slash", "parse_dash_space", "to_utc", "local_zone"]
+__all__ = ["UTC", "local_zone", "parse_dash_space", "parse_iso_z", "parse_slash", "to_utc"]
 
 _local_zone: tzinfo = UTC
 
@@ -31,12 +31,14 @@ def set_local_zone(zone: tzinfo) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _parse_seconds(year: int, month: int, day: int, hour: int, minute: int, second: int,
-                   local: bool) -> datetime | None:
+def _parse_seconds(
+    year: int, month: int, day: int, hour: int, minute: int, second: int, local: bool
+) -> datetime | None:
     # Cached because consecutive log lines share the same second far more often than not.
     try:
-        stamp = datetime(year, month, day, hour, minute, second,
-                         tzinfo=_local_zone if local else UTC)
+        stamp = datetime(
+            year, month, day, hour, minute, second, tzinfo=_local_zone if local else UTC
+        )
     except ValueError:
         return None
     return stamp.astimezone(UTC) if local and _local_zone is not UTC else stamp

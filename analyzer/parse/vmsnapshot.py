@@ -27,8 +27,12 @@ _DATE_U = re.compile(
     r"(?P<zone>[A-Z]{1,5} )?(?P<year>\d{4}) ?- ?"
 )
 _BRACKETED = re.compile(r"\[(?P<ts>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d):\d+\] ")
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 
 
 def _date_u_time(match: re.Match[str]) -> tuple[datetime | None, str]:
@@ -36,8 +40,15 @@ def _date_u_time(match: re.Match[str]) -> tuple[datetime | None, str]:
     hour, minute, second = (int(p) for p in match.group("time").split(":"))
     zone = (match.group("zone") or "").strip()
     try:
-        stamp = datetime(int(match.group("year")), month or 0, int(match.group("day")), hour,
-                         minute, second, tzinfo=UTC if zone in ("UTC", "GMT") else local_zone())
+        stamp = datetime(
+            int(match.group("year")),
+            month or 0,
+            int(match.group("day")),
+            hour,
+            minute,
+            second,
+            tzinfo=UTC if zone in ("UTC", "GMT") else local_zone(),
+        )
     except ValueError:
         return None, Tz.NONE
     return stamp.astimezone(UTC), Tz.UTC if zone in ("UTC", "GMT") else Tz.ASSUMED_UTC
@@ -48,9 +59,9 @@ def parse_shell_header(line: str) -> Header:
     match = _DATE_U.match(line)
     if match:
         timestamp, tz = _date_u_time(match)
-        return Header("SH", timestamp, tz, "", "", "", line[match.end():])
+        return Header("SH", timestamp, tz, "", "", "", line[match.end() :])
     bracketed = _BRACKETED.match(line)
     if bracketed:
         timestamp = parse_dash_space(bracketed.group("ts"), local=False)
-        return Header("SH", timestamp, Tz.UTC, "", "", "", line[bracketed.end():])
+        return Header("SH", timestamp, Tz.UTC, "", "", "", line[bracketed.end() :])
     return Header("SH", None, Tz.NONE, "", "", "", line)

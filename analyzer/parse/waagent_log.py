@@ -115,14 +115,14 @@ def _word_level(message: str) -> tuple[str, str]:
     match = _WORD_LEVEL.match(message)
     if not match:
         return "", message
-    return _WORD_LEVELS[match.group(1)], message[match.end():].rstrip(" ")
+    return _WORD_LEVELS[match.group(1)], message[match.end() :].rstrip(" ")
 
 
 def _parse_iso(line: str) -> Header | None:
     match = _ISO.match(line)
     if not match:
         return None
-    leveled = _split_level(line[match.end():])
+    leveled = _split_level(line[match.end() :])
     if leveled is None:
         return None
     level, rest = leveled
@@ -145,7 +145,7 @@ def _parse_slash(line: str) -> Header | None:
     if not match:
         return None
     timestamp = parse_slash(match.group(1) + (match.group(2) or ""))
-    rest = line[match.end():]
+    rest = line[match.end() :]
     if match.group(2):  # fractional seconds: the 2.1-2.2.45 agent logger
         leveled = _split_level(rest)
         if leveled is None:
@@ -166,7 +166,7 @@ def _parse_slash(line: str) -> Header | None:
         return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", prefix, message)
     for marker, level in (("ERROR:", "ERROR"), ("WARNING:", "WARNING")):
         if rest.startswith(marker):
-            return Header("G0", timestamp, Tz.ASSUMED_UTC, level, "", "", rest[len(marker):])
+            return Header("G0", timestamp, Tz.ASSUMED_UTC, level, "", "", rest[len(marker) :])
     return Header("G0", timestamp, Tz.ASSUMED_UTC, "INFO", "", "", rest)
 
 
@@ -174,15 +174,16 @@ def _parse_dash_space(line: str) -> Header | None:
     match = _DASH_SPACE.match(line)
     if not match:
         return None
-    rest = line[match.end():]
+    rest = line[match.end() :]
     prefix = ""
     if rest.startswith("["):
         end = rest.find("]")
         if end > 0:
             prefix, rest = rest[: end + 1], rest[end + 1 :]
     word_level, rest = _word_level(rest)
-    return Header("X", parse_dash_space(match.group(1)), Tz.ASSUMED_UTC, word_level, "", prefix,
-                  rest)
+    return Header(
+        "X", parse_dash_space(match.group(1)), Tz.ASSUMED_UTC, word_level, "", prefix, rest
+    )
 
 
 def parse_header(line: str) -> Header | None:
@@ -210,7 +211,9 @@ _EVENT = re.compile(
     r"(?:, duration=(?P<duration>-?\d+))?\s*$",
     re.DOTALL,
 )
-_EXCEPTION_TOKEN = re.compile(r"\[(?P<cls>[A-Z][A-Za-z]*(?:Error|Exception))\]|[\[(](?P<num>0000\d\d)[\])]")
+_EXCEPTION_TOKEN = re.compile(
+    r"\[(?P<cls>[A-Z][A-Za-z]*(?:Error|Exception))\]|[\[(](?P<num>0000\d\d)[\])]"
+)
 _NUMERIC_EXCEPTIONS = {
     "000001": "AgentConfigError",
     "000002": "AgentNetworkError",
@@ -234,7 +237,9 @@ _HTTP_STATUS = re.compile(
     r"|(?:HTTP )?(?P<method>[A-Z]+) (?:(?P<url>\S+) -- )?Status Code (?P<status2>\d{3}))"
 )
 _HTTP_VERBOSE = re.compile(r"HTTP connection \[(?P<method>[A-Z]+)\] \[(?P<url>[^\]]*)\]")
-_HTTP_RESPONSE = re.compile(r"(?:\[HTTP Response\] Status Code |HTTP response status: \[)(?P<status>\d{3})")
+_HTTP_RESPONSE = re.compile(
+    r"(?:\[HTTP Response\] Status Code |HTTP response status: \[)(?P<status>\d{3})"
+)
 _HTTP_G0 = re.compile(r"HTTP Err: Status=(?P<status>\d{3})")
 _DAEMON_VERSION = re.compile(r"Azure Linux Agent Version: ?(?:WALinuxAgent-)?(?P<v>\d+(?:\.\d+)+)")
 _GS_VERSION = re.compile(
@@ -375,10 +380,15 @@ class RecordFolder:
     prefilter hit), so both see identical records.
     """
 
-    def __init__(self, member: str, source_kind: str, max_continuation_lines: int = 10_000,
-                 max_record_chars: int = 1 << 20,
-                 header_parser: Callable[[str], Header | None] = parse_header,
-                 prefix_has_real_version: bool = True) -> None:
+    def __init__(
+        self,
+        member: str,
+        source_kind: str,
+        max_continuation_lines: int = 10_000,
+        max_record_chars: int = 1 << 20,
+        header_parser: Callable[[str], Header | None] = parse_header,
+        prefix_has_real_version: bool = True,
+    ) -> None:
         self.member = member
         self.parse_header = header_parser
         self.prefix_has_real_version = prefix_has_real_version
@@ -438,22 +448,51 @@ class RecordFolder:
         header = self._header
         message = "\n".join(self._parts)
         if header is None:
-            return Record(self.member, self.source_kind, self._start, self._end, None, Tz.NONE,
-                          "", "", "", "", "", "CONT", message, structured_fields(message),
-                          tuple(self._flags))
+            return Record(
+                self.member,
+                self.source_kind,
+                self._start,
+                self._end,
+                None,
+                Tz.NONE,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "CONT",
+                message,
+                structured_fields(message),
+                tuple(self._flags),
+            )
         extension, version = split_extension_prefix(header.prefix)
         if not self.prefix_has_real_version:
             version = ""  # the backup extension's own prefix carries a schema version, not its own
         flags = tuple(self._flags)
         if header.timestamp is None:
             flags += ("bad_timestamp",)
-        return Record(self.member, self.source_kind, self._start, self._end, header.timestamp,
-                      header.tz if header.timestamp else Tz.NONE, header.level, header.thread,
-                      header.prefix, extension, version, header.generation, message,
-                      structured_fields(message), flags)
+        return Record(
+            self.member,
+            self.source_kind,
+            self._start,
+            self._end,
+            header.timestamp,
+            header.tz if header.timestamp else Tz.NONE,
+            header.level,
+            header.thread,
+            header.prefix,
+            extension,
+            version,
+            header.generation,
+            message,
+            structured_fields(message),
+            flags,
+        )
 
 
-def iter_lines(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[tuple[str, tuple[str, ...]]]:
+def iter_lines(
+    chunks: Iterable[bytes], max_line_bytes: int
+) -> Iterator[tuple[str, tuple[str, ...]]]:
     """Split a byte stream into decoded lines with a hard length cap per line.
 
     >>> [t for t, _ in iter_lines([b"a\\r\\nb", b"c\\n", b"d"], 64)]
@@ -481,15 +520,26 @@ def _capped(raw: bytes, cap: int) -> tuple[str, tuple[str, ...]]:
     return decode_line(raw)
 
 
-def iter_records(chunks: Iterable[bytes], member: str, source_kind: str, *, first_line: int = 1,
-                 max_line_bytes: int = 64 * 1024, max_continuation_lines: int = 10_000,
-                 collector_truncated: bool = False,
-                 header_parser: Callable[[str], Header | None] = parse_header,
-                 prefix_has_real_version: bool = True) -> Iterator[Record]:
+def iter_records(
+    chunks: Iterable[bytes],
+    member: str,
+    source_kind: str,
+    *,
+    first_line: int = 1,
+    max_line_bytes: int = 64 * 1024,
+    max_continuation_lines: int = 10_000,
+    collector_truncated: bool = False,
+    header_parser: Callable[[str], Header | None] = parse_header,
+    prefix_has_real_version: bool = True,
+) -> Iterator[Record]:
     """Every record of a log stream, in file order (the full parse used for exports)."""
-    folder = RecordFolder(member, source_kind, max_continuation_lines,
-                          header_parser=header_parser,
-                          prefix_has_real_version=prefix_has_real_version)
+    folder = RecordFolder(
+        member,
+        source_kind,
+        max_continuation_lines,
+        header_parser=header_parser,
+        prefix_has_real_version=prefix_has_real_version,
+    )
     line_no = first_line - 1
     for text, flags in iter_lines(chunks, max_line_bytes):
         line_no += 1

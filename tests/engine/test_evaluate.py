@@ -8,7 +8,7 @@ from analyzer.engine.benign import BenignEntry, BenignList
 from analyzer.engine.loader import load_rules
 from analyzer.pipeline import AnalyzeOptions, analyze_files
 
-HEADER = '''\
+HEADER = """\
 id = "T-1"
 title = "test rule"
 category = "network"
@@ -20,11 +20,16 @@ condition = "%s"
 [remediation]
 en = "fix"
 pt-BR = "corrigir"
-'''
+"""
 
 
-def run(tmp_path: Path, condition: str, checks: str, files: dict[str, str],
-        benign: BenignList | None = None):  # type: ignore[no-untyped-def]
+def run(
+    tmp_path: Path,
+    condition: str,
+    checks: str,
+    files: dict[str, str],
+    benign: BenignList | None = None,
+):  # type: ignore[no-untyped-def]
     (tmp_path / "T-1.toml").write_text(HEADER % condition + checks, encoding="utf-8")
     pack = load_rules([tmp_path])
     assert pack.errors == []
@@ -38,12 +43,12 @@ def g4(minute: int, level: str, text: str, hour: int = 10) -> str:
 
 
 FAIL = "[HTTP Failed] GET http://168.63.129.16/machine/ -- IOError timed out"
-LOG_CHECK = '''
+LOG_CHECK = """
 [checks.a]
 kind = "log"
 pattern = 'IOError (?P<error>.*)'
 min_count = 2
-'''
+"""
 
 
 def test_log_check_count_message_and_evidence(tmp_path: Path) -> None:
@@ -53,13 +58,17 @@ def test_log_check_count_message_and_evidence(tmp_path: Path) -> None:
     assert finding.count == 2
     assert finding.message == "2 hits, last timed out again"
     assert [(e.member, e.line) for e in finding.evidence] == [
-        ("inline!var/log/waagent.log", 2), ("inline!var/log/waagent.log", 3)]
+        ("inline!var/log/waagent.log", 2),
+        ("inline!var/log/waagent.log", 3),
+    ]
     assert finding.first_seen is not None and finding.first_seen.minute == 1
     assert finding.remediation == "fix"
 
 
 def test_min_count_not_reached_explains_itself(tmp_path: Path) -> None:
-    finding, outcome = run(tmp_path, "a", LOG_CHECK, {"var/log/waagent.log": g4(1, "WARNING", FAIL)})
+    finding, outcome = run(
+        tmp_path, "a", LOG_CHECK, {"var/log/waagent.log": g4(1, "WARNING", FAIL)}
+    )
     assert finding is None
     assert outcome.checks["a"].detail == "1 matching records, needed 2"
 
@@ -74,7 +83,7 @@ def test_window_is_measured_back_from_collection(tmp_path: Path) -> None:
 
 
 def test_filters_and_group_by(tmp_path: Path) -> None:
-    checks = '''
+    checks = """
 [checks.a]
 kind = "log"
 pattern = 'Non-zero exit code'
@@ -82,22 +91,26 @@ levels = ["ERROR"]
 where = { event_op = "~^(Enable|Install)$" }
 group_by = "event_name"
 min_count = 2
-'''
-    lines = [g4(i, "ERROR", f"Event: name={n}, op=Enable, message=Non-zero exit code: 1, duration=0")
-             for i, n in enumerate(["A", "B", "A"])]
-    lines.append(g4(5, "ERROR", "Event: name=B, op=Disable, message=Non-zero exit code: 1, duration=0"))
+"""
+    lines = [
+        g4(i, "ERROR", f"Event: name={n}, op=Enable, message=Non-zero exit code: 1, duration=0")
+        for i, n in enumerate(["A", "B", "A"])
+    ]
+    lines.append(
+        g4(5, "ERROR", "Event: name=B, op=Disable, message=Non-zero exit code: 1, duration=0")
+    )
     finding, _ = run(tmp_path, "a", checks, {"var/log/waagent.log": "".join(lines)})
     assert finding is not None
     assert {e.line for e in finding.evidence} == {1, 3}
 
 
 def test_absence_needs_coverage(tmp_path: Path) -> None:
-    checks = '''
+    checks = """
 [checks.a]
 kind = "absence"
 pattern = '\\[HEARTBEAT\\]'
 within_hours = 2
-'''
+"""
     beat = "[HEARTBEAT] Agent WALinuxAgent-2.9.1.1 is running as the goal state agent"
     silent = g4(0, "INFO", beat, hour=1) + g4(0, "INFO", "other", hour=6)
     finding, _ = run(tmp_path, "a", checks, {"var/log/waagent.log": silent})
@@ -108,20 +121,22 @@ within_hours = 2
 
 
 def test_sequence_start_without_end(tmp_path: Path) -> None:
-    checks = '''
+    checks = """
 [checks.a]
 kind = "sequence"
 sources = ["vmsnapshot_extension_log"]
 pattern = 'starting daemon initially'
 then = 'Enable,\\w+,\\d+,'
 within_minutes = 30
-'''
+"""
     path = "var/log/azure/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"
     prefix = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
-    log = (f"2024-01-14 22:00:00.000000 {prefix}starting daemon initially\n"
-           f"2024-01-14 22:05:00.000000 {prefix}Enable,success,1,,False\n"
-           f"2024-01-15 22:00:00.000000 {prefix}starting daemon initially\n"
-           f"2024-01-15 22:01:00.000000 {prefix}T:S doing snapshot now...\n")
+    log = (
+        f"2024-01-14 22:00:00.000000 {prefix}starting daemon initially\n"
+        f"2024-01-14 22:05:00.000000 {prefix}Enable,success,1,,False\n"
+        f"2024-01-15 22:00:00.000000 {prefix}starting daemon initially\n"
+        f"2024-01-15 22:01:00.000000 {prefix}T:S doing snapshot now...\n"
+    )
     finding, _ = run(tmp_path, "a", checks, {path: log})
     assert finding is not None
     assert [e.line for e in finding.evidence] == [3]
@@ -129,19 +144,19 @@ within_minutes = 30
     assert finding is None
 
 
-EXT_CONFIG = '''<?xml version="1.0" encoding="utf-8"?>
+EXT_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
 <Extensions version="1.0.0.0" goalStateIncarnation="3"><Plugins>
 <Plugin name="Microsoft.Azure.RecoveryServices.VMSnapshotLinux" version="%s" location="x" state="enabled" />
 </Plugins></Extensions>
-'''
-TABLE_CHECK = '''
+"""
+TABLE_CHECK = """
 [checks.a]
 kind = "table"
 table = "extensions"
 where = { name = "microsoft.azure.recoveryservices.vmsnapshotlinux" }
 latest_by = "name"
 compare = { field = "version", op = "<", value = "1.0.91.0", type = "version" }
-'''
+"""
 
 
 def test_table_check_compares_versions_numerically(tmp_path: Path) -> None:
@@ -154,13 +169,13 @@ def test_table_check_compares_versions_numerically(tmp_path: Path) -> None:
 
 
 def test_table_none_mode(tmp_path: Path) -> None:
-    checks = '''
+    checks = """
 [checks.a]
 kind = "table"
 table = "config"
 where = { key = "Extensions.Enabled", value = "y" }
 mode = "none"
-'''
+"""
     assert run(tmp_path, "a", checks, {"etc/waagent.conf": "Extensions.Enabled=n\n"})[0] is not None
     assert run(tmp_path, "a", checks, {"etc/waagent.conf": "Extensions.Enabled=y\n"})[0] is None
 
@@ -184,8 +199,10 @@ def test_duplicated_rotated_content_is_counted_once(tmp_path: Path) -> None:
 
 
 def test_secrets_are_redacted_in_evidence(tmp_path: Path) -> None:
-    line = (FAIL + " https://md-x.blob.core.windows.net/c/abcd?sv=2018&sr=b&sig=FAKESECRET "
-            "password=hunter2")
+    line = (
+        FAIL + " https://md-x.blob.core.windows.net/c/abcd?sv=2018&sr=b&sig=FAKESECRET "
+        "password=hunter2"
+    )
     finding, _ = run(tmp_path, "a", LOG_CHECK, {"var/log/waagent.log": g4(1, "ERROR", line) * 2})
     assert finding is not None
     text = " ".join(e.text for e in finding.evidence) + finding.message

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from analyzer.engine.loader import load_rules
 
-BROKEN = '''\
+BROKEN = """\
 id = "MY-001"
 title = "Broken on purpose"
 category = "netwrk"
@@ -25,7 +25,7 @@ pattern = '(a)\\1'
 
 [checks.b]
 kind = "tabel"
-'''
+"""
 
 
 def write_rule(directory: Path, name: str, text: str) -> Path:

@@ -14,8 +14,11 @@ from analyzer.engine.ruletest import run_rule_test
 PACK = load_rules([default_rules_dir()], require_tests=True)
 BENIGN, BENIGN_ERRORS = load_benign(default_rules_dir() / "benign.toml")
 BY_ID = PACK.by_id()
-CASES = [pytest.param(rule, test, id=f"{rule.id}::{test.name}")
-         for rule in PACK.rules for test in rule.tests]
+CASES = [
+    pytest.param(rule, test, id=f"{rule.id}::{test.name}")
+    for rule in PACK.rules
+    for test in rule.tests
+]
 
 
 def test_rule_pack_loads_without_errors() -> None:

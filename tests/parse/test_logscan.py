@@ -19,7 +19,7 @@ LINES = [
     "2024-01-31T10:00:01.000000Z WARNING ExtHandler ExtHandler Fetch failed: [HttpError] "
     "[HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError timed out",
     "Traceback (most recent call last):",
-    "  File \"x.py\", line 1, in <module>",
+    '  File "x.py", line 1, in <module>',
     "2021/03/30 19:35:35.971742 INFO Daemon Azure Linux Agent Version:2.2.45",
     "2024-01-31T10:00:02.000000Z ERROR ExtHandler ExtHandler Event: name=X, op=Enable, "
     "message=Non-zero exit code: 3, duration=0",
@@ -32,16 +32,24 @@ NEEDLES = ("IOError", "No module named", r"HTTP Err: Status=\d+")
 
 def scan(data: bytes, chunk: int) -> list[tuple[int, int, str]]:
     found = []
-    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"),
-                         compile_prefilter(NEEDLES), lambda r: found.append(r))
+    scanner = LogScanner(
+        "m",
+        "waagent_log",
+        grammar_for("waagent_log"),
+        compile_prefilter(NEEDLES),
+        lambda r: found.append(r),
+    )
     scanner.scan(io.BytesIO(data), chunk_bytes=chunk)
     return [(r.line, r.end_line, r.message) for r in found]
 
 
 def full(data: bytes) -> list[tuple[int, int, str]]:
     needle = re.compile("|".join(NEEDLES))
-    return [(r.line, r.end_line, r.message) for r in iter_records([data], "m", "waagent_log")
-            if needle.search(r.message)]
+    return [
+        (r.line, r.end_line, r.message)
+        for r in iter_records([data], "m", "waagent_log")
+        if needle.search(r.message)
+    ]
 
 
 @settings(max_examples=150, deadline=None)
@@ -64,8 +72,9 @@ def test_line_numbers_and_stats() -> None:
 
 def test_hourly_counts_for_the_timeline() -> None:
     data = ("\n".join(LINES) + "\n").encode()
-    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None,
-                         timeline=True)
+    scanner = LogScanner(
+        "m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None, timeline=True
+    )
     stats = scanner.scan(io.BytesIO(data))
     assert stats.hourly[("2024-01-31T10", "WARNING")] == 1
     assert stats.hourly[("2021-03-30T19", "INFO")] == 1
@@ -73,11 +82,18 @@ def test_hourly_counts_for_the_timeline() -> None:
 
 
 def test_shell_log_is_one_record_per_line() -> None:
-    data = (b"Mon Nov 18 00:05:10 UTC 2019- python version unknown\n"
-            b"Mon Nov 18 00:05:10 UTC 2019- 3 returned from handle.py\n")
+    data = (
+        b"Mon Nov 18 00:05:10 UTC 2019- python version unknown\n"
+        b"Mon Nov 18 00:05:10 UTC 2019- 3 returned from handle.py\n"
+    )
     found = []
-    scanner = LogScanner("m", "vmsnapshot_shell_log", grammar_for("vmsnapshot_shell_log"),
-                         compile_prefilter(("returned from handle",)), found.append)
+    scanner = LogScanner(
+        "m",
+        "vmsnapshot_shell_log",
+        grammar_for("vmsnapshot_shell_log"),
+        compile_prefilter(("returned from handle",)),
+        found.append,
+    )
     scanner.scan(io.BytesIO(data))
     assert [(r.line, r.message) for r in found] == [(2, "3 returned from handle.py")]
     assert found[0].timestamp == datetime(2019, 11, 18, 0, 5, 10, tzinfo=UTC)
@@ -86,9 +102,15 @@ def test_shell_log_is_one_record_per_line() -> None:
 def test_giant_line_without_newline_stays_bounded() -> None:
     data = b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler IOError " + b"x" * 3_000_000
     found = []
-    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"),
-                         compile_prefilter(NEEDLES), found.append, max_line_bytes=1000,
-                         max_record_bytes=10_000)
+    scanner = LogScanner(
+        "m",
+        "waagent_log",
+        grammar_for("waagent_log"),
+        compile_prefilter(NEEDLES),
+        found.append,
+        max_line_bytes=1000,
+        max_record_bytes=10_000,
+    )
     scanner.scan(io.BytesIO(data), chunk_bytes=65536)
     assert len(found) == 1
     assert len(found[0].message) < 1000

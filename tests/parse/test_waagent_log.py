@@ -20,56 +20,130 @@ def records(text: str | bytes, **kwargs: object) -> list:
 @pytest.mark.parametrize(
     ("line", "generation", "stamp", "tz", "level", "thread", "prefix", "message"),
     [
-        ("2016/03/01 10:00:05 ERROR:HTTP Err: Status=503", "G0",
-         datetime(2016, 3, 1, 10, 0, 5, tzinfo=UTC), Tz.ASSUMED_UTC, "ERROR", "", "",
-         "HTTP Err: Status=503"),
-        ("2015/12/01 10:00:00 Azure Linux Agent Version: WALinuxAgent-2.0.16", "G0",
-         datetime(2015, 12, 1, 10, tzinfo=UTC), Tz.ASSUMED_UTC, "INFO", "", "",
-         "Azure Linux Agent Version: WALinuxAgent-2.0.16"),
-        ("2017/01/01 00:00:00.000001 INFO Run daemon", "G1",
-         datetime(2017, 1, 1, 0, 0, 0, 1, tzinfo=UTC), Tz.ASSUMED_UTC, "INFO", "", "",
-         "Run daemon"),
-        ("2021/03/30 19:35:35.971742 INFO Daemon Azure Linux Agent Version:2.2.45", "G2",
-         datetime(2021, 3, 30, 19, 35, 35, 971742, tzinfo=UTC), Tz.ASSUMED_UTC, "INFO", "",
-         "Daemon", "Azure Linux Agent Version:2.2.45"),
-        ("2021-05-28T01:17:40.683072Z INFO ExtHandler Wire server endpoint:168.63.129.16", "G3",
-         datetime(2021, 5, 28, 1, 17, 40, 683072, tzinfo=UTC), Tz.UTC, "INFO", "", "ExtHandler",
-         "Wire server endpoint:168.63.129.16"),
-        ("2023-03-13T15:44:04.906673Z INFO ExtHandler ExtHandler Azure Linux Agent (Goal State "
-         "Agent version 9.9.9.9)", "G4", datetime(2023, 3, 13, 15, 44, 4, 906673, tzinfo=UTC),
-         Tz.UTC, "INFO", "ExtHandler", "ExtHandler",
-         "Azure Linux Agent (Goal State Agent version 9.9.9.9)"),
-        ("2021-03-30T19:45:33.793213Z INFO ExtHandler [Microsoft.Azure.Security.Monitoring."
-         "AzureSecurityLinuxAgent-2.14.64] Target handler state: enabled [incarnation 3]", "G4",
-         datetime(2021, 3, 30, 19, 45, 33, 793213, tzinfo=UTC), Tz.UTC, "INFO", "ExtHandler",
-         "[Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent-2.14.64]",
-         "Target handler state: enabled [incarnation 3]"),
-        ("2021/03/30 19:45:31 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent-1.7.0] cwd is /x",
-         "X", datetime(2021, 3, 30, 19, 45, 31, tzinfo=UTC), Tz.ASSUMED_UTC, "", "",
-         "[Microsoft.Azure.Monitor.AzureMonitorLinuxAgent-1.7.0]", "cwd is /x"),
+        (
+            "2016/03/01 10:00:05 ERROR:HTTP Err: Status=503",
+            "G0",
+            datetime(2016, 3, 1, 10, 0, 5, tzinfo=UTC),
+            Tz.ASSUMED_UTC,
+            "ERROR",
+            "",
+            "",
+            "HTTP Err: Status=503",
+        ),
+        (
+            "2015/12/01 10:00:00 Azure Linux Agent Version: WALinuxAgent-2.0.16",
+            "G0",
+            datetime(2015, 12, 1, 10, tzinfo=UTC),
+            Tz.ASSUMED_UTC,
+            "INFO",
+            "",
+            "",
+            "Azure Linux Agent Version: WALinuxAgent-2.0.16",
+        ),
+        (
+            "2017/01/01 00:00:00.000001 INFO Run daemon",
+            "G1",
+            datetime(2017, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+            Tz.ASSUMED_UTC,
+            "INFO",
+            "",
+            "",
+            "Run daemon",
+        ),
+        (
+            "2021/03/30 19:35:35.971742 INFO Daemon Azure Linux Agent Version:2.2.45",
+            "G2",
+            datetime(2021, 3, 30, 19, 35, 35, 971742, tzinfo=UTC),
+            Tz.ASSUMED_UTC,
+            "INFO",
+            "",
+            "Daemon",
+            "Azure Linux Agent Version:2.2.45",
+        ),
+        (
+            "2021-05-28T01:17:40.683072Z INFO ExtHandler Wire server endpoint:168.63.129.16",
+            "G3",
+            datetime(2021, 5, 28, 1, 17, 40, 683072, tzinfo=UTC),
+            Tz.UTC,
+            "INFO",
+            "",
+            "ExtHandler",
+            "Wire server endpoint:168.63.129.16",
+        ),
+        (
+            "2023-03-13T15:44:04.906673Z INFO ExtHandler ExtHandler Azure Linux Agent (Goal State "
+            "Agent version 9.9.9.9)",
+            "G4",
+            datetime(2023, 3, 13, 15, 44, 4, 906673, tzinfo=UTC),
+            Tz.UTC,
+            "INFO",
+            "ExtHandler",
+            "ExtHandler",
+            "Azure Linux Agent (Goal State Agent version 9.9.9.9)",
+        ),
+        (
+            "2021-03-30T19:45:33.793213Z INFO ExtHandler [Microsoft.Azure.Security.Monitoring."
+            "AzureSecurityLinuxAgent-2.14.64] Target handler state: enabled [incarnation 3]",
+            "G4",
+            datetime(2021, 3, 30, 19, 45, 33, 793213, tzinfo=UTC),
+            Tz.UTC,
+            "INFO",
+            "ExtHandler",
+            "[Microsoft.Azure.Security.Monitoring.AzureSecurityLinuxAgent-2.14.64]",
+            "Target handler state: enabled [incarnation 3]",
+        ),
+        (
+            "2021/03/30 19:45:31 [Microsoft.Azure.Monitor.AzureMonitorLinuxAgent-1.7.0] cwd is /x",
+            "X",
+            datetime(2021, 3, 30, 19, 45, 31, tzinfo=UTC),
+            Tz.ASSUMED_UTC,
+            "",
+            "",
+            "[Microsoft.Azure.Monitor.AzureMonitorLinuxAgent-1.7.0]",
+            "cwd is /x",
+        ),
     ],
 )
-def test_each_generation_header(line: str, generation: str, stamp: datetime, tz: str, level: str,
-                                thread: str, prefix: str, message: str) -> None:
+def test_each_generation_header(
+    line: str,
+    generation: str,
+    stamp: datetime,
+    tz: str,
+    level: str,
+    thread: str,
+    prefix: str,
+    message: str,
+) -> None:
     header = parse_header(line)
     assert header is not None
-    assert (header.generation, header.timestamp, header.tz, header.level, header.thread,
-            header.prefix, header.message) == (generation, stamp, tz, level, thread, prefix,
-                                               message)
+    assert (
+        header.generation,
+        header.timestamp,
+        header.tz,
+        header.level,
+        header.thread,
+        header.prefix,
+        header.message,
+    ) == (generation, stamp, tz, level, thread, prefix, message)
 
 
 def test_continuation_lines_are_not_headers() -> None:
     assert parse_header("Traceback (most recent call last):") is None
-    assert parse_header("  File \"/usr/lib/python3/dist-packages/x.py\", line 3") is None
+    assert parse_header('  File "/usr/lib/python3/dist-packages/x.py", line 3') is None
     assert parse_header("[stdout]") is None
 
 
 def test_syslog_wrapped_copy_is_unwrapped() -> None:
-    header = parse_header("Jan 31 10:00:00 vm1 python3[812]: 2024-01-31T10:00:00.000000Z INFO "
-                          "ExtHandler ExtHandler Goal state period: 6 sec")
+    header = parse_header(
+        "Jan 31 10:00:00 vm1 python3[812]: 2024-01-31T10:00:00.000000Z INFO "
+        "ExtHandler ExtHandler Goal state period: 6 sec"
+    )
     assert header is not None
     assert (header.generation, header.thread, header.message) == (
-        "G4", "ExtHandler", "Goal state period: 6 sec")
+        "G4",
+        "ExtHandler",
+        "Goal state period: 6 sec",
+    )
 
 
 MIXED = """\
@@ -105,8 +179,10 @@ def test_mixed_generations_fold_into_records_with_exact_line_spans() -> None:
 
 
 def test_crlf_nul_bad_utf8_and_missing_newline() -> None:
-    data = (b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler caf\xe9 \x00ok\r\n"
-            b"2024-01-31T10:00:01.000000Z ERROR ExtHandler ExtHandler last")
+    data = (
+        b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler caf\xe9 \x00ok\r\n"
+        b"2024-01-31T10:00:01.000000Z ERROR ExtHandler ExtHandler last"
+    )
     first, second = records(data)
     assert first.message == "caf\udce9 ok"  # lossless, shown escaped by the sinks
     assert "nul_bytes" in first.flags
@@ -156,7 +232,10 @@ def test_encoded_event_message_is_decoded() -> None:
     [
         ("(000009)HTTP GET failed", "HttpError"),
         ("[000008] [000009] HTTP GET failed", "ProtocolError,HttpError"),
-        ("[ProtocolError] [Wireserver Exception] [HttpError] [HTTP Failed] GET x", "ProtocolError,HttpError"),
+        (
+            "[ProtocolError] [Wireserver Exception] [HttpError] [HTTP Failed] GET x",
+            "ProtocolError,HttpError",
+        ),
     ],
 )
 def test_exception_tokens_across_eras(message: str, classes: str) -> None:
@@ -171,7 +250,16 @@ def test_http_fields() -> None:
 
 
 def test_agent_version_facts() -> None:
-    assert structured_fields("[HEARTBEAT] Agent WALinuxAgent-2.9.1.1 is running as the goal "
-                             "state agent [DEBUG HeartbeatCounter: 3;]")["goal_state_agent_version"] == "2.9.1.1"
-    assert structured_fields("Distro: ubuntu-22.04; OSUtil: Ubuntu; Python: 3.12.3; "
-                             "Arch: x86_64")["python_version"] == "3.12.3"
+    assert (
+        structured_fields(
+            "[HEARTBEAT] Agent WALinuxAgent-2.9.1.1 is running as the goal "
+            "state agent [DEBUG HeartbeatCounter: 3;]"
+        )["goal_state_agent_version"]
+        == "2.9.1.1"
+    )
+    assert (
+        structured_fields("Distro: ubuntu-22.04; OSUtil: Ubuntu; Python: 3.12.3; Arch: x86_64")[
+            "python_version"
+        ]
+        == "3.12.3"
+    )
