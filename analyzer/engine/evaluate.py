@@ -95,6 +95,7 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         for item in result.evidence:
             if len(evidence) < rule.evidence_limit and item not in evidence:
                 evidence.append(item)
+    evidence.sort(key=_evidence_order)
     captures: dict[str, Any] = {}
     for result in positive:
         for key, value in result.captures.items():
@@ -121,6 +122,11 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         references=list(rule.references),
         seed_cause=rule.seed_cause,
     )
+
+
+def _evidence_order(item: Evidence) -> tuple[float, str, int]:
+    stamp = item.timestamp.timestamp() if item.timestamp is not None else NO_TIME
+    return (stamp, item.member, item.line or 0)
 
 
 class _LenientFormatter(string.Formatter):

@@ -105,8 +105,39 @@ def self_check(
         lambda problems: live_members(root, facts_json, options.limits, problems),
         options,
     )
+    summary = _live_summary(facts, language)
+    if summary:
+        # Before the report, so the text report still ends with its next-step sentence;
+        # on stderr for machine formats, so their stdout stays a clean document.
+        stream = sys.stdout if fmt == "text" and output is None else sys.stderr
+        stream.write(summary + "\n\n")
     cli._render(analysis.report, fmt, language, output)
     raise typer.Exit(cli._exit_for(analysis.report, severity))
+
+
+def _live_summary(facts: Any, lang: str) -> str:
+    """Pass/fail per probed endpoint and what could not be read, in the user's language."""
+    from analyzer.report.i18n import t
+    from analyzer.report.sanitize import for_terminal
+
+    lines: list[str] = []
+    if facts.network_probed:
+        lines.append(t("selfcheck.network_heading", lang))
+        for result in facts.network:
+            endpoint = f"{result.host}:{result.port}"
+            if result.status == "ok":
+                line = t("selfcheck.probe_ok", lang, target=result.name, endpoint=endpoint,
+                         elapsed=f"{result.elapsed_ms:.0f}")
+            else:
+                line = t("selfcheck.probe_failed", lang, target=result.name, endpoint=endpoint,
+                         status=result.status, error=result.error)
+            if result.via_proxy:
+                line += " " + t("selfcheck.via_proxy", lang, proxy=result.via_proxy)
+            lines.append("  " + for_terminal(line))
+    if facts.unreadable:
+        lines.append(t("selfcheck.unreadable_heading", lang))
+        lines.extend("  " + for_terminal(f"{path}: {reason}") for path, reason in facts.unreadable)
+    return "\n".join(lines)
 
 
 def collect(
