@@ -17,7 +17,7 @@ BUNDLES = EXPECTED.get("bundle", [])
 
 @pytest.mark.parametrize("case", BUNDLES, ids=[b["path"] for b in BUNDLES])
 def test_fixture_bundle(case: dict) -> None:  # type: ignore[type-arg]
-    analysis = analyze_path(REPO / "fixtures" / case["path"], AnalyzeOptions())
+    analysis = analyze_path(REPO / "fixtures" / "bundles" / case["path"], AnalyzeOptions())
     report = analysis.report
     fired = {f.rule: f for f in report.findings}
     missing = [rule for rule in case.get("fires", []) if rule not in fired]

@@ -134,11 +134,16 @@ def _unique(bundles: list[BundleInput]) -> list[BundleInput]:
 def fingerprint(bundle: BundleInput) -> str:
     """The bundle's key in the results: SHA-256 of the file, or of a folder's tree.
 
+    Raises ``OSError`` (unreadable) or ``ValueError`` (not a regular file).
+
     A folder's tree hash covers each regular file's relative path and content (sorted, links
     skipped like the walker skips them), so an unchanged folder keeps its key across runs.
     """
     if bundle.is_dir:
         return tree_sha256(bundle.path)
+    if not stat.S_ISREG(os.stat(bundle.path).st_mode):
+        # A FIFO or device would block (or never end) the hash: refuse it before reading.
+        raise ValueError("not a regular file or directory")
     return file_sha256(bundle.path)
 
 

@@ -88,11 +88,12 @@ def claim(bundle: BundleInput, done: frozenset[str], claimed: set[str] | None = 
     """Fingerprint a bundle; say whether it is to be skipped (done before, or a duplicate)."""
     try:
         sha256 = fingerprint(bundle)
-    except OSError as error:
+    except (OSError, ValueError) as error:
         if path_key(bundle.path) in done:
             return "", skip_outcome(bundle.path, "", SKIPPED)
-        return "", {**skip_outcome(bundle.path, "", REJECTED),
-                    "error": f"cannot read input: {error.strerror or error}"}
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        rejected = skip_outcome(bundle.path, "", REJECTED)
+        return "", {**rejected, "error": f"cannot read input: {reason}"}
     if sha256 in done:
         return sha256, skip_outcome(bundle.path, sha256, SKIPPED)
     if claimed is not None and lock is not None:

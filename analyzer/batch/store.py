@@ -58,6 +58,7 @@ def schemas() -> dict[str, pa.Schema]:
             *[(f"findings_{s}", pa.int32()) for s in SEVERITIES],
             ("worst_severity", pa.string()), ("problems", pa.int32()),
             ("problem_detail", pa.string()), ("duration_s", pa.float64()),
+            ("cpu_s", pa.float64()), ("peak_rss_mb", pa.float64()),
             ("analyzer_version", pa.string()),
         ]),
         "findings": pa.schema([

@@ -130,7 +130,16 @@ def analyze_bundle(path: str, sha256: str, options: AnalyzeOptions,
     except Exception as error:  # a bug or a library failure on hostile input: one row, not a crash
         outcome = failure(path, sha256, FAILED, f"internal error: {type(error).__name__}: {error}")
     outcome["duration_s"] = time.perf_counter() - started
+    outcome.update(own_usage())
     return outcome
+
+
+def own_usage() -> dict[str, float]:
+    """CPU seconds and peak RSS of this worker process (it ran exactly one bundle)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def out_of_memory(isolation: IsolationLimits) -> str:

@@ -4,8 +4,8 @@ working directory, with ``TMPDIR`` pointing into the test's own tmp tree, measur
 ``Workspace.run_cli(...)`` runs ``python -m analyzer``; ``Workspace.run_api(...)`` runs
 ``sec_driver.py`` (``analyze_path`` with custom ``Limits``). Both return a :class:`ToolRun`
 with the exit code, output, wall-clock time and the peak RSS of the process *and its reaped
-descendants* (``os.wait4``: the forked reader included), and check afterwards that nothing was
-written outside the temp area.
+descendants* (``os.wait4`` in ``sec_measure.py``: the forked reader included), and check
+afterwards that nothing was written outside the temp area.
 """
 
 from __future__ import annotations
@@ -166,28 +166,25 @@ class Workspace:
                    PYTHONDONTWRITEBYTECODE="1", COLUMNS="120")
         out_path = self.root / f"stdout-{self.runs}"
         err_path = self.root / f"stderr-{self.runs}"
+        usage_path = self.root / f"usage-{self.runs}.json"
+        measured = [sys.executable, str(HERE / "sec_measure.py"), str(usage_path), "--", *argv]
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
             start = time.monotonic()
-            proc = subprocess.Popen(argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(measured, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=err, start_new_session=True)
-            deadline = start + timeout
-            while True:
-                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.monotonic() > deadline:
-                    timed_out = True
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    pid, status, usage = os.wait4(proc.pid, 0)
-                    break
-                time.sleep(0.005)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(proc.pid, signal.SIGKILL)  # the wrapper's own session only
+                proc.wait()
             wall = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        run = ToolRun(argv, proc.returncode,
+        usage = json.loads(usage_path.read_text()) if usage_path.exists() else {}
+        run = ToolRun(argv, usage.get("rc", proc.returncode),
                       out_path.read_bytes().decode("utf-8", "replace"),
                       err_path.read_bytes().decode("utf-8", "replace"),
-                      wall, usage.ru_maxrss * 1024, timed_out)
+                      wall, usage.get("maxrss", 1 << 62), timed_out)
         self._check_nothing_written(run, watched_before, inputs_before, absent_before)
         return run
 
