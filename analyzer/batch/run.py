@@ -40,7 +40,8 @@ GROUP_SECONDS = 2.0
 def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | None = None,
               scheduler: str | None = None, resume: bool = False, limits: Limits | None = None,
               options: AnalyzeOptions | None = None, progress: bool | None = True, *,
-              retry_failed: bool = False, method: str = "forkserver") -> BatchSummary:
+              retry_failed: bool = False, method: str = "forkserver",
+              group_rows: int = GROUP_ROWS) -> BatchSummary:
     """Analyse many bundles into Parquet tables under ``out_dir`` (see ``store.py``).
 
     ``workers``: local worker processes (default: the CPU count); ignored with ``scheduler``
@@ -50,6 +51,9 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     ``resume``: keep what ``out_dir`` holds and skip bundles already there (by SHA-256);
     ``retry_failed`` also re-runs the ones that failed or timed out.
     ``progress``: ``True`` shows the bar, ``None`` only when stderr is a terminal.
+    ``method``: ``forkserver`` (default) or ``subprocess``, see ``local.py``.
+    ``group_rows``: finished bundles written per Parquet file (at the latest every
+    ``GROUP_SECONDS``); what a killed batch can lose.
     """
     options = options or AnalyzeOptions()
     limits = limits or options.limits
@@ -66,7 +70,8 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
         outcomes = _outcomes(bundles, done, options, limits, workers, scheduler, method)
         summary = BatchSummary(results_dir=str(store.root), inputs=len(bundles))
         started = time.perf_counter()
-        _consume(outcomes, store, summary, BatchProgress(len(bundles), progress))
+        _consume(outcomes, GroupWriter(store, max_rows=max(1, group_rows)), summary,
+                 BatchProgress(len(bundles), progress))
         summary.elapsed_seconds = time.perf_counter() - started
         summary.fleet_findings = update_fleet(store, options.lang)
         _totals(summary, store)
@@ -98,9 +103,8 @@ def _outcomes(bundles: list[BundleInput], done: frozenset[str], options: Analyze
     return local_outcomes(bundles, plan, workers or os.cpu_count() or 1)
 
 
-def _consume(outcomes: Iterator[Outcome | None], store: ResultStore, summary: BatchSummary,
+def _consume(outcomes: Iterator[Outcome | None], group: GroupWriter, summary: BatchSummary,
              bar: BatchProgress) -> None:
-    group = GroupWriter(store)
     with bar:
         try:
             for outcome in outcomes:

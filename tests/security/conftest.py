@@ -167,7 +167,7 @@ class Workspace:
         out_path = self.root / f"stdout-{self.runs}"
         err_path = self.root / f"stderr-{self.runs}"
         usage_path = self.root / f"usage-{self.runs}.json"
-        measured = [sys.executable, str(HERE / "sec_measure.py"), str(usage_path), "--", *argv]
+        measured = [sys.executable, "-S", str(HERE / "sec_measure.py"), str(usage_path), "--", *argv]
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
             start = time.monotonic()
