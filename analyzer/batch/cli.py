@@ -63,7 +63,8 @@ def batch(
     workers: Annotated[int | None, typer.Option(
         "--workers", "-j", min=1, help="Worker processes (default: CPU count).")] = None,
     scheduler: Annotated[str | None, typer.Option(
-        "--scheduler", help="Run on a Dask cluster: tcp://HOST:PORT (needs the [dask] extra).")
+        "--scheduler",
+        help="Run on a Dask cluster: tcp://HOST:PORT (needs the optional dask extra).")
     ] = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue a batch: skip bundles already in the results folder.")] = False,

@@ -56,7 +56,7 @@ def dask_outcomes(address: str, bundles: list[BundleInput], done: frozenset[str]
             done=done_on_cluster, options=options_to_json(options),
             isolation=asdict(isolation), pure=False, retries=0)
         owner = {future.key: bundle for future, bundle in zip(futures, bundles, strict=True)}
-        for future in distributed.as_completed(futures):
+        for future in distributed.as_completed(futures, loop=client.loop):
             yield _result(future, owner[future.key])
             future.release()
     finally:

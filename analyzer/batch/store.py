@@ -69,7 +69,7 @@ def schemas() -> dict[str, pa.Schema]:
         ]),
         "snapshot_runs": pa.schema([
             ("sha256", pa.string()), ("start", stamp), ("end", stamp),
-            ("status", pa.string()), ("code", pa.string()),
+            ("outcome", pa.string()),
         ]),
         "fleet_findings": pa.schema([
             ("rule", pa.string()), ("category", pa.string()), ("severity", pa.string()),

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import sys
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,6 @@ MAX_ERROR_CHARS = 2000
 WATCHDOG_GRACE_SECONDS = 3
 WARM_ENVIRONMENT = "WAAGENT_ANALYZER_BATCH_WARM"
 """JSON options whose rule pack the forkserver loads once, before it forks any child."""
-_ENABLE_STATUS = re.compile(r"Enable,(\w+),(\d+),")
-_TRANSITIONING_CODE = "4"
-"""``Enable,success,4,Transitioning state...``: the interim status ``enable`` writes before
-the snapshot daemon starts, not the end of a run."""
 
 
 # -- the rule pack, loaded once per forkserver ------------------------------------------------
@@ -245,28 +240,17 @@ def deployment_identity(goal_states: list[Any]) -> dict[str, str]:
 
 
 def snapshot_runs(events: list[Any]) -> list[dict[str, Any]]:
-    """Backup runs of the VMSnapshot extension: ``starting daemon initially`` to the next final
-    ``Enable,<status>,<code>,`` line. A start with no end is kept with ``end = None``."""
-    runs: list[dict[str, Any]] = []
-    start: datetime | None = None
-    for event in sorted((e for e in events if e.kind == "snapshot-run"), key=lambda e: e.timestamp):
-        if "starting daemon initially" in event.label:
-            if start is not None:
-                runs.append(_run(start, None, "", ""))
-            start = event.timestamp
+    """Backup runs of the VMSnapshot extension, as the pipeline pairs them (one ``snapshot-run``
+    timeline event per run: start, duration, outcome). A run with no end has ``end = None``."""
+    runs = []
+    for event in events:
+        if event.kind != "snapshot-run":
             continue
-        match = _ENABLE_STATUS.search(event.label)
-        if match is None or match.group(2) == _TRANSITIONING_CODE or start is None:
-            continue  # interim status, or an end whose start was rotated out of the log
-        runs.append(_run(start, event.timestamp, match.group(1), match.group(2)))
-        start = None
-    if start is not None:
-        runs.append(_run(start, None, "", ""))
+        duration = event.duration_seconds
+        end = event.timestamp + timedelta(seconds=duration) if duration is not None else None
+        runs.append({"start": iso(event.timestamp), "end": iso(end),
+                     "outcome": event.outcome or ""})
     return runs
-
-
-def _run(start: datetime, end: datetime | None, status: str, code: str) -> dict[str, Any]:
-    return {"start": iso(start), "end": iso(end), "status": status, "code": code}
 
 
 # -- entry point of a forkserver child --------------------------------------------------------

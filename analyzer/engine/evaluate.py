@@ -387,6 +387,9 @@ def _latest(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 
 def _compare(row: dict[str, Any], comparison: Comparison) -> bool:
     actual = row.get(comparison.field)
+    if comparison.op in ("~", "!~"):
+        found = compile_pattern(comparison.value).search("" if actual is None else str(actual))
+        return (found is not None) == (comparison.op == "~")
     if actual is None or actual == "":
         return False
     if comparison.type == "version":

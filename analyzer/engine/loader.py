@@ -33,7 +33,7 @@ RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LANGUAGES = ("en", "pt-BR")
 CHECK_KINDS = ("log", "absence", "sequence", "table")
 TABLES = ("extensions", "goal_states", "agent", "config", "files")
-COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=", "~", "!~")
 COMPARE_TYPES = ("version", "number", "string")
 LEVELS = ("VERBOSE", "INFO", "WARNING", "ERROR", "")
 SOURCE_KINDS = (
@@ -74,7 +74,15 @@ REQUIRED_TOP = (
     "remediation",
     "checks",
 )
-FILTER_KEYS = {"sources", "levels", "threads", "prefixes", "extensions", "where"}
+FILTER_KEYS = {
+    "sources",
+    "levels",
+    "threads",
+    "prefixes",
+    "extensions",
+    "exclude_extensions",
+    "where",
+}
 CHECK_KEYS = {
     "log": FILTER_KEYS
     | {"kind", "description", "pattern", "min_count", "within_hours", "group_by"},
@@ -474,7 +482,7 @@ class _RuleBuilder:
 
     def _filter(self, values: dict[str, Any], where: tuple[str, str]) -> RecordFilter:
         lists: dict[str, tuple[str, ...]] = {}
-        for key in ("sources", "levels", "threads", "prefixes", "extensions"):
+        for key in ("sources", "levels", "threads", "prefixes", "extensions", "exclude_extensions"):
             raw = values.get(key, [])
             if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
                 self.error(f"{key!r} must be a list of strings", *where, key)
@@ -502,6 +510,7 @@ class _RuleBuilder:
             threads=lists["threads"],
             prefixes=lists["prefixes"],
             extensions=tuple(e.lower() for e in lists["extensions"]),
+            exclude_extensions=tuple(e.lower() for e in lists["exclude_extensions"]),
             where=field_filters,
         )
 
@@ -582,6 +591,8 @@ class _RuleBuilder:
             return None
         if raw["op"] not in COMPARE_OPS:
             self.error(f"unknown op {raw['op']!r}; valid options: {', '.join(COMPARE_OPS)}", *keys)
+        if raw["op"] in ("~", "!~"):
+            self._pattern(str(raw["value"]), keys)
         kind = raw.get("type", "string")
         if kind not in COMPARE_TYPES:
             self.error(f"unknown type {kind!r}; valid options: {', '.join(COMPARE_TYPES)}", *keys)

@@ -155,6 +155,8 @@ class LogQuery:
             return False
         if wanted.extensions and extension_of(record).lower() not in wanted.extensions:
             return False
+        if wanted.exclude_extensions and extension_of(record).lower() in wanted.exclude_extensions:
+            return False
         return all(
             _field_matches(record_value(record, name), value, regex)
             for name, value, regex in self.where

@@ -30,6 +30,7 @@ class RecordFilter:
     threads: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
+    exclude_extensions: tuple[str, ...] = ()
     where: dict[str, str] = field(default_factory=dict)
     """Structured-field equality; a value starting with ``~`` is an RE2 regex searched in it."""
 
@@ -83,7 +84,7 @@ class Comparison:
     op: str
     value: str
     type: str = "string"
-    """version | number | string"""
+    """version | number | string; ops ``~``/``!~`` search ``value`` as an RE2 regex."""
 
 
 @dataclass

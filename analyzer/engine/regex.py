@@ -42,9 +42,44 @@ def compile_pattern(pattern: str) -> Any:
         raise PatternError(_message(error)) from None
 
 
+def unanchored(pattern: str) -> str:
+    """The pattern without ``^``/``$`` anchors (outside character classes).
+
+    Rule patterns are searched in a record's *message*; the prefilter runs on raw chunks where
+    a message neither starts nor ends at an anchor position, so anchors are dropped there (the
+    prefilter only has to find a superset; the real pattern decides on the record).
+
+    >>> print(unanchored(r"^(?:Command: |x$)[^^$]y"))
+    (?:Command: |x)[^^$]y
+    """
+    out: list[str] = []
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            if char == "]" and not (out and out[-1] in ("[", "[^")):
+                in_class = False
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1 : index + 2] == "^":
+                out.append("[^")
+                index += 2
+                continue
+        elif char in "^$":
+            index += 1
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
 def compile_prefilter(patterns: tuple[str, ...]) -> Any:
     """One bytes regex matching wherever any of the patterns could match."""
-    alternatives = b"|".join(b"(?:" + p.lstrip("^").encode("utf-8") + b")" for p in patterns)
+    alternatives = b"|".join(b"(?:" + unanchored(p).encode("utf-8") + b")" for p in patterns)
     try:
         return re2.compile(alternatives, _options(never_capture=True))
     except re2.error as error:

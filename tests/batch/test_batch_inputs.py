@@ -53,7 +53,7 @@ def test_plain_file_given_directly_is_a_bundle(tmp_path: Path) -> None:
 def test_missing_paths_are_a_usage_error(tmp_path: Path) -> None:
     listing = tmp_path / "l.txt"
     listing.write_text("nope.tgz\n")
-    with pytest.raises(UsageError, match="nope.tgz"):
+    with pytest.raises(UsageError, match=r"nope\.tgz"):
         expand_inputs([f"@{listing}"])
     with pytest.raises(UsageError, match="cannot read list"):
         expand_inputs([f"@{tmp_path / 'absent.txt'}"])

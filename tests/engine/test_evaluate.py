@@ -207,3 +207,49 @@ def test_secrets_are_redacted_in_evidence(tmp_path: Path) -> None:
     assert finding is not None
     text = " ".join(e.text for e in finding.evidence) + finding.message
     assert "FAKESECRET" not in text and "hunter2" not in text
+
+
+def test_regex_compare_on_the_newest_row(tmp_path: Path) -> None:
+    checks = '''
+[checks.a]
+kind = "table"
+table = "extensions"
+where = { source_kind = "extension_status" }
+latest_by = "name"
+compare = { field = "code", op = "~", value = "^(?:76|761)$" }
+'''
+    status = '[{"version": "1.0", "timestampUTC": "%s", "status": {"name": "x", "operation": "Enable", "status": "success", "code": "%s"}}]'
+    base = "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9225.0/status/"
+    failed_then_ok = {base + "1.status": status % ("2024-01-01T00:00:00Z", "76"),
+                      base + "2.status": status % ("2024-01-02T00:00:00Z", "1")}
+    assert run(tmp_path, "a", checks, failed_then_ok)[0] is None
+    ok_then_failed = {base + "1.status": status % ("2024-01-01T00:00:00Z", "1"),
+                      base + "2.status": status % ("2024-01-02T00:00:00Z", "761")}
+    finding, _ = run(tmp_path, "a", checks, ok_then_failed)
+    assert finding is not None and "code=761" in finding.evidence[0].text
+
+
+def test_exclude_extensions(tmp_path: Path) -> None:
+    checks = '''
+[checks.a]
+kind = "log"
+pattern = 'Non-zero exit code'
+exclude_extensions = ["Microsoft.Azure.RecoveryServices.VMSnapshotLinux"]
+'''
+    backup = g4(1, "ERROR", "Event: name=Microsoft.Azure.RecoveryServices.VMSnapshotLinux, op=Enable, message=Non-zero exit code: 1, duration=0")
+    other = g4(2, "ERROR", "Event: name=Microsoft.Azure.Extensions.CustomScript, op=Enable, message=Non-zero exit code: 1, duration=0")
+    assert run(tmp_path, "a", checks, {"var/log/waagent.log": backup})[0] is None
+    finding, _ = run(tmp_path, "a", checks, {"var/log/waagent.log": backup + other})
+    assert finding is not None and [e.line for e in finding.evidence] == [2]
+
+
+def test_anchored_pattern_inside_an_alternation_still_matches(tmp_path: Path) -> None:
+    checks = '''
+[checks.a]
+kind = "log"
+pattern = '(?:^|\\s)Command: bin/x$'
+min_count = 2
+'''
+    log = "".join(g4(i, "INFO", "Command: bin/x") for i in range(3))
+    finding, _ = run(tmp_path, "a", checks, {"var/log/waagent.log": log})
+    assert finding is not None and finding.count == 3
