@@ -171,7 +171,7 @@ class _GzipWriter:
         self._comp = zlib.compressobj(9, zlib.DEFLATED, -15)
         self._crc = 0
         self._size = 0
-        self._cache: dict[int, tuple[bytes, int]] = {}
+        self._cache: dict[tuple[bytes, int], bytes] = {}
         out.write(b"\x1f\x8b\x08\x00" + struct.pack("<L", 0) + b"\x02\xff")
 
     def write(self, data: bytes) -> None:
@@ -179,15 +179,16 @@ class _GzipWriter:
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
 
-    def write_zeros(self, total: int, chunk: int = 1 << 20) -> None:
-        """``total`` zero bytes; the first chunk flushes, later identical chunks reuse it."""
+    def write_fill(self, total: int, byte: bytes = b"\0", chunk: int = 1 << 20) -> None:
+        """``total`` copies of ``byte``; the first chunk is compressed after a full flush,
+        later identical chunks reuse its compressed bytes."""
         self._out.write(self._comp.flush(zlib.Z_FULL_FLUSH))
-        if chunk not in self._cache:
+        block = byte * chunk
+        key = (byte, chunk)
+        if key not in self._cache:
             comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-            encoded = comp.compress(b"\0" * chunk) + comp.flush(zlib.Z_FULL_FLUSH)
-            self._cache[chunk] = (encoded, zlib.crc32(b"\0" * chunk))
-        encoded, _ = self._cache[chunk]
-        block = b"\0" * chunk
+            self._cache[key] = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+        encoded = self._cache[key]
         full, rest = divmod(total, chunk)
         for _ in range(full):
             # A full flush leaves no state behind: the next chunk encodes identically.
@@ -195,7 +196,7 @@ class _GzipWriter:
             self._crc = zlib.crc32(block, self._crc)
         self._size += full * chunk
         if rest:
-            self.write(b"\0" * rest)
+            self.write(byte * rest)
 
     def close(self) -> None:
         self._out.write(self._comp.flush())
@@ -204,9 +205,10 @@ class _GzipWriter:
 
 @dataclass
 class Zeros:
-    """A run of zero bytes inside a streamed gzip (see :func:`write_gzip`)."""
+    """A run of ``byte`` (zero by default) inside a streamed gzip (see :func:`write_gzip`)."""
 
     count: int
+    byte: bytes = b"\0"
 
 
 def write_gzip(path: Path, parts: Iterable[bytes | Zeros]) -> Path:
@@ -215,7 +217,7 @@ def write_gzip(path: Path, parts: Iterable[bytes | Zeros]) -> Path:
         writer = _GzipWriter(handle)
         for part in parts:
             if isinstance(part, Zeros):
-                writer.write_zeros(part.count)
+                writer.write_fill(part.count, part.byte)
             else:
                 writer.write(part)
         writer.close()
