@@ -3,6 +3,7 @@ message, pick evidence, down-rank known-benign noise."""
 
 from __future__ import annotations
 
+import bisect
 import string
 from collections import Counter
 from dataclasses import dataclass, field
@@ -288,23 +289,15 @@ def _sequence_check(check: SequenceCheck, store: SequenceStore | None) -> CheckR
     if store is None or not store.events:
         return CheckResult(check.name, False, "no start record")
     window = check.within_minutes * 60
-    events = sorted(store.events, key=lambda e: (e.time, e.member, e.line))
-    open_starts: dict[str, list[Any]] = {}
+    ends = store.ends_by_group()
     violations: list[Hit] = []
-    for event in events:
-        pending = open_starts.setdefault(event.group, [])
-        if event.is_start:
-            pending.append(event)
-            continue
-        still_open = []
-        for start in pending:
-            if event.time - start.time > window and start.hit is not None:
-                violations.append(start.hit)
-            elif event.time < start.time:
-                still_open.append(start)
-        open_starts[event.group] = still_open
-    violations += [s.hit for group in open_starts.values() for s in group if s.hit is not None]
-    starts = sum(1 for e in events if e.is_start)
+    for start in store.events:
+        times = ends.get(start.group, [])
+        index = bisect.bisect_left(times, start.time)
+        resolved = index < len(times) and times[index] - start.time <= window
+        if not resolved and start.hit is not None:
+            violations.append(start.hit)
+    starts = len(store.events)
     if not violations:
         return CheckResult(
             check.name,

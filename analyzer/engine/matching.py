@@ -99,27 +99,47 @@ class SequenceEvent:
 
 @dataclass
 class SequenceStore:
+    """Starts keep their record (they become evidence); ends are frequent success markers, so
+    only their time and group are kept, in compact arrays."""
+
     events: list[SequenceEvent] = field(default_factory=list)
+    """The starts."""
+    end_times: array = field(default_factory=lambda: array("d"))
+    end_groups: array = field(default_factory=lambda: array("i"))
+    group_names: dict[str, int] = field(default_factory=dict)
+
+    def _group_index(self, group: str) -> int:
+        index = self.group_names.get(group)
+        if index is None:
+            index = self.group_names[group] = len(self.group_names)
+        return index
 
     def merge(self, other: SequenceStore) -> None:
         room = MAX_SEQUENCE_EVENTS - len(self.events)
         self.events.extend(other.events[: max(0, room)])
+        names = {index: name for name, index in other.group_names.items()}
+        self.end_times.extend(other.end_times)
+        self.end_groups.extend(self._group_index(names[g]) for g in other.end_groups)
 
     def add(self, record: Record, captures: dict[str, str], group: str, is_start: bool) -> None:
-        if len(self.events) >= MAX_SEQUENCE_EVENTS:
-            return
         stamp = record.timestamp
-        # Ends ("then" records) are frequent success markers: keep only where and when.
-        self.events.append(
-            SequenceEvent(
-                stamp.timestamp() if stamp else NO_TIME,
-                record.member,
-                record.line,
-                group,
-                is_start,
-                Hit(record, captures) if is_start else None,
-            )
-        )
+        time = stamp.timestamp() if stamp else NO_TIME
+        if not is_start:
+            self.end_times.append(time)
+            self.end_groups.append(self._group_index(group))
+            return
+        if len(self.events) < MAX_SEQUENCE_EVENTS:
+            self.events.append(SequenceEvent(time, record.member, record.line, group, True,
+                                             Hit(record, captures)))
+
+    def ends_by_group(self) -> dict[str, list[float]]:
+        names = {index: name for name, index in self.group_names.items()}
+        ends: dict[str, list[float]] = {}
+        for time, group in zip(self.end_times, self.end_groups, strict=True):
+            ends.setdefault(names[group], []).append(time)
+        for times in ends.values():
+            times.sort()
+        return ends
 
 
 @dataclass
@@ -136,6 +156,7 @@ class LogQuery:
     regex: Any = None
     has_captures: bool = False
     where: list[tuple[str, str, Any]] = field(default_factory=list)
+    _where_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.regex = compile_pattern(self.pattern) if self.pattern else None
