@@ -22,13 +22,15 @@ from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
 from analyzer.engine.loader import RulePack, default_rules_dir
-from analyzer.engine.matching import MatchStore, RecordMatcher
+from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
+from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.facts import BundleFacts, Coverage, FileRow
 from analyzer.parse import conf, dhcp, events, goal_state, status
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
+from analyzer.parse.waagent_log import Header
 from analyzer.parse.rows import AgentRow, ExtensionRow
 from analyzer.report.model import (
     BundleSummary,
@@ -304,6 +306,28 @@ class _Scan:
             self._prefilters[kind] = self.matcher.prefilter(kind, extra)
         return self._prefilters[kind]
 
+    def full_prefilter(self, kind: str) -> Any:
+        """What must go through the full record parse; the rest takes the cheap path."""
+        key = f"full:{kind}"
+        if key not in self._prefilters:
+            patterns = self.matcher.full_patterns_for(kind)
+            if self.options.timeline:
+                patterns = patterns + TIMELINE_PATTERNS
+            self._prefilters[key] = compile_prefilter(patterns) if patterns else None
+        return self._prefilters[key]
+
+    def on_line(self, ref: LineRef) -> None:
+        """A one-line record only light checks and facts need: no fold, no full parse."""
+        header = ref.header
+        if header.timestamp is not None:
+            key = hash((header.timestamp, header.message))
+            first_member = self._seen.setdefault(key, ref.member)
+            if first_member != ref.member:
+                return
+        if ref.source_kind == SourceKind.WAAGENT_LOG and _may_hold_facts(header.message):
+            self._facts_from(ref.to_record())
+        self.matcher.offer_line(ref)
+
     def on_record(self, record: Record) -> None:
         if record.timestamp is not None:
             key = hash((record.timestamp, record.message))
@@ -367,6 +391,12 @@ class _Scan:
                 return
 
 
+def _may_hold_facts(message: str) -> bool:
+    """Cheap test before building a record: versions, Python, OS, extension states."""
+    return ("Agent" in message or "Python: " in message or message.startswith("OS: ")
+            or "Target handler state" in message)
+
+
 _TIMELINE_KINDS = {
     r"Azure Linux Agent Version": "agent-start",
     r"Goal State Agent version": "agent-start",
@@ -397,7 +427,25 @@ def scan_members(
     return ScanResult(facts, state.matcher.store, state.timeline)
 
 
+def _looks_like_agent_log(member: Member) -> bool:
+    """A single file given on its own (``case.log``, ``journal.txt``) counts as a waagent log
+    when its first lines are agent records, whatever its name."""
+    from analyzer.parse.waagent_log import decode_line, parse_header
+
+    with member.open() as stream:
+        head = stream.read(16384)
+    lines = head.split(b"\n")[:20]
+    return any(parse_header(decode_line(line)[0]) is not None for line in lines if line)
+
+
 def _scan_member(member: Member, state: _Scan) -> None:
+    if (member.kind == SourceKind.OTHER and member.depth == 0
+            and "!" not in member.provenance and "/" not in member.provenance):
+        try:
+            if _looks_like_agent_log(member):
+                member.kind = SourceKind.WAAGENT_LOG
+        except (BundleError, OSError, EOFError, zlib.error, ValueError):
+            pass
     facts = state.facts
     row = FileRow(
         member.provenance,
@@ -440,6 +488,14 @@ def _scan_log(member: Member, state: _Scan) -> None:
         collector_truncated=member.collector_truncated,
         timeline=state.options.timeline,
     )
+    scanner.full_prefilter = state.full_prefilter(member.kind)
+    grammar = grammar_for(member.kind)
+
+    def on_line(header: Header, line: int, cut: bool) -> None:
+        state.on_line(LineRef(header, member.provenance, member.kind, line, cut,
+                              grammar.prefix_has_real_version))
+
+    scanner.on_line = on_line
     with member.open() as stream:
         stats = scanner.scan(stream)
     coverage = state.facts.coverage.setdefault(member.kind, Coverage())

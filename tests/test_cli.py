@@ -213,3 +213,13 @@ def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
     records = run("parse", str(bundle), "--table", "records", "--format", "csv").stdout
     for row in csv.DictReader(io.StringIO(records)):
         assert not row["message"].startswith(("=", "+", "-", "@"))
+
+
+def test_single_log_file_is_recognised_by_content(tmp_path: Path) -> None:
+    log = tmp_path / "ticket-4711.txt"
+    log.write_text("".join(f"2024-02-01T10:0{i}:00.000000Z {FAIL}\n" for i in range(8)))
+    result = run("analyze", str(log), "--format", "json")
+    report = json.loads(result.stdout)
+    assert report["bundle"]["files"] == [{"member": "ticket-4711.txt", "kind": "waagent_log",
+                                          "size": log.stat().st_size}]
+    assert "WAA-NET-001" in {f["rule"] for f in report["findings"]}

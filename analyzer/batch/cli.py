@@ -106,6 +106,8 @@ def batch(
 
 
 def _report(result: Any) -> None:
+    for error in result.rule_errors:
+        _err(f"rule error: {error}")
     _err(f"{result.analysed} bundles analysed in {result.elapsed_seconds:.1f} s "
          f"({result.rate:.1f}/s): {result.ok} ok, {result.failed} failed, {result.rejected} "
          f"rejected, {result.timeout} timed out; {result.skipped} already done, "

@@ -198,7 +198,7 @@ def start_forkserver(options: AnalyzeOptions | None = None) -> None:
 
 def run_forked(path: str, sha256: str, options: AnalyzeOptions, isolation: IsolationLimits,
                plan: Plan | None = None) -> Outcome:
-    from analyzer.batch.worker import child_main, death_outcome
+    from analyzer.batch.worker import child_main, death_outcome, failure
 
     context = forkserver_context()
     handle, stderr_path = tempfile.mkstemp(prefix="waagent-batch-", suffix=".stderr")
@@ -207,7 +207,10 @@ def run_forked(path: str, sha256: str, options: AnalyzeOptions, isolation: Isola
     child = context.Process(target=child_main, daemon=True, name="waagent-batch-bundle",
                             args=(sender, path, sha256, options, isolation, stderr_path))
     try:
-        child.start()
+        try:
+            child.start()
+        except (OSError, EOFError, ValueError) as error:  # the forkserver itself is gone
+            return failure(path, sha256, FAILED, f"cannot start the worker: {error}")
         _track(plan, child, add=True)
         sender.close()
         outcome, timed_out = _receive(receiver, isolation.wall_seconds)

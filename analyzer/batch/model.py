@@ -68,6 +68,8 @@ class BatchSummary:
     """The results dir has bundle rows and not one of them is ``ok``."""
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     """(path, status, error) of this run's failed / rejected / timed-out bundles."""
+    rule_errors: list[str] = field(default_factory=list)
+    """Broken rule files (the batch ran with the others, like ``analyze`` does)."""
 
     @property
     def rate(self) -> float:

@@ -60,15 +60,19 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     # The timeline supplies the backup runs the fleet rules need. The worker process is the
     # sandbox (same limits), so the pipeline's own forked reader would only add a fork.
     options = replace(options, limits=limits, timeline=True, isolate=False)
+    if not scheduler and method == "forkserver":
+        _start_early(options)
     bundles = expand_inputs(inputs)
     if not bundles:
         raise UsageError("no bundles found in the inputs")
+    rule_errors = _rule_errors(options)
     store = ResultStore(Path(out_dir))
     store.open_for_writing(resume)
     try:
         done = _already_done(store, resume, retry_failed)
         outcomes = _outcomes(bundles, done, options, limits, workers, scheduler, method)
-        summary = BatchSummary(results_dir=str(store.root), inputs=len(bundles))
+        summary = BatchSummary(results_dir=str(store.root), inputs=len(bundles),
+                               rule_errors=rule_errors)
         started = time.perf_counter()
         _consume(outcomes, GroupWriter(store, max_rows=max(1, group_rows)), summary,
                  BatchProgress(len(bundles), progress))
@@ -78,6 +82,23 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
         return summary
     finally:
         store.close()
+
+
+def _start_early(options: AnalyzeOptions) -> None:
+    """Start the forkserver now: it imports and warms up while this process expands the
+    inputs and checks the rules, instead of after."""
+    from analyzer.batch.local import main_is_reloadable, start_forkserver
+
+    if main_is_reloadable():
+        start_forkserver(options)
+
+
+def _rule_errors(options: AnalyzeOptions) -> list[str]:
+    """Load the pack once here too: broken rule files are reported once, not per bundle."""
+    from analyzer.pipeline import load_pack
+
+    pack, _, benign_errors = load_pack(options)
+    return [str(error) for error in pack.errors] + list(benign_errors)
 
 
 def _already_done(store: ResultStore, resume: bool, retry_failed: bool) -> frozenset[str]:

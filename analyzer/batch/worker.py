@@ -71,15 +71,51 @@ def install_pack_cache() -> None:
 
 
 def _warm_from_environment() -> None:
-    """In the forkserver: load the pack of the batch that started it."""
+    """In the forkserver: load the pack of the batch that started it, run one tiny bundle
+    through the whole analyze path, then freeze the heap.
+
+    The sample run fills every lazy import and cache of the path (``_strptime``, tarfile,
+    gzip, compiled patterns) once, instead of once per child. ``gc.freeze`` keeps each
+    child's collector away from the inherited objects, so they stay shared pages instead of
+    being copied on the child's first collection.
+    """
     text = os.environ.get(WARM_ENVIRONMENT)
     if not text:
         return
     install_pack_cache()
     try:
-        cached_load_pack(options_from_json(json.loads(text)))
-    except Exception:
+        options = options_from_json(json.loads(text))
+        cached_load_pack(options)
+        _sample_run(options)
+    except Exception:  # a child that needs the pack reports the problem itself
         pass
+    import gc
+
+    gc.freeze()
+
+
+_SAMPLE_LOG = (b"2024-01-31T10:00:00.000000Z INFO Daemon Daemon Azure Linux Agent Version: "
+               b"2.9.1.1\n2024-01-31T10:00:01.000000Z INFO ExtHandler ExtHandler "
+               b"ProcessExtensionsGoalState completed [incarnation_1 12 ms]\n")
+
+
+def _sample_run(options: AnalyzeOptions) -> None:
+    import gzip
+    import io
+    import tarfile
+    import tempfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in (("var/log/waagent.log", _SAMPLE_LOG),
+                           ("var/log/waagent.log.1.gz", gzip.compress(_SAMPLE_LOG, mtime=0))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    with tempfile.TemporaryDirectory(prefix="waagent-batch-warm-") as folder:
+        sample = Path(folder) / "sample.tgz"
+        sample.write_bytes(buffer.getvalue())
+        analyze_path(sample, options)
 
 
 # -- limits ---------------------------------------------------------------------------------

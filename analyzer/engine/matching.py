@@ -7,6 +7,7 @@ evidence, never every record.
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable
@@ -15,7 +16,8 @@ from typing import Any
 
 from analyzer.engine.model import AbsenceCheck, LogCheck, RecordFilter, Rule, SequenceCheck
 from analyzer.engine.regex import compile_pattern, compile_prefilter, compile_set
-from analyzer.parse.records import Record
+from analyzer.parse.records import Record, Tz
+from analyzer.parse.waagent_log import Header, split_extension_prefix, structured_fields
 
 SAMPLES_HEAD = 3
 SAMPLES_TAIL = 3
@@ -24,11 +26,46 @@ MAX_SEQUENCE_EVENTS = 200_000
 NO_TIME = float("-inf")
 
 
+@dataclass(slots=True)
+class LineRef:
+    """A one-line record seen on the cheap path: its parsed header and where it was."""
+
+    header: Header
+    member: str
+    source_kind: str
+    line: int
+    first_line_cut: bool = False
+    real_version: bool = True
+
+    def to_record(self) -> Record:
+        header = self.header
+        extension, version = split_extension_prefix(header.prefix)
+        flags = ("first_line_cut",) if self.first_line_cut else ()
+        if header.timestamp is None:
+            flags += ("bad_timestamp",)
+        return Record(self.member, self.source_kind, self.line, self.line, header.timestamp,
+                      header.tz if header.timestamp else Tz.NONE, header.level, header.thread,
+                      header.prefix, extension, version if self.real_version else "",
+                      header.generation, header.message, structured_fields(header.message),
+                      flags)
+
+
 @dataclass
 class Hit:
     record: Record
     captures: dict[str, str]
     group: int = -1
+
+
+@dataclass
+class _LazyHit:
+    """A tail sample from the cheap path; becomes a ``Hit`` only if it is shown."""
+
+    ref: LineRef
+    group: int
+
+    def resolve(self) -> Hit:
+        return Hit(self.ref.to_record(), {}, self.group)
 
 
 @dataclass
@@ -40,7 +77,7 @@ class Accumulator:
     groups: array = field(default_factory=lambda: array("i"))
     group_names: dict[str, int] = field(default_factory=dict)
     head: list[Hit] = field(default_factory=list)
-    tail: list[Hit] = field(default_factory=list)
+    tail: list[Hit | _LazyHit] = field(default_factory=list)
     group_samples: dict[int, Hit] = field(default_factory=dict)
 
     def add(self, hit: Hit, group: str) -> None:
@@ -60,8 +97,32 @@ class Accumulator:
             if len(self.tail) > SAMPLES_TAIL * 4:
                 del self.tail[:-SAMPLES_TAIL]
 
+    def add_line(self, line: LineRef, group: str) -> None:
+        """A hit from the cheap path: a full record is built only if it may become evidence."""
+        self.count += 1
+        stamp = line.header.timestamp
+        self.times.append(stamp.timestamp() if stamp is not None else NO_TIME)
+        index = self.group_names.get(group)
+        new_group = index is None and len(self.group_names) < MAX_GROUPS
+        if new_group:
+            index = self.group_names[group] = len(self.group_names)
+        group_index = index if index is not None else -1
+        self.groups.append(group_index)
+        if len(self.head) < SAMPLES_HEAD or new_group:
+            hit = Hit(line.to_record(), {}, group_index)
+            if new_group:
+                self.group_samples[group_index] = hit
+            if len(self.head) < SAMPLES_HEAD:
+                self.head.append(hit)
+                return
+        self.tail.append(_LazyHit(line, group_index))
+        if len(self.tail) > SAMPLES_TAIL * 4:
+            del self.tail[: -SAMPLES_TAIL]
+
     def samples(self) -> list[Hit]:
-        return self.head + self.tail[-SAMPLES_TAIL:]
+        tail = [h.resolve() if isinstance(h, _LazyHit) else h for h in self.tail[-SAMPLES_TAIL:]]
+        self.tail = list(tail)
+        return self.head + tail
 
     def merge(self, other: Accumulator) -> None:
         """Fold in what another accumulator saw later (the next member of the bundle)."""
@@ -132,6 +193,10 @@ class SequenceStore:
             self.events.append(SequenceEvent(time, record.member, record.line, group, True,
                                              Hit(record, captures)))
 
+    def add_end(self, time: float, group: str) -> None:
+        self.end_times.append(time)
+        self.end_groups.append(self._group_index(group))
+
     def ends_by_group(self) -> dict[str, list[float]]:
         names = {index: name for name, index in self.group_names.items()}
         ends: dict[str, list[float]] = {}
@@ -166,6 +231,23 @@ class LogQuery:
             for name, value in self.filter.where.items()
         ]
 
+    @property
+    def light(self) -> bool:
+        """Decidable from a one-line record's header and message alone (no captures, no
+        structured fields), so it can run on the scanner's cheap path."""
+        wanted = self.filter
+        return (self.role != "start" and not self.has_captures
+                and self.group_by in ("", "extension") and not self.where
+                and not wanted.threads and not wanted.prefixes)
+
+    def accepts_line(self, header: Header, extension: str) -> bool:
+        wanted = self.filter
+        if wanted.levels and header.level not in wanted.levels:
+            return False
+        if wanted.extensions and extension.lower() not in wanted.extensions:
+            return False
+        return not (wanted.exclude_extensions and extension.lower() in wanted.exclude_extensions)
+
     def accepts(self, record: Record) -> bool:
         wanted = self.filter
         if wanted.levels and record.level not in wanted.levels:
@@ -195,6 +277,16 @@ class LogQuery:
         if found is None:
             return None
         return {k: v for k, v in found.groupdict().items() if v is not None}
+
+
+_EVENT_NAME = re.compile(r"Event: name=([^,\s]+),")
+
+
+def _event_name(message: str) -> str:
+    if "Event: name=" not in message:
+        return ""
+    found = _EVENT_NAME.search(message)
+    return found.group(1) if found else ""
 
 
 def extension_of(record: Record) -> str:
@@ -252,6 +344,7 @@ class RecordMatcher:
                 self.by_kind[kind].append(query)
         self.store = MatchStore()
         self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
+        self._light_sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
 
     def _pattern_set(self, kind: str) -> tuple[Any, list[list[LogQuery]]]:
         """One RE2 set per source kind: a single pass over a record says which patterns
@@ -267,6 +360,45 @@ class RecordMatcher:
 
     def patterns_for(self, kind: str) -> tuple[str, ...]:
         return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ()) if q.pattern}))
+
+    def full_patterns_for(self, kind: str) -> tuple[str, ...]:
+        """Patterns some query can only decide on a fully parsed record."""
+        return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ())
+                             if q.pattern and not q.light}))
+
+    def _light_set(self, kind: str) -> tuple[Any, list[list[LogQuery]]]:
+        cached = self._light_sets.get(kind)
+        if cached is None:
+            by_pattern: dict[str, list[LogQuery]] = {}
+            for query in self.by_kind.get(kind, ()):
+                if query.light:
+                    by_pattern.setdefault(query.pattern, []).append(query)
+            cached = (compile_set(tuple(by_pattern)), list(by_pattern.values()))
+            self._light_sets[kind] = cached
+        return cached
+
+    def offer_line(self, ref: LineRef) -> None:
+        """The cheap path: a one-line record that only light queries can match."""
+        pattern_set, groups = self._light_set(ref.source_kind)
+        if pattern_set is None:
+            return
+        header = ref.header
+        indices = pattern_set.Match(header.message)
+        if not indices:
+            return
+        extension = split_extension_prefix(header.prefix)[0] or _event_name(header.message)
+        stamp = header.timestamp
+        time = stamp.timestamp() if stamp is not None else NO_TIME
+        for index in indices:
+            for query in groups[index]:
+                if not query.accepts_line(header, extension):
+                    continue
+                key = (query.rule_id, query.check)
+                group = extension if query.group_by == "extension" else ""
+                if query.role == "hit":
+                    self.store.accumulators.setdefault(key, Accumulator()).add_line(ref, group)
+                else:
+                    self.store.sequences.setdefault(key, SequenceStore()).add_end(time, group)
 
     def prefilter(self, kind: str, extra: tuple[str, ...] = ()) -> Any:
         patterns = self.patterns_for(kind) + extra

@@ -18,7 +18,7 @@ from typing import IO, Any, Protocol
 
 from analyzer.parse.logsources import Grammar
 from analyzer.parse.records import Record
-from analyzer.parse.waagent_log import RecordFolder, decode_line
+from analyzer.parse.waagent_log import Header, RecordFolder, decode_line
 
 CHUNK_BYTES = 4 * 1024 * 1024
 _MAX_BACKTRACK_LINES = 10_000
@@ -69,6 +69,11 @@ class LogScanner:
     collector_truncated: bool = False
     timeline: bool = False
     stats: ScanStats = field(default_factory=ScanStats)
+    full_prefilter: Any = None
+    """Patterns that need the whole record parsed. When set, a hit on a one-line record that
+    none of them matches goes to ``on_line`` instead: its header is parsed, nothing more."""
+    on_line: Callable[[Header, int, bool], None] | None = None
+    """Cheap path: (parsed header, line number, first line of a collector-cut file)."""
 
     def scan(self, stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> ScanStats:
         carry = b""
@@ -130,8 +135,31 @@ class LogScanner:
             end = self._record_end(region, position)
             counted_lines += region.count(b"\n", counted_pos, start)
             counted_pos = start
-            self._emit(region[start:end], line_base + counted_lines, first=start == 0)
+            line_no = line_base + counted_lines
+            if not self._try_line(region, start, end, line_no):
+                self._emit(region[start:end], line_no, first=start == 0)
             done_until = end
+
+    def _try_line(self, region: bytes, start: int, end: int, line_no: int) -> bool:
+        """Hand a one-line record that only cheap patterns match to ``on_line``."""
+        if self.on_line is None:
+            return False
+        newline = region.find(b"\n", start, end)
+        if 0 <= newline < end - 1:
+            return False  # several lines: the full path folds them
+        line_end = newline if newline >= 0 else end
+        if self.full_prefilter is not None and self.full_prefilter.search(region, start, line_end):
+            return False
+        raw = region[start:line_end]
+        if len(raw) > self.max_line_bytes:
+            return False
+        header = self.grammar.header_parser(decode_line(raw)[0])
+        if header is None:
+            return False
+        cut = start == 0 and line_no == 1 and self.collector_truncated
+        self.stats.candidates += 1
+        self.on_line(header, line_no, cut)
+        return True
 
     def _record_start(self, region: bytes, position: int) -> int:
         start = region.rfind(b"\n", 0, position) + 1

@@ -89,3 +89,14 @@ def test_summary_to_file(fleet: Path, tmp_path: Path) -> None:
     target = tmp_path / "fleet.md"
     assert _run(["summary", str(out), "--format", "markdown", "--output", str(target)]) == 0
     assert target.read_text().startswith("# Batch summary")
+
+
+def test_broken_extra_rule_is_reported_once(fleet: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    extra = tmp_path / "my-rules"
+    extra.mkdir()
+    (extra / "BROKEN-1.toml").write_text("id = 'BROKEN-1'\ntitle = \n")
+    code = _batch(fleet, tmp_path / "out", "--rules", str(extra), "--fail-on", "never")
+    err = capsys.readouterr().err
+    assert code == 0 and err.count("rule error:") == 1 and "BROKEN-1.toml" in err
+    assert "3 ok" in err

@@ -253,3 +253,11 @@ min_count = 2
     log = "".join(g4(i, "INFO", "Command: bin/x") for i in range(3))
     finding, _ = run(tmp_path, "a", checks, {"var/log/waagent.log": log})
     assert finding is not None and finding.count == 3
+
+
+def test_lines_with_invalid_utf8_still_match(tmp_path: Path) -> None:
+    line = b"2024-02-01T10:01:00.000000Z WARNING ExtHandler ExtHandler caf\xe9 " + FAIL.encode()
+    data = (line + b"\n") * 2
+    finding, _ = run(tmp_path, "a", LOG_CHECK, {"var/log/waagent.log": data})
+    assert finding is not None and finding.count == 2
+    assert "caf\udce9" in finding.evidence[0].text

@@ -142,8 +142,13 @@ class Workspace:
             for piece in text.replace("\\", "/").split("/"):
                 if piece and piece not in (".", "..") and "\0" not in piece:
                     self.forbidden.add(piece)
-            if text.startswith("/") and "\0" not in text:
+            if "\0" in text:
+                continue
+            if text.startswith("/"):
                 self.absent.add(Path(text))
+            elif ".." in text.replace("\\", "/").split("/"):
+                # Where an extracting tool running in our cwd would have written it.
+                self.absent.add(Path(os.path.normpath(self.cwd / text.replace("\\", "/"))))
 
     # -- running -----------------------------------------------------------------------------
     def run_cli(self, *args: str | Path, timeout: float = 120) -> ToolRun:

@@ -162,8 +162,8 @@ def zeros(total: int, chunk: int = 1 << 20) -> Iterator[bytes]:
 
 
 class _GzipWriter:
-    """Streams pieces into a gzip file; identical zero chunks are compressed once and the
-    compressed bytes reused (each chunk is a full-flush unit), so a 1 GiB payload of zeros is
+    """Streams pieces into a gzip file; repeated blocks are compressed once and the
+    compressed bytes reused (each copy is a full-flush unit), so a 1 GiB payload of zeros is
     written in about a second with a few MiB of memory."""
 
     def __init__(self, out: io.BufferedWriter) -> None:
@@ -171,7 +171,7 @@ class _GzipWriter:
         self._comp = zlib.compressobj(9, zlib.DEFLATED, -15)
         self._crc = 0
         self._size = 0
-        self._cache: dict[tuple[bytes, int], bytes] = {}
+        self._cache: dict[bytes, bytes] = {}
         out.write(b"\x1f\x8b\x08\x00" + struct.pack("<L", 0) + b"\x02\xff")
 
     def write(self, data: bytes) -> None:
@@ -179,22 +179,25 @@ class _GzipWriter:
         self._crc = zlib.crc32(data, self._crc)
         self._size += len(data)
 
-    def write_fill(self, total: int, byte: bytes = b"\0", chunk: int = 1 << 20) -> None:
-        """``total`` copies of ``byte``; the first chunk is compressed after a full flush,
-        later identical chunks reuse its compressed bytes."""
+    def write_repeat(self, block: bytes, times: int) -> None:
+        """``block`` ``times`` over: compressed once after a full flush (which leaves no
+        state behind, so every copy encodes to the same bytes), then the encoding is reused."""
+        if times <= 0:
+            return
         self._out.write(self._comp.flush(zlib.Z_FULL_FLUSH))
-        block = byte * chunk
-        key = (byte, chunk)
-        if key not in self._cache:
+        encoded = self._cache.get(block)
+        if encoded is None:
             comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-            self._cache[key] = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
-        encoded = self._cache[key]
-        full, rest = divmod(total, chunk)
-        for _ in range(full):
-            # A full flush leaves no state behind: the next chunk encodes identically.
+            encoded = self._cache[block] = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+        for _ in range(times):
             self._out.write(encoded)
             self._crc = zlib.crc32(block, self._crc)
-        self._size += full * chunk
+        self._size += len(block) * times
+
+    def write_fill(self, total: int, byte: bytes = b"\0", chunk: int = 1 << 20) -> None:
+        """``total`` copies of ``byte`` (cheap: see :meth:`write_repeat`)."""
+        full, rest = divmod(total, chunk)
+        self.write_repeat(byte * chunk, full)
         if rest:
             self.write(byte * rest)
 
@@ -211,13 +214,23 @@ class Zeros:
     byte: bytes = b"\0"
 
 
-def write_gzip(path: Path, parts: Iterable[bytes | Zeros]) -> Path:
-    """Write ``parts`` gzip-compressed to ``path`` (streamed; ``Zeros`` runs are cheap)."""
+@dataclass
+class Repeat:
+    """``block`` repeated ``times`` inside a streamed gzip (see :func:`write_gzip`)."""
+
+    block: bytes
+    times: int
+
+
+def write_gzip(path: Path, parts: Iterable[bytes | Zeros | Repeat]) -> Path:
+    """Write ``parts`` gzip-compressed to ``path`` (streamed; ``Zeros``/``Repeat`` are cheap)."""
     with path.open("wb") as handle:
         writer = _GzipWriter(handle)
         for part in parts:
             if isinstance(part, Zeros):
                 writer.write_fill(part.count, part.byte)
+            elif isinstance(part, Repeat):
+                writer.write_repeat(part.block, part.times)
             else:
                 writer.write(part)
         writer.close()
@@ -377,3 +390,21 @@ BENIGN_LOG = b"".join(
     )
 )
 """A short, healthy waagent.log: no rule fires on it."""
+
+WIRESERVER_FAILURE = (
+    "Fetch failed: [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate "
+    "-- IOError [Errno 111] Connection refused -- 6 attempts made"
+)
+"""A record WAA-NET-001 (critical) counts; eight of them make the rule fire (exit 1)."""
+
+
+def failing_log(count: int = 8, first_minute: int = 10, suffix: str = "") -> bytes:
+    """A waagent.log on which WAA-NET-001 fires: the benign start, then ``count`` failures."""
+    return BENIGN_LOG + b"".join(
+        log_line(WIRESERVER_FAILURE + suffix, first_minute + i, "WARNING") for i in range(count)
+    )
+
+
+def tar_of(*members: bytes) -> bytes:
+    """Members (headers + padded data, see ``tar_file``) plus the end-of-archive blocks."""
+    return b"".join(members) + tar_end()
