@@ -7,7 +7,6 @@ evidence, never every record.
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections import defaultdict
 from collections.abc import Iterable
@@ -63,9 +62,49 @@ class _LazyHit:
 
     ref: LineRef
     group: int
+    captures: dict[str, str] = field(default_factory=dict)
 
     def resolve(self) -> Hit:
-        return Hit(self.ref.to_record(), {}, self.group)
+        return Hit(self.ref.to_record(), self.captures, self.group)
+
+
+class LineView:
+    """Quacks like a ``Record`` for filters and patterns, from a header alone; structured
+    fields are computed only if a filter asks for one."""
+
+    __slots__ = ("_fields", "extension", "header", "member")
+
+    def __init__(self, ref: LineRef) -> None:
+        self.header = ref.header
+        self.member = ref.member
+        self.extension = split_extension_prefix(ref.header.prefix)[0]
+        self._fields: dict[str, str] | None = None
+
+    @property
+    def message(self) -> str:
+        return self.header.message
+
+    @property
+    def level(self) -> str:
+        return self.header.level
+
+    @property
+    def thread(self) -> str:
+        return self.header.thread
+
+    @property
+    def prefix(self) -> str:
+        return self.header.prefix
+
+    @property
+    def generation(self) -> str:
+        return self.header.generation
+
+    @property
+    def fields(self) -> dict[str, str]:
+        if self._fields is None:
+            self._fields = structured_fields(self.header.message)
+        return self._fields
 
 
 @dataclass
@@ -97,7 +136,7 @@ class Accumulator:
             if len(self.tail) > SAMPLES_TAIL * 4:
                 del self.tail[:-SAMPLES_TAIL]
 
-    def add_line(self, line: LineRef, group: str) -> None:
+    def add_line(self, line: LineRef, group: str, captures: dict[str, str]) -> None:
         """A hit from the cheap path: a full record is built only if it may become evidence."""
         self.count += 1
         stamp = line.header.timestamp
@@ -109,13 +148,13 @@ class Accumulator:
         group_index = index if index is not None else -1
         self.groups.append(group_index)
         if len(self.head) < SAMPLES_HEAD or new_group:
-            hit = Hit(line.to_record(), {}, group_index)
+            hit = Hit(line.to_record(), captures, group_index)
             if new_group:
                 self.group_samples[group_index] = hit
             if len(self.head) < SAMPLES_HEAD:
                 self.head.append(hit)
                 return
-        self.tail.append(_LazyHit(line, group_index))
+        self.tail.append(_LazyHit(line, group_index, captures))
         if len(self.tail) > SAMPLES_TAIL * 4:
             del self.tail[: -SAMPLES_TAIL]
 
@@ -233,20 +272,9 @@ class LogQuery:
 
     @property
     def light(self) -> bool:
-        """Decidable from a one-line record's header and message alone (no captures, no
-        structured fields), so it can run on the scanner's cheap path."""
-        wanted = self.filter
-        return (self.role != "start" and not self.has_captures
-                and self.group_by in ("", "extension") and not self.where
-                and not wanted.threads and not wanted.prefixes)
-
-    def accepts_line(self, header: Header, extension: str) -> bool:
-        wanted = self.filter
-        if wanted.levels and header.level not in wanted.levels:
-            return False
-        if wanted.extensions and extension.lower() not in wanted.extensions:
-            return False
-        return not (wanted.exclude_extensions and extension.lower() in wanted.exclude_extensions)
+        """Decidable on a one-line record without folding it (everything but sequence
+        starts, which become evidence and so keep their full record)."""
+        return self.role != "start"
 
     def accepts(self, record: Record) -> bool:
         wanted = self.filter
@@ -277,16 +305,6 @@ class LogQuery:
         if found is None:
             return None
         return {k: v for k, v in found.groupdict().items() if v is not None}
-
-
-_EVENT_NAME = re.compile(r"Event: name=([^,\s]+),")
-
-
-def _event_name(message: str) -> str:
-    if "Event: name=" not in message:
-        return ""
-    found = _EVENT_NAME.search(message)
-    return found.group(1) if found else ""
 
 
 def extension_of(record: Record) -> str:
@@ -382,21 +400,22 @@ class RecordMatcher:
         pattern_set, groups = self._light_set(ref.source_kind)
         if pattern_set is None:
             return
-        header = ref.header
-        indices = pattern_set.Match(header.message)
+        indices = pattern_set.Match(ref.header.message)
         if not indices:
             return
-        extension = split_extension_prefix(header.prefix)[0] or _event_name(header.message)
-        stamp = header.timestamp
+        view = LineView(ref)
+        stamp = ref.header.timestamp
         time = stamp.timestamp() if stamp is not None else NO_TIME
         for index in indices:
             for query in groups[index]:
-                if not query.accepts_line(header, extension):
+                captures = query.match(view)  # type: ignore[arg-type]
+                if captures is None:
                     continue
                 key = (query.rule_id, query.check)
-                group = extension if query.group_by == "extension" else ""
+                group = group_key(query, view, captures) if query.group_by else ""  # type: ignore[arg-type]
                 if query.role == "hit":
-                    self.store.accumulators.setdefault(key, Accumulator()).add_line(ref, group)
+                    self.store.accumulators.setdefault(key, Accumulator()).add_line(
+                        ref, group, captures)
                 else:
                     self.store.sequences.setdefault(key, SequenceStore()).add_end(time, group)
 

@@ -185,7 +185,7 @@ class PatternSet:
                 raise PatternError(f"pattern not accepted: {pattern[:80]}")
         self._set.Compile()
 
-    def Match(self, text: str | bytes) -> list[int]:  # noqa: N802 - mirrors re2.Set
+    def Match(self, text: str | bytes) -> list[int]:  # mirrors re2.Set
         return self._set.Match(_utf8(text)) or []
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[str, ...]]]:

@@ -31,6 +31,14 @@ SANDBOX_RLIMIT_RAISE = (
     "BUG-6: sandbox._apply_limits sets RLIMIT_AS/RLIMIT_CPU above an inherited hard limit "
     "(ulimit -v/-t, systemd LimitAS=) -> every analysis is rejected with ValueError"
 )
+SPOOL_DIR_LEFT = (
+    "BUG-10: when the reader is killed (wall clock / CPU limit) its private spool directory "
+    "TMPDIR/waagent-analyzer-* is left behind (the parent never removes it)"
+)
+EXPORT_NOT_ISOLATED = (
+    "BUG-11: 'parse --table records' walks the bundle in the CLI process itself (no forked "
+    "reader): no memory, CPU or wall-clock limit applies to the export path"
+)
 NEGATIVE_SIZE = (
     "BUG-7 (minor): a tar member with a negative (base-256) size is listed with size -2048 "
     "and no problem; only the following header fails"
