@@ -203,10 +203,11 @@ class ResultStore:
 
         schema = self._schemas[table]
         names = columns or schema.names
-        parts = [pq.ParquetFile(part).read(columns=names).cast(schema.select(names))
+        wanted = pa.schema([schema.field(name) for name in names])
+        parts = [pq.ParquetFile(part).read(columns=names).cast(wanted)
                  for part in self._parts(table)]
         if not parts:
-            return schema.empty_table().select(names)
+            return wanted.empty_table()
         return pa.concat_tables(parts)
 
     # -- writing ------------------------------------------------------------------------------

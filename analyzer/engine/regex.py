@@ -152,6 +152,12 @@ class Prefilter:
     def finditer(self, data: bytes) -> Any:
         return self._compiled.finditer(data)
 
+    def next_hit(self, data: bytes, pos: int) -> int:
+        """Offset of the next match at or after ``pos``, or -1 (RE2's matcher called
+        directly: the Python wrapper's per-match objects cost more than the scan)."""
+        start = self._regexp.Match(_UNANCHORED, data, pos, len(data))[0][0]
+        return start if start >= 0 else -1
+
     def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> bool:
         end = len(data) if endpos is None else endpos
         return bool(self._regexp.Match(_UNANCHORED, data, pos, end)[0] != _NO_MATCH)

@@ -25,7 +25,7 @@ _MAX_BACKTRACK_LINES = 10_000
 
 
 class Prefilter(Protocol):
-    def finditer(self, data: bytes) -> Any: ...
+    def next_hit(self, data: bytes, pos: int) -> int: ...
 
 
 @dataclass
@@ -125,12 +125,13 @@ class LogScanner:
             self._count_hours(region)
         if self.prefilter is None:
             return
-        done_until = -1
         counted_pos, counted_lines = 0, 0
-        for hit in self.prefilter.finditer(region):
-            position = hit.start()
-            if position < done_until:
-                continue
+        position = -1
+        while True:
+            # Resume after the record just handled: its other hits are inside it.
+            position = self.prefilter.next_hit(region, position + 1)
+            if position < 0:
+                break
             start = self._record_start(region, position)
             end = self._record_end(region, position)
             counted_lines += region.count(b"\n", counted_pos, start)
@@ -138,7 +139,7 @@ class LogScanner:
             line_no = line_base + counted_lines
             if not self._try_line(region, start, end, line_no):
                 self._emit(region[start:end], line_no, first=start == 0)
-            done_until = end
+            position = end - 1
 
     def _try_line(self, region: bytes, start: int, end: int, line_no: int) -> bool:
         """Hand a one-line record that only cheap patterns match to ``on_line``."""

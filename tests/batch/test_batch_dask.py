@@ -98,3 +98,11 @@ def test_missing_dask_is_a_clear_usage_error(tmp_path: Path,
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     with pytest.raises(UsageError, match=r"waagent-analyzer\[dask\]"):
         run_batch([bundle], tmp_path / "out", scheduler="tcp://127.0.0.1:1", progress=False)
+
+
+def test_unreachable_scheduler_is_a_usage_error(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("analyzer.batch.cluster.CONNECT_TIMEOUT", "1s")
+    bundle = build(tmp_path / "fleet", Spec("a"))
+    with pytest.raises(UsageError, match="cannot connect"):
+        run_batch([bundle], tmp_path / "out", scheduler="tcp://127.0.0.1:1", progress=False)

@@ -151,8 +151,9 @@ class Workspace:
                 self.absent.add(Path(os.path.normpath(self.cwd / text.replace("\\", "/"))))
 
     # -- running -----------------------------------------------------------------------------
-    def run_cli(self, *args: str | Path, timeout: float = 120) -> ToolRun:
-        return self._run([sys.executable, "-m", "analyzer", *map(str, args)], timeout)
+    def run_cli(self, *args: str | Path, timeout: float = 120,
+                rlimits: dict[str, tuple[int, int]] | None = None) -> ToolRun:
+        return self._run([sys.executable, "-m", "analyzer", *map(str, args)], timeout, rlimits)
 
     def run_api(self, path: Path, timeout: float = 120, **limits: Any) -> ToolRun:
         spec = json.dumps({"path": str(path), "limits": limits})
@@ -161,7 +162,8 @@ class Workspace:
     def analyze(self, path: Path, *extra: str, timeout: float = 120) -> ToolRun:
         return self.run_cli("analyze", path, "--format", "json", *extra, timeout=timeout)
 
-    def _run(self, argv: list[str], timeout: float) -> ToolRun:
+    def _run(self, argv: list[str], timeout: float,
+             rlimits: dict[str, tuple[int, int]] | None = None) -> ToolRun:
         self.runs += 1
         watched_before = {d: _listing(d) for d in WATCHED_DIRS}
         inputs_before = _tree(self.inputs)
@@ -169,6 +171,8 @@ class Workspace:
         env = {k: v for k, v in os.environ.items() if k != "WAAGENT_ANALYZER_DEBUG"}
         env.update(PYTHONPATH=str(REPO), TMPDIR=str(self.tmp), NO_COLOR="1",
                    PYTHONDONTWRITEBYTECODE="1", COLUMNS="120")
+        if rlimits:
+            env["SEC_MEASURE_RLIMITS"] = json.dumps(rlimits)
         out_path = self.root / f"stdout-{self.runs}"
         err_path = self.root / f"stderr-{self.runs}"
         usage_path = self.root / f"usage-{self.runs}.json"

@@ -52,9 +52,12 @@ from secbuild import (
     gnu_long_name,
     gzip_bytes,
     log_line,
+    ENTITY_SAMPLES,
+    SECRET_MARKER,
     pad,
     pax_header,
     pax_record,
+    section_2_5_samples,
     sparse_member,
     tar_end,
     tar_entry,
@@ -773,38 +776,6 @@ class _Listener:
         self.sock.close()
 
 
-def section_2_5_samples(secret: Path, url: str) -> dict[str, bytes]:
-    """The malicious documents of security-ingestion.md section 2.5."""
-    lol = "".join(f' <!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">\n' for i in range(1, 10))
-    samples = {
-        "xxe_file": f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
-                    "\n<GoalState><Incarnation>&x;</Incarnation></GoalState>",
-        "xxe_param": f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY % p SYSTEM "file://{secret}">'
-                     " %p;]>\n<GoalState/>",
-        "xxe_http": f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "{url}/x">]>\n'
-                    "<GoalState>&x;</GoalState>",
-        "ext_dtd": f'<?xml version="1.0"?>\n<!DOCTYPE r SYSTEM "{url}/evil.dtd">\n<GoalState/>',
-        "billion_laughs": '<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol0 "lol">\n'
-                          f"{lol}]>\n<lolz>&lol9;</lolz>",
-        "quadratic": '<!DOCTYPE r [<!ENTITY a "' + "A" * 100_000 + '">]><r>' + "&a;" * 20_000
-                     + "</r>",
-        "internal_entity": '<?xml version="1.0"?>\n<!DOCTYPE GoalState [<!ENTITY inc "2">]>\n'
-                           "<GoalState><Incarnation>&inc;</Incarnation></GoalState>",
-        "xinclude": '<GoalState xmlns:xi="http://www.w3.org/2001/XInclude"><Incarnation>'
-                    f'<xi:include href="file://{secret}" parse="text"/></Incarnation></GoalState>',
-        "stylesheet_pi": f'<?xml-stylesheet type="text/xsl" href="{url}/x.xsl"?><GoalState>'
-                         "<Incarnation>3</Incarnation></GoalState>",
-        "utf16_doctype": ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x SYSTEM '
-                          f'"file://{secret}">]><GoalState>&x;</GoalState>'),
-    }
-    out = {k: v.encode() for k, v in samples.items()}
-    out["utf16_doctype"] = samples["utf16_doctype"].encode("utf-16")
-    return out
-
-
-ENTITY_SAMPLES = ("xxe_file", "xxe_param", "xxe_http", "ext_dtd", "billion_laughs", "quadratic",
-                  "internal_entity", "utf16_doctype")
-SECRET_MARKER = "SECRET-CONTENT-7f3a9c"
 
 
 @row("row33")
