@@ -50,12 +50,16 @@ def tripwires(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tripwires]:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
+    server.settimeout(0.1)
     state.port = server.getsockname()[1]
+    stop = threading.Event()
 
     def serve() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             state.accepted += 1
@@ -76,8 +80,9 @@ def tripwires(monkeypatch: pytest.MonkeyPatch) -> Iterator[Tripwires]:
     monkeypatch.setattr(socket, "create_connection", guard("create_connection"))
     monkeypatch.setattr(socket, "getaddrinfo", guard("getaddrinfo"))
     yield state
-    server.close()
+    stop.set()
     thread.join(timeout=5)
+    server.close()
 
 
 @pytest.fixture
