@@ -245,27 +245,23 @@ def parse(
     vm_timezone: Annotated[str | None, typer.Option("--vm-timezone")] = None,
 ) -> None:
     """Export a table: files, records, extensions, goal_states, agent or config."""
-    from analyzer.bundle.walker import walk
-    from analyzer.export import RECORD_COLUMNS, iter_bundle_records, rows_as_dicts, write_table
+    from analyzer.export import RECORD_COLUMNS, rows_as_dicts, write_table
     from analyzer.facts import _columns
-    from analyzer.pipeline import AnalyzeOptions, analyze_path
+    from analyzer.pipeline import AnalyzeOptions, analyze_path, export_records
 
     _check_input(path)
     _set_vm_timezone(vm_timezone)
     if fmt == TableFormat.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE")
     options = AnalyzeOptions()
-    problems: list[Any] = []
+    target = output if output is not None else sys.stdout.buffer
     if table == Table.records:
-        rows = iter_bundle_records(walk(path, options.limits, problems), options.limits)
-        columns = RECORD_COLUMNS
+        count, problems = export_records(path, RECORD_COLUMNS, fmt.value, target, options)
     else:
         analysis = analyze_path(path, options)
         problems = analysis.facts.problems
-        rows = rows_as_dicts(analysis.facts.rows(table.value))
-        columns = _columns(table.value)
-    target = output if output is not None else sys.stdout.buffer
-    count = write_table(rows, columns, fmt.value, target)
+        count = write_table(rows_as_dicts(analysis.facts.rows(table.value)),
+                            _columns(table.value), fmt.value, target)
     for problem in problems:
         _err(f"problem: {problem}")
     if output is not None:

@@ -135,7 +135,24 @@ def analyze_members(
         problems: list[Problem] = []
         result = scan_members(factory(problems), pack, facts, options)
         facts.problems.extend(problems)
+    _check_something_was_read(name, facts)
     return _finish(result, pack, benign, benign_errors, options)
+
+
+_UNRECOGNISED = {SourceKind.OTHER, SourceKind.SECRET, SourceKind.ARCHIVE,
+                 SourceKind.GOAL_STATE_PLACEHOLDER}
+
+
+def _check_something_was_read(name: str, facts: BundleFacts) -> None:
+    """Nothing read at all is a rejected input (exit 3); nothing *recognised* is said."""
+    if not facts.files:
+        if facts.problems:
+            raise InputRejected(f"{name}: nothing could be read: {facts.problems[0].message}")
+        facts.problems.append(Problem(name, "no files found in the input"))
+        return
+    if all(row.kind in _UNRECOGNISED for row in facts.files):
+        facts.problems.append(Problem(name, "no recognised files: no waagent log, goal-state "
+                                            "XML, status, configuration or extension log"))
 
 
 def scan_isolated(
@@ -728,3 +745,44 @@ def _extension_summaries(facts: BundleFacts) -> list[ExtensionSummary]:
         ExtensionSummary(row.name, row.version, row.state or states.get(key, ""), row.member)
         for key, (_, row) in sorted(best.items())
     ]
+
+
+def export_records(source: Path, columns: list[str], fmt: str, output: Any,
+                   options: AnalyzeOptions) -> tuple[int, list[Problem]]:
+    """Write every log record of a bundle (``parse --table records``), read in the same
+    limited child as ``analyze``: the child walks, parses and writes; the parent reports."""
+    from analyzer.bundle.walker import walk
+    from analyzer.export import iter_bundle_records, write_table
+    from analyzer.sandbox import SandboxLimits, run_in_sandbox
+
+    outcome: dict[str, Any] = {"count": 0, "problems": [], "rejected": None}
+
+    def work(emit: Callable[[Any], None]) -> None:
+        problems: list[Problem] = []
+        try:
+            rows = iter_bundle_records(walk(source, options.limits, problems), options.limits)
+            count = write_table(rows, columns, fmt, output)
+        except InputRejected as error:
+            emit(("rejected", str(error)))
+            return
+        finally:
+            if hasattr(output, "flush"):
+                output.flush()
+        emit(("done", count, problems))
+
+    def on_message(message: tuple[Any, ...]) -> None:
+        if message[0] == "rejected":
+            outcome["rejected"] = message[1]
+        else:
+            outcome["count"], outcome["problems"] = message[1], message[2]
+
+    limits = options.limits
+    end = run_in_sandbox(work, SandboxLimits(limits.worker_memory_bytes,
+                                             limits.worker_cpu_seconds, limits.wall_seconds),
+                         on_message)
+    if outcome["rejected"]:
+        raise InputRejected(outcome["rejected"])
+    problems = list(outcome["problems"])
+    if end.status != "ok":
+        problems.append(Problem(source.name, f"stopped: {end.detail}; the export is incomplete"))
+    return outcome["count"], problems

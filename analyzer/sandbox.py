@@ -15,8 +15,10 @@ import os
 import pickle
 import resource
 import select
+import shutil
 import signal
 import struct
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -66,16 +68,21 @@ def run_in_sandbox(
 ) -> SandboxEnd:
     """Fork, apply the limits in the child, run ``work(emit)`` there; call ``on_message``
     in the parent for every message, in order. Returns how the child ended."""
+    # The child's spool files live in a directory the parent owns and removes, so a child
+    # killed by a limit leaves nothing behind.
+    private = tempfile.mkdtemp(prefix="waagent-analyzer-")
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_fd)
+        tempfile.tempdir = private
         _child(work, limits, write_fd)
     os.close(write_fd)
     try:
         end = _parent(pid, read_fd, limits, on_message)
     finally:
         os.close(read_fd)
+        shutil.rmtree(private, ignore_errors=True)
     return end
 
 
@@ -108,10 +115,21 @@ def _child(
             os._exit(code)
 
 
+def _lower(kind: int, soft: int, hard: int) -> None:
+    """Set a limit, never above what the process already may not exceed (``ulimit``)."""
+    current_soft, current_hard = resource.getrlimit(kind)
+    if current_hard != resource.RLIM_INFINITY:
+        hard = min(hard, current_hard)
+        soft = min(soft, hard)
+    if current_soft != resource.RLIM_INFINITY:
+        soft = min(soft, current_soft)
+    resource.setrlimit(kind, (soft, hard))
+
+
 def _apply_limits(limits: SandboxLimits) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-    soft = max(1, limits.cpu_seconds)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 5))
+    _lower(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
+    cpu = max(1, limits.cpu_seconds)
+    _lower(resource.RLIMIT_CPU, cpu, cpu + 5)
     # The child never writes files (nested archives spool to anonymous memory first); a
     # spill to the private temp area is bounded by the nested-archive cap.
     signal.signal(signal.SIGINT, signal.SIG_DFL)

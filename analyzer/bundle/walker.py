@@ -643,6 +643,7 @@ class _Walker:
             provenance=self.label,
             compressed_hint=fmt != InputFormat.PLAIN,
             xz_ok=fmt == InputFormat.XZ,
+            not_archive=fmt == InputFormat.PLAIN,
         )
 
     def _emit(
@@ -656,8 +657,12 @@ class _Walker:
         provenance: str | None = None,
         compressed_hint: bool = False,
         xz_ok: bool = False,
+        not_archive: bool = False,
     ) -> Iterator[Member]:
-        """Validate, classify, peek and yield one regular member (recursing into archives)."""
+        """Validate, classify, peek and yield one regular member (recursing into archives).
+
+        ``not_archive``: the content was already sniffed as no archive (a single input file),
+        so an archive-like name (``case.tgz`` holding plain text) must not decide."""
         name = names.parse_name(raw_name, self.limits, backslash_separator=ctx.backslash_separator)
         prov = provenance or f"{ctx.prov}{ctx.separator}{name.display}"
         if name.reject is not None:
@@ -675,6 +680,8 @@ class _Walker:
         if ctx.logical_base is not None and not name.rooted:
             logical = f"{ctx.logical_base}/{logical}" if ctx.logical_base else logical
         kind = classify(logical)
+        if not_archive and kind == SourceKind.ARCHIVE:
+            kind = SourceKind.OTHER
         member = Member(
             provenance=prov,
             logical_path=logical,

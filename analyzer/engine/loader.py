@@ -536,7 +536,7 @@ class _RuleBuilder:
         if not pattern:
             return ""
         try:
-            compile_pattern(pattern)
+            compiled = compile_pattern(pattern)
         except PatternError as error:
             self.error(
                 f"pattern not accepted by the linear-time regex engine (RE2: no "
@@ -546,6 +546,10 @@ class _RuleBuilder:
             return ""
         if len(pattern) > 4000:
             self.error("pattern longer than 4000 characters", *keys)
+        if keys[-1] in ("pattern", "then") and compiled.search("") is not None:
+            self.error("pattern matches the empty string, so it would match every record; "
+                       "make it require at least one character", *keys)
+            return ""
         return pattern
 
     def _number(self, value: Any, keys: tuple[str | int, ...], kind: type) -> Any:

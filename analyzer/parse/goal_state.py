@@ -34,6 +34,7 @@ from analyzer.parse.xmlsafe import (
     parse_xml,
 )
 from analyzer.redact import redact_text
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.settings import DEFAULT_LIMITS
 
 _MAX_XML = DEFAULT_LIMITS.max_xml_bytes
@@ -80,6 +81,11 @@ def parse_timestamp(value: Any) -> datetime | None:
     >>> parse_timestamp("yesterday") is None
     True
     """
+    stamp = _parse_timestamp(value)
+    return stamp if stamp is not None and FIRST_YEAR <= stamp.year <= LAST_YEAR else None
+
+
+def _parse_timestamp(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -102,7 +108,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     if zone and zone.upper() != "Z":
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
-        ts -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        try:
+            ts -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        except OverflowError:
+            return None
     return ts
 
 

@@ -130,7 +130,7 @@ class LogScanner:
         while True:
             # Resume after the record just handled: its other hits are inside it.
             position = self.prefilter.next_hit(region, position + 1)
-            if position < 0:
+            if position < 0 or position >= len(region):
                 break
             start = self._record_start(region, position)
             end = self._record_end(region, position)
@@ -139,7 +139,7 @@ class LogScanner:
             line_no = line_base + counted_lines
             if not self._try_line(region, start, end, line_no):
                 self._emit(region[start:end], line_no, first=start == 0)
-            position = end - 1
+            position = max(end - 1, position)  # always move forward
 
     def _try_line(self, region: bytes, start: int, end: int, line_no: int) -> bool:
         """Hand a one-line record that only cheap patterns match to ``on_line``."""

@@ -30,11 +30,18 @@ def set_local_zone(zone: tzinfo) -> None:
     _parse_seconds.cache_clear()
 
 
+FIRST_YEAR, LAST_YEAR = 1990, 2199
+"""Timestamps outside these years are read as unreadable: no agent wrote them, and dates
+near the datetime limits overflow every later computation."""
+
+
 @lru_cache(maxsize=4096)
 def _parse_seconds(
     year: int, month: int, day: int, hour: int, minute: int, second: int, local: bool
 ) -> datetime | None:
     # Cached because consecutive log lines share the same second far more often than not.
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return None
     try:
         stamp = datetime(
             year, month, day, hour, minute, second, tzinfo=_local_zone if local else UTC
@@ -69,7 +76,7 @@ def parse_iso_z(text: str) -> datetime | None:
     except ValueError:
         date, _, time = text.rstrip("Z").partition("T")
         return _build(date, time, "-", local=False)
-    return stamp
+    return stamp if FIRST_YEAR <= stamp.year <= LAST_YEAR else None
 
 
 def parse_slash(text: str, local: bool = True) -> datetime | None:

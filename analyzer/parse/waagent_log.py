@@ -57,8 +57,12 @@ KNOWN_THREADS = frozenset(
 # Lines that start a record, for every source kind: agent ISO and slash timestamps, the backup
 # extension's ``2024-01-14 22:16:48.796446`` form, and syslog/journald-wrapped copies.
 RECORD_START = re.compile(
-    rb"\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d"
-    rb"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: \d{4}[-/]"
+    # Mirrors parse_header exactly, so the scanner and the full parse cut the same records:
+    # ISO lines need a level; slash and dash-space lines are always headers.
+    rb"(?:\xef\xbb\xbf)?(?:"
+    rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
+    rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
+    rb"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: \d{4}[-/])"
 )
 _SYSLOG_WRAPPER = re.compile(r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^:\s]+: ")
 _ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z ")
@@ -367,6 +371,8 @@ def decode_line(raw: bytes) -> tuple[str, tuple[str, ...]]:
     flags: tuple[str, ...] = ()
     if raw.endswith(b"\r"):
         raw = raw[:-1]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark, written by editors and some collectors
     if b"\x00" in raw:
         raw = raw.replace(b"\x00", b"")
         flags = ("nul_bytes",)

@@ -14,13 +14,14 @@ NAME_DECIDES_SINGLE_FILE = (
     "BUG-2: a single-file input named *.tgz/*.zip is classified by its name as an archive; "
     "plain text/log content is then skipped ('not a recognised archive') with exit 0"
 )
-RE2_SURROGATES = (
-    "BUG-3: RecordMatcher passes surrogate-escaped text (non-UTF-8 log bytes) to re2 -> "
-    "UnicodeEncodeError; the whole log member is dropped ('cannot read: UnicodeEncodeError')"
-)
-QUADRATIC_PREFILTER = (
-    "BUG-4: the combined RE2 prefilter is quadratic on long lines (WAA-GS-003 starts with "
-    "[^\\n]* and short FACT_PATTERNS hit often): a 1.4 KB upload takes 40+ s"
+# BUG-3 (non-UTF-8 bytes in a matching record dropped the whole member: UnicodeEncodeError
+# from re2) and BUG-4 (quadratic prefilter on long lines) were fixed during this work
+# (commits 3f95ada, f89d8f5); their tests stay as regression tests.
+EMPTY_MATCH_LOOP = (
+    "BUG-12: a rule pattern that can match the empty string (the checklist's (\\w+\\s?)*, or "
+    "x*) makes LogScanner._scan_region loop forever at the end of the region (next_hit "
+    "returns len(region) again and again, the last record is re-delivered): every analysis "
+    "runs into the wall clock and is rejected; 'rules validate' accepts such patterns"
 )
 YEAR_9999 = (
     "BUG-5: a record stamped 9999-12-31T23:59:59.999999Z makes rule evaluation raise "
@@ -49,6 +50,16 @@ DUPLICATE_PROBLEMS = (
 BOM_FIRST_RECORD = (
     "BUG-9 (minor): a UTF-8 BOM at the start of a log hides the first record's header "
     "(timestamp None, level empty)"
+)
+RECORD_BOUNDARIES = (
+    "BUG-13 (minor): a line with a timestamp but no level starts a record for the scanner "
+    "(RECORD_START) but is a continuation line for the full parse: analyze and 'parse "
+    "--table records' see different records (line numbers, messages)"
+)
+PARQUET_SURROGATES = (
+    "BUG-14: 'parse --table records --format parquet' fails with exit 4 (UnicodeEncodeError "
+    "in pyarrow, 'surrogates not allowed') as soon as one log record holds a byte that is "
+    "not UTF-8; CSV/JSON of the same bundle work"
 )
 GAP_TRAILING_DATA = (
     "GAP: data after the tar end-of-archive marker (a second concatenated tar) is ignored "

@@ -155,8 +155,10 @@ class Workspace:
                 rlimits: dict[str, tuple[int, int]] | None = None) -> ToolRun:
         return self._run([sys.executable, "-m", "analyzer", *map(str, args)], timeout, rlimits)
 
-    def run_api(self, path: Path, timeout: float = 120, **limits: Any) -> ToolRun:
-        spec = json.dumps({"path": str(path), "limits": limits})
+    def run_api(self, path: Path, timeout: float = 120, rule_dirs: tuple[Path, ...] = (),
+                **limits: Any) -> ToolRun:
+        spec = json.dumps({"path": str(path), "limits": limits,
+                           "rule_dirs": [str(d) for d in rule_dirs]})
         return self._run([sys.executable, str(HERE / "sec_driver.py"), spec], timeout)
 
     def analyze(self, path: Path, *extra: str, timeout: float = 120) -> ToolRun:

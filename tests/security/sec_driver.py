@@ -31,7 +31,8 @@ def main() -> int:
 
     args = json.loads(sys.argv[1])
     limits = Limits(**args.get("limits", {}))
-    options = AnalyzeOptions(limits=limits, isolate=args.get("isolate", True))
+    options = AnalyzeOptions(limits=limits, isolate=args.get("isolate", True),
+                             rule_dirs=[Path(p) for p in args.get("rule_dirs", [])])
     try:
         analysis = analyze_path(Path(args["path"]), options)
     except AnalyzerError as error:
