@@ -249,6 +249,11 @@ def analyze_files(
     return _finish(result, pack, benign, [], options)
 
 
+def _unique_problems(problems: list[Problem]) -> list[Problem]:
+    """The walker and the parsers can both report one failure; say it once."""
+    return list(dict.fromkeys(problems))
+
+
 def _finish(
     result: ScanResult,
     pack: RulePack,
@@ -256,6 +261,7 @@ def _finish(
     benign_errors: list[str],
     options: AnalyzeOptions,
 ) -> Analysis:
+    result.facts.problems = _unique_problems(result.facts.problems)
     outcomes = evaluate_rules(pack.rules, result.facts, result.store, options.lang, benign)
     report = build_report(result, outcomes, pack, options)
     report.rule_errors.extend(benign_errors)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol
 
+from analyzer.errors import BundleError
 from analyzer.parse.logsources import Grammar
 from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import Header, RecordFolder, decode_line
@@ -49,6 +50,25 @@ class ScanStats:
             self.last_timestamp = stamp
 
 
+_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13))
+
+
+def looks_binary(head: bytes, sample: int = 8192) -> bool:
+    """More than a tenth of the first bytes are NULs or control characters: a core dump, a
+    zip or an agent ``.tld`` event file named ``*.log``, not a log.
+
+    >>> looks_binary(b"2024-01-31T10:00:00.000000Z INFO ExtHandler hello")
+    False
+    >>> looks_binary(bytes(64))
+    True
+    """
+    window = head[:sample]
+    if not window:
+        return False
+    controls = len(window) - len(window.translate(None, _CONTROL))
+    return controls * 10 > len(window)
+
+
 _HOUR_LEVEL = re.compile(
     rb"^(\d{4}[-/]\d\d[-/]\d\d)[T ](\d\d):\d\d:\d\d\S* (VERBOSE|INFO|WARNING|ERROR) ", re.M
 )
@@ -78,8 +98,12 @@ class LogScanner:
     def scan(self, stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> ScanStats:
         carry = b""
         line_base = 1
+        first = True
         while True:
             chunk = stream.read(chunk_bytes)
+            if first and looks_binary(chunk):
+                raise BundleError("skipped: binary data, not a text log")
+            first = False
             data = carry + chunk if carry else chunk
             if not data:
                 break
