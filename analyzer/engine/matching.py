@@ -271,6 +271,14 @@ class LogQuery:
         ]
 
     @property
+    def unfiltered(self) -> bool:
+        """Matches on its pattern alone: no filter, capture or grouping to evaluate."""
+        wanted = self.filter
+        return not (self.has_captures or self.group_by or self.where or wanted.levels
+                    or wanted.threads or wanted.prefixes or wanted.extensions
+                    or wanted.exclude_extensions)
+
+    @property
     def light(self) -> bool:
         """Decidable on a one-line record without folding it (everything but sequence
         starts, which become evidence and so keep their full record)."""
@@ -403,21 +411,29 @@ class RecordMatcher:
         indices = pattern_set.Match(ref.header.message)
         if not indices:
             return
-        view = LineView(ref)
+        view: LineView | None = None
         stamp = ref.header.timestamp
         time = stamp.timestamp() if stamp is not None else NO_TIME
+        accumulators, sequences = self.store.accumulators, self.store.sequences
         for index in indices:
             for query in groups[index]:
+                key = (query.rule_id, query.check)
+                if query.unfiltered:  # the common case: a success marker, a plain count
+                    if query.role == "hit":
+                        accumulators.setdefault(key, Accumulator()).add_line(ref, "", {})
+                    else:
+                        sequences.setdefault(key, SequenceStore()).add_end(time, "")
+                    continue
+                if view is None:
+                    view = LineView(ref)
                 captures = query.match(view)  # type: ignore[arg-type]
                 if captures is None:
                     continue
-                key = (query.rule_id, query.check)
                 group = group_key(query, view, captures) if query.group_by else ""  # type: ignore[arg-type]
                 if query.role == "hit":
-                    self.store.accumulators.setdefault(key, Accumulator()).add_line(
-                        ref, group, captures)
+                    accumulators.setdefault(key, Accumulator()).add_line(ref, group, captures)
                 else:
-                    self.store.sequences.setdefault(key, SequenceStore()).add_end(time, group)
+                    sequences.setdefault(key, SequenceStore()).add_end(time, group)
 
     def prefilter(self, kind: str, extra: tuple[str, ...] = ()) -> Any:
         patterns = self.patterns_for(kind) + extra
