@@ -30,8 +30,8 @@ from analyzer.parse import conf, dhcp, events, goal_state, status
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
-from analyzer.parse.waagent_log import Header
 from analyzer.parse.rows import AgentRow, ExtensionRow
+from analyzer.parse.waagent_log import Header
 from analyzer.report.model import (
     BundleSummary,
     ExtensionSummary,

@@ -39,7 +39,7 @@ class LineRef:
     def to_record(self) -> Record:
         header = self.header
         extension, version = split_extension_prefix(header.prefix)
-        flags = ("first_line_cut",) if self.first_line_cut else ()
+        flags: tuple[str, ...] = ("first_line_cut",) if self.first_line_cut else ()
         if header.timestamp is None:
             flags += ("bad_timestamp",)
         return Record(self.member, self.source_kind, self.line, self.line, header.timestamp,
@@ -178,10 +178,10 @@ class Accumulator:
         self.count += other.count
         self.times.extend(other.times)
         self.groups.extend(remap.get(g, -1) for g in other.groups)
-        for hit in other.head + other.tail:
+        for hit in [*other.head, *other.tail]:
             hit.group = remap.get(hit.group, -1)
             if len(self.head) < SAMPLES_HEAD:
-                self.head.append(hit)
+                self.head.append(hit.resolve() if isinstance(hit, _LazyHit) else hit)
             else:
                 self.tail.append(hit)
         del self.tail[:-SAMPLES_TAIL]

@@ -24,6 +24,7 @@ from lxml import etree
 from analyzer.bundle.model import PROVENANCE_SEPARATOR, SourceKind
 from analyzer.parse.errors import ParseError
 from analyzer.parse.rows import ExtensionRow, GoalStateRow
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.parse.xmlsafe import (
     attr,
     child,
@@ -34,7 +35,6 @@ from analyzer.parse.xmlsafe import (
     parse_xml,
 )
 from analyzer.redact import redact_text
-from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.settings import DEFAULT_LIMITS
 
 _MAX_XML = DEFAULT_LIMITS.max_xml_bytes
