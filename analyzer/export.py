@@ -193,7 +193,13 @@ def _write_parquet(
 
 
 def _parquet_cell(value: Any) -> str | None:
+    """Parquet files end up in spreadsheets and notebooks too: same neutralisation as CSV
+    (formula prefixes, control characters), and undecodable bytes shown as ``\\xNN``."""
+    from analyzer.report.sanitize import for_csv
+
     if value is None:
         return None
     value = _cell(value)
-    return value if isinstance(value, str) else str(value)
+    text = value if isinstance(value, str) else str(value)
+    cell = for_csv(text)
+    return str(cell).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

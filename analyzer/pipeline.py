@@ -148,7 +148,7 @@ def _check_something_was_read(name: str, facts: BundleFacts) -> None:
     if not facts.files:
         if facts.problems:
             raise InputRejected(f"{name}: nothing could be read: {facts.problems[0].message}")
-        facts.problems.append(Problem(name, "no files found in the input"))
+        facts.problems.append(Problem(name, "no recognised files: the input holds no files"))
         return
     if all(row.kind in _UNRECOGNISED for row in facts.files):
         facts.problems.append(Problem(name, "no recognised files: no waagent log, goal-state "

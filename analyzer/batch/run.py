@@ -179,19 +179,19 @@ class GroupWriter:
 
 def update_fleet(store: ResultStore, lang: str = "en") -> int:
     """Re-evaluate the fleet rules over everything in the results folder."""
-    bundles = store.read("bundles", columns=["sha256", "status", "deployment", "role_instance",
-                                             "collected_at"]).to_pylist()
-    runs = store.read("snapshot_runs").to_pylist()
+    bundles = store.rows("bundles", ["sha256", "status", "deployment", "role_instance",
+                                     "collected_at"])
+    runs = store.rows("snapshot_runs")
     rows = evaluate_fleet(bundles, runs, lang)
     store.write_fleet(rows)
     return len(rows)
 
 
 def _totals(summary: BatchSummary, store: ResultStore) -> None:
-    statuses = store.read("bundles", columns=["status"]).column("status").to_pylist()
+    statuses = [row["status"] for row in store.rows("bundles", ["status"])]
     summary.rows = len(statuses)
     summary.all_failed = bool(statuses) and OK not in statuses
-    severities = store.read("findings", columns=["severity"]).column("severity").to_pylist()
-    severities += store.read("fleet_findings", columns=["severity"]).column("severity").to_pylist()
+    severities = [row["severity"] for table in ("findings", "fleet_findings")
+                  for row in store.rows(table, ["severity"])]
     known = [s for s in severities if s in SEVERITY_RANK]
     summary.worst_severity = max(known, key=SEVERITY_RANK.__getitem__) if known else None

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,12 +97,6 @@ class ResultStore:
         self.root = Path(self.root)
         self._schemas = schemas()
         self._lock_handle: Any = None
-        # pyarrow imports pandas on its first conversion of Python values (~0.25 s). Pay it
-        # here, at start-up, while the forkserver warms up, not at the first write, where it
-        # would compete with the workers for CPU.
-        import pyarrow as pa
-
-        pa.array([""], type=pa.string())
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -160,9 +155,8 @@ class ResultStore:
 
     def done_keys(self) -> set[str]:
         """Keys (see :func:`part_key`) of every bundle with a committed row."""
-        table = self.read("bundles", columns=["path", "sha256"])
-        return {sha or path_key(path) for path, sha in zip(
-            table.column("path").to_pylist(), table.column("sha256").to_pylist(), strict=True)}
+        return {row["sha256"] or path_key(row["path"])
+                for row in self.rows("bundles", ["path", "sha256"])}
 
     def forget(self, statuses: tuple[str, ...]) -> int:
         """Delete the rows of bundles with these statuses, or without a content hash, so a
@@ -171,21 +165,20 @@ class ResultStore:
         Such bundles have no findings or runs, so only ``bundles`` files are rewritten
         (atomically); a file left empty is removed with its group's other files.
         """
-        import pyarrow.compute as pc
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         removed = 0
         for part in self._parts("bundles"):
-            table = pq.read_table(part, schema=self._schemas["bundles"])
-            drop = pc.or_(pc.is_in(table.column("status"), value_set=_string_array(statuses)),
-                          pc.equal(table.column("sha256"), ""))
-            count = pc.sum(drop).as_py() or 0
-            if not count:
+            table = pq.ParquetFile(part).read().cast(self._schemas["bundles"])
+            kept = [index for index, (status, sha256) in enumerate(zip(
+                table.column("status").to_pylist(), table.column("sha256").to_pylist(),
+                strict=True)) if status not in statuses and sha256]
+            if len(kept) == table.num_rows:
                 continue
-            removed += count
-            kept = table.filter(pc.invert(drop))
-            if kept.num_rows:
-                self._replace(part, kept)
+            removed += table.num_rows - len(kept)
+            if kept:
+                self._replace(part, pa.concat_tables([table.slice(i, 1) for i in kept]))
             else:
                 for table_name in ("findings", "snapshot_runs", "bundles"):
                     with contextlib.suppress(FileNotFoundError):
@@ -207,8 +200,14 @@ class ResultStore:
         parts = [pq.ParquetFile(part).read(columns=names).cast(wanted)
                  for part in self._parts(table)]
         if not parts:
-            return wanted.empty_table()
+            return empty_table(wanted)
         return pa.concat_tables(parts)
+
+    def rows(self, table: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
+        """A table as Python rows; timestamps as aware UTC datetimes."""
+        data = self.read(table, columns)
+        values = {name: _python_values(data.column(name)) for name in data.column_names}
+        return [dict(zip(values, row, strict=True)) for row in zip(*values.values(), strict=True)]
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -231,10 +230,7 @@ class ResultStore:
         self._write("fleet_findings", "fleet", rows)
 
     def _write(self, table: str, name: str, rows: list[dict[str, Any]]) -> None:
-        import pyarrow as pa
-
-        schema = self._schemas[table]
-        data = pa.Table.from_pylist([_typed(row, schema) for row in rows], schema=schema)
+        data = arrow_table(rows, self._schemas[table])
         self._replace(self.root / table / f"{PART_PREFIX}{name}.parquet", data)
 
     def _replace(self, final: Path, data: pa.Table) -> None:
@@ -245,12 +241,6 @@ class ResultStore:
         os.replace(temporary, final)
 
 
-def _string_array(values: tuple[str, ...]) -> pa.Array:
-    import pyarrow as pa
-
-    return pa.array(list(values), type=pa.string())
-
-
 def bundle_row(outcome: Outcome) -> dict[str, Any]:
     row = {name: outcome.get(name) for name in schemas()["bundles"].names}
     row["analyzer_version"] = __version__
@@ -258,14 +248,57 @@ def bundle_row(outcome: Outcome) -> dict[str, Any]:
     return row
 
 
-def _typed(row: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
-    """Only the schema's columns; ISO text -> datetimes for timestamp columns."""
+# -- Python <-> Arrow without pandas ------------------------------------------------------------
+#
+# pyarrow imports pandas (~0.3 s, most of a small batch's start-up) the first time it converts
+# Python objects (``Table.from_pylist``, ``pa.array``, timestamps ``to_pylist``). The parent of
+# a batch never needs pandas, so rows go in through Arrow's JSON reader (C++, typed by the
+# schema) and timestamps come out as integers.
+
+
+def arrow_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts; extra keys ignored; datetimes or ISO text for timestamps) as a table."""
+    import io
+
+    import pyarrow.json as pj
+
+    if not rows:
+        return empty_table(schema)
+    text = "\n".join(json.dumps({name: _json_value(row.get(name)) for name in schema.names})
+                     for row in rows).encode()
+    return pj.read_json(
+        io.BytesIO(text),
+        read_options=pj.ReadOptions(block_size=max(1 << 20, len(text) + 1)),
+        parse_options=pj.ParseOptions(explicit_schema=schema))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (undecodable bytes): keep them visible
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
     import pyarrow as pa
 
-    typed = {}
-    for name in schema.names:
-        value = row.get(name)
-        if isinstance(value, str) and pa.types.is_timestamp(schema.field(name).type):
-            value = datetime.fromisoformat(value)
-        typed[name] = value
-    return typed
+    return pa.Table.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _python_values(column: Any) -> list[Any]:
+    import pyarrow as pa
+
+    if not pa.types.is_timestamp(column.type):
+        values: list[Any] = column.to_pylist()
+        return values
+    micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
+    return [None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros]

@@ -1153,6 +1153,8 @@ class _Walker:
 
 def _tar_skip_reason(info: tarfile.TarInfo) -> str | None:
     """None: read it; "": skip silently (directories); else the problem text."""
+    if info.size < 0:
+        return f"corrupt: negative member size ({info.size})"
     if info.isdir():
         return ""
     if info.issym():

