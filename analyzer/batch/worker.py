@@ -44,31 +44,8 @@ WARM_ENVIRONMENT = "WAAGENT_ANALYZER_BATCH_WARM"
 
 # -- the rule pack, loaded once per forkserver ------------------------------------------------
 #
-# ``analyze_path`` loads the pack on every call through ``pipeline.load_pack``: ~8 ms with
-# the engine's on-disk cache (stat of every rule file, unpickle), ~0.25 s without it, against
-# ~10 ms for analysing a small bundle. In a worker process that name is wrapped with an
-# in-memory cache, and the forkserver fills it before it forks, so every child inherits the
-# loaded pack. If the pipeline stops calling ``load_pack`` by that name the wrapper is simply
-# not used: slower, never wrong.
-
-_original_load_pack = analyzer.pipeline.load_pack
-_packs: dict[str, Any] = {}
-
-
-def _pack_key(options: AnalyzeOptions) -> str:
-    return json.dumps([[str(p) for p in options.rule_dirs], options.builtin_rules,
-                       options.params], sort_keys=True, default=str)
-
-
-def cached_load_pack(options: AnalyzeOptions) -> Any:
-    key = _pack_key(options)
-    if key not in _packs:
-        _packs[key] = _original_load_pack(options)
-    return _packs[key]
-
-
-def install_pack_cache() -> None:
-    analyzer.pipeline.load_pack = cached_load_pack  # type: ignore[assignment]
+# The engine's rule-pack cache keeps every pack a process loaded in memory; the forkserver
+# loads the batch's pack before it forks, so every child inherits it instead of unpickling it.
 
 
 def _warm_from_environment() -> None:
@@ -83,10 +60,9 @@ def _warm_from_environment() -> None:
     text = os.environ.get(WARM_ENVIRONMENT)
     if not text:
         return
-    install_pack_cache()
     try:
         options = options_from_json(json.loads(text))
-        cached_load_pack(options)
+        analyzer.pipeline.load_pack(options)  # kept in memory by the rule-pack cache
         _sample_run(options)
     except Exception:  # a child that needs the pack reports the problem itself
         pass
@@ -296,7 +272,6 @@ def snapshot_runs(events: list[Any]) -> list[dict[str, Any]]:
 def child_main(connection: Any, path: str, sha256: str, options: AnalyzeOptions,
                isolation: IsolationLimits, stderr_path: str) -> None:
     """Run one bundle and send its outcome through ``connection`` (local runner)."""
-    install_pack_cache()
     _redirect_output(stderr_path)
     apply_limits(isolation)
     arm_watchdog(isolation)
