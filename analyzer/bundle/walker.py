@@ -917,6 +917,8 @@ class _Walker:
                     raise _ArchiveError(_corrupt("corrupt archive", exc)) from None
                 if info is None:
                     self._tar_end(ctx, last, header_errors)
+                    if not header_errors or type(header_errors[-1]).__name__ == "EOFHeaderError":
+                        self._check_trailing(ctx, tf, stream)
                     return
                 # tarfile keeps every TarInfo even in stream mode; we need none of them.
                 cast(Any, tf).members.clear()
@@ -931,6 +933,18 @@ class _Walker:
         finally:
             # Closes tarfile's stream wrapper only; our file object stays with its owner.
             tf.close()
+
+    def _check_trailing(self, ctx: _Ctx, tf: tarfile.TarFile, stream: Any) -> None:
+        """Data after the end marker (a second tar appended to the first) is not read; say so
+        rather than drop it silently. Looks at most 64 KiB further."""
+        buffered = bytes(getattr(getattr(tf, "fileobj", None), "buf", b"") or b"")
+        ignored: tuple[type[BaseException], ...] = (WalkStopped, BudgetExceeded, *_MEMBER_ERRORS)
+        try:
+            more = stream.read(65536)
+        except ignored:
+            more = b""
+        if (buffered + (more or b"")).strip(b"\0"):
+            self.budget.problem(ctx.prov, "trailing data after the end of the archive (ignored)")
 
     def _tar_cut(self, ctx: _Ctx, last: str | None, message: str) -> None:
         if last is None:

@@ -407,7 +407,7 @@ def _row14(ws: Workspace) -> None:
         assert list(run.files) == [f"{name}!var/log/waagent.log"]
 
 
-@row("row14-warning", bugs.xfail(bugs.GAP_TRAILING_DATA))
+@row("row14-warning")
 def _row14_warning(ws: Workspace) -> None:
     first = tar_of(tar_file("var/log/waagent.log", BENIGN_LOG))
     second = tar_of(tar_file("var/log/waagent.log.1", failing_log()))
