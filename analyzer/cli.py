@@ -20,6 +20,8 @@ from analyzer.errors import AnalyzerError, InputRejected, UsageError
 app = typer.Typer(
     name="waagent-analyzer",
     help="Reads Azure Linux VM agent (waagent) log bundles and says what is wrong.",
+    epilog="Exit codes: 0 nothing at/above --fail-on, 1 findings at/above it, 2 usage error, "
+    "3 input rejected, 4 internal error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
