@@ -163,8 +163,20 @@ class Prefilter:
         return bool(self._regexp.Match(_UNANCHORED, data, pos, end)[0] != _NO_MATCH)
 
 
+def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
+    """Required literals where they can be proven, the unanchored pattern otherwise."""
+    alternatives: list[bytes] = []
+    for pattern in patterns:
+        literals = required_literals(pattern)
+        if literals:
+            alternatives.extend(re2.escape(literal.encode("utf-8")) for literal in sorted(literals))
+        else:
+            alternatives.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
+    return list(dict.fromkeys(alternatives))
+
+
 def compile_prefilter(patterns: tuple[str, ...]) -> Prefilter:
-    alternatives = b"|".join(b"(?:" + unanchored(p).encode("utf-8") + b")" for p in patterns)
+    alternatives = b"|".join(prefilter_alternatives(patterns))
     try:
         return Prefilter(alternatives)
     except re2.error as error:
@@ -205,3 +217,146 @@ def compile_set(patterns: tuple[str, ...]) -> PatternSet | None:
         return PatternSet(patterns)
     except re2.error as error:
         raise PatternError(_message(error)) from None
+
+
+# -- literal extraction for the prefilter ------------------------------------------------------
+#
+# One alternation of ~60 full rule patterns blows up RE2's DFA (40 MB/s measured); an
+# alternation of plain literals runs at several hundred MB/s. So the prefilter looks for
+# literals that every match of a pattern must contain, and keeps the full pattern only when
+# none can be proven.
+
+_LITERAL_ESCAPES = set("[](){}.*+?^$|\\/-'\"#&~<>=!:,;%@` ")
+_CLASS_ESCAPES = set("dDwWsSbBAzpPC")
+MIN_LITERAL = 4
+
+
+class _Unsure(Exception):
+    """The pattern uses something this small parser does not model: keep the full pattern."""
+
+
+class _LiteralScanner:
+    def __init__(self, pattern: str) -> None:
+        self.text = pattern
+        self.pos = 0
+
+    def alternation(self) -> set[str] | None:
+        choices: list[set[str] | None] = [self.sequence()]
+        while self.pos < len(self.text) and self.text[self.pos] == "|":
+            self.pos += 1
+            choices.append(self.sequence())
+        if any(choice is None for choice in choices):
+            return None
+        return set().union(*choices)  # type: ignore[arg-type]
+
+    def sequence(self) -> set[str] | None:
+        candidates: list[set[str]] = []
+        run = ""
+        while self.pos < len(self.text) and self.text[self.pos] not in "|)":
+            atom, literal = self.atom()
+            quantifier = self.quantifier()
+            if literal is not None and quantifier in ("", "+"):
+                run += literal
+                if quantifier == "+":
+                    candidates.append({run})
+                    run = ""
+                continue
+            if len(run) >= MIN_LITERAL:
+                candidates.append({run})
+            run = ""
+            if atom is not None and quantifier in ("", "+"):
+                candidates.append(atom)
+        if len(run) >= MIN_LITERAL:
+            candidates.append({run})
+        usable = [c for c in candidates if min(len(s) for s in c) >= MIN_LITERAL]
+        if not usable:
+            return None
+        return max(usable, key=lambda c: (min(len(s) for s in c), -len(c)))
+
+    def atom(self) -> tuple[set[str] | None, str | None]:
+        """(literal set of a required group, or None; the literal character, or None)."""
+        char = self.text[self.pos]
+        if char == "(":
+            return self.group(), None
+        if char == "[":
+            self.skip_class()
+            return None, None
+        if char == "\\":
+            escaped = self.text[self.pos + 1:self.pos + 2]
+            self.pos += 2
+            if escaped in _LITERAL_ESCAPES:
+                return None, escaped
+            if escaped == "n":
+                return None, "\n"
+            if escaped in _CLASS_ESCAPES or escaped.isdigit():
+                return None, None
+            raise _Unsure(f"escape \\{escaped}")
+        self.pos += 1
+        if char in ".^$":
+            return None, None
+        return None, char
+
+    def group(self) -> set[str] | None:
+        self.pos += 1
+        if self.text.startswith("?:", self.pos):
+            self.pos += 2
+        elif self.text.startswith("?P<", self.pos):
+            self.pos = self.text.index(">", self.pos) + 1
+        elif self.text.startswith("?", self.pos):
+            raise _Unsure("flags or other group syntax")
+        inner = self.alternation()
+        if self.pos >= len(self.text) or self.text[self.pos] != ")":
+            raise _Unsure("unbalanced group")
+        self.pos += 1
+        return inner
+
+    def skip_class(self) -> None:
+        self.pos += 1
+        if self.text.startswith("^", self.pos):
+            self.pos += 1
+        if self.text.startswith("]", self.pos):
+            self.pos += 1
+        while self.pos < len(self.text) and self.text[self.pos] != "]":
+            self.pos += 2 if self.text[self.pos] == "\\" else 1
+        self.pos += 1
+
+    def quantifier(self) -> str:
+        """"" (exactly once), "+" (one or more) or "?" (possibly absent)."""
+        if self.pos >= len(self.text):
+            return ""
+        char = self.text[self.pos]
+        if char in "?*+":
+            self.pos += 1
+            if self.text.startswith("?", self.pos):
+                self.pos += 1  # lazy
+            return "+" if char == "+" else "?"
+        if char == "{":
+            end = self.text.find("}", self.pos)
+            body = self.text[self.pos + 1:end] if end > 0 else ""
+            low = body.split(",")[0]
+            if end > 0 and low.isdigit():
+                self.pos = end + 1
+                return "+" if int(low) >= 1 else "?"
+        return ""
+
+
+def required_literals(pattern: str) -> set[str] | None:
+    """Literals at least one of which every match of ``pattern`` contains, or None.
+
+    >>> sorted(required_literals(r"\\[HTTP Failed\\] (?:GET|POST) \\S+ -- IOError (?P<e>.*)"))
+    ['[HTTP Failed] ']
+    >>> sorted(required_literals(r"^(?:Command: |Launch command succeeded: )"))
+    ['Command: ', 'Launch command succeeded: ']
+    >>> required_literals(r"(?i)timeout") is None
+    True
+    """
+    if "(?i" in pattern or "(?s" in pattern:
+        return None
+    scanner = _LiteralScanner(pattern)
+    try:
+        found = scanner.alternation()
+    except (_Unsure, ValueError, IndexError):
+        return None
+    if scanner.pos != len(pattern):
+        return None
+    return found

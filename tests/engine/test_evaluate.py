@@ -261,3 +261,20 @@ def test_lines_with_invalid_utf8_still_match(tmp_path: Path) -> None:
     finding, _ = run(tmp_path, "a", LOG_CHECK, {"var/log/waagent.log": data})
     assert finding is not None and finding.count == 2
     assert "caf\udce9" in finding.evidence[0].text
+
+
+def test_prefilter_literals_cover_every_builtin_pattern() -> None:
+    """The bundle-wide prefilter only looks for literals every match must contain; each
+    literal found for a rule pattern must really be in the text that pattern matches."""
+    from analyzer.engine.loader import default_rules_dir, load_rules
+    from analyzer.engine.regex import compile_pattern, required_literals
+
+    for rule in load_rules([default_rules_dir()]).rules:
+        for test in rule.tests:
+            for text in test.files.values():
+                for line in text.splitlines():
+                    for check in rule.checks.values():
+                        pattern = getattr(check, "pattern", "")
+                        literals = required_literals(pattern) if pattern else None
+                        if pattern and literals and compile_pattern(pattern).search(line):
+                            assert any(lit in line for lit in literals), (rule.id, pattern, line)
