@@ -348,7 +348,7 @@ class _ZipSource(_Source):
             # zipfile checks the CRC inside the read() that returns the last bytes and then
             # drops them; check it ourselves after the data has been delivered.
             handle._expected_crc = None
-            raw = _CrcChecked(handle, self._info.CRC)
+            raw = _CrcChecked(handle, self._info.CRC, self._info.file_size)
         if self._info.compress_type == zipfile.ZIP_DEFLATED:
             return ExpansionCounter(raw, self._budget, self.label)
         return raw
@@ -358,19 +358,26 @@ class _ZipSource(_Source):
 
 
 class _CrcChecked:
-    """Verifies a zip entry's CRC-32 at end of data, after every byte was returned."""
+    """Verifies a zip entry's CRC-32 and size at end of data, after every byte was returned."""
 
-    def __init__(self, raw: Any, expected: int) -> None:
+    def __init__(self, raw: Any, expected: int, declared_size: int = -1) -> None:
         self._raw = raw
         self._expected = expected
+        self._declared = declared_size
         self._crc = 0
+        self._size = 0
 
     def read(self, size: int = -1, /) -> bytes:
         data: bytes = self._raw.read(size)
         if data:
             self._crc = zlib.crc32(data, self._crc)
-        elif size != 0 and self._crc != self._expected:
-            raise CorruptData("corrupt: CRC mismatch")
+            self._size += len(data)
+        elif size != 0:
+            if self._crc != self._expected:
+                raise CorruptData("corrupt: CRC mismatch")
+            if 0 <= self._declared != self._size:
+                raise CorruptData(f"corrupt: declared size {self._declared} bytes, "
+                                  f"data holds {self._size}")
         return data
 
     def close(self) -> None:
