@@ -248,7 +248,7 @@ def parse(
 ) -> None:
     """Export a table: files, records, extensions, goal_states, agent or config."""
     from analyzer.export import RECORD_COLUMNS, rows_as_dicts, write_table
-    from analyzer.facts import _columns
+    from analyzer.facts import table_columns
     from analyzer.pipeline import AnalyzeOptions, analyze_path, export_records
 
     _check_input(path)
@@ -263,7 +263,7 @@ def parse(
         analysis = analyze_path(path, options)
         problems = analysis.facts.problems
         count = write_table(rows_as_dicts(analysis.facts.rows(table.value)),
-                            _columns(table.value), fmt.value, target)
+                            table_columns(table.value), fmt.value, target)
     for problem in problems:
         _err(f"problem: {problem}")
     if output is not None:

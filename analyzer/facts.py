@@ -125,7 +125,7 @@ class BundleFacts:
         import pandas as pd  # deferred: pandas costs half a second to import
 
         records = self.table(table)
-        columns = _columns(table)
+        columns = table_columns(table)
         frame = pd.DataFrame.from_records(records, columns=columns)
         for column in ("timestamp",):
             if column in frame.columns:
@@ -133,7 +133,7 @@ class BundleFacts:
         return frame
 
 
-def _columns(table: str) -> list[str]:
+def table_columns(table: str) -> list[str]:
     from dataclasses import fields as dataclass_fields
 
     row_type = {
