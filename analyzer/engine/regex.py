@@ -143,14 +143,10 @@ def unanchored(pattern: str) -> str:
 class Prefilter:
     """One bytes regex matching wherever any of the patterns could match."""
 
-    __slots__ = ("_compiled", "_regexp")
+    __slots__ = ("_regexp",)
 
     def __init__(self, alternatives: bytes) -> None:
-        self._compiled = re2.compile(alternatives, _options(never_capture=True))
-        self._regexp = self._compiled._regexp
-
-    def finditer(self, data: bytes) -> Any:
-        return self._compiled.finditer(data)
+        self._regexp = re2.compile(alternatives, _options(never_capture=True))._regexp
 
     def next_hit(self, data: bytes, pos: int) -> int:
         """Offset of the next match at or after ``pos``, or -1 (RE2's matcher called

@@ -38,7 +38,6 @@ class ScanStats:
     lines: int = 0
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
-    candidates: int = 0
     hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(``YYYY-MM-DDTHH``, level) -> records, only when a timeline was asked for."""
 
@@ -186,7 +185,6 @@ class LogScanner:
         if header is None:
             return False
         cut = start == 0 and line_no == 1 and self.collector_truncated
-        self.stats.candidates += 1
         self.on_line(header, line_no, cut)
         return True
 
@@ -253,7 +251,6 @@ class LogScanner:
         return decode_line(raw)
 
     def _deliver(self, record: Record) -> None:
-        self.stats.candidates += 1
         self.on_record(record)
 
     def _observe_edges(self, region: bytes) -> None:
