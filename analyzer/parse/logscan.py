@@ -238,20 +238,17 @@ class LogScanner:
                 flags = (*flags, "first_line_cut")
             record = folder.feed(line_no, text, flags)
             if record is not None:
-                self._deliver(record)
+                self.on_record(record)
             line_no += 1
         last = folder.flush()
         if last is not None:
-            self._deliver(last)
+            self.on_record(last)
 
     def _decode(self, raw: bytes) -> tuple[str, tuple[str, ...]]:
         if len(raw) > self.max_line_bytes:
             text, flags = decode_line(raw[: self.max_line_bytes])
             return text, (*flags, "truncated_line")
         return decode_line(raw)
-
-    def _deliver(self, record: Record) -> None:
-        self.on_record(record)
 
     def _observe_edges(self, region: bytes) -> None:
         """First and last timestamps of the region, parsed from at most a few lines each."""
