@@ -248,8 +248,8 @@ def parse(
 ) -> None:
     """Export a table: files, records, extensions, goal_states, agent or config."""
     from analyzer.export import RECORD_COLUMNS, rows_as_dicts, write_table
-    from analyzer.facts import table_columns
     from analyzer.pipeline import AnalyzeOptions, analyze_path, export_records
+    from analyzer.tables import table_columns
 
     _check_input(path)
     _set_vm_timezone(vm_timezone)

@@ -45,6 +45,14 @@ class SandboxEnd:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class ChildError:
+    """The child's last word when its work raised: the exception and its traceback."""
+
+    summary: str
+    traceback: str
+
+
 class _Emitter:
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -98,13 +106,8 @@ def _child(
         code = 3
     except BaseException as error:  # report, never let the child fall back into the parent's code
         try:
-            emit(
-                (
-                    "__error__",
-                    f"{type(error).__name__}: {error}",
-                    "".join(traceback.format_exception(error))[-4000:],
-                )
-            )
+            emit(ChildError(f"{type(error).__name__}: {error}",
+                            "".join(traceback.format_exception(error))[-4000:]))
         except BaseException:
             pass
         code = 2
@@ -139,14 +142,14 @@ def _parent(
     pid: int, read_fd: int, limits: SandboxLimits, on_message: Callable[[Any], None]
 ) -> SandboxEnd:
     deadline = time.monotonic() + limits.wall_seconds
-    error: tuple[str, str] | None = None
+    error: ChildError | None = None
     timed_out = False
     for message in _messages(read_fd, deadline):
         if message is _TIMEOUT:
             timed_out = True
             break
-        if isinstance(message, tuple) and message and message[0] == "__error__":
-            error = (message[1], message[2])
+        if isinstance(message, ChildError):
+            error = message
             continue
         on_message(message)
     if timed_out:
@@ -189,7 +192,7 @@ def _kill(pid: int) -> None:
 
 
 def _end(
-    status: int, timed_out: bool, error: tuple[str, str] | None, limits: SandboxLimits
+    status: int, timed_out: bool, error: ChildError | None, limits: SandboxLimits
 ) -> SandboxEnd:
     if timed_out:
         return SandboxEnd("timeout", f"time limit {limits.wall_seconds:g} s reached")
@@ -201,12 +204,12 @@ def _end(
     code = os.WEXITSTATUS(status)
     if code == 0:
         return SandboxEnd("ok")
-    if code == 3 or (error is not None and error[0].startswith("MemoryError")):
+    if code == 3 or (error is not None and error.summary.startswith("MemoryError")):
         return SandboxEnd(
             "memory",
             f"memory limit {limits.memory_bytes // (1 << 20)} MiB "
             "exceeded while reading the archive",
         )
     if error is not None:
-        return SandboxEnd("error", error[0])
+        return SandboxEnd("error", error.summary)
     return SandboxEnd("crashed", f"reader process exited with code {code}")

@@ -51,6 +51,17 @@ class Limits:
     worker_memory_bytes: int = 2 * GiB
     """Address-space limit of the child process that reads archives."""
     worker_cpu_seconds: int = 300
+    max_table_rows: int = 50_000
+    """Rows kept per table (files, extensions, goal_states, agent, config, snapshot_runs); a
+    bomb of identical elements is cut here, and the report says how many rows were dropped."""
+    max_timeline_events: int = 10_000
+    """Dated events kept for the timeline and the backup-run pairing."""
+    max_problems_per_kind: int = 100
+    """Problem lines listed per kind (the text before the first ``:``); the rest are counted."""
+    max_sequence_starts: int = 200_000
+    """Starts a sequence check keeps as time/group/line (12 bytes each) per check."""
+    sequence_samples: int = 20
+    """Full records a sequence check keeps as evidence: this many first, last and sampled."""
 
     def with_overrides(self, **changes: Any) -> Limits:
         return replace(self, **changes)

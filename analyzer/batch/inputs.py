@@ -15,18 +15,15 @@ Rules (also in ``analyzer/batch/README.md``):
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from analyzer.batch.model import BundleInput
+from analyzer.bundle.identity import bundle_sha256
 from analyzer.errors import BudgetExceeded, UsageError
 from analyzer.settings import DEFAULT_LIMITS
-
-_HASH_BLOCK = 1 << 20
 
 
 def expand_inputs(arguments: Iterable[str | Path]) -> list[BundleInput]:
@@ -132,44 +129,9 @@ def _unique(bundles: list[BundleInput]) -> list[BundleInput]:
 
 
 def fingerprint(bundle: BundleInput) -> str:
-    """The bundle's key in the results: SHA-256 of the file, or of a folder's tree.
+    """The bundle's key in the results: its identity (:mod:`analyzer.bundle.identity`), the
+    same SHA-256 ``analyze`` reports.
 
-    Raises ``OSError`` (unreadable) or ``ValueError`` (not a regular file).
-
-    A folder's tree hash covers each regular file's relative path and content (sorted, links
-    skipped like the walker skips them), so an unchanged folder keeps its key across runs.
+    Raises ``OSError`` (unreadable) or ``ValueError`` (not a regular file or folder).
     """
-    if bundle.is_dir:
-        return tree_sha256(bundle.path)
-    if not stat.S_ISREG(os.stat(bundle.path).st_mode):
-        # A FIFO or device would block (or never end) the hash: refuse it before reading.
-        raise ValueError("not a regular file or directory")
-    return file_sha256(bundle.path)
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def tree_sha256(root: str) -> str:
-    digest = hashlib.sha256(b"waagent-analyzer/tree/v1\0")
-    for relative, full in sorted(_regular_files(root)):
-        digest.update(relative.encode("utf-8", "surrogateescape") + b"\0")
-        digest.update(bytes.fromhex(file_sha256(full)))
-    return digest.hexdigest()
-
-
-def _regular_files(root: str) -> Iterator[tuple[str, str]]:
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-        for name in files:
-            full = os.path.join(folder, name)
-            try:
-                if stat.S_ISREG(os.lstat(full).st_mode):
-                    yield os.path.relpath(full, root), full
-            except OSError:
-                continue
+    return bundle_sha256(bundle.path)

@@ -57,9 +57,9 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     """
     options = options or AnalyzeOptions()
     limits = limits or options.limits
-    # The timeline supplies the backup runs the fleet rules need. The worker process is the
-    # sandbox (same limits), so the pipeline's own forked reader would only add a fork.
-    options = replace(options, limits=limits, timeline=True, isolate=False)
+    # The worker process is the sandbox (same limits), so the pipeline's own forked children
+    # would only add forks. Backup runs come from the snapshot_runs table, timeline or not.
+    options = replace(options, limits=limits, isolate=False)
     if not scheduler and method == "forkserver":
         _start_early(options)
     bundles = expand_inputs(inputs)

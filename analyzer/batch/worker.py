@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,7 @@ def outcome_from_analysis(path: str, sha256: str, analysis: Analysis) -> Outcome
         "problems": len(facts.problems),
         "problem_detail": "; ".join(str(p) for p in facts.problems[:3])[:MAX_ERROR_CHARS],
         "findings": [finding_dict(f) for f in report.sorted_findings()],
-        "snapshot_runs": snapshot_runs(report.timeline_events),
+        "snapshot_runs": snapshot_runs(facts.snapshot_runs),
     }
 
 
@@ -252,18 +252,11 @@ def deployment_identity(goal_states: list[Any]) -> dict[str, str]:
     return {"deployment": deployment, "role": role, "role_instance": best.role_instance}
 
 
-def snapshot_runs(events: list[Any]) -> list[dict[str, Any]]:
-    """Backup runs of the VMSnapshot extension, as the pipeline pairs them (one ``snapshot-run``
-    timeline event per run: start, duration, outcome). A run with no end has ``end = None``."""
-    runs = []
-    for event in events:
-        if event.kind != "snapshot-run":
-            continue
-        duration = event.duration_seconds
-        end = event.timestamp + timedelta(seconds=duration) if duration is not None else None
-        runs.append({"start": iso(event.timestamp), "end": iso(end),
-                     "outcome": event.outcome or ""})
-    return runs
+def snapshot_runs(runs: list[Any]) -> list[dict[str, Any]]:
+    """Backup runs of the VMSnapshot extension, from the bundle's ``snapshot_runs`` table
+    (:mod:`analyzer.parse.snapshot_runs`). A run with no end has ``end = None``."""
+    return [{"start": iso(run.start), "end": iso(run.end), "outcome": run.outcome}
+            for run in runs]
 
 
 # -- entry point of a forkserver child --------------------------------------------------------

@@ -23,9 +23,9 @@ from analyzer.engine.model import (
 )
 from analyzer.engine.regex import compile_pattern
 from analyzer.engine.versions import compare_versions
-from analyzer.facts import BundleFacts
 from analyzer.redact import redact_text
 from analyzer.report.model import Evidence, Finding
+from analyzer.tables import BundleTables
 
 EVIDENCE_TEXT_CHARS = 600
 
@@ -54,7 +54,7 @@ class RuleOutcome:
 
 def evaluate_rules(
     rules: list[Rule],
-    facts: BundleFacts,
+    facts: BundleTables,
     store: MatchStore,
     lang: str,
     benign: BenignList | None = None,
@@ -69,7 +69,7 @@ def evaluate_rules(
 
 
 def _evaluate_rule(
-    rule: Rule, facts: BundleFacts, store: MatchStore, lang: str, benign: BenignList | None
+    rule: Rule, facts: BundleTables, store: MatchStore, lang: str, benign: BenignList | None
 ) -> RuleOutcome:
     results = {
         name: _evaluate_check(rule, check, facts, store) for name, check in rule.checks.items()
@@ -151,7 +151,9 @@ def _short(stamp: datetime | None) -> str:
 # -- checks ------------------------------------------------------------------------------------
 
 
-def _evaluate_check(rule: Rule, check: Check, facts: BundleFacts, store: MatchStore) -> CheckResult:
+def _evaluate_check(
+    rule: Rule, check: Check, facts: BundleTables, store: MatchStore
+) -> CheckResult:
     key = (rule.id, check.name)
     if isinstance(check, LogCheck):
         return _log_check(check, store.accumulators.get(key), facts)
@@ -164,13 +166,13 @@ def _evaluate_check(rule: Rule, check: Check, facts: BundleFacts, store: MatchSt
     raise TypeError(f"unknown check type {type(check).__name__}")
 
 
-def _window_start(facts: BundleFacts, hours: float | None) -> float | None:
+def _window_start(facts: BundleTables, hours: float | None) -> float | None:
     if hours is None or facts.collected_at is None:
         return None
     return (facts.collected_at - timedelta(hours=hours)).timestamp()
 
 
-def _log_check(check: LogCheck, acc: Accumulator | None, facts: BundleFacts) -> CheckResult:
+def _log_check(check: LogCheck, acc: Accumulator | None, facts: BundleTables) -> CheckResult:
     if acc is None or acc.count == 0:
         return CheckResult(check.name, False, "no matching record")
     since = _window_start(facts, check.within_hours)
@@ -248,7 +250,9 @@ def _record_evidence(hit: Hit) -> Evidence:
     return Evidence(record.member, record.line, record.timestamp, redact_text(line))
 
 
-def _absence_check(check: AbsenceCheck, acc: Accumulator | None, facts: BundleFacts) -> CheckResult:
+def _absence_check(
+    check: AbsenceCheck, acc: Accumulator | None, facts: BundleTables
+) -> CheckResult:
     coverage = [facts.coverage[k] for k in check.filter.sources if k in facts.coverage]
     collected = facts.collected_at
     starts = [c.first for c in coverage if c.first is not None]
@@ -315,7 +319,7 @@ def _sequence_check(check: SequenceCheck, store: SequenceStore | None) -> CheckR
 # -- tables ------------------------------------------------------------------------------------
 
 
-def _table_check(check: TableCheck, facts: BundleFacts) -> CheckResult:
+def _table_check(check: TableCheck, facts: BundleTables) -> CheckResult:
     rows = [r for r in facts.table(check.table) if _row_where(r, check.where)]
     if check.latest_by:
         rows = _latest(rows, check.latest_by)

@@ -1,4 +1,4 @@
-"""Typed rows the parsers emit. ``analyzer.facts`` turns lists of them into tables.
+"""Typed rows the parsers emit. ``analyzer.tables`` turns lists of them into tables.
 
 Every row carries ``member`` (the provenance path of the file it came from) so any fact can
 be traced back to its evidence.

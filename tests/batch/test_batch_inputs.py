@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from batch_helpers import Spec, build, build_dir
 
-from analyzer.batch.inputs import expand_inputs, fingerprint, tree_sha256
+from analyzer.batch.inputs import expand_inputs, fingerprint
 from analyzer.batch.model import BundleInput
+from analyzer.bundle.identity import tree_sha256
 from analyzer.errors import UsageError
 
 

@@ -11,8 +11,8 @@ from batch_helpers import Spec, big_xml_bomb, build, build_dir, sha256_of, slow_
 from conftest import FAST
 
 from analyzer.batch import run_batch
-from analyzer.batch.inputs import tree_sha256
 from analyzer.batch.store import TABLES
+from analyzer.bundle.identity import tree_sha256
 from analyzer.errors import UsageError
 
 

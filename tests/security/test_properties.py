@@ -50,10 +50,11 @@ from analyzer.bundle.model import SourceKind
 from analyzer.bundle.walker import walk_bytes
 from analyzer.engine.matching import RecordMatcher
 from analyzer.errors import AnalyzerError, Problem
+from analyzer.parse.log_facts import FACT_PATTERNS
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.waagent_log import iter_records
-from analyzer.pipeline import FACT_PATTERNS, AnalyzeOptions, load_pack
+from analyzer.pipeline import AnalyzeOptions, load_pack
 from analyzer.settings import Limits
 
 KiB = 1024

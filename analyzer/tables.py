@@ -1,7 +1,7 @@
 """The bundle's tables: what was read, and every structured fact parsed from it.
 
 Rows are kept as typed dataclasses (cheap, picklable, no pandas import on the analyze path);
-:meth:`BundleFacts.frame` turns any table into a pandas DataFrame on demand.
+:meth:`BundleTables.frame` turns any table into a pandas DataFrame on demand.
 
 Tables and their columns:
 
@@ -17,26 +17,38 @@ agent          role (daemon | goal_state_agent | os | python | ...), value, memb
                line, source_kind
 config         source_kind (waagent_conf | vmbackup_conf | dhcp_lease | live | ...), key, value,
                member, line
+snapshot_runs  start, end, outcome, code (backup runs of VMSnapshotLinux, paired from the log;
+               always built, see ``analyzer.parse.snapshot_runs``)
 records        member, source_kind, line, end_line, timestamp, tz, level, thread, prefix,
                extension, extension_version, generation, message, fields, flags
                (built in chunks by ``analyzer.pipeline.export_records``, never kept in memory)
 =============  ================================================================================
+
+Every table, the event list and the problems are capped (``Limits.max_table_rows``,
+``max_timeline_events``, ``max_problems_per_kind``): what a cap drops is counted, and
+:meth:`BundleTables.cap_notes` says so in one problem line per table.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import Problem
+from analyzer.parse.log_facts import LogEvent
 from analyzer.parse.rows import AgentRow, ConfigRow, ExtensionRow, GoalStateRow
+from analyzer.parse.snapshot_runs import SnapshotRunRow
+from analyzer.settings import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLES = ("files", "extensions", "goal_states", "agent", "config")
+TABLES = ("files", "extensions", "goal_states", "agent", "config", "snapshot_runs")
+CAPPED = (*TABLES, "events")
+"""Row lists a cap applies to (``events`` feeds the timeline and the backup runs)."""
 
 
 @dataclass
@@ -69,8 +81,22 @@ class Coverage:
         self.members += 1
 
 
+@dataclass(frozen=True)
+class TableCaps:
+    rows: int = DEFAULT_LIMITS.max_table_rows
+    events: int = DEFAULT_LIMITS.max_timeline_events
+    problems_per_kind: int = DEFAULT_LIMITS.max_problems_per_kind
+
+    @classmethod
+    def from_limits(cls, limits: Limits) -> TableCaps:
+        return cls(limits.max_table_rows, limits.max_timeline_events, limits.max_problems_per_kind)
+
+    def of(self, table: str) -> int:
+        return self.events if table == "events" else self.rows
+
+
 @dataclass
-class BundleFacts:
+class BundleTables:
     source: str
     sha256: str = ""
     files: list[FileRow] = field(default_factory=list)
@@ -78,16 +104,35 @@ class BundleFacts:
     goal_states: list[GoalStateRow] = field(default_factory=list)
     agent: list[AgentRow] = field(default_factory=list)
     config: list[ConfigRow] = field(default_factory=list)
+    snapshot_runs: list[SnapshotRunRow] = field(default_factory=list)
+    events: list[LogEvent] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     coverage: dict[str, Coverage] = field(default_factory=dict)
     hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
     collector_time: datetime | None = None
     """When the agent's log collector ran (results.txt), if the bundle says so."""
+    caps: TableCaps = field(default_factory=TableCaps)
+    dropped: Counter[str] = field(default_factory=Counter)
+    """Rows each cap left out, per table (and ``events``, ``problems``)."""
 
-    def merge(self, other: BundleFacts) -> None:
+    def add(self, table: str, rows: Iterable[Any], earlier: int = 0) -> None:
+        """Append rows up to the table's cap; ``earlier`` rows of it were already sent on
+        (the reader streams one delta per member)."""
+        target: list[Any] = getattr(self, table)
+        room = max(0, self.caps.of(table) - earlier - len(target))
+        for row in rows:
+            if room > 0:
+                target.append(row)
+                room -= 1
+            else:
+                self.dropped[table] += 1
+
+    def merge(self, other: BundleTables) -> None:
         """Add what was learnt from further members (results streamed from the reader)."""
-        for name in ("files", "extensions", "goal_states", "agent", "config", "problems"):
-            getattr(self, name).extend(getattr(other, name))
+        for name in CAPPED:
+            self.add(name, getattr(other, name))
+        self.problems.extend(other.problems)
+        self.dropped.update(other.dropped)
         for kind, coverage in other.coverage.items():
             mine = self.coverage.setdefault(kind, Coverage())
             mine.extend(coverage.first, coverage.last, coverage.lines, coverage.bytes)
@@ -95,6 +140,37 @@ class BundleFacts:
         self.hourly.update(other.hourly)
         if other.collector_time is not None:
             self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
+
+    def cap_problems(self) -> None:
+        """Keep the first problems of each kind (the text before the first ``:``)."""
+        seen: Counter[str] = Counter()
+        kept: list[Problem] = []
+        for problem in self.problems:
+            kind = problem_kind(problem)
+            seen[kind] += 1
+            if seen[kind] <= self.caps.problems_per_kind:
+                kept.append(problem)
+        for kind, count in seen.items():
+            if count > self.caps.problems_per_kind:
+                self.dropped[f"problems:{kind}"] += count - self.caps.problems_per_kind
+        self.problems = kept
+
+    def cap_notes(self) -> list[Problem]:
+        """One problem line per cap that dropped something."""
+        notes = []
+        for name, count in sorted(self.dropped.items()):
+            if name == "events":
+                text = (f"timeline capped at {self.caps.events} events: {count} more events "
+                        "not kept (limit max_timeline_events)")
+            elif name.startswith("problems:"):
+                text = (f"{count} more problems like '{name[9:]}' not listed "
+                        f"(limit max_problems_per_kind = {self.caps.problems_per_kind})")
+            else:
+                text = (f"the {name} table is capped at {self.caps.rows} rows: {count} more rows "
+                        "were not kept, so checks on it saw only the first ones "
+                        "(limit max_table_rows)")
+            notes.append(Problem(self.source, text))
+        return notes
 
     @property
     def time_start(self) -> datetime | None:
@@ -119,6 +195,7 @@ class BundleFacts:
         return rows
 
     def table(self, table: str) -> list[dict[str, Any]]:
+        """Rows as dicts (for exports and frames; checks read the row objects directly)."""
         return [asdict(row) for row in self.rows(table)]
 
     def frame(self, table: str) -> pd.DataFrame:
@@ -142,5 +219,11 @@ def table_columns(table: str) -> list[str]:
         "goal_states": GoalStateRow,
         "agent": AgentRow,
         "config": ConfigRow,
+        "snapshot_runs": SnapshotRunRow,
     }[table]
     return [f.name for f in dataclass_fields(row_type)]
+
+
+def problem_kind(problem: Problem) -> str:
+    """What a problem is about, without the member: its text up to the first ``:``."""
+    return problem.message.split(":", 1)[0][:60]

@@ -1,0 +1,127 @@
+"""Facts and events the tool itself takes from log records, beside the rules' matches.
+
+* agent facts: daemon / goal-state agent versions, Python, OS (``AgentRow``), and the target
+  state of each extension handler (``ExtensionRow`` with ``source_kind = "log"``);
+* events: agent starts, crashes, goal states, extension operations, backup runs
+  (:class:`LogEvent`; backup runs are paired in :mod:`analyzer.parse.snapshot_runs`).
+
+Their patterns join the rules' prefilter, so finding these records costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from analyzer.bundle.model import SourceKind
+from analyzer.parse.records import Record
+from analyzer.parse.rows import AgentRow, ExtensionRow
+
+FACT_PATTERNS = (
+    r"Azure Linux Agent Version",
+    r"Goal State Agent version",
+    # The 2.2.0-2.7 start-up line, not the [HEARTBEAT] that repeats the same words every 30 min.
+    r"(?:ExtHandler|INFO) Agent WALinuxAgent-[\d.]+ is running as the goal state agent",
+    r"running as process",
+    r"Python: \d",
+    r"OS: ",
+    r"Target handler state",
+)
+
+EVENT_KINDS: dict[str, str] = {
+    r"Azure Linux Agent Version": "agent-start",
+    r"Goal State Agent version": "agent-start",
+    r"failed with exception": "agent-crash",
+    r"did not terminate cleanly": "agent-crash",
+    r"ProcessExtensionsGoalState started": "goal-state",
+    r"ProcessGoalState completed": "goal-state",
+    r"Fetched a new incarnation": "goal-state",
+    r"Enable extension": "extension-op",
+    r"Install extension": "extension-op",
+    r"starting daemon initially": "snapshot-run",
+    r"Enable,\w+,\d+,": "snapshot-run",
+}
+"""Pattern -> event kind, in the order they are tried (the first match names the event)."""
+
+TIMELINE_PATTERNS = tuple(EVENT_KINDS)
+RUN_PATTERNS = tuple(p for p, kind in EVENT_KINDS.items() if kind == "snapshot-run")
+"""Always looked for: the ``snapshot_runs`` table is built for every bundle."""
+
+EVENT_LABEL_CHARS = 200
+
+_FACT_FIELDS = (
+    ("daemon_version", "daemon"),
+    ("goal_state_agent_version", "goal_state_agent"),
+    ("python_version", "python"),
+    ("os", "os"),
+)
+
+
+@dataclass
+class LogEvent:
+    """A dated event worth a mark on the timeline; ``label`` is the record's first line."""
+
+    timestamp: datetime
+    kind: str
+    label: str
+
+
+def may_hold_facts(message: str) -> bool:
+    """Cheap test before building a record: versions, Python, OS, extension states."""
+    return ("Agent" in message or "Python: " in message or message.startswith("OS: ")
+            or "Target handler state" in message)
+
+
+class LogFacts:
+    """Turns records into agent/extension rows (kept only when a value changes) and events."""
+
+    def __init__(self, all_events: bool) -> None:
+        # Every pattern is tried even when only runs are wanted, so a record gets the same
+        # kind whether the timeline is on or off.
+        self._events = [(re.compile(p), kind) for p, kind in EVENT_KINDS.items()]
+        self._wanted = set(EVENT_KINDS.values()) if all_events else {"snapshot-run"}
+        self._last: dict[tuple[str, ...], str] = {}
+
+    def _changed(self, key: tuple[str, ...], value: str) -> bool:
+        """Facts repeat on every goal state; keep a row only when the value changes."""
+        if self._last.get(key) == value:
+            return False
+        self._last[key] = value
+        return True
+
+    def rows(self, record: Record) -> list[AgentRow | ExtensionRow]:
+        if record.source_kind != SourceKind.WAAGENT_LOG:
+            return []
+        rows: list[AgentRow | ExtensionRow] = []
+        fields = record.fields
+        for field_name, role in _FACT_FIELDS:
+            if field_name in fields and self._changed((role,), fields[field_name]):
+                rows.append(
+                    AgentRow(role, fields[field_name], record.member, record.timestamp, record.line)
+                )
+        if record.extension and "Target handler state" in record.message:
+            state = record.message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+            key = ("extension", record.extension.lower())
+            if self._changed(key, f"{record.extension_version} {state}"):
+                rows.append(ExtensionRow(
+                    name=record.extension,
+                    version=record.extension_version,
+                    source_kind="log",
+                    member=record.member,
+                    state=state,
+                    timestamp=record.timestamp,
+                    line=record.line,
+                ))
+        return rows
+
+    def event(self, record: Record) -> LogEvent | None:
+        if record.timestamp is None:
+            return None
+        for regex, kind in self._events:
+            if regex.search(record.message):
+                if kind not in self._wanted:
+                    return None
+                label = record.message.split("\n", 1)[0][:EVENT_LABEL_CHARS]
+                return LogEvent(record.timestamp, kind, label)
+        return None

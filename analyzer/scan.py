@@ -1,0 +1,262 @@
+"""One pass over the members of a bundle: every member becomes a ``files`` row, structured
+members are parsed into table rows, log members go through the prefiltered scanner and the
+rule matcher.
+
+:class:`ScanState` is what the pass keeps; in the isolated reader it is the child's state and
+each member's additions travel to the parent as one delta (:mod:`analyzer.isolation`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from analyzer.bundle.model import Member, SourceKind
+from analyzer.engine.loader import RulePack
+from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
+from analyzer.engine.regex import compile_prefilter
+from analyzer.errors import BundleError, Problem
+from analyzer.parse.log_facts import (
+    FACT_PATTERNS,
+    RUN_PATTERNS,
+    TIMELINE_PATTERNS,
+    LogFacts,
+    may_hold_facts,
+)
+from analyzer.parse.logscan import LogScanner
+from analyzer.parse.logsources import grammar_for
+from analyzer.parse.records import Record
+from analyzer.parse.registry import RECORD_PARSERS, STRUCTURED_PARSERS, ParsedRows
+from analyzer.parse.rows import AgentRow
+from analyzer.parse.waagent_log import Header
+from analyzer.settings import Limits
+from analyzer.tables import CAPPED, BundleTables, Coverage, FileRow, TableCaps
+
+_READ_ERRORS = (OSError, EOFError, zlib.error, ValueError, UnicodeError)
+
+
+@dataclass
+class ScanResult:
+    tables: BundleTables
+    store: MatchStore
+
+
+class ScanState:
+    """State of one pass over the members."""
+
+    def __init__(self, pack: RulePack, tables: BundleTables, limits: Limits,
+                 timeline: bool) -> None:
+        self.tables = tables
+        self.limits = limits
+        self.timeline = timeline
+        self.matcher = RecordMatcher(pack.rules)
+        self.log_facts = LogFacts(all_events=timeline)
+        self.sent: Counter[str] = Counter()
+        """Rows of each table already handed on in earlier deltas (they count for the caps)."""
+        self._prefilters: dict[str, Any] = {}
+        self._seen: dict[int, str] = {}
+        self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
+
+    def reset_deltas(self, source: str) -> None:
+        """Start collecting a fresh delta (what the next member adds)."""
+        for name in CAPPED:
+            self.sent[name] += len(getattr(self.tables, name))
+        self.tables = BundleTables(source=source, caps=self.tables.caps)
+        self.matcher.store = MatchStore()
+
+    def add(self, table: str, rows: Iterable[Any]) -> None:
+        self.tables.add(table, rows, earlier=self.sent[table])
+
+    def add_parsed(self, parsed: ParsedRows) -> None:
+        for table in ("goal_states", "extensions", "agent", "config"):
+            self.add(table, getattr(parsed, table))
+        if parsed.collected_at is not None:
+            self.tables.collector_time = parsed.collected_at
+
+    def prefilter(self, kind: str) -> Any:
+        if kind not in self._prefilters:
+            extra: tuple[str, ...] = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
+            self._prefilters[kind] = self.matcher.prefilter(kind, extra + self._events)
+        return self._prefilters[kind]
+
+    def full_prefilter(self, kind: str) -> Any:
+        """What must go through the full record parse; the rest takes the cheap path."""
+        key = f"full:{kind}"
+        if key not in self._prefilters:
+            patterns = self.matcher.full_patterns_for(kind) + self._events
+            self._prefilters[key] = compile_prefilter(patterns) if patterns else None
+        return self._prefilters[key]
+
+    def _first_sighting(self, header: Header | Record, member: str) -> bool:
+        """False for a record seen before in another member (a rotated copy, a second
+        collection of the same log): each record counts once."""
+        if header.timestamp is None:
+            return True
+        key = hash((header.timestamp, header.message))
+        return self._seen.setdefault(key, member) == member
+
+    def on_line(self, ref: LineRef) -> None:
+        """A one-line record only light checks and facts need: no fold, no full parse."""
+        if not self._first_sighting(ref.header, ref.member):
+            return
+        if ref.source_kind == SourceKind.WAAGENT_LOG and may_hold_facts(ref.header.message):
+            self.add_facts(ref.to_record())
+        self.matcher.offer_line(ref)
+
+    def on_record(self, record: Record) -> None:
+        if not self._first_sighting(record, record.member):
+            return
+        self.add_facts(record)
+        event = self.log_facts.event(record)
+        if event is not None:
+            self.add("events", [event])
+        self.matcher(record)
+
+    def add_facts(self, record: Record) -> None:
+        for row in self.log_facts.rows(record):
+            self.add("agent" if isinstance(row, AgentRow) else "extensions", [row])
+
+
+def new_tables(source: str, limits: Limits, sha256: str = "") -> BundleTables:
+    return BundleTables(source=source, sha256=sha256, caps=TableCaps.from_limits(limits))
+
+
+def scan_members(members: Iterable[Member], state: ScanState) -> ScanResult:
+    for member in guarded(members, state):
+        scan_member(member, state)
+    return ScanResult(state.tables, state.matcher.store)
+
+
+def guarded(members: Iterable[Member], state: ScanState) -> Iterator[Member]:
+    """The members, until the walker gives up on the input (its reason becomes a problem)."""
+    iterator = iter(members)
+    while True:
+        try:
+            member = next(iterator)
+        except StopIteration:
+            return
+        except BundleError as error:
+            state.tables.problems.append(Problem(state.tables.source, str(error)))
+            return
+        yield member
+
+
+def _looks_like_agent_log(member: Member) -> bool:
+    """A single file given on its own (``case.log``, ``journal.txt``) counts as a waagent log
+    when its first lines are agent records, whatever its name."""
+    from analyzer.parse.waagent_log import decode_line, parse_header
+
+    with member.open() as stream:
+        head = stream.read(16384)
+    lines = head.split(b"\n")[:20]
+    return any(parse_header(decode_line(line)[0]) is not None for line in lines if line)
+
+
+def scan_member(member: Member, state: ScanState) -> None:
+    if (member.kind == SourceKind.OTHER and member.depth == 0
+            and "!" not in member.provenance and "/" not in member.provenance):
+        try:
+            if _looks_like_agent_log(member):
+                member.kind = SourceKind.WAAGENT_LOG
+        except (BundleError, *_READ_ERRORS):
+            pass
+    row = FileRow(
+        member.provenance,
+        member.logical_path,
+        member.kind,
+        member.size,
+        member.collector_truncated,
+        "; ".join(member.problems),
+    )
+    state.add("files", [row])
+    handler = _handler(member.kind)
+    if handler is None:
+        return
+    try:
+        handler(member, state)
+    except BundleError as error:
+        _problem(state.tables, row, member, str(error))
+    except _READ_ERRORS as error:
+        _problem(state.tables, row, member, f"cannot read: {type(error).__name__}: {error}")
+
+
+def _problem(tables: BundleTables, row: FileRow, member: Member, message: str) -> None:
+    prefix = f"{member.provenance}: "
+    message = message[len(prefix) :] if message.startswith(prefix) else message
+    tables.problems.append(Problem(member.provenance, message))
+    row.problems = "; ".join(p for p in (row.problems, message) if p)
+
+
+def _scan_log(member: Member, state: ScanState) -> None:
+    limits = state.limits
+    scanner = LogScanner(
+        member.provenance,
+        member.kind,
+        grammar_for(member.kind),
+        state.prefilter(member.kind),
+        state.on_record,
+        max_line_bytes=limits.max_line_bytes,
+        max_record_bytes=limits.max_record_bytes,
+        max_continuation_lines=limits.max_continuation_lines,
+        collector_truncated=member.collector_truncated,
+        timeline=state.timeline,
+    )
+    scanner.full_prefilter = state.full_prefilter(member.kind)
+    grammar = grammar_for(member.kind)
+
+    def on_line(header: Header, line: int, cut: bool) -> None:
+        state.on_line(LineRef(header, member.provenance, member.kind, line, cut,
+                              grammar.prefix_has_real_version))
+
+    scanner.on_line = on_line
+    with member.open() as stream:
+        stats = scanner.scan(stream)
+    coverage = state.tables.coverage.setdefault(member.kind, Coverage())
+    coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
+    state.tables.hourly.update(stats.hourly)
+
+
+def read_document(member: Member, limits: Limits) -> bytes:
+    """A structured member's bytes, or a problem when it is larger than a document may be."""
+    cap = limits.max_xml_bytes
+    with member.open() as stream:
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise BundleError(f"skipped: larger than {cap} bytes")
+    return data
+
+
+def _live_facts(member: Member, state: ScanState) -> None:
+    from analyzer.live.facts import LiveFacts
+    from analyzer.live.rows import live_rows
+
+    try:
+        facts = LiveFacts.from_json(read_document(member, state.limits))
+    except (ValueError, TypeError, KeyError) as error:
+        raise BundleError(f"invalid self-check facts: {error}") from None
+    state.add("config", live_rows(facts, member.provenance))
+
+
+Handler = Callable[[Member, ScanState], None]
+
+
+def _handler(kind: str) -> Handler | None:
+    if kind in SourceKind.LOG_KINDS:
+        return _scan_log
+    if kind == SourceKind.LIVE_FACTS:
+        return _live_facts
+    parse = STRUCTURED_PARSERS.get(kind)
+    if parse is not None:
+        return lambda member, state: state.add_parsed(
+            parse(read_document(member, state.limits), member.provenance))
+    records = RECORD_PARSERS.get(kind)
+    if records is not None:
+        def feed(member: Member, state: ScanState) -> None:
+            for record in records(read_document(member, state.limits), member.provenance):
+                state.on_record(record)
+
+        return feed
+    return None
