@@ -362,7 +362,7 @@ def rules_test(
 ) -> None:
     """Run the test cases kept inside rule files."""
     from analyzer.engine.loader import default_rules_dir, load_rules
-    from analyzer.engine.ruletest import run_rule_tests
+    from analyzer.testing.rules import run_rule_tests
 
     pack = load_rules(paths or [default_rules_dir()])
     for error in pack.errors:

@@ -1,5 +1,6 @@
 """A per-user cache of the validated rule pack, keyed on the rule files' names, sizes and
-modification times.
+modification times, and on the engine's own code (a change of check semantics must not keep
+serving a pack built by the old code).
 
 Loading means reading ~50 TOML files, parsing every condition with pyparsing and compiling
 every pattern with RE2: about a quarter of a second, which is most of the start-up budget of
@@ -31,12 +32,32 @@ def _key(
     directories: list[Path], overrides: dict[str, dict[str, Any]] | None, require_tests: bool
 ) -> str:
     digest = hashlib.sha256(
-        f"{__version__}|{require_tests}|{sorted((overrides or {}).items())!r}".encode()
+        f"{__version__}|{require_tests}|{sorted((overrides or {}).items())!r}|"
+        f"{engine_code_hash()}".encode()
     )
     for path in rule_files(directories):
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:40]
+
+
+_ENGINE_DIR = Path(__file__).resolve().parent
+_engine_hash: str | None = None
+
+
+def engine_code_hash() -> str:
+    """SHA-256 of every module of ``analyzer/engine`` (names and contents), once per process.
+
+    The pickled pack holds objects of these modules; when their code changes, so does the key.
+    """
+    global _engine_hash
+    if _engine_hash is None:
+        digest = hashlib.sha256()
+        for path in sorted(_ENGINE_DIR.rglob("*.py")):
+            digest.update(path.relative_to(_ENGINE_DIR).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+        _engine_hash = digest.hexdigest()
+    return _engine_hash
 
 
 def load_rules_cached(

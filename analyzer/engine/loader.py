@@ -13,26 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.engine.checks import CHECK_KINDS
 from analyzer.engine.condition import ConditionError, parse_condition
+from analyzer.engine.findings import CATEGORIES, SEVERITIES
 from analyzer.engine.model import (
-    AbsenceCheck,
     Check,
     Comparison,
     Location,
-    LogCheck,
     RecordFilter,
     Rule,
     RuleTest,
-    SequenceCheck,
-    TableCheck,
 )
 from analyzer.engine.regex import PatternError, compile_pattern
-from analyzer.report.model import CATEGORIES, SEVERITIES
 
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LANGUAGES = ("en", "pt-BR")
-CHECK_KINDS = ("log", "absence", "sequence", "table")
-TABLES = ("extensions", "goal_states", "agent", "config", "files")
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=", "~", "!~")
 COMPARE_TYPES = ("version", "number", "string")
 LEVELS = ("VERBOSE", "INFO", "WARNING", "ERROR", "")
@@ -74,23 +69,6 @@ REQUIRED_TOP = (
     "remediation",
     "checks",
 )
-FILTER_KEYS = {
-    "sources",
-    "levels",
-    "threads",
-    "prefixes",
-    "extensions",
-    "exclude_extensions",
-    "where",
-}
-CHECK_KEYS = {
-    "log": FILTER_KEYS
-    | {"kind", "description", "pattern", "min_count", "within_hours", "group_by"},
-    "absence": FILTER_KEYS | {"kind", "description", "pattern", "within_hours"},
-    "sequence": FILTER_KEYS
-    | {"kind", "description", "pattern", "then", "within_minutes", "group_by"},
-    "table": {"kind", "description", "table", "where", "compare", "mode", "latest_by"},
-}
 TEST_KEYS = {"name", "expect", "files", "evidence_lines", "params"}
 
 
@@ -391,69 +369,26 @@ class _RuleBuilder:
     # -- checks ------------------------------------------------------------------------------
 
     def _check(self, name: str, raw: dict[str, Any], params: dict[str, Any]) -> Check | None:
-        kind = raw.get("kind", "log")
+        kind_name = raw.get("kind", "log")
         where = ("checks", name)
-        if kind not in CHECK_KINDS:
+        kind = CHECK_KINDS.get(kind_name) if isinstance(kind_name, str) else None
+        if kind is None:
             self.error(
-                f"unknown check kind {kind!r}; valid options: {', '.join(CHECK_KINDS)}",
+                f"unknown check kind {kind_name!r}; valid options: {', '.join(CHECK_KINDS)}",
                 *where,
                 "kind",
             )
             return None
         for key in raw:
-            if key not in CHECK_KEYS[kind]:
+            if key not in kind.keys:
                 self.error(
-                    f"unknown key {key!r} for a {kind} check; valid keys: "
-                    f"{', '.join(sorted(CHECK_KEYS[kind]))}",
+                    f"unknown key {key!r} for a {kind_name} check; valid keys: "
+                    f"{', '.join(sorted(kind.keys))}",
                     *where,
                     key,
                 )
         values = {k: self._substitute(v, params, (*where, k)) for k, v in raw.items()}
-        location = self.locator.at(*where)
-        if kind == "table":
-            return self._table_check(name, values, location)
-        record_filter = self._filter(values, where)
-        pattern = self._pattern(values.get("pattern", ""), (*where, "pattern"))
-        if "pattern" not in values:
-            # Every log check feeds the one-pass prefilter; without a pattern it would have to
-            # see every record of the bundle.
-            self.error(f"a {kind} check needs a pattern", *where)
-        if kind == "log":
-            return LogCheck(
-                name,
-                filter=record_filter,
-                pattern=pattern,
-                min_count=self._number(values.get("min_count", 1), (*where, "min_count"), int),
-                within_hours=self._optional_number(
-                    values.get("within_hours"), (*where, "within_hours")
-                ),
-                group_by=str(values.get("group_by", "")),
-                location=location,
-            )
-        if kind == "absence":
-            return AbsenceCheck(
-                name,
-                filter=record_filter,
-                pattern=pattern,
-                within_hours=self._number(
-                    values.get("within_hours", 6), (*where, "within_hours"), float
-                ),
-                location=location,
-            )
-        then = self._pattern(values.get("then", ""), (*where, "then"))
-        if "then" not in values:
-            self.error("a sequence check needs both 'pattern' and 'then'", *where)
-        return SequenceCheck(
-            name,
-            filter=record_filter,
-            pattern=pattern,
-            then=then,
-            within_minutes=self._number(
-                values.get("within_minutes", 60), (*where, "within_minutes"), float
-            ),
-            group_by=str(values.get("group_by", "")),
-            location=location,
-        )
+        return kind.build(self, name, values, self.locator.at(*where))
 
     def _substitute(self, value: Any, params: dict[str, Any], keys: tuple[str | int, ...]) -> Any:
         if isinstance(value, str):
@@ -480,7 +415,7 @@ class _RuleBuilder:
         value = params[name]
         return re.escape(str(value)) if keys[-1] in ("pattern", "then") else str(value)
 
-    def _filter(self, values: dict[str, Any], where: tuple[str, str]) -> RecordFilter:
+    def record_filter(self, values: dict[str, Any], where: tuple[str, str]) -> RecordFilter:
         lists: dict[str, tuple[str, ...]] = {}
         for key in ("sources", "levels", "threads", "prefixes", "extensions", "exclude_extensions"):
             raw = values.get(key, [])
@@ -503,7 +438,7 @@ class _RuleBuilder:
                     *where,
                     "levels",
                 )
-        field_filters = self._where(values.get("where", {}), (*where, "where"))
+        field_filters = self.field_filters(values.get("where", {}), (*where, "where"))
         return RecordFilter(
             sources=lists["sources"] or ("waagent_log",),
             levels=lists["levels"],
@@ -514,7 +449,7 @@ class _RuleBuilder:
             where=field_filters,
         )
 
-    def _where(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]:
+    def field_filters(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]:
         if not isinstance(raw, dict):
             self.error("'where' must be a table of field = value", *keys)
             return {}
@@ -525,11 +460,11 @@ class _RuleBuilder:
                 continue
             text = str(value)
             if text.startswith("~"):
-                self._pattern(text[1:], keys)
+                self.pattern(text[1:], keys)
             result[name] = text
         return result
 
-    def _pattern(self, pattern: Any, keys: tuple[str | int, ...]) -> str:
+    def pattern(self, pattern: Any, keys: tuple[str | int, ...]) -> str:
         if not isinstance(pattern, str):
             self.error("pattern must be a string", *keys)
             return ""
@@ -552,7 +487,7 @@ class _RuleBuilder:
             return ""
         return pattern
 
-    def _number(self, value: Any, keys: tuple[str | int, ...], kind: type) -> Any:
+    def number(self, value: Any, keys: tuple[str | int, ...], kind: type) -> Any:
         try:
             number = kind(value)
         except (TypeError, ValueError):
@@ -562,41 +497,17 @@ class _RuleBuilder:
             self.error(f"{keys[-1]!r} must not be negative", *keys)
         return number
 
-    def _optional_number(self, value: Any, keys: tuple[str | int, ...]) -> float | None:
-        return None if value is None else float(self._number(value, keys, float))
+    def optional_number(self, value: Any, keys: tuple[str | int, ...]) -> float | None:
+        return None if value is None else float(self.number(value, keys, float))
 
-    def _table_check(self, name: str, values: dict[str, Any], location: Location) -> Check | None:
-        where = ("checks", name)
-        table = values.get("table", "extensions")
-        if table not in TABLES:
-            self.error(
-                f"unknown table {table!r}; valid options: {', '.join(TABLES)}", *where, "table"
-            )
-        mode = values.get("mode", "any")
-        if mode not in ("any", "none"):
-            self.error(f"unknown mode {mode!r}; valid options: any, none", *where, "mode")
-        compare = None
-        raw_compare = values.get("compare")
-        if raw_compare is not None:
-            compare = self._compare(raw_compare, (*where, "compare"))
-        return TableCheck(
-            name,
-            table=table,
-            where=self._where(values.get("where", {}), (*where, "where")),
-            compare=compare,
-            mode=mode,
-            latest_by=str(values.get("latest_by", "")),
-            location=location,
-        )
-
-    def _compare(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None:
+    def comparison(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None:
         if not isinstance(raw, dict) or not {"field", "op", "value"} <= set(raw):
             self.error("compare needs field, op and value", *keys)
             return None
         if raw["op"] not in COMPARE_OPS:
             self.error(f"unknown op {raw['op']!r}; valid options: {', '.join(COMPARE_OPS)}", *keys)
         if raw["op"] in ("~", "!~"):
-            self._pattern(str(raw["value"]), keys)
+            self.pattern(str(raw["value"]), keys)
         kind = raw.get("type", "string")
         if kind not in COMPARE_TYPES:
             self.error(f"unknown type {kind!r}; valid options: {', '.join(COMPARE_TYPES)}", *keys)

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analyzer.engine.model import AbsenceCheck, LogCheck, RecordFilter, Rule, SequenceCheck
+from analyzer.engine.model import RecordFilter, Rule
 from analyzer.engine.regex import compile_pattern, compile_prefilter, compile_set
 from analyzer.parse.records import Record, Tz
 from analyzer.parse.waagent_log import Header, split_extension_prefix, structured_fields
@@ -363,7 +363,9 @@ class RecordMatcher:
     """Routes candidate records to the queries of their source kind and fills ``store``."""
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self.queries: list[LogQuery] = list(_queries(rules))
+        from analyzer.engine.checks import log_queries  # the kinds import this module
+
+        self.queries: list[LogQuery] = log_queries(rules)
         self.by_kind: dict[str, list[LogQuery]] = defaultdict(list)
         for query in self.queries:
             for kind in query.filter.sources:
@@ -459,18 +461,3 @@ class RecordMatcher:
             self.store.sequences.setdefault(key, SequenceStore()).add(
                 record, captures, group, query.role == "start"
             )
-
-
-def _queries(rules: Iterable[Rule]) -> Iterable[LogQuery]:
-    for rule in rules:
-        for check in rule.checks.values():
-            if isinstance(check, LogCheck | AbsenceCheck):
-                group_by = check.group_by if isinstance(check, LogCheck) else ""
-                yield LogQuery(rule.id, check.name, "hit", check.filter, check.pattern, group_by)
-            elif isinstance(check, SequenceCheck):
-                yield LogQuery(
-                    rule.id, check.name, "start", check.filter, check.pattern, check.group_by
-                )
-                yield LogQuery(
-                    rule.id, check.name, "then", check.filter, check.then, check.group_by
-                )

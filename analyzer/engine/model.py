@@ -37,45 +37,11 @@ class RecordFilter:
 
 @dataclass
 class Check:
+    """Base of every check; each kind (``analyzer.engine.checks.<kind>``) subclasses it."""
+
     name: str
     kind: ClassVar[str] = ""
     location: Location | None = field(default=None, kw_only=True)
-
-
-@dataclass
-class LogCheck(Check):
-    """True when at least ``min_count`` records match (per group when ``group_by`` is set)."""
-
-    kind: ClassVar[str] = "log"
-    filter: RecordFilter = field(default_factory=RecordFilter)
-    pattern: str = ""
-    min_count: int = 1
-    within_hours: float | None = None
-    group_by: str = ""
-
-
-@dataclass
-class AbsenceCheck(Check):
-    """True when the logs cover the last ``within_hours`` before collection and no record in
-    that window matches (e.g. no heartbeat)."""
-
-    kind: ClassVar[str] = "absence"
-    filter: RecordFilter = field(default_factory=RecordFilter)
-    pattern: str = ""
-    within_hours: float = 6.0
-
-
-@dataclass
-class SequenceCheck(Check):
-    """True when a record matching ``pattern`` is not followed by one matching ``then`` within
-    ``within_minutes`` in the same group (a run that started and never finished)."""
-
-    kind: ClassVar[str] = "sequence"
-    filter: RecordFilter = field(default_factory=RecordFilter)
-    pattern: str = ""
-    then: str = ""
-    within_minutes: float = 60.0
-    group_by: str = ""
 
 
 @dataclass
@@ -85,20 +51,6 @@ class Comparison:
     value: str
     type: str = "string"
     """version | number | string; ops ``~``/``!~`` search ``value`` as an RE2 regex."""
-
-
-@dataclass
-class TableCheck(Check):
-    """True when some row of a fact table matches (``mode = "any"``) or none does (``"none"``)."""
-
-    kind: ClassVar[str] = "table"
-    table: str = "extensions"
-    where: dict[str, str] = field(default_factory=dict)
-    compare: Comparison | None = None
-    mode: str = "any"
-    latest_by: str = ""
-    """Only look at the newest row per value of this field (e.g. the current version of each
-    extension), newest by timestamp then by bundle order."""
 
 
 @dataclass

@@ -7,84 +7,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-SCHEMA = "waagent-analyzer/report/v1"
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
-"""info=0 ... critical=4: higher is worse."""
-
-CATEGORIES = (
-    "network",
-    "dhcp",
-    "goal-state",
-    "agent-outdated",
-    "agent-not-running",
-    "agent-crash",
-    "extension-outdated",
-    "extension-failure",
-    "snapshot-timeout",
-    "snapshot-failure",
-    "resource-pressure",
-    "configuration",
+from analyzer.engine.findings import (  # noqa: F401  (the report's vocabulary, re-exported)
+    CATEGORIES,
+    SEVERITIES,
+    SEVERITY_RANK,
+    Evidence,
+    Finding,
+    iso,
 )
 
-
-def iso(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if ts.microsecond else ts.strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
-
-
-@dataclass
-class Evidence:
-    member: str
-    line: int | None
-    timestamp: datetime | None
-    text: str
-    """Already redacted of secrets; still raw for the sink sanitizers."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "member": self.member,
-            "line": self.line,
-            "timestamp": iso(self.timestamp),
-            "text": self.text,
-        }
-
-
-@dataclass
-class Finding:
-    rule: str
-    category: str
-    severity: str
-    title: str
-    message: str
-    count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    evidence: list[Evidence]
-    remediation: str
-    references: list[str]
-    seed_cause: int | None = None
-    """Which cause of the troubleshooting guide (1-5) this finding belongs to, if any."""
-    downranked: str = ""
-    """Why the severity was lowered (known-benign noise under its threshold), if it was."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "category": self.category,
-            "severity": self.severity,
-            "title": self.title,
-            "message": self.message,
-            "count": self.count,
-            "first_seen": iso(self.first_seen),
-            "last_seen": iso(self.last_seen),
-            "evidence": [e.to_dict() for e in self.evidence],
-            "remediation": self.remediation,
-            "references": list(self.references),
-        }
+SCHEMA = "waagent-analyzer/report/v1"
 
 
 @dataclass

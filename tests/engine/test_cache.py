@@ -47,3 +47,26 @@ def test_corrupt_cache_file_is_ignored(rules_dir: Path) -> None:
     for stale in cache.cache_dir().glob("rules-*.pickle"):
         stale.write_bytes(b"not a pickle")
     assert [r.id for r in cache.load_rules_cached([rules_dir]).rules] == ["WAA-NET-001"]
+
+
+def test_a_change_of_engine_code_does_not_serve_the_old_pack(
+    rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache.load_rules_cached([rules_dir])
+    monkeypatch.setattr(cache, "_engine_hash", "engine code of another build")
+    cache.load_rules_cached([rules_dir])
+    assert len(list(cache.cache_dir().glob("rules-*.pickle"))) == 2
+
+
+def test_engine_hash_follows_the_code_of_a_check_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = tmp_path / "engine"
+    shutil.copytree(Path(cache.__file__).parent, engine)
+    monkeypatch.setattr(cache, "_ENGINE_DIR", engine)
+    monkeypatch.setattr(cache, "_engine_hash", None)
+    before = cache.engine_code_hash()
+    table_kind = engine / "checks" / "table.py"
+    table_kind.write_text(table_kind.read_text() + "\n# a change of semantics\n")
+    monkeypatch.setattr(cache, "_engine_hash", None)
+    assert cache.engine_code_hash() != before

@@ -9,7 +9,7 @@ import pytest
 
 from analyzer.engine.benign import load_benign
 from analyzer.engine.loader import default_rules_dir, load_rules
-from analyzer.engine.ruletest import run_rule_test
+from analyzer.testing.rules import run_rule_test
 
 PACK = load_rules([default_rules_dir()], require_tests=True)
 BENIGN, BENIGN_ERRORS = load_benign(default_rules_dir() / "benign.toml")

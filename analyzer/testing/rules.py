@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.loader import RulePack, default_rules_dir, load_rules
 from analyzer.engine.model import Rule, RuleTest
+from analyzer.pipeline import AnalyzeOptions, analyze_files
 
 
 @dataclass
@@ -32,8 +33,6 @@ def run_rule_tests(pack: RulePack, benign: BenignList | None = None) -> list[Rul
 def run_rule_test(
     rule: Rule, test: RuleTest, by_id: dict[str, Rule], benign: BenignList
 ) -> RuleTestResult:
-    from analyzer.pipeline import AnalyzeOptions, analyze_files
-
     subject = _with_params(rule, test) if test.params else rule
     others = [by_id[i] for i in test.expect if i != rule.id and i in by_id]
     missing = [i for i in test.expect if i != rule.id and i not in by_id]
