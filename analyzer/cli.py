@@ -300,7 +300,7 @@ def _catalogue(rules: list[Any]) -> str:
     ]
     for rule in rules:
         params = ", ".join(f"`{k}={v}`" for k, v in rule.params.items())
-        cause = str(rule.seed_cause or "")
+        cause = str(rule.guide_cause or "")
         lines.append(
             f"| {rule.id} | {rule.severity} | {rule.category} | {cause} | "
             f"{rule.title.replace('|', '/')} | {params} |"

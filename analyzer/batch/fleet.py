@@ -42,7 +42,7 @@ def load_fleet_rules(path: Path = RULES_FILE) -> dict[str, FleetRule]:
     return {
         rule_id: FleetRule(
             id=rule_id, title=body["title"], category=body["category"],
-            severity=body["severity"], seed_cause=body.get("seed_cause"),
+            severity=body["severity"], seed_cause=body.get("guide_cause"),
             message=body["message"], remediation=dict(body["remediation"]),
             params=dict(body.get("params", {})), references=list(body.get("references", [])))
         for rule_id, body in data.items()

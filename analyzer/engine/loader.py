@@ -55,9 +55,11 @@ TOP_KEYS = {
     "params": dict,
     "checks": dict,
     "tests": list,
-    "seed_cause": int,
+    "guide_cause": int,
     "evidence_limit": int,
 }
+RENAMED_KEYS = {"seed_cause": "guide_cause"}
+"""Keys of older rule files and their new names (rejected with a pointer to the new one)."""
 REQUIRED_TOP = (
     "id",
     "title",
@@ -268,7 +270,7 @@ class _RuleBuilder:
             references=list(self.data.get("references", [])),
             tags=list(self.data.get("tags", [])),
             params=params,
-            seed_cause=self.data.get("seed_cause"),
+            guide_cause=self.data.get("guide_cause"),
             evidence_limit=self.data.get("evidence_limit", 3),
             tests=tests,
             path=self.path,
@@ -281,7 +283,9 @@ class _RuleBuilder:
                 self.error(f"missing required key {key!r}")
         for key, value in self.data.items():
             expected = TOP_KEYS.get(key)
-            if expected is None:
+            if key in RENAMED_KEYS:
+                self.error(f"{key!r} was renamed: write {RENAMED_KEYS[key]!r} instead", key)
+            elif expected is None:
                 self.error(f"unknown key {key!r}; valid keys: {', '.join(TOP_KEYS)}", key)
             elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
                 self.error(f"{key!r} must be a {expected.__name__}", key)
@@ -303,10 +307,10 @@ class _RuleBuilder:
                 f"{', '.join(SEVERITIES)}",
                 "severity",
             )
-        cause = self.data.get("seed_cause")
+        cause = self.data.get("guide_cause")
         if cause is not None and cause not in range(1, 6):
             self.error(
-                "seed_cause must be 1..5 (a cause of the troubleshooting guide)", "seed_cause"
+                "guide_cause must be 1..5 (a cause of the troubleshooting guide)", "guide_cause"
             )
         for key in ("references", "tags"):
             if not all(isinstance(v, str) for v in self.data.get(key, [])):

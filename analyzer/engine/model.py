@@ -78,7 +78,8 @@ class Rule:
     references: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
-    seed_cause: int | None = None
+    guide_cause: int | None = None
+    """Cause number (1..5) in the pt-BR troubleshooting guide."""
     evidence_limit: int = 3
     tests: list[RuleTest] = field(default_factory=list)
     path: Path | None = None

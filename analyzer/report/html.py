@@ -17,16 +17,6 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from analyzer.report.base import (
-    Renderer,
-    category_summaries,
-    fmt_size,
-    fmt_ts,
-    next_step,
-    safe_href,
-    to_utc,
-    verdict_sentence,
-)
 from analyzer.report.i18n import (
     category_label,
     cause_label,
@@ -38,6 +28,16 @@ from analyzer.report.i18n import (
 from analyzer.report.model import SEVERITIES, Finding, Report
 from analyzer.report.sanitize import for_html_text
 from analyzer.report.timeline import build_timeline
+from analyzer.report.verdict import (
+    Renderer,
+    category_summaries,
+    fmt_size,
+    fmt_ts,
+    next_step,
+    safe_href,
+    to_utc,
+    verdict_sentence,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
-from analyzer.report.base import Renderer
 from analyzer.report.model import Report
+from analyzer.report.verdict import Renderer
 
 __all__ = ["JsonRenderer"]
 

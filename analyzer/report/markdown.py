@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from analyzer.report.base import Renderer, fmt_ts, next_step, safe_href, verdict_sentence
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
 from analyzer.report.sanitize import for_terminal
+from analyzer.report.verdict import Renderer, fmt_ts, next_step, safe_href, verdict_sentence
 
 __all__ = ["MarkdownRenderer", "md_code_block", "md_code_span", "md_inline"]
 

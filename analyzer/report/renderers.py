@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from analyzer.report.base import Renderer
 from analyzer.report.html import HtmlRenderer
 from analyzer.report.i18n import normalize_lang
 from analyzer.report.json_renderer import JsonRenderer
 from analyzer.report.markdown import MarkdownRenderer
 from analyzer.report.text import TextRenderer
+from analyzer.report.verdict import Renderer
 
 __all__ = [
     "FORMATS",

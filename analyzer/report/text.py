@@ -12,10 +12,10 @@ import re
 from io import StringIO
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from analyzer.report.base import Renderer, fmt_ts, next_step, verdict_sentence
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
 from analyzer.report.sanitize import for_terminal
+from analyzer.report.verdict import Renderer, fmt_ts, next_step, verdict_sentence
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -12,10 +12,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from analyzer.report.base import fmt_ts, to_utc
 from analyzer.report.i18n import severity_label, t
 from analyzer.report.model import Report
 from analyzer.report.sanitize import for_html_text
+from analyzer.report.verdict import fmt_ts, to_utc
 
 __all__ = ["Timeline", "build_timeline", "outcome_class"]
 

@@ -89,3 +89,22 @@ def test_missing_tests_are_errors_when_required(tmp_path: Path) -> None:
     errors = [str(e) for e in load_rules([tmp_path], require_tests=True).errors]
     assert any("no test case where it fires" in e for e in errors)
     assert any("no test case where it must not fire" in e for e in errors)
+
+
+NET_001 = Path(__file__).parents[2] / "rules" / "network" / "WAA-NET-001.toml"
+
+
+def test_the_old_seed_cause_key_points_to_guide_cause(tmp_path: Path) -> None:
+    text = NET_001.read_text().replace("guide_cause = ", "seed_cause = ")
+    path = write_rule(tmp_path, "WAA-NET-001", text)
+    line = text.splitlines().index(next(x for x in text.splitlines()
+                                        if x.startswith("seed_cause"))) + 1
+    pack = load_rules([tmp_path])
+    assert pack.rules == []
+    assert [str(e) for e in pack.errors] == [
+        f"{path}:{line}:1: 'seed_cause' was renamed: write 'guide_cause' instead"]
+
+
+def test_guide_cause_reaches_the_rule() -> None:
+    (rule,) = load_rules([NET_001]).rules
+    assert rule.guide_cause == 1

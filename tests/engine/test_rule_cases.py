@@ -28,7 +28,7 @@ def test_rule_pack_loads_without_errors() -> None:
 
 
 def test_every_guide_cause_is_covered() -> None:
-    causes = {rule.seed_cause for rule in PACK.rules}
+    causes = {rule.guide_cause for rule in PACK.rules}
     assert {1, 2, 4, 5} <= causes  # cause 3 is about Windows VMs
 
 
