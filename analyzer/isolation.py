@@ -71,7 +71,7 @@ def _raise_rejected(rejected: Rejected) -> None:
 def read_isolated(name: str, factory: MembersFactory, pack: RulePack, tables: BundleTables,
                   limits: Limits, timeline: bool) -> ScanResult:
     """Walk and scan in a forked child with limits; keep whatever it streamed back."""
-    store = MatchStore()
+    store = MatchStore.for_limits(limits)
     rejected: list[Rejected] = []
 
     def on_message(message: object) -> None:

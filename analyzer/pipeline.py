@@ -18,7 +18,7 @@ from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
 from analyzer.engine.loader import RulePack, default_rules_dir
-from analyzer.errors import InputRejected, Problem
+from analyzer.errors import InputRejected, Problem, UsageError
 from analyzer.isolation import MembersFactory, compute_isolated, read_isolated
 from analyzer.parse.snapshot_runs import pair_snapshot_runs
 from analyzer.report.build import build_report
@@ -62,6 +62,9 @@ def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]
 
     directories = ([default_rules_dir()] if options.builtin_rules else []) + options.rule_dirs
     pack = load_rules_cached(directories, options.params)
+    bad_params = [str(e) for e in pack.errors if e.from_params]
+    if bad_params:  # a bad --param is a usage error, before any work
+        raise UsageError("; ".join(bad_params))
     benign, benign_errors = load_benign(default_rules_dir() / "benign.toml")
     return pack, benign, benign_errors
 

@@ -52,7 +52,7 @@ class ScanState:
         self.tables = tables
         self.limits = limits
         self.timeline = timeline
-        self.matcher = RecordMatcher(pack.rules)
+        self.matcher = RecordMatcher(pack.rules, limits)
         self.log_facts = LogFacts(all_events=timeline)
         self.sent: Counter[str] = Counter()
         """Rows of each table already handed on in earlier deltas (they count for the caps)."""
@@ -65,7 +65,7 @@ class ScanState:
         for name in CAPPED:
             self.sent[name] += len(getattr(self.tables, name))
         self.tables = BundleTables(source=source, caps=self.tables.caps)
-        self.matcher.store = MatchStore()
+        self.matcher.store = MatchStore.for_limits(self.limits)
 
     def add(self, table: str, rows: Iterable[Any]) -> None:
         self.tables.add(table, rows, earlier=self.sent[table])

@@ -3,7 +3,6 @@ message, pick evidence, down-rank known-benign noise."""
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ from analyzer.engine.checks.base import short
 from analyzer.engine.findings import Evidence, Finding
 from analyzer.engine.matching import NO_TIME, MatchStore
 from analyzer.engine.model import Rule
+from analyzer.engine.template import fill
 from analyzer.redact import redact_text
 from analyzer.tables import BundleTables
 
@@ -92,7 +92,7 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         category=rule.category,
         severity=rule.severity,
         title=rule.title,
-        message=redact_text(_fill(rule.message, variables)),
+        message=redact_text(fill(rule.message, variables)),
         count=count,
         first_seen=first,
         last_seen=last,
@@ -106,17 +106,3 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
 def _evidence_order(item: Evidence) -> tuple[float, str, int]:
     stamp = item.timestamp.timestamp() if item.timestamp is not None else NO_TIME
     return (stamp, item.member, item.line or 0)
-
-
-class _LenientFormatter(string.Formatter):
-    def get_value(self, key: int | str, args: Any, kwargs: Any) -> Any:
-        if isinstance(key, str):
-            return kwargs.get(key, "")
-        return ""
-
-
-def _fill(template: str, variables: dict[str, Any]) -> str:
-    try:
-        return _LenientFormatter().vformat(template, (), variables)
-    except (ValueError, IndexError, KeyError):
-        return template

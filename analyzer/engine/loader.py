@@ -6,6 +6,7 @@ goes on with the others; ``rules validate`` exits 2).
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from analyzer.engine.model import (
     RuleTest,
 )
 from analyzer.engine.regex import PatternError, compile_pattern
+from analyzer.engine.template import template_problems
 
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LANGUAGES = ("en", "pt-BR")
@@ -39,6 +41,8 @@ SOURCE_KINDS = (
     "extension_log",
     "extension_events",
 )
+MAX_NESTING = 12
+"""Tables/arrays inside each other in a rule file; real rules use at most 4."""
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 TOP_KEYS = {
@@ -78,6 +82,8 @@ TEST_KEYS = {"name", "expect", "files", "evidence_lines", "params"}
 class LoadError:
     location: Location
     message: str
+    from_params: bool = False
+    """Caused by a parameter override (``--param``), not by the rule file: a usage error."""
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -172,9 +178,10 @@ def load_rules(
             continue
         seen[rule.id] = path
         pack.rules.append(rule)
-    unknown = set(overrides or {}) - set(seen)
-    for rule_id in sorted(unknown):
-        pack.errors.append(LoadError(Location(Path("--param")), f"unknown rule id {rule_id!r}"))
+    known = {_stem_id(path) for path in rule_files(directories)} | set(seen)
+    for rule_id in sorted(set(overrides or {}) - known):
+        pack.errors.append(
+            LoadError(Location(Path("--param")), f"unknown rule id {rule_id!r}", True))
     return pack
 
 
@@ -188,6 +195,9 @@ def _load_file(
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
+    except RecursionError:
+        pack.errors.append(LoadError(Location(path), "invalid TOML: nested too deeply"))
+        return None
     except tomllib.TOMLDecodeError as error:
         line, col = _decode_position(str(error))
         pack.errors.append(LoadError(Location(path, line, col), f"invalid TOML: {error}"))
@@ -195,12 +205,29 @@ def _load_file(
     except (OSError, UnicodeDecodeError) as error:
         pack.errors.append(LoadError(Location(path), f"cannot read rule file: {error}"))
         return None
+    if _depth(data) > MAX_NESTING:
+        pack.errors.append(LoadError(
+            Location(path), f"tables and arrays nested more than {MAX_NESTING} levels deep"))
+        return None
     builder = _RuleBuilder(path, _Locator(path, text), data, overrides)
     rule = builder.build()
     pack.errors.extend(builder.errors)
     if rule is not None:
         pack.warnings.extend(_test_coverage(rule, builder.locator, require_tests, pack))
     return rule if not builder.errors else None
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of tables and arrays, measured without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _decode_position(message: str) -> tuple[int, int]:
@@ -238,6 +265,9 @@ class _RuleBuilder:
 
     def error(self, message: str, *keys: str | int) -> None:
         self.errors.append(LoadError(self.locator.at(*keys), message))
+
+    def param_error(self, message: str) -> None:
+        self.errors.append(LoadError(self.locator.at("params"), message, True))
 
     def build(self) -> Rule | None:
         self._check_top_keys()
@@ -312,6 +342,8 @@ class _RuleBuilder:
             self.error(
                 "guide_cause must be 1..5 (a cause of the troubleshooting guide)", "guide_cause"
             )
+        for problem in template_problems(self.data["message"]):
+            self.error(problem, "message")
         for key in ("references", "tags"):
             if not all(isinstance(v, str) for v in self.data.get(key, [])):
                 self.error(f"{key!r} must be a list of strings", key)
@@ -320,12 +352,18 @@ class _RuleBuilder:
         params = dict(self.data.get("params", {}))
         for name, value in self.overrides.items():
             if name not in params:
-                self.error(
-                    f"unknown parameter {name!r}; valid options: {', '.join(params) or '(none)'}",
-                    "params",
+                self.param_error(
+                    f"unknown parameter {name!r}; valid options: {', '.join(params) or '(none)'}"
                 )
                 continue
-            params[name] = _coerce_like(params[name], value)
+            try:
+                params[name] = _coerce_like(params[name], value)
+            except ValueError:
+                self.param_error(
+                    f"--param {name}: must be "
+                    f"{'an integer' if isinstance(params[name], int) else 'a number'} like its "
+                    f"default {params[name]!r}, got {value!r}"
+                )
         return params
 
     def _raw_checks(self) -> dict[str, dict[str, Any]]:
@@ -496,6 +534,9 @@ class _RuleBuilder:
             number = kind(value)
         except (TypeError, ValueError):
             self.error(f"{keys[-1]!r} must be a number, got {value!r}", *keys)
+            return kind(1)
+        if isinstance(number, float) and not math.isfinite(number):
+            self.error(f"{keys[-1]!r} must be a finite number, got {value!r}", *keys)
             return kind(1)
         if number < 0:
             self.error(f"{keys[-1]!r} must not be negative", *keys)

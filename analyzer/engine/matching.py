@@ -17,11 +17,11 @@ from analyzer.engine.model import RecordFilter, Rule
 from analyzer.engine.regex import compile_pattern, compile_prefilter, compile_set
 from analyzer.parse.records import Record, Tz
 from analyzer.parse.waagent_log import Header, split_extension_prefix, structured_fields
+from analyzer.settings import DEFAULT_LIMITS, Limits
 
 SAMPLES_HEAD = 3
 SAMPLES_TAIL = 3
 MAX_GROUPS = 10_000
-MAX_SEQUENCE_EVENTS = 200_000
 NO_TIME = float("-inf")
 
 
@@ -188,25 +188,33 @@ class Accumulator:
 
 
 @dataclass
-class SequenceEvent:
-    time: float
-    member: str
-    line: int
-    group: str
-    is_start: bool
-    hit: Hit | None
-
-
-@dataclass
 class SequenceStore:
-    """Starts keep their record (they become evidence); ends are frequent success markers, so
-    only their time and group are kept, in compact arrays."""
+    """Starts and ends of one sequence check, in bounded memory.
 
-    events: list[SequenceEvent] = field(default_factory=list)
-    """The starts."""
+    Every start keeps only its time, group and line (compact arrays, at most ``max_starts``);
+    a bounded sample of starts keeps its full record for evidence: the first ``samples``, the
+    last ``samples`` and ``samples`` spread evenly over the rest (every ``stride``-th start;
+    the stride doubles when the spread is full, so the choice is deterministic). Ends are
+    frequent success markers: only their time and group are kept.
+    """
+
+    max_starts: int = DEFAULT_LIMITS.max_sequence_starts
+    samples: int = DEFAULT_LIMITS.sequence_samples
+    start_times: array = field(default_factory=lambda: array("d"))
+    start_groups: array = field(default_factory=lambda: array("i"))
+    start_lines: array = field(default_factory=lambda: array("q"))
+    starts_dropped: int = 0
+    first: dict[int, Hit] = field(default_factory=dict)
+    last: dict[int, Hit] = field(default_factory=dict)
+    spread: dict[int, Hit] = field(default_factory=dict)
+    stride: int = 1
     end_times: array = field(default_factory=lambda: array("d"))
     end_groups: array = field(default_factory=lambda: array("i"))
     group_names: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def starts(self) -> int:
+        return len(self.start_times)
 
     def _group_index(self, group: str) -> int:
         index = self.group_names.get(group)
@@ -214,33 +222,63 @@ class SequenceStore:
             index = self.group_names[group] = len(self.group_names)
         return index
 
-    def merge(self, other: SequenceStore) -> None:
-        room = MAX_SEQUENCE_EVENTS - len(self.events)
-        self.events.extend(other.events[: max(0, room)])
-        names = {index: name for name, index in other.group_names.items()}
-        self.end_times.extend(other.end_times)
-        self.end_groups.extend(self._group_index(names[g]) for g in other.end_groups)
-
     def add(self, record: Record, captures: dict[str, str], group: str, is_start: bool) -> None:
         stamp = record.timestamp
         time = stamp.timestamp() if stamp else NO_TIME
         if not is_start:
-            self.end_times.append(time)
-            self.end_groups.append(self._group_index(group))
+            self.add_end(time, group)
             return
-        if len(self.events) < MAX_SEQUENCE_EVENTS:
-            self.events.append(SequenceEvent(time, record.member, record.line, group, True,
-                                             Hit(record, captures)))
+        self._add_start(time, self._group_index(group), record.line, Hit(record, captures))
+
+    def _add_start(self, time: float, group: int, line: int, hit: Hit | None) -> None:
+        if self.starts >= self.max_starts:
+            self.starts_dropped += 1
+            return
+        index = self.starts
+        self.start_times.append(time)
+        self.start_groups.append(group)
+        self.start_lines.append(line)
+        if hit is not None:
+            self._sample(index, hit)
+
+    def _sample(self, index: int, hit: Hit) -> None:
+        if len(self.first) < self.samples:
+            self.first[index] = hit
+            return
+        self.last[index] = hit
+        if len(self.last) > self.samples:
+            oldest = min(self.last)
+            evicted = self.last.pop(oldest)
+            if oldest % self.stride == 0:
+                self.spread[oldest] = evicted
+                while len(self.spread) > self.samples:
+                    self.stride *= 2
+                    self.spread = {i: h for i, h in self.spread.items() if i % self.stride == 0}
+
+    def sampled(self) -> dict[int, Hit]:
+        """Start index -> full record, for the starts kept as evidence."""
+        return {**self.spread, **self.first, **self.last}
 
     def add_end(self, time: float, group: str) -> None:
         self.end_times.append(time)
         self.end_groups.append(self._group_index(group))
 
-    def ends_by_group(self) -> dict[str, list[float]]:
-        names = {index: name for name, index in self.group_names.items()}
-        ends: dict[str, list[float]] = {}
+    def merge(self, other: SequenceStore) -> None:
+        """Fold in what another store saw later (the next member of the bundle)."""
+        names = {index: name for name, index in other.group_names.items()}
+        sampled = other.sampled()
+        for index in range(other.starts):
+            self._add_start(other.start_times[index],
+                            self._group_index(names[other.start_groups[index]]),
+                            other.start_lines[index], sampled.get(index))
+        self.starts_dropped += other.starts_dropped
+        self.end_times.extend(other.end_times)
+        self.end_groups.extend(self._group_index(names[g]) for g in other.end_groups)
+
+    def ends_by_group(self) -> dict[int, list[float]]:
+        ends: dict[int, list[float]] = {}
         for time, group in zip(self.end_times, self.end_groups, strict=True):
-            ends.setdefault(names[group], []).append(time)
+            ends.setdefault(group, []).append(time)
         for times in ends.values():
             times.sort()
         return ends
@@ -348,12 +386,24 @@ class MatchStore:
 
     accumulators: dict[tuple[str, str], Accumulator] = field(default_factory=dict)
     sequences: dict[tuple[str, str], SequenceStore] = field(default_factory=dict)
+    max_starts: int = DEFAULT_LIMITS.max_sequence_starts
+    samples: int = DEFAULT_LIMITS.sequence_samples
+
+    @classmethod
+    def for_limits(cls, limits: Limits) -> MatchStore:
+        return cls(max_starts=limits.max_sequence_starts, samples=limits.sequence_samples)
+
+    def sequence(self, key: tuple[str, str]) -> SequenceStore:
+        store = self.sequences.get(key)
+        if store is None:
+            store = self.sequences[key] = SequenceStore(self.max_starts, self.samples)
+        return store
 
     def merge(self, other: MatchStore) -> None:
         for key, accumulator in other.accumulators.items():
             self.accumulators.setdefault(key, Accumulator()).merge(accumulator)
         for key, sequence in other.sequences.items():
-            self.sequences.setdefault(key, SequenceStore()).merge(sequence)
+            self.sequence(key).merge(sequence)
 
     def is_empty(self) -> bool:
         return not self.accumulators and not self.sequences
@@ -362,15 +412,16 @@ class MatchStore:
 class RecordMatcher:
     """Routes candidate records to the queries of their source kind and fills ``store``."""
 
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    def __init__(self, rules: Iterable[Rule], limits: Limits = DEFAULT_LIMITS) -> None:
         from analyzer.engine.checks import log_queries  # the kinds import this module
 
+        self.limits = limits
         self.queries: list[LogQuery] = log_queries(rules)
         self.by_kind: dict[str, list[LogQuery]] = defaultdict(list)
         for query in self.queries:
             for kind in query.filter.sources:
                 self.by_kind[kind].append(query)
-        self.store = MatchStore()
+        self.store = MatchStore.for_limits(limits)
         self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
         self._light_sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
 
@@ -416,7 +467,7 @@ class RecordMatcher:
         view: LineView | None = None
         stamp = ref.header.timestamp
         time = stamp.timestamp() if stamp is not None else NO_TIME
-        accumulators, sequences = self.store.accumulators, self.store.sequences
+        accumulators = self.store.accumulators
         for index in indices:
             for query in groups[index]:
                 key = (query.rule_id, query.check)
@@ -424,7 +475,7 @@ class RecordMatcher:
                     if query.role == "hit":
                         accumulators.setdefault(key, Accumulator()).add_line(ref, "", {})
                     else:
-                        sequences.setdefault(key, SequenceStore()).add_end(time, "")
+                        self.store.sequence(key).add_end(time, "")
                     continue
                 if view is None:
                     view = LineView(ref)
@@ -435,7 +486,7 @@ class RecordMatcher:
                 if query.role == "hit":
                     accumulators.setdefault(key, Accumulator()).add_line(ref, group, captures)
                 else:
-                    sequences.setdefault(key, SequenceStore()).add_end(time, group)
+                    self.store.sequence(key).add_end(time, group)
 
     def prefilter(self, kind: str, extra: tuple[str, ...] = ()) -> Any:
         patterns = self.patterns_for(kind) + extra
@@ -458,6 +509,6 @@ class RecordMatcher:
         if query.role == "hit":
             self.store.accumulators.setdefault(key, Accumulator()).add(Hit(record, captures), group)
         else:
-            self.store.sequences.setdefault(key, SequenceStore()).add(
+            self.store.sequence(key).add(
                 record, captures, group, query.role == "start"
             )

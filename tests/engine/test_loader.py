@@ -108,3 +108,76 @@ def test_the_old_seed_cause_key_points_to_guide_cause(tmp_path: Path) -> None:
 def test_guide_cause_reaches_the_rule() -> None:
     (rule,) = load_rules([NET_001]).rules
     assert rule.guide_cause == 1
+
+
+# -- hostile rule files and parameters are rule errors (exit 2), never a crash (exit 4) ---------
+
+
+def _net_001_with(tmp_path: Path, old: str, new: str) -> tuple[Path, list[str]]:
+    text = NET_001.read_text()
+    assert old in text
+    path = write_rule(tmp_path, "WAA-NET-001", text.replace(old, new, 1))
+    return path, [str(e) for e in load_rules([tmp_path]).errors]
+
+
+def test_infinite_window_is_a_rule_error(tmp_path: Path) -> None:
+    _, errors = _net_001_with(tmp_path, "[checks.wire_failure]\n",
+                              "[checks.wire_failure]\nwithin_hours = inf\n")
+    assert any("'within_hours' must be a finite number, got inf" in e for e in errors), errors
+
+
+def test_infinite_sequence_window_is_a_rule_error(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "rules" / "snapshot-failure" /
+            "WAA-SNAP-015.toml").read_text()
+    assert "within_minutes = 100000000\n" in text
+    text = text.replace("within_minutes = 100000000\n", "within_minutes = inf\n", 1)
+    write_rule(tmp_path, "WAA-SNAP-015", text)
+    pack = load_rules([tmp_path])
+    assert pack.rules == []
+    assert any("'within_minutes' must be a finite number" in str(e) for e in pack.errors)
+
+
+def test_deeply_nested_toml_is_a_rule_error(tmp_path: Path) -> None:
+    for depth in (40, 100_000):
+        _, errors = _net_001_with(tmp_path, "[params]\n",
+                                  f"deep = {'[' * depth}1{']' * depth}\n[params]\n")
+        assert errors and all("nested" in e for e in errors), (depth, errors[:2])
+
+
+def test_a_non_numeric_param_is_a_usage_error(tmp_path: Path) -> None:
+    pack = load_rules([NET_001], {"WAA-NET-001": {"min_count": "abc"}})
+    (error,) = pack.errors
+    assert error.from_params
+    assert "--param min_count: must be an integer like its default 3, got 'abc'" in str(error)
+
+
+def test_analyze_refuses_a_bad_param_before_any_work() -> None:
+    import pytest
+
+    from analyzer.errors import UsageError
+    from analyzer.pipeline import AnalyzeOptions, load_pack
+
+    with pytest.raises(UsageError, match="min_count"):
+        load_pack(AnalyzeOptions(params={"WAA-NET-001": {"min_count": "1e999x"}}))
+
+
+def test_message_templates_cannot_reach_objects_or_pad_without_bound(tmp_path: Path) -> None:
+    for template, problem in (
+        ("{count:>2000000000}", "width or precision above 100"),
+        ("{count:.999999}", "width or precision above 100"),
+        ("{x.__class__.__mro__}", "must be a plain variable name"),
+        ("{x[0]}", "must be a plain variable name"),
+        ("{0}", "must be a plain variable name"),
+        ("{count:{count}}", "nested fields are not allowed"),
+        ("{count", "invalid message template"),
+    ):
+        _, errors = _net_001_with(tmp_path, 'message = "', f'message = "{template} ')
+        assert any(problem in e for e in errors), (template, errors)
+
+
+def test_fill_refuses_attribute_access_even_from_a_cached_pack() -> None:
+    from analyzer.engine.template import fill
+
+    assert fill("{x.__class__}", {"x": 1}) == "{x.__class__}"
+    assert fill("{count:>2000000000}", {"count": 1}) == "{count:>2000000000}"
+    assert fill("{count:>4} times, {missing}", {"count": 7}) == "   7 times, "

@@ -13,7 +13,6 @@ from analyzer.engine.checks.base import (
     CheckResult,
     EvalContext,
     filter_and_pattern,
-    hit_time,
     hits_result,
 )
 from analyzer.engine.matching import Hit, LogQuery
@@ -64,28 +63,32 @@ class SequenceKind:
 
     def evaluate(self, rule_id: str, check: SequenceCheck, context: EvalContext) -> CheckResult:
         store = context.store.sequences.get((rule_id, check.name))
-        if store is None or not store.events:
+        if store is None or not store.starts:
             return CheckResult(check.name, False, "no start record")
         window = check.within_minutes * 60
         ends = store.ends_by_group()
-        violations: list[Hit] = []
-        for start in store.events:
-            times = ends.get(start.group, [])
-            index = bisect.bisect_left(times, start.time)
-            resolved = index < len(times) and times[index] - start.time <= window
-            if not resolved and start.hit is not None:
-                violations.append(start.hit)
-        starts = len(store.events)
-        if not violations:
+        unresolved: list[int] = []
+        for index in range(store.starts):
+            start = store.start_times[index]
+            times = ends.get(store.start_groups[index], [])
+            position = bisect.bisect_left(times, start)
+            if not (position < len(times) and times[position] - start <= window):
+                unresolved.append(index)
+        dropped = (f" (only the first {store.starts} starts were kept; "
+                   f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
+        if not unresolved:
             return CheckResult(
                 check.name,
                 False,
-                f"all {starts} starts were followed by an end within {check.within_minutes:g} min",
+                f"all {store.starts} starts were followed by an end within "
+                f"{check.within_minutes:g} min{dropped}",
             )
+        sampled = store.sampled()
+        hits: list[Hit] = [sampled[i] for i in unresolved if i in sampled]
         return hits_result(
             check.name,
-            violations,
-            [hit_time(h) for h in violations],
-            f"{len(violations)} of {starts} starts had no end within "
-            f"{check.within_minutes:g} min",
+            hits,
+            [store.start_times[i] for i in unresolved],
+            f"{len(unresolved)} of {store.starts} starts had no end within "
+            f"{check.within_minutes:g} min{dropped}",
         )
