@@ -19,6 +19,7 @@ from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import BundleError, Problem
+from analyzer.parse.dedupe import FirstSighting
 from analyzer.parse.log_facts import (
     FACT_PATTERNS,
     RUN_PATTERNS,
@@ -57,7 +58,7 @@ class ScanState:
         self.sent: Counter[str] = Counter()
         """Rows of each table already handed on in earlier deltas (they count for the caps)."""
         self._prefilters: dict[str, Any] = {}
-        self._seen: dict[int, str] = {}
+        self._seen = FirstSighting()
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
 
     def reset_deltas(self, source: str) -> None:
@@ -90,24 +91,19 @@ class ScanState:
             self._prefilters[key] = compile_prefilter(patterns) if patterns else None
         return self._prefilters[key]
 
-    def _first_sighting(self, header: Header | Record, member: str) -> bool:
-        """False for a record seen before in another member (a rotated copy, a second
-        collection of the same log): each record counts once."""
-        if header.timestamp is None:
-            return True
-        key = hash((header.timestamp, header.message))
-        return self._seen.setdefault(key, member) == member
-
     def on_line(self, ref: LineRef) -> None:
         """A one-line record only light checks and facts need: no fold, no full parse."""
-        if not self._first_sighting(ref.header, ref.member):
+        header = ref.header
+        if not self._seen.is_first(ref.source_kind, header.timestamp, header.message,
+                                   ref.member):
             return
         if ref.source_kind == SourceKind.WAAGENT_LOG and may_hold_facts(ref.header.message):
             self.add_facts(ref.to_record())
         self.matcher.offer_line(ref)
 
     def on_record(self, record: Record) -> None:
-        if not self._first_sighting(record, record.member):
+        if not self._seen.is_first(record.source_kind, record.timestamp, record.message,
+                                   record.member):
             return
         self.add_facts(record)
         event = self.log_facts.event(record)
