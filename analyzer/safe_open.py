@@ -13,6 +13,7 @@ the VM's own interpreter) uses this module too.
 import errno
 import os
 import stat
+from typing import Any  # noqa: F401  (type comments)
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -54,19 +55,20 @@ def _open_component(name, flags, dir_fd, shown):
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK):
-            raise UnsafePath(errno.ELOOP, "symbolic link (not followed): %s" % shown)
+            raise UnsafePath(errno.ELOOP, "symbolic link (not followed): %s" % shown) from None
         if exc.errno == errno.ENOTDIR:
             # O_DIRECTORY on a link or a file: say which, without following it.
             try:
                 mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
             except OSError:
-                raise exc
-            raise UnsafePath(errno.ENOTDIR, "%s (not followed): %s" % (_kind(mode), shown))
+                raise exc from None
+            shown = "%s (not followed): %s" % (_kind(mode), shown)
+            raise UnsafePath(errno.ENOTDIR, shown) from None
         raise
 
 
 def open_under(root, relpath, directory=False):
-    # type: (object, str, bool) -> int
+    # type: (Any, str, bool) -> int
     """Descriptor of root/relpath; no link anywhere is followed (see the module doc)."""
     parts = _components(relpath)
     current = os.open(str(root), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
@@ -96,7 +98,7 @@ def open_under(root, relpath, directory=False):
 
 
 def read_bytes_under(root, relpath, limit):
-    # type: (object, str, int) -> bytes
+    # type: (Any, str, int) -> bytes
     """At most ``limit`` bytes of root/relpath; UnsafePath when the file holds more."""
     fd = open_under(root, relpath)
     try:
@@ -117,12 +119,12 @@ def read_bytes_under(root, relpath, limit):
 
 
 def read_text_under(root, relpath, limit, encoding="utf-8"):
-    # type: (object, str, int, str) -> str
+    # type: (Any, str, int, str) -> str
     return read_bytes_under(root, relpath, limit).decode(encoding, "replace")
 
 
 def list_under(root, relpath):
-    # type: (object, str) -> list
+    # type: (Any, str) -> list
     """(name, kind) of each entry of a folder; kind is file, dir, link or other."""
     fd = open_under(root, relpath, directory=True)
     try:

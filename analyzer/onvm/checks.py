@@ -17,6 +17,7 @@ import json
 import pkgutil
 import re
 import string
+from typing import Any  # noqa: F401  (type comments)
 
 from analyzer.onvm import SPEC_NAME
 
@@ -183,7 +184,7 @@ def fill(template, variables):
 
 
 def evaluate(spec, rows, lang="en", redact=None):
-    # type: (dict, list, str, object) -> list
+    # type: (dict, list, str, Any) -> list
     """One verdict dict per live rule of the spec, in the spec's order."""
     verdicts = []
     for rule in spec["rules"]:

@@ -24,6 +24,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from typing import Any, Dict  # noqa: F401  (type comments)
 
 from analyzer import safe_open
 from analyzer.onvm import redact
@@ -88,7 +89,7 @@ _SURVIVORS = (
 
 
 def secret_file_reason(name):
-    # type: (str) -> object
+    # type: (str) -> Any
     """Why a file (by base name) must never be read, or None when it may be."""
     lower = name.rsplit("/", 1)[-1].lower()
     if lower in _SECRET_NAMES:
@@ -107,7 +108,7 @@ class Unsafe(Exception):
 
 
 def surviving_secret(text):
-    # type: (str) -> object
+    # type: (str) -> Any
     for label, pattern in _SURVIVORS:
         if pattern.search(text):
             return label
@@ -115,7 +116,7 @@ def surviving_secret(text):
 
 
 def _drop_protected(obj):
-    # type: (object) -> int
+    # type: (Any) -> int
     removed = 0
     if isinstance(obj, dict):
         for key in [k for k in obj if isinstance(k, str) and k.lower() == "protectedsettings"]:
@@ -150,7 +151,7 @@ def redact_content(name, data):
 
 
 def _redact_json(text, notes):
-    # type: (str, list) -> object
+    # type: (str, list) -> Any
     try:
         obj = json.loads(text.lstrip("\ufeff"))
     except ValueError:
@@ -211,7 +212,7 @@ class _Tree(object):
         return list(self._expand("", entry[0].split("/"), entry))
 
     def _expand(self, prefix, parts, entry):
-        # type: (str, list, tuple) -> object
+        # type: (str, list, tuple) -> Any
         part, rest = parts[0], parts[1:]
         for name in self._names(prefix, part):
             path = prefix + name
@@ -316,7 +317,7 @@ def _process_gzip(fd, cand, size):
     try:
         text, total = _gunzip_tail(compressed)
     except (OSError, EOFError, zlib.error) as exc:
-        raise Unsafe("bad gzip data (%s)" % exc)
+        raise Unsafe("bad gzip data (%s)" % exc) from None
     detail = "%d bytes" % size
     if total > len(text):
         detail = "last %d of %d uncompressed bytes kept" % (len(text), total)
@@ -351,7 +352,7 @@ def _gzip_bytes(data):
 
 
 def _zip_member_problem(info):
-    # type: (zipfile.ZipInfo) -> object
+    # type: (zipfile.ZipInfo) -> Any
     name = info.filename
     if name.endswith("/"):
         return "directory"
@@ -375,7 +376,7 @@ def _rebuild_history_zip(data):
     try:
         source = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise Unsafe("bad zip file (%s)" % exc)
+        raise Unsafe("bad zip file (%s)" % exc) from None
     with source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         infos = source.infolist()
         if len(infos) > MAX_ZIP_ENTRIES:
@@ -430,12 +431,12 @@ def bundle_path(output):
 
 
 def collect(root, output, since_days, self_check_json, now=None):
-    # type: (str, str, object, bytes, object) -> dict
+    # type: (str, str, Any, bytes, Any) -> dict
     """Write the bundle; returns {output, included, redacted, skipped, total_bytes}."""
     now = time.time() if now is None else now
     target = bundle_path(output)
     summary = {"output": target, "included": [], "redacted": [], "skipped": [],
-               "total_bytes": 0}
+               "total_bytes": 0}  # type: Dict[str, Any]
     tree = _Tree(root, summary["skipped"])
     stored = []  # (name, mtime, data) kept in memory only up to the size cap
     with tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(target))) as spool:
@@ -454,7 +455,7 @@ def collect(root, output, since_days, self_check_json, now=None):
 
 
 def _gather(tree, summary, since_days, now):
-    # type: (_Tree, dict, object, float) -> object
+    # type: (_Tree, dict, Any, float) -> Any
     seen = set()
     found = []
     for entry in MANIFEST:
@@ -497,7 +498,7 @@ def _gather(tree, summary, since_days, now):
 
 
 def _process_candidate(tree, cand, summary):
-    # type: (_Tree, dict, dict) -> object
+    # type: (_Tree, dict, dict) -> Any
     try:
         fd = safe_open.open_under(tree.root, cand["path"])
     except OSError as exc:
@@ -524,7 +525,7 @@ def _clean_self_check(data):
 
 class _Slice(io.RawIOBase):
     def __init__(self, spool, offset, size):
-        # type: (object, int, int) -> None
+        # type: (Any, int, int) -> None
         self.spool, self.pos, self.end = spool, offset, offset + size
 
     def readable(self):
@@ -542,7 +543,7 @@ class _Slice(io.RawIOBase):
 
 
 def _write_tarball(target, spool, stored):
-    # type: (str, object, list) -> None
+    # type: (str, Any, list) -> None
     """Atomically: a hidden temp file next to the target, then a rename over it."""
     fd, temp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".tmp",
                                      dir=os.path.dirname(os.path.abspath(target)))

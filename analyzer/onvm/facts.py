@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Any, Dict  # noqa: F401  (type comments)
 
 from analyzer import safe_open
 
@@ -74,12 +75,12 @@ class Reader(object):
         self.unreadable = []  # type: list
 
     def note(self, relpath, exc):
-        # type: (str, object) -> None
+        # type: (str, Any) -> None
         where = "/" + relpath.lstrip("/") if not relpath.startswith("systemctl") else relpath
         self.unreadable.append([where, exc if isinstance(exc, str) else reason(exc)])
 
     def read(self, relpath, limit=READ_CAP, quiet=False):
-        # type: (str, int, bool) -> object
+        # type: (str, int, bool) -> Any
         """First ``limit`` bytes, or None when missing or unreadable."""
         try:
             fd = safe_open.open_under(self.root, relpath)
@@ -98,7 +99,7 @@ class Reader(object):
             os.close(fd)
 
     def text(self, relpath, limit=READ_CAP, quiet=False):
-        # type: (str, int, bool) -> object
+        # type: (str, int, bool) -> Any
         data = self.read(relpath, limit, quiet)
         return None if data is None else data.decode("utf-8", "replace")
 
@@ -171,10 +172,10 @@ def _is_live_root(root):
 
 
 def gather(root, sample_seconds=0.5, systemctl=None):
-    # type: (str, float, object) -> dict
+    # type: (str, float, Any) -> dict
     """Every live fact under ``root`` (``/`` on the VM, a fake tree in tests)."""
     reader = Reader(root)
-    facts = {
+    facts = {  # type: Dict[str, Any]
         "root": root, "gathered_at": utc_now(), "schema": SCHEMA,
         "processes": [], "installed_version": "", "services": [], "upstart_respawn": None,
         "python_version": "", "python_source": "", "python_executable": "", "disks": [],
@@ -205,7 +206,7 @@ def gather(root, sample_seconds=0.5, systemctl=None):
 
 
 def classify_cmdline(argv):
-    # type: (list) -> object
+    # type: (list) -> Any
     """``(role, version)`` when ``argv`` is a WALinuxAgent process, else None (the agent script
     must be argv[0] or the first non-option argument of a Python interpreter)."""
     script = _script_index(argv)
@@ -226,7 +227,7 @@ def _is_agent_script(arg):
 
 
 def _script_index(argv):
-    # type: (list) -> object
+    # type: (list) -> Any
     if not argv:
         return None
     if _is_agent_script(argv[0]):
@@ -276,7 +277,7 @@ def scan_agent_processes(reader):
 
 
 def _readlink(root, relpath):
-    # type: (str, str) -> object
+    # type: (str, str) -> Any
     """Target of the link root/relpath (read, never followed); None when not a link."""
     parent, _, name = relpath.rpartition("/")
     try:
@@ -317,7 +318,7 @@ def run_systemctl(argv):
 
 
 def _service_state(unit, systemctl, reader):
-    # type: (str, object, Reader) -> dict
+    # type: (str, Any, Reader) -> dict
     state = {"unit": unit, "load_state": "", "active_state": "", "sub_state": "", "restart": "",
              "unit_file_state": "", "unit_file": "", "unit_file_restart": "", "source": ""}
     sources = []
@@ -359,7 +360,7 @@ def _parse_properties(text):
 
 
 def _find_unit_file(unit, reader):
-    # type: (str, Reader) -> object
+    # type: (str, Reader) -> Any
     """First unit file on the search path; ``masked`` when it is a link to /dev/null. A link
     to another unit file is resolved by name inside the root (never through the OS)."""
     for unit_dir in UNIT_DIRS:
@@ -384,7 +385,7 @@ def _unit_restart(unit, path, reader):
     dropins = []
     for unit_dir in UNIT_DIRS:
         directory = unit_dir + "/" + unit + ".d"
-        for name, kind in reader.listdir(directory):
+        for name, _kind in reader.listdir(directory):
             if name.endswith(".conf"):
                 dropins.append((name, directory + "/" + name))
     for _, dropin in sorted(dropins):
@@ -412,7 +413,7 @@ def _restart_from_unit_text(text):
 
 
 def _upstart_respawn(reader):
-    # type: (Reader) -> object
+    # type: (Reader) -> Any
     for job in UPSTART_JOBS:
         text = reader.text(job)
         if text is not None:
@@ -421,7 +422,7 @@ def _upstart_respawn(reader):
 
 
 def service(facts):
-    # type: (dict) -> object
+    # type: (dict) -> Any
     """The agent's unit: the one systemd has loaded, else the one with a unit file."""
     for svc in facts["services"]:
         if svc["load_state"] == "loaded":
@@ -448,7 +449,7 @@ def restart_policy(facts):
 
 
 def auto_restart(facts):
-    # type: (dict) -> object
+    # type: (dict) -> Any
     policy = restart_policy(facts)
     return None if policy == "unknown" else policy in _AUTO_RESTART_VALUES
 
@@ -540,14 +541,14 @@ def _cpu_static_facts(reader):
     count = sum(1 for line in stat_text.splitlines() if re.match(r"cpu\d+\s", line)) or None
     load_text = reader.text("proc/loadavg") or ""
     try:
-        load1 = float(load_text.split()[0])  # type: object
+        load1 = float(load_text.split()[0])  # type: Any
     except (IndexError, ValueError):
         load1 = None
     return count, load1
 
 
 def _cpu_ticks(text):
-    # type: (str) -> object
+    # type: (str) -> Any
     for line in text.splitlines():
         if line.startswith("cpu "):
             numbers = [int(v) for v in line.split()[1:] if v.isdigit()]
@@ -561,7 +562,7 @@ def _cpu_ticks(text):
 
 
 def _cpu_busy_percent(reader, sample_seconds):
-    # type: (Reader, float) -> object
+    # type: (Reader, float) -> Any
     if sample_seconds <= 0:
         return None
     first = _cpu_ticks(reader.text("proc/stat") or "")

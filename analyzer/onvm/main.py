@@ -17,6 +17,7 @@ import os
 import platform
 import sys
 import traceback
+from typing import Any  # noqa: F401  (type comments)
 
 from analyzer.onvm import checks, facts, probes, redact, texts
 from analyzer.onvm.rows import live_rows
@@ -62,7 +63,7 @@ def _parser():
 
 
 def _lang(value):
-    # type: (object) -> str
+    # type: (Any) -> str
     if value is None:
         env = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or \
             os.environ.get("LANG") or ""
@@ -92,14 +93,14 @@ def _check_output(path):
 
 
 def sanitize(text):
-    # type: (object) -> str
+    # type: (Any) -> str
     """Control, bidi and invisible characters of VM strings shown as escapes, never sent."""
     out = []
     for char in str(text):
         code = ord(char)
         if char == "\\":
             out.append("\\\\")
-        elif code < 0x20 and char != "\n" or code == 0x7F or 0x80 <= code <= 0x9F:
+        elif (code < 0x20 and char != "\n") or code == 0x7F or 0x80 <= code <= 0x9F:
             out.append("\\x%02x" % code)
         elif 0xD800 <= code <= 0xDFFF or code in (0x061C, 0xFEFF) or 0x200B <= code <= 0x200F \
                 or 0x202A <= code <= 0x202E or 0x2066 <= code <= 0x2069:
@@ -160,7 +161,7 @@ def run(args):
 
 
 def _probe(live, root, targets, proxy, timeout):
-    # type: (dict, str, object, object, float) -> None
+    # type: (dict, str, Any, Any, float) -> None
     if targets is None:
         reader = facts.Reader(root)
         host = probes.discover_storage_host(reader)
@@ -174,7 +175,7 @@ def _probe(live, root, targets, proxy, timeout):
 
 
 def render_text(spec, live, verdicts, summary, lang):
-    # type: (dict, dict, list, object, str) -> str
+    # type: (dict, dict, list, Any, str) -> str
     lines = [texts.t("heading", lang, root=sanitize(live["root"]),
                      python=platform.python_version(), version=spec["version"]), "",
              texts.t("checks", lang)]
@@ -236,7 +237,7 @@ def render_text(spec, live, verdicts, summary, lang):
 
 
 def main(argv=None):
-    # type: (object) -> int
+    # type: (Any) -> int
     if not sys.platform.startswith("linux"):
         sys.stderr.write("waagent-selfcheck runs on Linux VMs only.\n")
         return EXIT_USAGE

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 import time
+from typing import Any  # noqa: F401  (type comments)
 
 WIRESERVER_IP = "168.63.129.16"
 IMDS_IP = "169.254.169.254"
@@ -29,7 +30,7 @@ def target(name, host, port, use_proxy=False):
 
 
 def default_targets(storage_host=None, managed_disks=False):
-    # type: (object, bool) -> list
+    # type: (Any, bool) -> list
     """The endpoints of cause 1 of the guide; storage only when the goal state names a host."""
     targets = [target("wireserver_80", WIRESERVER_IP, 80),
                target("wireserver_32526", WIRESERVER_IP, 32526),
@@ -42,7 +43,7 @@ def default_targets(storage_host=None, managed_disks=False):
 
 
 def discover_storage_host(reader):
-    # type: (object) -> object
+    # type: (Any) -> Any
     """Blob host of the current goal state (status blob, else an extension location); only the
     host name is kept, never the SAS token of those URLs."""
     lib = "var/lib/waagent"
@@ -72,12 +73,12 @@ def _incarnation(path):
 
 
 def looks_managed(host):
-    # type: (object) -> bool
+    # type: (Any) -> bool
     return bool(host) and str(host).lower().startswith("md-")
 
 
 def proxy_from_settings(conf, environ):
-    # type: (dict, dict) -> object
+    # type: (dict, dict) -> Any
     """(host, port) the agent would use for storage: waagent.conf first, then the environment."""
     host = (conf.get("HttpProxy.Host") or "").strip()
     port = (conf.get("HttpProxy.Port") or "").strip()
@@ -92,7 +93,7 @@ def proxy_from_settings(conf, environ):
 
 
 def parse_host_port(value, default_port=None):
-    # type: (str, object) -> object
+    # type: (str, Any) -> Any
     """``host:port`` / ``[v6]:port`` to (host, port); None when malformed."""
     host, sep, port = value.rpartition(":")
     if not sep or "]" in port:
@@ -108,7 +109,7 @@ def parse_host_port(value, default_port=None):
 
 
 def probe_targets(targets, proxy, timeout):
-    # type: (list, object, float) -> list
+    # type: (list, Any, float) -> list
     """Probe every target at once (total time ~ one timeout); results in input order."""
     results = [None] * len(targets)  # type: list
 
@@ -131,7 +132,7 @@ class _ProxyRefused(OSError):
 
 
 def probe_one(tgt, proxy, timeout):
-    # type: (dict, object, float) -> dict
+    # type: (dict, Any, float) -> dict
     start = time.time()
     use_proxy = proxy if (proxy is not None and tgt["use_proxy"]) else None
     shown = "%s:%s" % use_proxy if use_proxy else ""

@@ -8,6 +8,7 @@ secrets and requires the same output.
 """
 
 import re
+from typing import Any  # noqa: F401  (type comments)
 
 PATTERNS_USED = (
     "_PEM_BEGIN", "_URL_WITH_QUERY", "_STORAGE_HOST", "_SAS_PARAM", "_SIG_PARAM", "_BARE_SIG",
@@ -61,7 +62,7 @@ def _pem(s, p, r):
 def _urls(s, p, r):
     # type: (str, dict, str) -> str
     def one(match):
-        # type: (object) -> str
+        # type: (Any) -> str
         head, host, query = match.group(1), match.group(2), match.group(3)  # type: ignore
         if not query:
             return match.group(0)  # type: ignore
@@ -133,7 +134,7 @@ def is_secret_key(key):
 
 
 def redact_obj(obj):
-    # type: (object) -> object
+    # type: (Any) -> Any
     """A copy of parsed JSON with secret values replaced and every string redacted."""
     if isinstance(obj, dict):
         return dict((k, _mask(v) if isinstance(k, str) and is_secret_key(k) else redact_obj(v))
@@ -146,7 +147,7 @@ def redact_obj(obj):
 
 
 def _mask(value):
-    # type: (object) -> object
+    # type: (Any) -> Any
     if value is None or value == "":
         return value
     return _spec()["R"]

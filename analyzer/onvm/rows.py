@@ -6,6 +6,8 @@ threshold never compares against a placeholder. A test compares these rows with 
 tool's for the same facts: the rules see the same table on the VM and in ``analyze``.
 """
 
+from typing import Any  # noqa: F401  (type comments)
+
 from analyzer.onvm import facts as F
 
 SOURCE_KIND = "live"
@@ -13,7 +15,7 @@ MEMBER = "self-check.json"
 
 
 def _flag(value):
-    # type: (object) -> str
+    # type: (Any) -> str
     if value is None:
         return "unknown"
     return "true" if value else "false"
@@ -24,7 +26,7 @@ def live_rows(facts, member=MEMBER):
     rows = []  # type: list
 
     def add(key, value, line=None):
-        # type: (str, object, object) -> None
+        # type: (str, Any, Any) -> None
         rows.append({"source_kind": SOURCE_KIND, "key": key, "value": str(value),
                      "member": member, "line": line})
 

@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from onvm_fakes import GUARD, Loopback, make_vm_root  # noqa: E402
-from test_live_collect import secret_root  # noqa: E402, F401  (fixture re-export)
+from onvm_fakes import GUARD, Loopback, make_vm_root
+from test_live_collect import secret_root  # noqa: F401  (fixture re-export)
 
-from analyzer.onvm.build import write_zipapp  # noqa: E402
+from analyzer.onvm.build import write_zipapp
 
 
 @pytest.fixture(scope="session")

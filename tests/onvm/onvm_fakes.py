@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "live"))
 
-from live_fakes import MEMINFO, RUNNING_UNIT, STAT, add_process, write  # noqa: E402
-from test_live_collect import SECRETS  # noqa: E402
+from live_fakes import MEMINFO, RUNNING_UNIT, STAT, add_process, write
+from test_live_collect import SECRETS
 
 PYENV = Path("/root/.pyenv/versions")
 INTERPRETERS = ("3.6.15", "3.7.16", "3.8.18", "3.9.18", "3.10.13", "3.12.1", "3.13.0")
