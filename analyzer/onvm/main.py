@@ -150,14 +150,28 @@ def run(args):
 
         summary = collect(root, args.output, args.since, document)
     if args.format == "json":
-        sys.stdout.write(json.dumps({"verdicts": verdicts, "facts": redact.redact_obj(live),
-                                     "bundle": summary}, indent=2, sort_keys=True) + "\n")
+        write_out(json.dumps({"verdicts": verdicts, "facts": redact.redact_obj(live),
+                              "bundle": summary}, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_text(spec, live, verdicts, summary, lang))
+        write_out(render_text(spec, live, verdicts, summary, lang))
     threshold = SEVERITIES.index(args.fail_on)
     failed = [v for v in verdicts
               if v["status"] == checks.FAIL and SEVERITIES.index(v["severity"]) >= threshold]
     return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def write_out(text):
+    # type: (str) -> None
+    """UTF-8 whatever the locale: Python 3.6 under LANG=C (or an uninstalled pt_BR locale)
+    would otherwise fail on the first accented letter of a Portuguese fix."""
+    encoding = (getattr(sys.stdout, "encoding", "") or "").lower().replace("-", "")
+    buffer = getattr(sys.stdout, "buffer", None)
+    if encoding == "utf8" or buffer is None:
+        sys.stdout.write(text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8", "backslashreplace"))
+    buffer.flush()
 
 
 def _probe(live, root, targets, proxy, timeout):

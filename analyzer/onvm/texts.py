@@ -36,7 +36,8 @@ TEXTS = {
         "unreadable": "Não foi possível ler (execute como root para uma verificação completa):",
         "logs_rules": "Mais {count} regras precisam dos logs: envie o pacote, ou execute "
                       "`waagent-analyzer analyze` nele.",
-        "summary": "Resumo: {fail} FALHA, {passed} OK, {cannot} NÃO VERIFICÁVEL.",
+        "summary": "Resumo: {fail} FAIL (falha), {passed} PASS (ok), {cannot} CANNOT CHECK "
+                   "(não verificável).",
         "bundle": "Pacote para o suporte: {path} ({files} arquivos, {bytes} bytes sem compressão; "
                   "{redacted} com dados ocultados, {skipped} deixados de fora). Anexe-o ao "
                   "chamado de suporte.",
