@@ -198,8 +198,45 @@ def gather(root, sample_seconds=0.5, systemctl=None):
     facts["cpu_busy_percent"] = _cpu_busy_percent(reader, sample_seconds)
     _conf_facts(facts, reader)
     facts["leases"] = dhcp_lease_facts(reader)
+    facts["versions"] = versions_on_disk(reader)
     facts["unreadable"] = reader.unreadable
     return facts
+
+
+# -- versions from the files under /var/lib/waagent -------------------------------------------
+
+LIB = "var/lib/waagent"
+_HANDLER_DIR_RE = re.compile(r"^([A-Za-z0-9_.]+)-(\d+(?:\.\d+)+)$")
+_STATUS_VERSION_RE = re.compile(r'"guestAgentStatus"\s*:\s*\{[^{}]*?"version"\s*:\s*"([0-9.]+)"')
+
+
+def versions_on_disk(reader):
+    # type: (Reader) -> dict
+    """What the agent's own files say, useful when no agent process runs: downloaded agent
+    versions (``WALinuxAgent-<v>/``), the goal-state agent of ``waagent_status.json``, and each
+    extension handler folder (``<Publisher.Type>-<v>/``) with its ``config/HandlerState``.
+    Reported in ``self-check.json`` under ``versions`` (the rules do not use it)."""
+    agents, extensions = [], []
+    for name, kind in reader.listdir(LIB):
+        match = _HANDLER_DIR_RE.match(name)
+        if kind != "dir" or match is None:
+            continue
+        if match.group(1) == "WALinuxAgent":
+            agents.append(match.group(2))
+            continue
+        state = reader.text("%s/%s/config/HandlerState" % (LIB, name), limit=256) or ""
+        extensions.append({"name": match.group(1), "version": match.group(2),
+                           "state": state.strip()[:40]})
+    status = reader.text(LIB + "/waagent_status.json", limit=READ_CAP) or ""
+    found = _STATUS_VERSION_RE.search(status)
+    return {"agents": sorted(agents, key=_version_key),
+            "goal_state_agent": found.group(1) if found else "",
+            "extensions": extensions}
+
+
+def _version_key(text):
+    # type: (str) -> list
+    return [int(part) for part in text.split(".") if part.isdigit()]
 
 
 # -- processes --------------------------------------------------------------------------------

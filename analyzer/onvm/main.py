@@ -211,6 +211,15 @@ def render_text(spec, live, verdicts, summary, lang):
                 reason = texts.t("cannot.missing", lang, keys=", ".join(missing))
             lines.append("      " + sanitize(reason))
     lines.append("")
+    unknown = texts.t("unknown", lang)
+    versions = live.get("versions", {})
+    lines.append(sanitize(texts.t(
+        "versions", lang, installed=live["installed_version"] or unknown,
+        status=versions.get("goal_state_agent") or unknown,
+        agents=", ".join(versions.get("agents", [])) or unknown)))
+    lines.extend(sanitize(texts.t("extension", lang, name=e["name"], version=e["version"],
+                                  state=e["state"] or unknown))
+                 for e in versions.get("extensions", []))
     if live["network_probed"]:
         lines.append(texts.t("network", lang))
         for result in live["network"]:

@@ -20,6 +20,10 @@ TEXTS = {
                   "{redacted} redacted, {skipped} left out). Attach it to the support request.",
         "no_bundle": "Add --output bundle.tar.gz to write the redacted bundle for support.",
         "left_out": "Left out of the bundle:",
+        "versions": "Versions on disk: installed agent {installed}; goal-state agent (status "
+                    "file) {status}; downloaded agents {agents}.",
+        "extension": "  extension {name} {version} ({state})",
+        "unknown": "unknown",
     },
     "pt-BR": {
         "heading": "Autoverificação do waagent em {root} (Python {python}, regras {version})",
@@ -44,6 +48,10 @@ TEXTS = {
         "no_bundle": "Use --output bundle.tar.gz para gravar o pacote (sem segredos) para o "
                      "suporte.",
         "left_out": "Deixados de fora do pacote:",
+        "versions": "Versões em disco: agente instalado {installed}; goal-state agent (arquivo "
+                    "de status) {status}; agentes baixados {agents}.",
+        "extension": "  extensão {name} {version} ({state})",
+        "unknown": "desconhecido",
     },
 }
 

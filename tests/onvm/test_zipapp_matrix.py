@@ -133,6 +133,10 @@ def test_zipapp_under_each_python(
     assert facts["schema"] == "waagent-analyzer/live-facts/v1"
     assert [lease["path"] for lease in facts["leases"]] == ["/var/lib/dhcp/dhclient.eth0.leases"]
     assert facts["self_check"]["python"].startswith(version.rsplit(".", 1)[0])
+    assert facts["versions"]["goal_state_agent"] == "2.9.1.1"  # waagent_status.json
+    assert facts["versions"]["extensions"] == [{
+        "name": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "version": "1.0.9225.0",
+        "state": "Enabled"}]
 
     # The full tool on that bundle: the same live findings (rule and message), plus the logs'.
     analysis = analyze_path(bundle, AnalyzeOptions(isolate=False))
