@@ -260,3 +260,29 @@ def test_facts_and_rows_match_the_full_tool(tmp_path: Path) -> None:
     assert by_key["agent.installed_version"] == "2.2.53"
     assert by_key["dhcp.option_245"] == "168.63.129.16"
     assert by_key["python.version"] == "3.10"
+
+
+def test_bundle_matches_the_full_tools_collect(secret_root: Path, tmp_path: Path) -> None:
+    """Same members, same redacted bytes as `waagent-analyzer collect` (the manifest, secret
+    names and redaction are duplicated in 3.6 syntax until analyzer/live uses analyzer/onvm)."""
+    import tarfile
+
+    from analyzer.live.collect import collect as full_collect
+    from analyzer.onvm.collect import collect as onvm_collect
+
+    def members(bundle: Path) -> dict[str, bytes]:
+        with tarfile.open(bundle, "r:gz") as tar:
+            return {m.name: tar.extractfile(m).read() for m in tar  # type: ignore[union-attr]
+                    if m.name != "self-check.json"}
+
+    (tmp_path / "full").mkdir()
+    (tmp_path / "mine").mkdir()
+    full = full_collect(secret_root, tmp_path / "full", since_days=None, self_check_json=b"{}",
+                        now=1_750_000_000.0)
+    mine = onvm_collect(str(secret_root), str(tmp_path / "mine"), None, b"{}",
+                        now=1_750_000_000.0)
+    full_members = members(tmp_path / "full/bundle.tar.gz")
+    assert members(tmp_path / "mine/bundle.tar.gz") == full_members
+    assert len(full_members) > 10
+    assert [e.path for e in full.included] == [p for p, _ in mine["included"]]
+    assert sorted(e.path for e in full.skipped) == sorted(p for p, _ in mine["skipped"])
