@@ -13,6 +13,7 @@ Verdicts: ``FAIL`` when the rule fires, ``CANNOT CHECK`` when none of the facts 
 look at was gathered (e.g. network probes without ``--network``), else ``PASS``.
 """
 
+import fnmatch
 import json
 import pkgutil
 import re
@@ -84,8 +85,6 @@ def positive_names(node, values):
 
 def _glob_names(pattern, values):
     # type: (str, dict) -> list
-    import fnmatch
-
     return sorted(n for n in values if fnmatch.fnmatchcase(n, pattern))
 
 

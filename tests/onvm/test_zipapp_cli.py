@@ -94,3 +94,10 @@ def test_fail_on_threshold_and_json_keys(zipapp: Path, tmp_path: Path) -> None:
 
 def test_terminal_escapes_are_shown_not_sent() -> None:
     assert sanitize("a\x1b[31mb\u202ec") == "a\\x1b[31mb\\u202ec"
+
+
+def test_python_2_gets_a_clear_message(zipapp: Path) -> None:
+    python2 = Path("/root/.pyenv/versions/2.7.18/bin/python")
+    assert python2.is_file()
+    done = subprocess.run([str(python2), str(zipapp)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "needs Python 3.6 or newer" in done.stderr
