@@ -16,6 +16,25 @@ from test_live_collect import secret_root  # noqa: F401  (fixture re-export)
 from analyzer.onvm.build import write_zipapp
 
 
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process too (builder, evaluator, analyze of bundles): no connect to anything
+    but loopback; the zipapp's own runs get the same guard as sitecustomize."""
+    import ipaddress
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0]) if isinstance(address, tuple) else ""  # type: ignore[index]
+            if host != "localhost" and not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+                raise AssertionError(f"test tried to contact {address!r}")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
 @pytest.fixture(scope="session")
 def zipapp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_zipapp(tmp_path_factory.mktemp("zipapp") / "waagent-selfcheck.pyz")

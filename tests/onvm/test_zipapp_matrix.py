@@ -99,6 +99,9 @@ def test_zipapp_under_each_python(
     assert done.returncode == 1, done.stderr  # critical FAILs
     assert "onvm-guard: active" in done.stderr
     assert "onvm-guard: blocked" not in done.stderr, done.stderr
+    allowed = [line.split()[-1] for line in done.stderr.splitlines()
+               if line.startswith("onvm-guard: allowed")]
+    assert len(allowed) >= 4 and all(a.startswith("127.0.0.1:") for a in allowed), allowed
     report = json.loads(done.stdout)
     verdicts = {v["rule"]: v["status"] for v in report["verdicts"]}
     assert verdicts == EXPECTED
