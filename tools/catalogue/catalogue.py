@@ -158,7 +158,7 @@ def wrap_message(msg: Message, text: str, version: str) -> tuple[str, str]:
     wrap = msg.wrap if msg.kind == "event" and msg.wrap == "ext_event" else (
         "event" if msg.kind == "event" else msg.wrap
     )
-    if wrap in NAMED_WRAPS and msg.kind != "raise" and not (wrap == "event" and msg.kind == "event"):
+    if wrap in NAMED_WRAPS and msg.kind == "log":
         wrap = ""  # named wrappers say how a *raised* exception reaches the log
     if wrap == "event" or wrap == "ext_event":
         name = msg.extension or ("WALA" if vtuple(version)[:2] == (2, 1) else "WALinuxAgent")
@@ -220,8 +220,8 @@ def sample_lines(msg: Message) -> list[str]:
             gen = "G4"  # the agent logs the extension's failure in waagent.log
         thread = thread_for(msg)
         prefix = "Daemon" if thread == "Daemon" else "ExtHandler"
-        if msg.extension and msg.wrap not in ("ext_event", "event"):
-            prefix = f"[{msg.extension}-1.0.0]"
+        if msg.extension and not message.startswith("Event: "):
+            prefix = f"[{msg.extension}-1.0.9225.0]"
         lines.append(header(gen, level, thread, prefix) + message)
     return lines
 

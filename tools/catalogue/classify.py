@@ -40,7 +40,7 @@ class MapEntry:
     def applies(self, e: Entry) -> bool:
         if self.kinds and e.kind not in self.kinds:
             return False
-        if self.groups and not set(self.groups) & e.groups:
+        if self.groups and not e.groups <= set(self.groups):  # only templates of these groups
             return False
         if self.levels and e.level not in self.levels:
             return False

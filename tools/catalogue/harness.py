@@ -57,7 +57,7 @@ def repeated(line: str, times: int, minutes: int = 5) -> str:
 
 def files_for(msg: Message, sample: str) -> dict[str, str]:
     """A minimal bundle holding ``sample`` as the message's emitter would write it."""
-    in_extension_log = f" [{VMSNAPSHOT_HANDLER}-1.0]" in sample[:80]
+    in_extension_log = f" [{VMSNAPSHOT_HANDLER}-1.0]" in sample[:120]
     path = VMSNAPSHOT_LOG if in_extension_log else WAAGENT_LOG
     return {path: repeated(sample, max(msg.repeat, 1))}
 
