@@ -40,8 +40,11 @@ def test_catalogue_is_large_and_classified() -> None:
     assert len(counted) > 900  # several hundred error/warning templates across 2.0-2.15 + VMBackup
     assert all(m.classified for m in counted), [m.template for m in counted if not m.classified]
     assert all(not (m.rule and m.benign) for m in MESSAGES)
-    assert all(m.benign.split(":", 1)[0] in {"noise", "precursor", "unrelated", "internal", "telemetry"}
-               for m in MESSAGES if m.benign)
+    assert all(
+        m.benign.split(":", 1)[0] in {"noise", "precursor", "unrelated", "internal", "telemetry"}
+        for m in MESSAGES
+        if m.benign
+    )
 
 
 def test_every_mapped_rule_exists() -> None:

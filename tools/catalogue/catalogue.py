@@ -19,14 +19,28 @@ OTHER_HANDLER = "Microsoft.Azure.Extensions.CustomScript"
 # Error classes the agent prints with a class token ("[ProtocolError] ..."); up to 2.2.18 the
 # token was numeric (2.1: "(000009)msg", 2.2.x: "[000009] msg").
 NUMERIC_TOKENS = {
-    "AgentConfigError": "000001", "AgentNetworkError": "000002", "ExtensionError": "000003",
-    "ProvisionError": "000004", "ResourceDiskError": "000005", "DhcpError": "000006",
-    "OSUtilError": "000007", "ProtocolError": "000008", "HttpError": "000009",
-    "EventError": "000010", "CryptError": "000011", "UpdateError": "000012",
+    "AgentConfigError": "000001",
+    "AgentNetworkError": "000002",
+    "ExtensionError": "000003",
+    "ProvisionError": "000004",
+    "ResourceDiskError": "000005",
+    "DhcpError": "000006",
+    "OSUtilError": "000007",
+    "ProtocolError": "000008",
+    "HttpError": "000009",
+    "EventError": "000010",
+    "CryptError": "000011",
+    "UpdateError": "000012",
 }
 PLAIN_EXCEPTIONS = {
-    "Exception", "ValueError", "OSError", "IOError", "ImportError", "RuntimeError",
-    "ExitException", "AgentUpgradeExitException",
+    "Exception",
+    "ValueError",
+    "OSError",
+    "IOError",
+    "ImportError",
+    "RuntimeError",
+    "ExitException",
+    "AgentUpgradeExitException",
 }
 
 
@@ -155,8 +169,10 @@ NAMED_WRAPS = {"event", "ext_event", "goal_state", "processing", "crash"}
 def wrap_message(msg: Message, text: str, version: str) -> tuple[str, str]:
     """(level, message) of the log record that carries ``text`` in ``version``."""
     gen = generation(version)
-    wrap = msg.wrap if msg.kind == "event" and msg.wrap == "ext_event" else (
-        "event" if msg.kind == "event" else msg.wrap
+    wrap = (
+        msg.wrap
+        if msg.kind == "event" and msg.wrap == "ext_event"
+        else ("event" if msg.kind == "event" else msg.wrap)
     )
     if wrap in NAMED_WRAPS and msg.kind == "log":
         wrap = ""  # named wrappers say how a *raised* exception reaches the log
@@ -165,8 +181,12 @@ def wrap_message(msg: Message, text: str, version: str) -> tuple[str, str]:
         op = msg.event_op or "Enable"
         if wrap == "ext_event":
             name = msg.extension or OTHER_HANDLER
-            op = msg.event_op if msg.event_op in ("Install", "Enable", "Update", "Disable",
-                                                  "UnInstall", "Download") else "Enable"
+            op = (
+                msg.event_op
+                if msg.event_op
+                in ("Install", "Enable", "Update", "Disable", "UnInstall", "Download")
+                else "Enable"
+            )
         tail = "" if gen in ("G0", "G1") and vtuple(version) < (2, 2, 15) else ", duration=0"
         return "ERROR", f"Event: name={name}, op={op}, message={text}{tail}"
     if wrap == "goal_state":
@@ -211,10 +231,7 @@ def sample_lines(msg: Message) -> list[str]:
     body = fill_template(msg)
     lines = []
     for gen, version in sorted(generation_versions(msg.versions).items()):
-        if msg.kind == "raise":
-            text = exception_token(msg.exception, version) + body
-        else:
-            text = body
+        text = exception_token(msg.exception, version) + body if msg.kind == "raise" else body
         level, message = wrap_message(msg, text, version)
         if gen == "VMBackup" and message.startswith("Event: "):
             gen = "G4"  # the agent logs the extension's failure in waagent.log
@@ -240,8 +257,23 @@ def _toml_value(value: Any) -> str:
 
 
 FIELDS = (
-    "id", "template", "level", "kind", "exception", "event_op", "groups", "modules",
-    "first", "last", "versions", "sites", "category", "rule", "benign", "repeat", "samples",
+    "id",
+    "template",
+    "level",
+    "kind",
+    "exception",
+    "event_op",
+    "groups",
+    "modules",
+    "first",
+    "last",
+    "versions",
+    "sites",
+    "category",
+    "rule",
+    "benign",
+    "repeat",
+    "samples",
 )
 
 

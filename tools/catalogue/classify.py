@@ -64,16 +64,26 @@ def classify_all(entries: list[Entry], rules_map: list[MapEntry]) -> list[Messag
     for e in entries:
         hit = next((m for m in rules_map if m.applies(e)), None)
         msg = Message(
-            id=e.id, template=e.template, level=e.level, kind=e.kind,
-            groups=sorted(e.groups), modules=sorted(e.modules), versions=list(e.versions),
-            sites=e.sites, category=hit.category if hit else "unclassified",
-            exception=e.exception, event_op=e.event_op,
+            id=e.id,
+            template=e.template,
+            level=e.level,
+            kind=e.kind,
+            groups=sorted(e.groups),
+            modules=sorted(e.modules),
+            versions=list(e.versions),
+            sites=e.sites,
+            category=hit.category if hit else "unclassified",
+            exception=e.exception,
+            event_op=e.event_op,
         )
         if hit:
             hit.hits += 1
             msg.rule, msg.benign = hit.rule, hit.benign
             msg.wrap, msg.extension, msg.fill, msg.repeat = (
-                hit.wrap, hit.extension, list(hit.fill), hit.repeat
+                hit.wrap,
+                hit.extension,
+                list(hit.fill),
+                hit.repeat,
             )
             msg.samples = sample_lines(msg)
         out.append(msg)

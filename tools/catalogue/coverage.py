@@ -15,7 +15,6 @@ import argparse
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from tools.catalogue.catalogue import CATALOGUE, Message, load_catalogue
 from tools.catalogue.extract import AGENT_VERSIONS, TARGET_GROUPS
@@ -25,11 +24,11 @@ TARGET = 0.95
 GROUP_ORDER = (*TARGET_GROUPS, "common/other", "waagent-2.0")
 GROUP_TITLES = {
     "daemon": "agent daemon (`azurelinuxagent/daemon`, 2.1 `distro/default/daemon.py`)",
-    "ga": "goal-state agent (`azurelinuxagent/ga`, 2.1 `distro/default/{extension,monitor,env}.py`)",
-    "common/protocol": "protocol (`common/protocol`, 2.1 `protocol/`, `protocolUtil.py`, `dhcp.py`)",
+    "ga": "goal-state agent (`ga/`, 2.1 `distro/default/{extension,monitor,env}.py`)",
+    "common/protocol": "protocol (`common/protocol/`, 2.1 `protocol/`, `protocolUtil.py`)",
     "common/osutil": "OS utilities (`common/osutil`, 2.1 `distro/*/osutil.py`)",
     "vmbackup/main": "backup extension (`azure-linux-extensions/VMBackup/main`)",
-    "common/other": "HTTP, DHCP and event helpers (`common/utils/restutil.py`, `common/dhcp.py`, `common/event.py`)",
+    "common/other": "HTTP, DHCP and event helpers (`restutil.py`, `dhcp.py`, `event.py`)",
     "waagent-2.0": "agent 2.0 (monolithic `waagent` script, `archive/2.0`)",
 }
 
@@ -110,9 +109,9 @@ def render(messages: list[Message]) -> str:
         "with `tools/catalogue/extract.py` (Python `ast` over the sources) from these releases:",
         ", ".join(v for v, _ in AGENT_VERSIONS) + ",",
         "and the backup extension's `VMBackup/main` (`backup_logger.log(..., 'Error'|'Warning')`,",
-        "`hutil.error`, raised exceptions) at the commit named in the catalogue. Dynamic parts of a",
-        "template are `<*>`. Informational messages that only mention a failure word are listed in",
-        "the catalogue but not counted.",
+        "`hutil.error`, raised exceptions) at the commit named in the catalogue. Dynamic parts",
+        "of a template are `<*>`. Informational messages that only mention a failure word are",
+        "listed in the catalogue but not counted.",
         "",
         "A call site is **covered** when its template maps to a rule — and the test suite checks",
         "that the rule fires on a realistic line of it for each log generation that emits it — or",
@@ -138,9 +137,9 @@ def render(messages: list[Message]) -> str:
         f"| **target groups together** | {total.templates} | {total.sites} | "
         f"{total.rule_sites} | {total.benign_sites} | **{_pct(total.ratio)}** |",
         "",
-        f"Target: at least {_pct(TARGET)} of the call sites of each target group. A template shared",
-        "by several groups (the backup extension ships a copy of the 2.0 agent library) counts in",
-        "each of them.",
+        f"Target: at least {_pct(TARGET)} of the call sites of each target group. A template",
+        "shared by several groups (the backup extension ships a copy of the 2.0 agent library)",
+        "counts in each of them.",
         "",
         "Benign call sites by reason: "
         + ", ".join(f"{k} {v}" for k, v in sorted(benign_kinds.items()))
@@ -160,8 +159,20 @@ def render(messages: list[Message]) -> str:
             "|---|---|---|---|---|",
         ]
         for m in sorted(group_msgs, key=lambda m: (m.rule or "~", m.template)):
-            verdict = f"**{m.rule}**" if m.rule else (m.benign.split(":", 1)[0] + ": " + m.benign.split(":", 1)[-1].strip() if m.benign else "—")
-            kind = m.kind + (f" {m.exception}" if m.exception else "") + (f" op={m.event_op}" if m.event_op else "")
+            verdict = (
+                f"**{m.rule}**"
+                if m.rule
+                else (
+                    m.benign.split(":", 1)[0] + ": " + m.benign.split(":", 1)[-1].strip()
+                    if m.benign
+                    else "—"
+                )
+            )
+            kind = (
+                m.kind
+                + (f" {m.exception}" if m.exception else "")
+                + (f" op={m.event_op}" if m.event_op else "")
+            )
             out.append(
                 f"| {_cell(m.template[:160])} | {m.level} | {kind} | {verdict} | {_versions(m)} |"
             )
@@ -177,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = COVERAGE_MD.read_text(encoding="utf-8") if COVERAGE_MD.exists() else ""
         if current != text:
-            print("docs/coverage.md is stale: run python -m tools.catalogue.coverage", file=sys.stderr)
+            print(
+                "docs/coverage.md is stale: run python -m tools.catalogue.coverage", file=sys.stderr
+            )
             return 1
         return 0
     COVERAGE_MD.write_text(text, encoding="utf-8")

@@ -148,7 +148,9 @@ def render(node: ast.AST, scope: dict[str, ast.AST] | None = None, depth: int = 
     if isinstance(node, ast.JoinedStr):
         out = []
         for v in node.values:
-            out.append(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else HOLE)
+            out.append(
+                v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else HOLE
+            )
         return "".join(out)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         return render(node.left, scope, depth + 1) + render(node.right, scope, depth + 1)
@@ -160,9 +162,12 @@ def render(node: ast.AST, scope: dict[str, ast.AST] | None = None, depth: int = 
             return format_holes(render(node.func.value, scope, depth + 1))
         if node.func.attr in ("strip", "rstrip", "lstrip", "encode", "decode"):
             return render(node.func.value, scope, depth + 1)
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in (
-        "ustr", "str", "u", "unicode"
-    ) and node.args:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("ustr", "str", "u", "unicode")
+        and node.args
+    ):
         inner = node.args[0]
         if isinstance(inner, ast.Constant | ast.JoinedStr | ast.BinOp):
             return render(inner, scope, depth + 1)
@@ -219,15 +224,13 @@ class Collector(ast.NodeVisitor):
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add):
             prev = self.scope.get(node.target.id)
-            if prev is not None:
+            if isinstance(prev, ast.expr):
                 self.scope[node.target.id] = ast.BinOp(prev, ast.Add(), node.value)
         self.generic_visit(node)
 
     def add(self, node: ast.AST, level: str, kind: str, **extra: str) -> None:
         text = normalise(render(node, self.scope))
-        self.sites.append(
-            Site(text, level, kind, self.module, self.group, self.function, **extra)
-        )
+        self.sites.append(Site(text, level, kind, self.module, self.group, self.function, **extra))
 
     def visit_Call(self, node: ast.Call) -> None:
         if self.vmbackup:
@@ -280,12 +283,17 @@ class Collector(ast.NodeVisitor):
             isinstance(func.value, ast.Name) and func.value.id in ("logging", "math")
         ):
             level = "INFO"
-            lvl = node.args[2] if len(node.args) >= 3 else next(
-                (k.value for k in node.keywords if k.arg == "level"), None
+            lvl = (
+                node.args[2]
+                if len(node.args) >= 3
+                else next((k.value for k in node.keywords if k.arg == "level"), None)
             )
-            if func.attr == "log" and len(node.args) == 2 and isinstance(node.args[1], ast.Constant):
-                if isinstance(node.args[1].value, str):
-                    lvl = node.args[1]
+            if (
+                func.attr == "log"
+                and len(node.args) == 2
+                and isinstance(node.args[1], ast.Constant)
+            ) and isinstance(node.args[1].value, str):
+                lvl = node.args[1]
             if isinstance(lvl, ast.Constant) and isinstance(lvl.value, str):
                 level = {"error": "ERROR", "warning": "WARNING", "warn": "WARNING"}.get(
                     lvl.value.lower(), "INFO"
@@ -297,15 +305,30 @@ class Collector(ast.NodeVisitor):
     def visit_Raise(self, node: ast.Raise) -> None:
         exc = node.exc
         if isinstance(exc, ast.Call) and exc.args:
-            name = exc.func.attr if isinstance(exc.func, ast.Attribute) else getattr(exc.func, "id", "")
+            name = (
+                exc.func.attr
+                if isinstance(exc.func, ast.Attribute)
+                else getattr(exc.func, "id", "")
+            )
             if re.search(r"(Error|Exception)$", name or "") and name not in (
-                "NotImplementedError", "StopIteration", "KeyError", "AttributeError", "TypeError"
+                "NotImplementedError",
+                "StopIteration",
+                "KeyError",
+                "AttributeError",
+                "TypeError",
             ):
                 text = normalise(render(exc.args[0], self.scope))
                 if not is_opaque(text):
                     self.sites.append(
-                        Site(text, "ERROR", "raise", self.module, self.group, self.function,
-                             exception=name)
+                        Site(
+                            text,
+                            "ERROR",
+                            "raise",
+                            self.module,
+                            self.group,
+                            self.function,
+                            exception=name,
+                        )
                     )
         self.generic_visit(node)
 
@@ -353,7 +376,10 @@ def parse_py2_tolerant(source: str) -> tuple[ast.Module, int]:
 
 def git(gitdir: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", f"--git-dir={gitdir}", *args], check=True, capture_output=True, text=True,
+        ["git", f"--git-dir={gitdir}", *args],
+        check=True,
+        capture_output=True,
+        text=True,
         errors="replace",
     ).stdout
 

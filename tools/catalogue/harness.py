@@ -50,7 +50,7 @@ def repeated(line: str, times: int, minutes: int = 5) -> str:
             out = []
             for i in range(times):
                 stamp = (start + timedelta(minutes=minutes * i)).strftime(fmt)
-                out.append(stamp + line[m.end():])
+                out.append(stamp + line[m.end() :])
             return "\n".join(out) + "\n"
     return (line + "\n") * times
 
@@ -81,6 +81,4 @@ def findings_at_or_above(files: dict[str, str], severity: str) -> list[str]:
     pack, benign = full_pack()
     analysis = analyze_files(files, AnalyzeOptions(), pack=pack, benign=benign, source="catalogue")
     floor = SEVERITY_ORDER.index(severity)
-    return [
-        f.rule for f in analysis.report.findings if SEVERITY_ORDER.index(f.severity) >= floor
-    ]
+    return [f.rule for f in analysis.report.findings if SEVERITY_ORDER.index(f.severity) >= floor]
