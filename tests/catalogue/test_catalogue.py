@@ -42,7 +42,8 @@ def test_catalogue_is_large_and_classified() -> None:
     assert all(m.classified for m in counted), [m.template for m in counted if not m.classified]
     assert all(not (m.rule and m.benign) for m in MESSAGES)
     assert all(
-        m.benign.split(":", 1)[0] in {"noise", "precursor", "unrelated", "internal", "telemetry", "recovery"}
+        m.benign.split(":", 1)[0]
+        in {"noise", "precursor", "unrelated", "internal", "telemetry", "recovery"}
         for m in MESSAGES
         if m.benign
     )
