@@ -13,6 +13,11 @@ from typing import Any
 CATALOGUE = Path(__file__).resolve().parents[2] / "docs" / "catalogue" / "messages.toml"
 HOLE = "<*>"
 VMBACKUP = "VMBackup"
+
+
+def is_vmbackup(version: str) -> bool:
+    """Backup-extension releases are labelled ``VMBackup@<commit date>``."""
+    return version.startswith(VMBACKUP)
 VMSNAPSHOT_HANDLER = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
 OTHER_HANDLER = "Microsoft.Azure.Extensions.CustomScript"
 
@@ -94,11 +99,11 @@ class Message:
 
 
 def vtuple(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in version.split(".")) if version != VMBACKUP else (99,)
+    return (99,) if is_vmbackup(version) else tuple(int(x) for x in version.split("."))
 
 
 def generation(version: str) -> str:
-    if version == VMBACKUP:
+    if is_vmbackup(version):
         return "VMBackup"
     nums = vtuple(version)
     if nums < (2, 1):
@@ -153,7 +158,7 @@ def exception_token(cls: str, version: str) -> str:
     if not cls or cls in PLAIN_EXCEPTIONS:
         return ""
     code = NUMERIC_TOKENS.get(cls)
-    if code and version != VMBACKUP:
+    if code and not is_vmbackup(version):
         gen = generation(version)
         if gen == "G0" or vtuple(version)[:2] == (2, 1):
             return f"({code})"
@@ -277,19 +282,14 @@ FIELDS = (
 )
 
 
-def release_order() -> list[str]:
-    from tools.catalogue.extract import AGENT_VERSIONS
-
-    return [label for label, _ in AGENT_VERSIONS] + [VMBACKUP]
-
-
-def _contiguous(versions: list[str]) -> bool:
-    order = release_order()
+def _contiguous(versions: list[str], order: list[str]) -> bool:
     first, last = order.index(versions[0]), order.index(versions[-1])
     return order[first : last + 1] == versions
 
 
-def write_catalogue(path: Path, messages: list[Message], vmbackup_commit: str) -> None:
+def write_catalogue(
+    path: Path, messages: list[Message], releases: list[str], vmbackup_commits: list[str]
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     out = [
         "# Message catalogue of the Linux guest agent (WALinuxAgent 2.0-2.15) and of the backup",
@@ -299,14 +299,15 @@ def write_catalogue(path: Path, messages: list[Message], vmbackup_commit: str) -
         "# tools/catalogue/catalogue.py turns one into a regex).",
         "# Releases sampled: first..last is inclusive; `versions` is listed only when a template",
         "# was absent from some release in between.",
-        f'vmbackup_commit = "{vmbackup_commit}"',
+        f"releases = {_toml_value(releases)}",
+        f"vmbackup_commits = {_toml_value(vmbackup_commits)}",
         "",
     ]
     for m in sorted(messages, key=lambda m: (m.groups[0], m.template, m.kind, m.level)):
         out.append("[[message]]")
         for name in FIELDS:
             value = getattr(m, name)
-            if name == "versions" and _contiguous(m.versions):
+            if name == "versions" and _contiguous(m.versions, releases):
                 continue  # first..last says it all
             if value in ("", [], None) or (name == "repeat" and value == 1):
                 continue
@@ -317,15 +318,21 @@ def write_catalogue(path: Path, messages: list[Message], vmbackup_commit: str) -
     path.write_text("\n".join(out), encoding="utf-8")
 
 
+def load_releases(path: Path = CATALOGUE) -> list[str]:
+    """The releases sampled, oldest first (agent tags, then backup-extension snapshots)."""
+    releases: list[str] = tomllib.loads(path.read_text(encoding="utf-8"))["releases"]
+    return releases
+
+
 def load_catalogue(path: Path = CATALOGUE) -> list[Message]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
+    order: list[str] = data["releases"]
     out = []
     for raw in data.get("message", []):
         raw = dict(raw)
         raw.pop("regex", None)
         first, last = raw.pop("first"), raw.pop("last")
         if "versions" not in raw:
-            order = release_order()
             raw["versions"] = order[order.index(first) : order.index(last) + 1]
         out.append(Message(**raw))
     return out

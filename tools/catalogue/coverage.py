@@ -16,8 +16,8 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from tools.catalogue.catalogue import CATALOGUE, Message, load_catalogue
-from tools.catalogue.extract import AGENT_VERSIONS, TARGET_GROUPS
+from tools.catalogue.catalogue import CATALOGUE, Message, is_vmbackup, load_catalogue, load_releases
+from tools.catalogue.extract import TARGET_GROUPS
 
 COVERAGE_MD = CATALOGUE.parents[1] / "coverage.md"
 TARGET = 0.95
@@ -90,7 +90,7 @@ def _versions(m: Message) -> str:
     return m.first if m.first == m.last else f"{m.first} – {m.last}"
 
 
-def render(messages: list[Message]) -> str:
+def render(messages: list[Message], releases: list[str]) -> str:
     stats = group_stats(messages)
     total = target_stats(messages)
     benign_kinds = Counter(
@@ -107,11 +107,12 @@ def render(messages: list[Message]) -> str:
         "failure, a retry, a give-up or a recovery — `logger.error/warn/periodic_warn` calls,",
         "`add_event(is_success=False, message=...)` and messages of raised exceptions — extracted",
         "with `tools/catalogue/extract.py` (Python `ast` over the sources) from these releases:",
-        ", ".join(v for v, _ in AGENT_VERSIONS) + ",",
+        ", ".join(v for v in releases if not is_vmbackup(v)) + ",",
         "and the backup extension's `VMBackup/main` (`backup_logger.log(..., 'Error'|'Warning')`,",
-        "`hutil.error`, raised exceptions) at the commit named in the catalogue. Dynamic parts",
-        "of a template are `<*>`. Informational messages that only mention a failure word are",
-        "listed in the catalogue but not counted.",
+        "`hutil.error`, raised exceptions) at these commits (by date; its manifest version did not",
+        "follow releases): " + ", ".join(v for v in releases if is_vmbackup(v)) + ".",
+        "Dynamic parts of a template are `<*>`. Informational messages that mention a failure",
+        "are classified in the catalogue too but not counted below.",
         "",
         "A call site is **covered** when its template maps to a rule — and the test suite checks",
         "that the rule fires on a realistic line of it for each log generation that emits it — or",
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--check", action="store_true", help="fail when docs/coverage.md is stale")
     args = ap.parse_args(argv)
-    text = render(load_catalogue())
+    text = render(load_catalogue(), load_releases())
     if args.check:
         current = COVERAGE_MD.read_text(encoding="utf-8") if COVERAGE_MD.exists() else ""
         if current != text:

@@ -49,6 +49,9 @@ AGENT_VERSIONS: list[tuple[str, str]] = [
     ("2.15.0.1", "v2.15.0.1"),
 ]
 VMBACKUP_LABEL = "VMBackup"
+# The backup extension has no usable release tags (its manifest version stood still for years):
+# sample its history at these dates, plus the newest commit.
+VMBACKUP_DATES = ["2017-01-01", "2018-06-01", "2020-01-01", "2022-01-01", "2024-01-01"]
 
 # Module groups. The first four (and VMBackup main/) carry the 95% coverage target.
 TARGET_GROUPS = ("daemon", "ga", "common/protocol", "common/osutil", "vmbackup/main")
@@ -449,10 +452,19 @@ def main(argv: list[str] | None = None) -> int:
         sites = list(agent_sites(args.agent_git, ref))
         per_version.append((label, sites))
         print(f"{label}: {len(sites)} call sites", file=sys.stderr)
-    vm_sites = list(vmbackup_sites(args.vmbackup_git, args.vmbackup_ref))
-    commit = git(args.vmbackup_git, "rev-parse", "--short=12", args.vmbackup_ref).strip()
-    per_version.append((VMBACKUP_LABEL, vm_sites))
-    print(f"VMBackup@{commit}: {len(vm_sites)} call sites", file=sys.stderr)
+    vm_refs = [
+        git(args.vmbackup_git, "rev-list", "-1", f"--before={d}", args.vmbackup_ref, "--", "VMBackup")
+        .strip()
+        for d in VMBACKUP_DATES
+    ] + [git(args.vmbackup_git, "rev-parse", args.vmbackup_ref).strip()]
+    commits = []
+    for ref in dict.fromkeys(r for r in vm_refs if r):
+        day = git(args.vmbackup_git, "show", "-s", "--format=%cs", ref).strip()
+        label = f"{VMBACKUP_LABEL}@{day}"
+        vm_sites = list(vmbackup_sites(args.vmbackup_git, ref))
+        per_version.append((label, vm_sites))
+        commits.append(f"{label} {ref[:12]}")
+        print(f"{label} ({ref[:12]}): {len(vm_sites)} call sites", file=sys.stderr)
     if DROPPED:
         print(f"Python 2 lines not parsed: {DROPPED}", file=sys.stderr)
 
@@ -461,7 +473,8 @@ def main(argv: list[str] | None = None) -> int:
 
     entries = merge(per_version)
     classified = classify_all(entries, load_rules_map())
-    write_catalogue(args.out, classified, vmbackup_commit=commit)
+    releases = [label for label, _ in per_version]
+    write_catalogue(args.out, classified, releases=releases, vmbackup_commits=commits)
     print(f"{len(classified)} templates -> {args.out}", file=sys.stderr)
     return 0
 
