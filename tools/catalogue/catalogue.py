@@ -18,6 +18,8 @@ VMBACKUP = "VMBackup"
 def is_vmbackup(version: str) -> bool:
     """Backup-extension releases are labelled ``VMBackup@<commit date>``."""
     return version.startswith(VMBACKUP)
+
+
 VMSNAPSHOT_HANDLER = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
 OTHER_HANDLER = "Microsoft.Azure.Extensions.CustomScript"
 

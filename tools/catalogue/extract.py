@@ -453,8 +453,15 @@ def main(argv: list[str] | None = None) -> int:
         per_version.append((label, sites))
         print(f"{label}: {len(sites)} call sites", file=sys.stderr)
     vm_refs = [
-        git(args.vmbackup_git, "rev-list", "-1", f"--before={d}", args.vmbackup_ref, "--", "VMBackup")
-        .strip()
+        git(
+            args.vmbackup_git,
+            "rev-list",
+            "-1",
+            f"--before={d}",
+            args.vmbackup_ref,
+            "--",
+            "VMBackup",
+        ).strip()
         for d in VMBACKUP_DATES
     ] + [git(args.vmbackup_git, "rev-parse", args.vmbackup_ref).strip()]
     commits = []
