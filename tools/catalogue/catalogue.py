@@ -185,7 +185,7 @@ def wrap_message(msg: Message, text: str, version: str) -> tuple[str, str]:
         wrap = ""  # named wrappers say how a *raised* exception reaches the log
     if wrap == "event" or wrap == "ext_event":
         name = msg.extension or ("WALA" if vtuple(version)[:2] == (2, 1) else "WALinuxAgent")
-        op = msg.event_op or "Enable"
+        op = msg.event_op  # empty when the call passed a variable; old agents log "op=" too
         if wrap == "ext_event":
             name = msg.extension or OTHER_HANDLER
             op = (
