@@ -255,6 +255,10 @@ def parse(
     _set_vm_timezone(vm_timezone)
     if fmt == TableFormat.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE")
+    if fmt == TableFormat.parquet:
+        from analyzer.export import require_pyarrow
+
+        require_pyarrow("--format parquet")
     options = AnalyzeOptions()
     target = output if output is not None else sys.stdout.buffer
     if table == Table.records:

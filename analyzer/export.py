@@ -158,9 +158,26 @@ def _write_json(
     return count
 
 
+PARQUET_EXTRA_HINT = "pip install 'waagent-analyzer[parquet]'"
+
+
+def require_pyarrow(what: str) -> None:
+    """Usage error (exit 2, before any work) when ``what`` needs Parquet and pyarrow, an
+    optional extra since the default install only carries what ``analyze`` needs, is absent."""
+    from analyzer.errors import UsageError
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            f"{what} needs pyarrow, which is not installed: {PARQUET_EXTRA_HINT}"
+        ) from None
+
+
 def _write_parquet(
     rows: Iterable[dict[str, Any]], columns: list[str], output: IO[bytes] | Path
 ) -> int:
+    require_pyarrow("--format parquet")
     import pyarrow as pa
     import pyarrow.parquet as pq
 

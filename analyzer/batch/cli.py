@@ -85,6 +85,9 @@ def batch(
         show_default=False)] = None,
 ) -> None:
     """Analyse many bundles into a results folder, one isolated process per bundle."""
+    from analyzer.export import require_pyarrow
+
+    require_pyarrow("batch (Parquet results)")
     from analyzer.batch.run import run_batch
     from analyzer.pipeline import AnalyzeOptions
     from analyzer.settings import DEFAULT_LIMITS
@@ -139,6 +142,9 @@ def summary(
                       ] = None,
 ) -> None:
     """Fleet view of a results folder: problems by category/rule/version/deployment, failures."""
+    from analyzer.export import require_pyarrow
+
+    require_pyarrow("summary (Parquet results)")
     from analyzer.batch.view import summary as render_summary
 
     _write_output(render_summary(results_dir, by=by.value, fmt=fmt.value), output)
