@@ -9,6 +9,9 @@ from datetime import datetime
 from typing import Any
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
+IN_PROGRESS = "in_progress"
+"""``Finding.status`` of a run that had started and not finished, but whose time budget had
+not elapsed when the logs were collected."""
 SEVERITY_RANK = {name: rank for rank, name in enumerate(reversed(SEVERITIES))}
 """info=0 ... critical=4: higher is worse."""
 
@@ -42,15 +45,21 @@ class Evidence:
     line: int | None
     timestamp: datetime | None
     text: str
-    """Already redacted of secrets; still raw for the sink sanitizers."""
+    """Already redacted of secrets; still raw for the sink sanitizers. Multi-line records keep
+    real line breaks (``\n``); a long record is cut to the lines around the match."""
+    repeats: int = 1
+    """This item stands for ``repeats`` near-identical records (same text but for numbers)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "member": self.member,
             "line": self.line,
             "timestamp": iso(self.timestamp),
             "text": self.text,
         }
+        if self.repeats > 1:
+            data["repeats"] = self.repeats
+        return data
 
 
 @dataclass
@@ -70,6 +79,8 @@ class Finding:
     """Which cause of the troubleshooting guide (1-5) this finding belongs to, if any."""
     downranked: str = ""
     """Why the severity was lowered (known-benign noise under its threshold), if it was."""
+    status: str = ""
+    """``in_progress`` for a run still within its time budget at collection; else empty."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,4 +95,5 @@ class Finding:
             "evidence": [e.to_dict() for e in self.evidence],
             "remediation": self.remediation,
             "references": list(self.references),
+            **({"status": self.status} if self.status else {}),
         }

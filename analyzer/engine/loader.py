@@ -16,10 +16,12 @@ from typing import Any
 
 from analyzer.engine.checks import CHECK_KINDS
 from analyzer.engine.condition import ConditionError, parse_condition
+from analyzer.engine.durations import DurationError, parse_duration
 from analyzer.engine.findings import CATEGORIES, SEVERITIES
 from analyzer.engine.model import (
     Check,
     Comparison,
+    Grading,
     Location,
     RecordFilter,
     Rule,
@@ -30,7 +32,7 @@ from analyzer.engine.template import template_problems
 
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LANGUAGES = ("en", "pt-BR")
-COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=", "~", "!~")
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=", "~", "!~", "between")
 COMPARE_TYPES = ("version", "number", "string")
 LEVELS = ("VERBOSE", "INFO", "WARNING", "ERROR", "")
 SOURCE_KINDS = (
@@ -44,6 +46,10 @@ SOURCE_KINDS = (
 MAX_NESTING = 12
 """Tables/arrays inside each other in a rule file; real rules use at most 4."""
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PATTERN_KEYS = ("pattern", "then", "exclude", "unless_preceded_by", "near")
+"""Check keys holding patterns: ``{name}`` there is a named pattern (inserted as it is) or a
+parameter (inserted escaped, as a literal)."""
+MAX_PATTERN_NESTING = 5
 
 TOP_KEYS = {
     "id": str,
@@ -61,6 +67,8 @@ TOP_KEYS = {
     "tests": list,
     "guide_cause": int,
     "evidence_limit": int,
+    "patterns": dict,
+    "severity_by": dict,
 }
 RENAMED_KEYS = {"seed_cause": "guide_cause"}
 """Keys of older rule files and their new names (rejected with a pointer to the new one)."""
@@ -262,6 +270,7 @@ class _RuleBuilder:
         self.data = data
         self.overrides = overrides
         self.errors: list[LoadError] = []
+        self.patterns: dict[str, str] = {}
 
     def error(self, message: str, *keys: str | int) -> None:
         self.errors.append(LoadError(self.locator.at(*keys), message))
@@ -276,6 +285,7 @@ class _RuleBuilder:
         rule_id = self.data["id"]
         self._check_header(rule_id)
         params = self._params()
+        self.patterns = self._named_patterns()
         checks = {
             name: check
             for name, raw in self._raw_checks().items()
@@ -302,6 +312,7 @@ class _RuleBuilder:
             params=params,
             guide_cause=self.data.get("guide_cause"),
             evidence_limit=self.data.get("evidence_limit", 3),
+            grading=self._grading(set(checks)),
             tests=tests,
             path=self.path,
             raw_checks=self._raw_checks(),
@@ -365,6 +376,68 @@ class _RuleBuilder:
                     f"default {params[name]!r}, got {value!r}"
                 )
         return params
+
+    def _named_patterns(self) -> dict[str, str]:
+        """``[patterns]``: name -> pattern, with ``{other}`` references expanded."""
+        raw = self.data.get("patterns", {})
+        named: dict[str, str] = {}
+        for name, value in raw.items():
+            if not isinstance(value, str) or not value:
+                self.error(f"patterns.{name} must be a non-empty string", "patterns", name)
+                continue
+            if not RULE_ID.fullmatch(name) or name in self.data.get("params", {}):
+                self.error(f"patterns.{name}: a plain name that is not also a parameter",
+                           "patterns", name)
+            named[name] = value
+        for _ in range(MAX_PATTERN_NESTING):
+            expanded = {
+                name: _PARAM.sub(
+                    lambda m: f"(?:{named[m.group(1)]})" if m.group(1) in named else m.group(0),
+                    value)
+                for name, value in named.items()
+            }
+            if expanded == named:
+                break
+            named = expanded
+        else:
+            self.error(f"named patterns refer to each other more than {MAX_PATTERN_NESTING} "
+                       "levels deep (or in a loop)", "patterns")
+        return named
+
+    def _grading(self, names: set[str]) -> Grading | None:
+        raw = self.data.get("severity_by")
+        if raw is None:
+            return None
+        keys = ("severity_by",)
+        grading = Grading()
+        for key, value in raw.items():
+            if key == "count" and isinstance(value, dict):
+                for severity, least in value.items():
+                    self._severity(severity, keys)
+                    grading.count[severity] = int(self.number(least, keys, int))
+            elif key == "lasting" and isinstance(value, dict):
+                for severity, span in value.items():
+                    self._severity(severity, keys)
+                    grading.lasting[severity] = self.duration(span, keys)
+            elif key == "recovered_when" and isinstance(value, str):
+                if value not in names:
+                    self.error(f"severity_by.recovered_when: unknown check {value!r}", *keys)
+                grading.recovered_when = value
+            elif key == "recovered" and isinstance(value, str):
+                self._severity(value, keys)
+                grading.recovered = value
+            else:
+                self.error(f"severity_by.{key}: expected count = {{severity = n}}, lasting = "
+                           "{severity = \"24h\"}, recovered_when = \"check\", recovered = "
+                           "\"severity\"", *keys)
+        if bool(grading.recovered) != bool(grading.recovered_when):
+            self.error("severity_by: recovered and recovered_when go together", *keys)
+        return grading
+
+    def _severity(self, value: str, keys: tuple[str | int, ...]) -> None:
+        if value not in SEVERITIES:
+            self.error(f"unknown severity {value!r}; valid options: {', '.join(SEVERITIES)}",
+                       *keys)
 
     def _raw_checks(self) -> dict[str, dict[str, Any]]:
         checks = self.data.get("checks", {})
@@ -448,6 +521,8 @@ class _RuleBuilder:
         self, match: re.Match[str], params: dict[str, Any], keys: tuple[str | int, ...]
     ) -> str:
         name = match.group(1)
+        if keys[-1] in PATTERN_KEYS and name in self.patterns:
+            return f"(?:{self.patterns[name]})"
         if name not in params:
             self.error(
                 f"unknown parameter {{{name}}}; valid options: {', '.join(params) or '(none)'}",
@@ -455,7 +530,7 @@ class _RuleBuilder:
             )
             return match.group(0)
         value = params[name]
-        return re.escape(str(value)) if keys[-1] in ("pattern", "then") else str(value)
+        return re.escape(str(value)) if keys[-1] in PATTERN_KEYS else str(value)
 
     def record_filter(self, values: dict[str, Any], where: tuple[str, str]) -> RecordFilter:
         lists: dict[str, tuple[str, ...]] = {}
@@ -480,18 +555,30 @@ class _RuleBuilder:
                     *where,
                     "levels",
                 )
-        field_filters = self.field_filters(values.get("where", {}), (*where, "where"))
+        cased = values.get("cased", False) is True
+        field_filters = self.field_filters(values.get("where", {}), (*where, "where"), cased)
+        emitters = values.get("emitted_by", [])
+        if isinstance(emitters, str):
+            emitters = [emitters]
+        if not isinstance(emitters, list) or not all(isinstance(v, str) for v in emitters):
+            self.error("'emitted_by' must be an extension name or a list of them", *where,
+                       "emitted_by")
+            emitters = []
+        # "Records emitted by extension X in any log": without sources, every log kind.
+        default_sources = SOURCE_KINDS if emitters else ("waagent_log",)
         return RecordFilter(
-            sources=lists["sources"] or ("waagent_log",),
+            sources=lists["sources"] or default_sources,
             levels=lists["levels"],
             threads=lists["threads"],
             prefixes=lists["prefixes"],
             extensions=tuple(e.lower() for e in lists["extensions"]),
             exclude_extensions=tuple(e.lower() for e in lists["exclude_extensions"]),
             where=field_filters,
+            emitted_by=tuple(e.lower() for e in emitters),
         )
 
-    def field_filters(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]:
+    def field_filters(self, raw: Any, keys: tuple[str | int, ...],
+                      cased: bool = False) -> dict[str, str]:
         if not isinstance(raw, dict):
             self.error("'where' must be a table of field = value", *keys)
             return {}
@@ -501,8 +588,11 @@ class _RuleBuilder:
                 self.error(f"where.{name} must be a string or number", *keys)
                 continue
             text = str(value)
-            if text.startswith("~"):
-                self.pattern(text[1:], keys)
+            for operator in ("!~", "~"):
+                if text.startswith(operator):
+                    body = self.pattern(text[len(operator):], keys)
+                    text = operator + (body if cased else "(?i)" + body)
+                    break
             result[name] = text
         return result
 
@@ -545,6 +635,18 @@ class _RuleBuilder:
     def optional_number(self, value: Any, keys: tuple[str | int, ...]) -> float | None:
         return None if value is None else float(self.number(value, keys, float))
 
+    def duration(self, value: Any, keys: tuple[str | int, ...]) -> float:
+        """A duration string (``"72h"``) in seconds."""
+        if not isinstance(value, str):
+            self.error(f"{keys[-1]!r} must be a duration string like \"72h\", \"30m\" or "
+                       f"\"7d\", got {value!r}", *keys)
+            return 1.0
+        try:
+            return parse_duration(value)
+        except DurationError as error:
+            self.error(f"{keys[-1]!r}: {error}", *keys)
+            return 1.0
+
     def comparison(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None:
         if not isinstance(raw, dict) or not {"field", "op", "value"} <= set(raw):
             self.error("compare needs field, op and value", *keys)
@@ -556,6 +658,13 @@ class _RuleBuilder:
         kind = raw.get("type", "string")
         if kind not in COMPARE_TYPES:
             self.error(f"unknown type {kind!r}; valid options: {', '.join(COMPARE_TYPES)}", *keys)
+        if raw["op"] == "between":
+            bounds = raw["value"]
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                self.error("op = \"between\" needs value = [low, high] (both included)", *keys)
+                return None
+            return Comparison(str(raw["field"]), "between", str(bounds[0]), kind,
+                              upper=str(bounds[1]))
         return Comparison(str(raw["field"]), raw["op"], str(raw["value"]), kind)
 
     # -- tests -------------------------------------------------------------------------------

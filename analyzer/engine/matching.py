@@ -295,18 +295,19 @@ class LogQuery:
     filter: RecordFilter
     pattern: str
     group_by: str
+    exclude: tuple[str, ...] = ()
+    """Patterns that drop a record the pattern matched (``exclude`` of the check)."""
     regex: Any = None
     has_captures: bool = False
-    where: list[tuple[str, str, Any]] = field(default_factory=list)
+    where: list[tuple[str, str, Any, bool]] = field(default_factory=list)
+    excluders: list[Any] = field(default_factory=list)
     _where_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.regex = compile_pattern(self.pattern) if self.pattern else None
         self.has_captures = bool(self.regex is not None and self.regex.groupindex)
-        self.where = [
-            (name, value, compile_pattern(value[1:]) if value.startswith("~") else None)
-            for name, value in self.filter.where.items()
-        ]
+        self.where = [where_test(name, value) for name, value in self.filter.where.items()]
+        self.excluders = [compile_pattern(p) for p in self.exclude]
 
     @property
     def unfiltered(self) -> bool:
@@ -314,7 +315,7 @@ class LogQuery:
         wanted = self.filter
         return not (self.has_captures or self.group_by or self.where or wanted.levels
                     or wanted.threads or wanted.prefixes or wanted.extensions
-                    or wanted.exclude_extensions)
+                    or wanted.exclude_extensions or wanted.emitted_by or self.excluders)
 
     @property
     def light(self) -> bool:
@@ -334,9 +335,11 @@ class LogQuery:
             return False
         if wanted.exclude_extensions and extension_of(record).lower() in wanted.exclude_extensions:
             return False
+        if wanted.emitted_by and not emitted_by(record, wanted.emitted_by):
+            return False
         return all(
-            _field_matches(record_value(record, name), value, regex)
-            for name, value, regex in self.where
+            _field_matches(record_value(record, name), value, regex) != negate
+            for name, value, regex, negate in self.where
         )
 
     def match(self, record: Record) -> dict[str, str] | None:
@@ -344,6 +347,8 @@ class LogQuery:
             return None
         if self.regex is None:
             return {}
+        if self.excluders and any(x.search(record.message) is not None for x in self.excluders):
+            return None
         if not self.has_captures:
             # The kind's pattern set already said the pattern matches; no captures to read.
             return {}
@@ -353,8 +358,41 @@ class LogQuery:
         return {k: v for k, v in found.groupdict().items() if v is not None}
 
 
+_HANDLER_PATH = compile_pattern(
+    r"/var/lib/waagent/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)"
+    r"-(?P<version>\d+(?:\.\d+){1,3})(?:/|\b)")
+_EXTENSION_LOG_DIR = compile_pattern(
+    r"(?:^|[/!])var/log/azure/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)/")
+
+
 def extension_of(record: Record) -> str:
-    return record.extension or record.fields.get("event_name", "")
+    """The extension a record is about: its ``[Name-Version]`` prefix, its ``Event: name=``,
+    else a handler path (``/var/lib/waagent/<Name>-<Version>/...``) inside it, which is all a
+    header-less record (a handler's stderr, a traceback) says about where it came from."""
+    named = record.extension or record.fields.get("event_name", "")
+    if named:
+        return named
+    found = _HANDLER_PATH.search(record.message)
+    return (found.group("name") or "") if found is not None else ""
+
+
+def emitted_by(record: Record, names: tuple[str, ...]) -> bool:
+    """The record was written by (or about) one of these extensions, in whatever log it is:
+    the agent's log names it, or it sits in the extension's own log folder."""
+    if extension_of(record).lower() in names:
+        return True
+    folder = _EXTENSION_LOG_DIR.search(record.member)
+    return folder is not None and (folder.group("name") or "").lower() in names
+
+
+def where_test(name: str, value: str) -> tuple[str, str, Any, bool]:
+    """A ``where`` entry: (field, value, regex or None, negated). ``~re`` searches,
+    ``!~re`` must not find, anything else is an equality ignoring case."""
+    if value.startswith("!~"):
+        return (name, value, compile_pattern(value[2:]), True)
+    if value.startswith("~"):
+        return (name, value, compile_pattern(value[1:]), False)
+    return (name, value, None, False)
 
 
 def record_value(record: Record, name: str) -> str:

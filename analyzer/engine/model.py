@@ -32,7 +32,35 @@ class RecordFilter:
     extensions: tuple[str, ...] = ()
     exclude_extensions: tuple[str, ...] = ()
     where: dict[str, str] = field(default_factory=dict)
-    """Structured-field equality; a value starting with ``~`` is an RE2 regex searched in it."""
+    """Structured-field equality; a value starting with ``~`` is an RE2 regex searched in it,
+    ``!~`` one that must not be found."""
+    emitted_by: tuple[str, ...] = ()
+    """Records emitted by these extensions (lower-case handler names) in any log: the
+    ``[Name-Version]`` prefix, an ``Event: name=``, a handler path
+    (``/var/lib/waagent/<Name>-<Version>/``) in the record, or the extension's own log folder
+    (``/var/log/azure/<Name>/``)."""
+
+
+@dataclass
+class Guard:
+    """``unless_preceded_by``: a record is not counted when one matching ``pattern`` came
+    before it in the same attempt: at most ``within`` seconds earlier and, with
+    ``same_group``, with the same ``group_by`` value."""
+
+    pattern: str
+    within: float
+    same_group: bool = False
+
+
+@dataclass
+class Near:
+    """``near``: a record counts only when one matching ``pattern`` is at most ``lines``
+    lines away in the same file or ``seconds`` away in time (either side); its captures join
+    the record's own."""
+
+    pattern: str
+    lines: int = 0
+    seconds: float = 0.0
 
 
 @dataclass
@@ -51,6 +79,24 @@ class Comparison:
     value: str
     type: str = "string"
     """version | number | string; ops ``~``/``!~`` search ``value`` as an RE2 regex."""
+    cased: bool = False
+    """String compares ignore case unless the check says ``cased = true``."""
+    upper: str = ""
+    """The upper bound of ``op = "between"`` (``value`` is the lower one; both included)."""
+
+
+@dataclass
+class Grading:
+    """``[severity_by]``: the finding's severity grows with its count (``count``: severity ->
+    least count) and with how long it lasted (``lasting``: severity -> least seconds from
+    first to last record), never below the rule's ``severity``; when the check named
+    ``recovered_when`` is true (the failure was followed by a success), it is capped at
+    ``recovered``."""
+
+    count: dict[str, int] = field(default_factory=dict)
+    lasting: dict[str, float] = field(default_factory=dict)
+    recovered_when: str = ""
+    recovered: str = ""
 
 
 @dataclass
@@ -81,6 +127,8 @@ class Rule:
     guide_cause: int | None = None
     """Cause number (1..5) in the pt-BR troubleshooting guide."""
     evidence_limit: int = 3
+    grading: Grading | None = None
+    """``[severity_by]``: severity from count, persistence and recovery."""
     tests: list[RuleTest] = field(default_factory=list)
     path: Path | None = None
     raw_checks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)

@@ -12,11 +12,13 @@ from analyzer.engine.checks.base import (
     CheckBuilder,
     CheckResult,
     EvalContext,
-    filter_and_pattern,
     hit_time,
+    log_parts,
     record_evidence,
     short,
+    window_seconds,
 )
+from analyzer.engine.durations import format_duration
 from analyzer.engine.matching import LogQuery
 from analyzer.engine.model import Check, Location, RecordFilter
 
@@ -29,29 +31,31 @@ class AbsenceCheck(Check):
     kind: ClassVar[str] = "absence"
     filter: RecordFilter = field(default_factory=RecordFilter)
     pattern: str = ""
-    within_hours: float = 6.0
+    within: float = 6 * 3600.0
+    """Seconds before collection the logs must cover with no matching record."""
+    exclude: tuple[str, ...] = ()
 
 
 class AbsenceKind:
     name: ClassVar[str] = "absence"
     keys: ClassVar[frozenset[str]] = FILTER_KEYS | {
-        "kind", "description", "pattern", "within_hours"}
+        "kind", "description", "pattern", "within", "within_hours"}
 
     def build(self, builder: CheckBuilder, name: str, values: dict[str, Any],
               location: Location) -> AbsenceCheck:
-        where = ("checks", name)
-        record_filter, pattern = filter_and_pattern(builder, self.name, name, values)
+        parts = log_parts(builder, self.name, name, values)
         return AbsenceCheck(
             name,
-            filter=record_filter,
-            pattern=pattern,
-            within_hours=builder.number(values.get("within_hours", 6), (*where, "within_hours"),
-                                        float),
+            filter=parts.filter,
+            pattern=parts.pattern,
+            within=window_seconds(builder, name, values, 6 * 3600.0) or 0.0,
+            exclude=parts.exclude,
             location=location,
         )
 
     def queries(self, rule_id: str, check: AbsenceCheck) -> list[LogQuery]:
-        return [LogQuery(rule_id, check.name, "hit", check.filter, check.pattern, "")]
+        return [LogQuery(rule_id, check.name, "hit", check.filter, check.pattern, "",
+                         check.exclude)]
 
     def evaluate(self, rule_id: str, check: AbsenceCheck, context: EvalContext) -> CheckResult:
         acc = context.store.accumulators.get((rule_id, check.name))
@@ -61,7 +65,7 @@ class AbsenceKind:
         starts = [c.first for c in coverage if c.first is not None]
         if not starts or collected is None:
             return CheckResult(check.name, False, "no log of these sources with timestamps")
-        window_start = collected - timedelta(hours=check.within_hours)
+        window_start = collected - timedelta(seconds=check.within)
         if min(starts) > window_start:
             return CheckResult(
                 check.name,
@@ -75,7 +79,7 @@ class AbsenceKind:
             return CheckResult(
                 check.name,
                 False,
-                f"{len(recent)} matching records in the last {check.within_hours:g} h",
+                f"{len(recent)} matching records in the last {format_duration(check.within)}",
             )
         hits = acc.samples() if acc else []
         before = sorted(hits, key=hit_time)[-1:]
@@ -89,5 +93,6 @@ class AbsenceKind:
             result.captures = dict(before[0].captures)
             result.captures.setdefault("last_match", short(before[0].record.timestamp))
         result.captures.setdefault("last_match", "never")
-        result.captures["hours"] = f"{check.within_hours:g}"
+        result.captures["hours"] = f"{check.within / 3600:g}"
+        result.captures["window"] = format_duration(check.within)
         return result

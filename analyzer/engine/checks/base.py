@@ -14,13 +14,15 @@ A kind is one module of :mod:`analyzer.engine.checks` with one class:
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 from analyzer.engine.findings import Evidence
 from analyzer.engine.matching import NO_TIME, Hit, LogQuery, MatchStore
-from analyzer.engine.model import Check, Comparison, Location, RecordFilter
+from analyzer.engine.model import Check, Comparison, Guard, Location, Near, RecordFilter
+from analyzer.engine.regex import CASE_INSENSITIVE
 from analyzer.redact import redact_text
 from analyzer.tables import BundleTables
 
@@ -38,6 +40,9 @@ class CheckResult:
     first: datetime | None = None
     last: datetime | None = None
     records_text: list[str] = field(default_factory=list)
+    in_progress: CheckResult | None = None
+    """Sequence checks: starts with no end yet whose budget had not elapsed at collection
+    (what the check would report if they were counted)."""
 
 
 @dataclass
@@ -62,7 +67,10 @@ class CheckBuilder(Protocol):
 
     def optional_number(self, value: Any, keys: tuple[str | int, ...]) -> float | None: ...
 
-    def field_filters(self, raw: Any, keys: tuple[str | int, ...]) -> dict[str, str]: ...
+    def duration(self, value: Any, keys: tuple[str | int, ...]) -> float: ...
+
+    def field_filters(self, raw: Any, keys: tuple[str | int, ...],
+                      cased: bool = False) -> dict[str, str]: ...
 
     def comparison(self, raw: Any, keys: tuple[str | int, ...]) -> Comparison | None: ...
 
@@ -81,8 +89,20 @@ class CheckKind(Protocol):
 
 FILTER_KEYS = frozenset({
     "sources", "levels", "threads", "prefixes", "extensions", "exclude_extensions", "where",
+    "emitted_by", "cased", "exclude",
 })
 """Keys of the record filter every log-based kind accepts."""
+
+
+@dataclass
+class LogParts:
+    """What every log-based check has: the record filter, the (case-folded) pattern and
+    the exclude patterns."""
+
+    filter: RecordFilter
+    pattern: str
+    exclude: tuple[str, ...] = ()
+    cased: bool = False
 
 
 # -- shared helpers --------------------------------------------------------------------------
@@ -101,10 +121,124 @@ def filter_and_pattern(builder: CheckBuilder, kind: str, name: str,
     return record_filter, pattern
 
 
-def window_start(tables: BundleTables, hours: float | None) -> float | None:
-    if hours is None or tables.collected_at is None:
+def fold_case(pattern: str, cased: bool) -> str:
+    """Rule patterns are case-insensitive unless the check says ``cased = true``."""
+    return pattern if cased or not pattern else CASE_INSENSITIVE + pattern
+
+
+def log_parts(builder: CheckBuilder, kind: str, name: str, values: dict[str, Any]) -> LogParts:
+    """The filter, pattern and excludes of a log-based check (``cased``, ``exclude``)."""
+    where = ("checks", name)
+    cased = values.get("cased", False)
+    if not isinstance(cased, bool):
+        builder.error("'cased' must be true or false", *where, "cased")
+        cased = False
+    record_filter, pattern = filter_and_pattern(builder, kind, name, values)
+    raw_exclude = values.get("exclude", [])
+    if isinstance(raw_exclude, str):
+        raw_exclude = [raw_exclude]
+    if not isinstance(raw_exclude, list) or not all(isinstance(p, str) for p in raw_exclude):
+        builder.error("'exclude' must be a pattern or a list of patterns", *where, "exclude")
+        raw_exclude = []
+    exclude = tuple(fold_case(builder.pattern(p, (*where, "exclude")), cased)
+                    for p in raw_exclude)
+    return LogParts(record_filter, fold_case(pattern, cased), tuple(p for p in exclude if p),
+                    cased)
+
+
+def window_seconds(builder: CheckBuilder, name: str, values: dict[str, Any],
+                   default: float | None) -> float | None:
+    """``within = "72h"`` (or the older ``within_hours`` / ``within_minutes`` numbers) in
+    seconds; ``default`` when none is given."""
+    where = ("checks", name)
+    given = [k for k in ("within", "within_hours", "within_minutes") if k in values]
+    if len(given) > 1:
+        builder.error(f"give one of {', '.join(given)}, not several", *where, given[1])
+    if "within" in values:
+        return float(builder.duration(values["within"], (*where, "within")))
+    if "within_hours" in values:
+        return float(builder.number(values["within_hours"], (*where, "within_hours"),
+                                    float)) * 3600
+    if "within_minutes" in values:
+        return float(builder.number(values["within_minutes"], (*where, "within_minutes"),
+                                    float)) * 60
+    return default
+
+
+def guard_of(builder: CheckBuilder, name: str, values: dict[str, Any], cased: bool,
+             group_by: str) -> Guard | None:
+    """``unless_preceded_by = { pattern = '...', within = "10m", same_group = true }``."""
+    raw = values.get("unless_preceded_by")
+    if raw is None:
         return None
-    return (tables.collected_at - timedelta(hours=hours)).timestamp()
+    keys = ("checks", name, "unless_preceded_by")
+    if isinstance(raw, str):
+        raw = {"pattern": raw}
+    if not isinstance(raw, dict) or "pattern" not in raw:
+        builder.error("unless_preceded_by needs a pattern (and optionally within, "
+                      "same_group)", *keys)
+        return None
+    unknown = set(raw) - {"pattern", "within", "same_group"}
+    if unknown:
+        builder.error(f"unknown key {sorted(unknown)[0]!r} in unless_preceded_by; valid keys: "
+                      "pattern, within, same_group", *keys)
+    same_group = bool(raw.get("same_group", False))
+    if same_group and not group_by:
+        builder.error("unless_preceded_by.same_group needs the check's group_by", *keys)
+    pattern = fold_case(builder.pattern(raw["pattern"], keys), cased)
+    within = builder.duration(raw.get("within", "10m"), keys)
+    return Guard(pattern, float(within), same_group)
+
+
+def near_of(builder: CheckBuilder, name: str, values: dict[str, Any],
+            cased: bool) -> Near | None:
+    """``near = { pattern = '...', lines = 3, within = "2s" }``."""
+    raw = values.get("near")
+    if raw is None:
+        return None
+    keys = ("checks", name, "near")
+    if not isinstance(raw, dict) or "pattern" not in raw:
+        builder.error("near needs a pattern and lines and/or within", *keys)
+        return None
+    unknown = set(raw) - {"pattern", "lines", "within"}
+    if unknown:
+        builder.error(f"unknown key {sorted(unknown)[0]!r} in near; valid keys: pattern, "
+                      "lines, within", *keys)
+    lines = int(builder.number(raw.get("lines", 0), keys, int))
+    seconds = float(builder.duration(raw["within"], keys)) if "within" in raw else 0.0
+    if not lines and not seconds:
+        builder.error("near needs lines (> 0) or within", *keys)
+    return Near(fold_case(builder.pattern(raw["pattern"], keys), cased), lines, seconds)
+
+
+def window_start(tables: BundleTables, seconds: float | None) -> float | None:
+    if seconds is None or tables.collected_at is None:
+        return None
+    return (tables.collected_at - timedelta(seconds=seconds)).timestamp()
+
+
+def guard_times(store: MatchStore, key: tuple[str, str],
+                group_names: dict[str, int]) -> list[tuple[float, int]]:
+    """The guard records of a check as sorted (time, group), groups renumbered to the
+    check's own (-2: a group the check never saw)."""
+    guards = store.sequences.get(key)
+    if guards is None:
+        return []
+    names = {index: name for name, index in guards.group_names.items()}
+    return sorted((time, group_names.get(names.get(group, ""), -2))
+                  for time, group in zip(guards.end_times, guards.end_groups, strict=True))
+
+
+def preceded(time: float, group: int, guard: Guard, times: list[tuple[float, int]]) -> bool:
+    """A guard record (``times``: sorted (time, group)) at most ``guard.within`` seconds
+    before ``time`` (same group when the guard asks for it)."""
+    low = bisect.bisect_left(times, (time - guard.within, -(1 << 62)))
+    for other_time, other_group in times[low:]:
+        if other_time > time:
+            break
+        if not guard.same_group or other_group == group:
+            return True
+    return False
 
 
 def short(stamp: datetime | None) -> str:
@@ -120,21 +254,84 @@ def from_ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
 
 
-def record_evidence(hit: Hit) -> Evidence:
+def record_evidence(hit: Hit, pattern: str = "") -> Evidence:
+    """The record as proof: short records whole; in a long one (a handler's stderr, a
+    traceback) the first line, then the lines around what ``pattern`` matched, with real line
+    breaks and the skipped lines counted."""
     record = hit.record
-    text = record.message
     header = " ".join(p for p in (record.level, record.thread, record.prefix) if p)
-    line = f"{header} {text}" if header else text
+    line = f"{header} {record.message}" if header else record.message
     if len(line) > EVIDENCE_TEXT_CHARS:
-        line = line[:EVIDENCE_TEXT_CHARS] + " [...]"
+        line = _excerpt(line, _match_span(pattern, line))
     return Evidence(record.member, record.line, record.timestamp, redact_text(line))
 
 
-def hits_result(name: str, hits: list[Hit], times: list[float], detail: str) -> CheckResult:
+EVIDENCE_CONTEXT_LINES = 2
+EVIDENCE_LINE_CHARS = 300
+"""Lines of context kept on each side of the match, and the most kept of one long line."""
+
+
+def _match_span(pattern: str, text: str) -> tuple[int, int] | None:
+    if not pattern:
+        return None
+    from analyzer.engine.regex import compile_pattern
+
+    found = compile_pattern(pattern).search(text)
+    if found is None:
+        return None
+    # Spans are byte offsets into UTF-8; map them back to characters.
+    data = text.encode("utf-8", "surrogateescape")
+    start = len(data[:found.start()].decode("utf-8", "surrogateescape"))
+    end = len(data[:found.end()].decode("utf-8", "surrogateescape"))
+    return start, end
+
+
+def _excerpt(text: str, span: tuple[int, int] | None) -> str:
+    lines = text.split("\n")
+    if span is None:
+        first, last = 0, 0
+    else:
+        first = text.count("\n", 0, span[0])
+        last = text.count("\n", 0, max(span[0], span[1] - 1))
+    low = max(0, first - EVIDENCE_CONTEXT_LINES)
+    high = min(len(lines), last + EVIDENCE_CONTEXT_LINES + 1)
+    if high - low > 4 * EVIDENCE_CONTEXT_LINES + 1:  # a match over many lines: its two ends
+        high = low + 4 * EVIDENCE_CONTEXT_LINES + 1
+    out: list[str] = []
+    if low > 0:
+        out.append(_clip(lines[0]))
+        if low > 1:
+            out.append(f"[... {low - 1} lines ...]")
+    offset = sum(len(x) + 1 for x in lines[:low])
+    for index in range(low, high):
+        piece = lines[index]
+        local = None
+        if span is not None and first <= index <= last:
+            local = (max(0, span[0] - offset), min(len(piece), span[1] - offset))
+        out.append(_clip(piece, local))
+        offset += len(piece) + 1
+    if high < len(lines):
+        out.append(f"[... {len(lines) - high} lines ...]")
+    return "\n".join(out)
+
+
+def _clip(line: str, span: tuple[int, int] | None = None) -> str:
+    """One line, cut around ``span`` when it is too long."""
+    if len(line) <= EVIDENCE_LINE_CHARS:
+        return line
+    start, end = span if span is not None else (0, 0)
+    room = max(0, EVIDENCE_LINE_CHARS - (end - start)) // 2
+    low = max(0, start - room)
+    high = min(len(line), max(end + room, low + EVIDENCE_LINE_CHARS))
+    return ("[...] " if low else "") + line[low:high] + (" [...]" if high < len(line) else "")
+
+
+def hits_result(name: str, hits: list[Hit], times: list[float], detail: str,
+                pattern: str = "") -> CheckResult:
     """A true check whose evidence is ``hits`` and whose count/span come from ``times``."""
     real_times = [t for t in times if t != NO_TIME]
     ordered = sorted(hits, key=lambda h: (hit_time(h), h.record.member, h.record.line))
-    evidence = [record_evidence(h) for h in ordered]
+    evidence = [record_evidence(h, pattern) for h in ordered]
     latest = ordered[-1] if ordered else None
     return CheckResult(
         name,

@@ -1,5 +1,12 @@
 """``kind = "sequence"``: a record matching ``pattern`` not followed by one matching ``then``
-within ``within_minutes`` in the same group (a run that started and never finished)."""
+within ``within`` in the same group (a run that started and never finished).
+
+Without ``within`` a start counts until a ``then`` follows it at any later time ("failed and
+never recovered"). With ``within``, a start that has no end yet but whose budget had not
+elapsed when the bundle was collected is *in progress*: not a violation, reported apart
+(:attr:`CheckResult.in_progress`) so that the rule can say "still running" instead of
+"never finished" or nothing.
+"""
 
 from __future__ import annotations
 
@@ -12,83 +19,139 @@ from analyzer.engine.checks.base import (
     CheckBuilder,
     CheckResult,
     EvalContext,
-    filter_and_pattern,
+    fold_case,
+    guard_of,
+    guard_times,
     hits_result,
+    log_parts,
+    preceded,
+    short,
+    window_seconds,
 )
+from analyzer.engine.durations import format_duration
 from analyzer.engine.matching import Hit, LogQuery
-from analyzer.engine.model import Check, Location, RecordFilter
+from analyzer.engine.model import Check, Guard, Location, RecordFilter
+
+GUARD = "#guard"
 
 
 @dataclass
 class SequenceCheck(Check):
     """True when a record matching ``pattern`` is not followed by one matching ``then`` within
-    ``within_minutes`` in the same group (a run that started and never finished)."""
+    ``within`` seconds in the same group (a run that started and never finished)."""
 
     kind: ClassVar[str] = "sequence"
     filter: RecordFilter = field(default_factory=RecordFilter)
     pattern: str = ""
     then: str = ""
-    within_minutes: float = 60.0
+    within: float | None = None
+    """Seconds a start has to be followed by a ``then``; ``None``: ever (never recovered)."""
     group_by: str = ""
+    exclude: tuple[str, ...] = ()
+    guard: Guard | None = None
 
 
 class SequenceKind:
     name: ClassVar[str] = "sequence"
     keys: ClassVar[frozenset[str]] = FILTER_KEYS | {
-        "kind", "description", "pattern", "then", "within_minutes", "group_by"}
+        "kind", "description", "pattern", "then", "within", "within_minutes", "group_by",
+        "unless_preceded_by"}
 
     def build(self, builder: CheckBuilder, name: str, values: dict[str, Any],
               location: Location) -> SequenceCheck:
         where = ("checks", name)
-        record_filter, pattern = filter_and_pattern(builder, self.name, name, values)
+        parts = log_parts(builder, self.name, name, values)
         then = builder.pattern(values.get("then", ""), (*where, "then"))
         if "then" not in values:
             builder.error("a sequence check needs both 'pattern' and 'then'", *where)
+        group_by = str(values.get("group_by", ""))
         return SequenceCheck(
             name,
-            filter=record_filter,
-            pattern=pattern,
-            then=then,
-            within_minutes=builder.number(values.get("within_minutes", 60),
-                                          (*where, "within_minutes"), float),
-            group_by=str(values.get("group_by", "")),
+            filter=parts.filter,
+            pattern=parts.pattern,
+            then=fold_case(then, parts.cased),
+            within=window_seconds(builder, name, values, None),
+            group_by=group_by,
+            exclude=parts.exclude,
+            guard=guard_of(builder, name, values, parts.cased, group_by),
             location=location,
         )
 
     def queries(self, rule_id: str, check: SequenceCheck) -> list[LogQuery]:
-        return [
-            LogQuery(rule_id, check.name, "start", check.filter, check.pattern, check.group_by),
+        queries = [
+            LogQuery(rule_id, check.name, "start", check.filter, check.pattern, check.group_by,
+                     check.exclude),
             LogQuery(rule_id, check.name, "then", check.filter, check.then, check.group_by),
         ]
+        if check.guard is not None:
+            queries.append(LogQuery(rule_id, check.name + GUARD, "guard", check.filter,
+                                    check.guard.pattern, check.group_by))
+        return queries
 
     def evaluate(self, rule_id: str, check: SequenceCheck, context: EvalContext) -> CheckResult:
         store = context.store.sequences.get((rule_id, check.name))
         if store is None or not store.starts:
             return CheckResult(check.name, False, "no start record")
-        window = check.within_minutes * 60
+        window = check.within
+        budget = f"within {format_duration(window)}" if window is not None else "afterwards"
         ends = store.ends_by_group()
+        guards = (guard_times(context.store, (rule_id, check.name + GUARD), store.group_names)
+                  if check.guard is not None else [])
+        collected = context.tables.collected_at
+        now = collected.timestamp() if collected is not None else None
         unresolved: list[int] = []
+        running: list[int] = []
+        explained = 0
         for index in range(store.starts):
             start = store.start_times[index]
-            times = ends.get(store.start_groups[index], [])
+            group = store.start_groups[index]
+            if check.guard is not None and preceded(start, group, check.guard, guards):
+                explained += 1
+                continue
+            times = ends.get(group, [])
             position = bisect.bisect_left(times, start)
-            if not (position < len(times) and times[position] - start <= window):
+            if position < len(times) and (window is None or times[position] - start <= window):
+                continue
+            if window is not None and now is not None and now - start < window:
+                running.append(index)  # no end yet, but the budget had not run out
+            else:
                 unresolved.append(index)
-        dropped = (f" (only the first {store.starts} starts were kept; "
-                   f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
+        notes = (f" (only the first {store.starts} starts were kept; "
+                 f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
+        if explained:
+            notes += f" ({explained} explained by a record just before them)"
+        sampled = store.sampled()
+        in_progress = None
+        if running:
+            in_progress = hits_result(
+                check.name,
+                [sampled[i] for i in running if i in sampled],
+                [store.start_times[i] for i in running],
+                f"{len(running)} of {store.starts} starts had no end yet, but their budget of "
+                f"{format_duration(window or 0)} had not elapsed at collection "
+                f"({short(collected)}): in progress",
+                check.pattern,
+            )
+            in_progress.captures.setdefault("budget", format_duration(window or 0))
         if not unresolved:
-            return CheckResult(
+            result = CheckResult(
                 check.name,
                 False,
-                f"all {store.starts} starts were followed by an end within "
-                f"{check.within_minutes:g} min{dropped}",
+                f"all {store.starts - explained - len(running)} finished starts were followed "
+                f"by an end {budget}{notes}"
+                + (f"; {len(running)} still in progress at collection" if running else ""),
             )
-        sampled = store.sampled()
+            result.in_progress = in_progress
+            return result
         hits: list[Hit] = [sampled[i] for i in unresolved if i in sampled]
-        return hits_result(
+        elapsed = (f"; the budget had elapsed before collection ({short(collected)})"
+                   if window is not None and collected is not None else "")
+        result = hits_result(
             check.name,
             hits,
             [store.start_times[i] for i in unresolved],
-            f"{len(unresolved)} of {store.starts} starts had no end within "
-            f"{check.within_minutes:g} min{dropped}",
+            f"{len(unresolved)} of {store.starts} starts had no end {budget}{elapsed}{notes}",
+            check.pattern,
         )
+        result.in_progress = in_progress
+        return result

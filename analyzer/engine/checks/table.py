@@ -16,9 +16,10 @@ from analyzer.engine.checks.base import (
     CheckBuilder,
     CheckResult,
     EvalContext,
+    fold_case,
 )
 from analyzer.engine.findings import Evidence
-from analyzer.engine.matching import NO_TIME, LogQuery
+from analyzer.engine.matching import NO_TIME, LogQuery, where_test
 from analyzer.engine.model import Check, Comparison, Location
 from analyzer.engine.regex import compile_pattern
 from analyzer.engine.versions import compare_versions
@@ -43,7 +44,7 @@ class TableCheck(Check):
 class TableKind:
     name: ClassVar[str] = "table"
     keys: ClassVar[frozenset[str]] = frozenset(
-        {"kind", "description", "table", "where", "compare", "mode", "latest_by"})
+        {"kind", "description", "table", "where", "compare", "mode", "latest_by", "cased"})
 
     def build(self, builder: CheckBuilder, name: str, values: dict[str, Any],
               location: Location) -> TableCheck:
@@ -60,10 +61,15 @@ class TableKind:
         raw_compare = values.get("compare")
         if raw_compare is not None:
             compare = builder.comparison(raw_compare, (*where, "compare"))
+        cased = values.get("cased", False) is True
+        if compare is not None:
+            compare.cased = cased
+            if compare.op in ("~", "!~"):
+                compare.value = fold_case(compare.value, cased)
         return TableCheck(
             name,
             table=table,
-            where=builder.field_filters(values.get("where", {}), (*where, "where")),
+            where=builder.field_filters(values.get("where", {}), (*where, "where"), cased),
             compare=compare,
             mode=mode,
             latest_by=str(values.get("latest_by", "")),
@@ -122,23 +128,20 @@ def _describe_filter(check: TableCheck) -> str:
 
 
 class _RowFilter:
-    """``where``: equality ignoring case, or an RE2 search for a value starting with ``~``;
-    patterns are compiled once per check, not once per row."""
+    """``where``: equality ignoring case, an RE2 search for a value starting with ``~``, or
+    one that must not be found (``!~``); patterns are compiled once per check, not per row."""
 
     def __init__(self, where: dict[str, str]) -> None:
-        self.tests = [
-            (name, wanted.lower(), compile_pattern(wanted[1:]) if wanted.startswith("~") else None)
-            for name, wanted in where.items()
-        ]
+        self.tests = [where_test(name, wanted) for name, wanted in where.items()]
 
     def __call__(self, row: Any) -> bool:
-        for name, wanted, regex in self.tests:
+        for name, wanted, regex, negate in self.tests:
             value = _value(row, name)
             actual = "" if value is None else str(value)
             if regex is not None:
-                if regex.search(actual) is None:
+                if (regex.search(actual) is None) != negate:
                     return False
-            elif actual.lower() != wanted:
+            elif actual.lower() != wanted.lower():
                 return False
         return True
 
@@ -161,17 +164,13 @@ def _compare(row: Any, comparison: Comparison) -> bool:
         return (found is not None) == (comparison.op == "~")
     if actual is None or actual == "":
         return False
-    if comparison.type == "version":
-        order = compare_versions(str(actual), comparison.value)
-    elif comparison.type == "number":
-        try:
-            left, right = float(actual), float(comparison.value)
-        except ValueError:
-            return False
-        order = (left > right) - (left < right)
-    else:
-        left_s, right_s = str(actual), comparison.value
-        order = (left_s > right_s) - (left_s < right_s)
+    if comparison.op == "between":
+        low = _order(str(actual), comparison.value, comparison.type, comparison.cased)
+        high = _order(str(actual), comparison.upper, comparison.type, comparison.cased)
+        return low is not None and high is not None and low >= 0 and high <= 0
+    order = _order(str(actual), comparison.value, comparison.type, comparison.cased)
+    if order is None:
+        return False
     return {
         "<": order < 0,
         "<=": order <= 0,
@@ -180,6 +179,25 @@ def _compare(row: Any, comparison: Comparison) -> bool:
         "==": order == 0,
         "!=": order != 0,
     }[comparison.op]
+
+
+def _order(actual: Any, wanted: str, kind: str, cased: bool = False) -> int | None:
+    """-1, 0 or 1 as ``actual`` sorts before, with or after ``wanted``; None: not comparable."""
+    comparison = Comparison("", "", wanted, kind)
+    if comparison.type == "version":
+        order = compare_versions(str(actual), comparison.value)
+    elif comparison.type == "number":
+        try:
+            left, right = float(actual), float(comparison.value)
+        except ValueError:
+            return None
+        order = (left > right) - (left < right)
+    else:
+        left_s, right_s = str(actual), comparison.value
+        if not cased:
+            left_s, right_s = left_s.lower(), right_s.lower()
+        order = (left_s > right_s) - (left_s < right_s)
+    return order
 
 
 _ROW_TEXT = {
