@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]
 
 
 def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
+    from analyzer.bundle.stamps import input_header_time
     from analyzer.bundle.walker import walk
 
     return analyze_members(
@@ -77,6 +79,7 @@ def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
         lambda problems: walk(source, options.limits, problems),
         options,
         sha256=_identity(source, options.limits),
+        archive_time=input_header_time(source),
     )
 
 
@@ -92,11 +95,13 @@ def _identity(source: Path, limits: Limits) -> str:
 
 
 def analyze_members(
-    name: str, factory: MembersFactory, options: AnalyzeOptions, sha256: str = ""
+    name: str, factory: MembersFactory, options: AnalyzeOptions, sha256: str = "",
+    archive_time: datetime | None = None,
 ) -> Analysis:
     """Analyse whatever ``factory`` yields (a bundle, a live root), isolated when asked."""
     pack, benign, benign_errors = load_pack(options)
     tables = new_tables(name, options.limits, sha256)
+    tables.archive_time = archive_time
     if options.isolate:
         result = read_isolated(name, factory, pack, tables, options.limits, options.timeline)
     else:

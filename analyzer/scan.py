@@ -12,6 +12,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from analyzer.bundle.model import Member, SourceKind
@@ -168,6 +169,8 @@ def scan_member(member: Member, state: ScanState) -> None:
         "; ".join(member.problems),
     )
     state.add("files", [row])
+    if member.mtime:
+        state.tables.note_member_time(_mtime(member.mtime))
     handler = _handler(member.kind)
     if handler is None:
         return
@@ -256,3 +259,11 @@ def _handler(kind: str) -> Handler | None:
 
         return feed
     return None
+
+
+def _mtime(seconds: float) -> datetime | None:
+    """A member's modification time; a stamp that does not fit a datetime is no stamp."""
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import Problem
@@ -110,6 +110,10 @@ class BundleTables:
     coverage: dict[str, Coverage] = field(default_factory=dict)
     hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
     collector_time: datetime | None = None
+    archive_time: datetime | None = None
+    """The input's own time stamp: the MTIME of its gzip header (0, "unknown", is ignored)."""
+    newest_member_time: datetime | None = None
+    """The newest modification time of any member (tar/zip/folder entries)."""
     """When the agent's log collector ran (results.txt), if the bundle says so."""
     caps: TableCaps = field(default_factory=TableCaps)
     dropped: Counter[str] = field(default_factory=Counter)
@@ -140,6 +144,14 @@ class BundleTables:
         self.hourly.update(other.hourly)
         if other.collector_time is not None:
             self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
+        if other.archive_time is not None:
+            self.archive_time = other.archive_time
+        self.note_member_time(other.newest_member_time)
+
+    def note_member_time(self, stamp: datetime | None) -> None:
+        if stamp is not None and (self.newest_member_time is None
+                                  or stamp > self.newest_member_time):
+            self.newest_member_time = stamp
 
     def cap_problems(self) -> None:
         """Keep the first problems of each kind (the text before the first ``:``)."""
@@ -184,9 +196,37 @@ class BundleTables:
 
     @property
     def collected_at(self) -> datetime | None:
-        """The reference point of time windows: the collector's own time, else the newest
-        log timestamp."""
-        return self.collector_time or self.time_end
+        """The reference point of time windows (see :meth:`collection_time`)."""
+        return self.collection_time()[0]
+
+    @property
+    def collected_at_source(self) -> str:
+        """Where :attr:`collected_at` comes from: ``collector``, ``archive``, ``member_mtime``,
+        ``newest_line`` or ``""`` (unknown)."""
+        return self.collection_time()[1]
+
+    def collection_time(self) -> tuple[datetime | None, str]:
+        """When the logs were collected, and how we know: the collector's own record
+        (``results.txt``), else the archive's gzip header, else the newest member mtime,
+        else the newest log line.
+
+        A file time is believed only when it is not before the newest log line (less
+        :data:`CLOCK_SLACK`) and not more than :data:`MAX_COLLECTION_LAG` after it: older
+        means a copy that reset times, much newer means the bundle was repacked later. A
+        time before 2005 (a zeroed stamp) is never believed."""
+        if self.collector_time is not None:
+            return self.collector_time, "collector"
+        newest_line = self.time_end
+        for stamp, source in ((self.archive_time, "archive"),
+                              (self.newest_member_time, "member_mtime")):
+            if stamp is None or stamp < EARLIEST_STAMP:
+                continue
+            if newest_line is None or (
+                    newest_line - CLOCK_SLACK <= stamp <= newest_line + MAX_COLLECTION_LAG):
+                return stamp, source
+        if newest_line is not None:
+            return newest_line, "newest_line"
+        return None, ""
 
     def rows(self, table: str) -> list[Any]:
         if table not in TABLES:
@@ -208,6 +248,11 @@ class BundleTables:
             if column in frame.columns:
                 frame[column] = pd.to_datetime(frame[column], utc=True)
         return frame
+
+
+EARLIEST_STAMP = datetime(2005, 1, 1, tzinfo=UTC)
+CLOCK_SLACK = timedelta(minutes=10)
+MAX_COLLECTION_LAG = timedelta(days=30)
 
 
 def table_columns(table: str) -> list[str]:

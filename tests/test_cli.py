@@ -79,6 +79,7 @@ def test_json_contract_and_exit_code(broken: Path) -> None:
         "source",
         "sha256",
         "collected_at",
+        "collected_at_source",
         "time_range",
         "agent",
         "extensions",
@@ -92,6 +93,7 @@ def test_json_contract_and_exit_code(broken: Path) -> None:
         "line": 2,
         "timestamp": "2024-02-01T10:01:00Z",
         "text": FAIL,
+        "repeats": net["evidence"][0]["repeats"],
     }
     assert report["summary"]["worst_severity"] == "critical"
     assert report["bundle"]["collected_at"] == "2024-02-01T10:06:00Z"

@@ -59,6 +59,7 @@ def _evaluate_rule(
     positive = [results[n] for n in dict.fromkeys(rule.condition.positive_names(values))]
     finding = _finding(rule, positive, lang)
     finding.severity = _graded_severity(rule, finding, results)
+    _add_running_evidence(rule, finding, results)
     if benign is not None:
         reason = benign.downrank_reason(positive, finding.count)
         if reason:
@@ -87,6 +88,20 @@ def _in_progress(rule: Rule, results: dict[str, CheckResult], values: dict[str, 
     finding.status = IN_PROGRESS
     finding.message = IN_PROGRESS_PREFIX.get(lang, IN_PROGRESS_PREFIX["en"]) + finding.message
     return RuleOutcome(rule, True, results, finding)
+
+
+def _add_running_evidence(rule: Rule, finding: Finding,
+                          results: dict[str, CheckResult]) -> None:
+    """A rule fired on other checks (a status file stuck at "transitioning"): the start of a
+    run still within its budget is part of the proof, so it joins the evidence."""
+    for result in results.values():
+        running = result.in_progress
+        if running is None:
+            continue
+        for item in running.evidence[:1]:
+            if item not in finding.evidence and len(finding.evidence) < rule.evidence_limit:
+                finding.evidence.append(item)
+    finding.evidence.sort(key=_evidence_order)
 
 
 def _graded_severity(rule: Rule, finding: Finding, results: dict[str, CheckResult]) -> str:

@@ -51,15 +51,13 @@ class Evidence:
     """This item stands for ``repeats`` near-identical records (same text but for numbers)."""
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
+        return {
             "member": self.member,
             "line": self.line,
             "timestamp": iso(self.timestamp),
             "text": self.text,
+            "repeats": self.repeats,
         }
-        if self.repeats > 1:
-            data["repeats"] = self.repeats
-        return data
 
 
 @dataclass
@@ -95,5 +93,5 @@ class Finding:
             "evidence": [e.to_dict() for e in self.evidence],
             "remediation": self.remediation,
             "references": list(self.references),
-            **({"status": self.status} if self.status else {}),
+            "status": self.status or None,
         }

@@ -36,6 +36,7 @@ def build_report(
         source=tables.source,
         sha256=tables.sha256,
         collected_at=tables.collected_at,
+        collected_at_source=tables.collected_at_source,
         time_start=tables.time_start,
         time_end=tables.time_end,
         daemon_versions=agent_versions(tables, "daemon"),

@@ -52,12 +52,15 @@ class BundleSummary:
     extensions: list[ExtensionSummary] = field(default_factory=list)
     files: list[FileSummary] = field(default_factory=list)
     problems: list[ProblemSummary] = field(default_factory=list)
+    collected_at_source: str = ""
+    """How ``collected_at`` is known: collector | archive | member_mtime | newest_line."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "sha256": self.sha256,
             "collected_at": iso(self.collected_at),
+            "collected_at_source": self.collected_at_source or None,
             "time_range": {"start": iso(self.time_start), "end": iso(self.time_end)},
             "agent": {
                 "daemon_versions": list(self.daemon_versions),

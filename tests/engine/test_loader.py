@@ -129,8 +129,8 @@ def test_infinite_window_is_a_rule_error(tmp_path: Path) -> None:
 def test_infinite_sequence_window_is_a_rule_error(tmp_path: Path) -> None:
     text = (Path(__file__).parents[2] / "rules" / "snapshot-failure" /
             "WAA-SNAP-015.toml").read_text()
-    assert "within_minutes = 100000000\n" in text
-    text = text.replace("within_minutes = 100000000\n", "within_minutes = inf\n", 1)
+    assert 'kind = "sequence"\n' in text
+    text = text.replace('kind = "sequence"\n', 'kind = "sequence"\nwithin_minutes = inf\n', 1)
     write_rule(tmp_path, "WAA-SNAP-015", text)
     pack = load_rules([tmp_path])
     assert pack.rules == []

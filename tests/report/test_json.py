@@ -20,6 +20,7 @@ CONTRACT: dict[str, Any] = {
         "source": STR,
         "sha256": STR,
         "collected_at": OPT_STR,
+        "collected_at_source": OPT_STR,
         "time_range": {"start": OPT_STR, "end": OPT_STR},
         "agent": {"daemon_versions": [STR], "goal_state_agent_versions": [STR]},
         "extensions": [{"name": STR, "version": STR, "state": STR, "source": STR}],
@@ -36,9 +37,11 @@ CONTRACT: dict[str, Any] = {
             "count": int,
             "first_seen": OPT_STR,
             "last_seen": OPT_STR,
-            "evidence": [{"member": STR, "line": OPT_INT, "timestamp": OPT_STR, "text": STR}],
+            "evidence": [{"member": STR, "line": OPT_INT, "timestamp": OPT_STR, "text": STR,
+                          "repeats": int}],
             "remediation": STR,
             "references": [STR],
+            "status": OPT_STR,
         }
     ],
     "summary": {
@@ -93,6 +96,7 @@ def test_findings_worst_first_and_values(report: Report) -> None:
         "line": 1204,
         "timestamp": "2025-03-10T08:30:00Z",
         "text": net["evidence"][0]["text"],
+        "repeats": 1,
     }
     # Data is kept verbatim (consumers get the real text), just JSON-escaped.
     assert net["evidence"][1]["text"].startswith("attacker \x1b[2J")
