@@ -390,12 +390,7 @@ class _RuleBuilder:
                            "patterns", name)
             named[name] = value
         for _ in range(MAX_PATTERN_NESTING):
-            expanded = {
-                name: _PARAM.sub(
-                    lambda m: f"(?:{named[m.group(1)]})" if m.group(1) in named else m.group(0),
-                    value)
-                for name, value in named.items()
-            }
+            expanded = {name: _expand_named(value, named) for name, value in named.items()}
             if expanded == named:
                 break
             named = expanded
@@ -702,6 +697,12 @@ class _RuleBuilder:
                 )
             )
         return tests
+
+
+def _expand_named(pattern: str, named: dict[str, str]) -> str:
+    """One level of ``{name}`` references to named patterns (others stay as they are)."""
+    return _PARAM.sub(
+        lambda m: f"(?:{named[m.group(1)]})" if m.group(1) in named else m.group(0), pattern)
 
 
 def _coerce_like(default: Any, value: Any) -> Any:

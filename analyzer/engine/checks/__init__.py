@@ -27,10 +27,24 @@ CHECK_KINDS: dict[str, CheckKind] = {
 """``kind = "..."`` of a rule file -> its implementation."""
 
 __all__ = ["CHECK_KINDS", "AbsenceCheck", "CheckKind", "CheckResult", "EvalContext", "LogCheck",
-           "SequenceCheck", "TableCheck", "log_queries"]
+           "SequenceCheck", "TableCheck", "log_queries", "required_sources"]
 
 
 def log_queries(rules: Iterable[Rule]) -> list[LogQuery]:
     """Every log pattern the matcher must collect for these rules, in rule order."""
     return [query for rule in rules for check in rule.checks.values()
             for query in CHECK_KINDS[check.kind].queries(rule.id, check)]
+
+
+def required_sources(rule: Rule) -> dict[str, tuple[str, ...]]:
+    """What each check of a rule reads: log source kinds (``waagent_log``, ...) for checks on
+    records, ``table:<name>`` for checks on a table. A rule whose checks' sources are all
+    missing from a bundle could not be checked (the report says so instead of implying
+    health)."""
+    needs: dict[str, tuple[str, ...]] = {}
+    for name, check in rule.checks.items():
+        if isinstance(check, TableCheck):
+            needs[name] = (f"table:{check.table}",)
+        else:
+            needs[name] = tuple(getattr(getattr(check, "filter", None), "sources", ()))
+    return needs
