@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLES = ("files", "extensions", "goal_states", "agent", "config", "snapshot_runs")
+MAX_HOURLY_POINTS = 100_000
+"""(hour, level) points of the records-per-hour timeline (11 years of hours at 1 level)."""
 MAX_PROBLEM_KINDS = 20
 """Problem lines in all: this many kinds' worth of ``max_problems_per_kind``."""
 CAPPED = (*TABLES, "events")
@@ -141,7 +143,11 @@ class BundleTables:
             mine = self.coverage.setdefault(kind, Coverage())
             mine.extend(coverage.first, coverage.last, coverage.lines, coverage.bytes)
             mine.members += coverage.members - 1
-        self.hourly.update(other.hourly)
+        for key, count in other.hourly.items():
+            if key in self.hourly or len(self.hourly) < MAX_HOURLY_POINTS:
+                self.hourly[key] += count
+            else:
+                self.dropped["hours"] += count
         if other.collector_time is not None:
             self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
 
@@ -173,6 +179,9 @@ class BundleTables:
             if name == "events":
                 text = (f"timeline capped at {self.caps.events} events: {count} more events "
                         "not kept (limit max_timeline_events)")
+            elif name == "hours":
+                text = (f"timeline capped at {MAX_HOURLY_POINTS} hour/level points: {count} "
+                        "records of further hours not counted")
             elif name == "problems:*":
                 text = (f"{count} more problems not listed (limit: {MAX_PROBLEM_KINDS} x "
                         "max_problems_per_kind problem lines in all)")
