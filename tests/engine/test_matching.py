@@ -78,3 +78,16 @@ def test_accumulator_keeps_first_and_last_samples_across_members() -> None:
     early.merge(late)
     assert early.count == 99 and len(early.times) == 99
     assert [h.record.line for h in early.samples()] == [1, 2, 3, 97, 98, 99]
+
+
+def test_a_grouped_check_keeps_one_record_for_at_most_max_group_samples_groups() -> None:
+    store = MatchStore(group_samples=50)
+    accumulator = store.accumulator(("R", "grouped"))
+    for line in range(1, 501):
+        accumulator.add(Hit(_record(line, f"error {line}"), {}), f"group-{line}")
+    assert accumulator.count == 500 and len(accumulator.group_names) == 500
+    assert len(accumulator.group_samples) == 50
+    later = MatchStore(group_samples=50)
+    later.accumulator(("R", "grouped")).add(Hit(_record(501), {}), "group-501")
+    store.merge(later)
+    assert len(store.accumulators[("R", "grouped")].group_samples) == 50
