@@ -274,7 +274,7 @@ class BundleTables:
 
 
 EARLIEST_STAMP = datetime(2005, 1, 1, tzinfo=UTC)
-CLOCK_SLACK = timedelta(minutes=10)
+CLOCK_SLACK = timedelta(seconds=2)
 MAX_COLLECTION_LAG = timedelta(days=30)
 
 

@@ -37,7 +37,7 @@ def test_second_load_comes_from_the_cache(rules_dir: Path) -> None:
 def test_edited_rule_file_is_reloaded(rules_dir: Path) -> None:
     cache.load_rules_cached([rules_dir])
     path = rules_dir / RULE.name
-    path.write_text(path.read_text().replace('severity = "critical"', 'severity = "low"'))
+    path.write_text(path.read_text().replace('severity = "high"', 'severity = "low"'))
     os.utime(path, ns=(1, 1))
     assert cache.load_rules_cached([rules_dir]).rules[0].severity == "low"
 

@@ -148,7 +148,7 @@ def test_a_non_numeric_param_is_a_usage_error(tmp_path: Path) -> None:
     pack = load_rules([NET_001], {"WAA-NET-001": {"min_count": "abc"}})
     (error,) = pack.errors
     assert error.from_params
-    assert "--param min_count: must be an integer like its default 3, got 'abc'" in str(error)
+    assert "--param min_count: must be an integer like its default 1, got 'abc'" in str(error)
 
 
 def test_analyze_refuses_a_bad_param_before_any_work() -> None:
