@@ -46,7 +46,7 @@ SOURCE_KINDS = (
 MAX_NESTING = 12
 """Tables/arrays inside each other in a rule file; real rules use at most 4."""
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-PATTERN_KEYS = ("pattern", "then", "exclude", "unless_preceded_by")
+PATTERN_KEYS = ("pattern", "then", "exclude", "unless_preceded_by", "near")
 """Check keys holding patterns: ``{name}`` there is a named pattern (inserted as it is) or a
 parameter (inserted escaped, as a literal)."""
 MAX_PATTERN_NESTING = 5

@@ -288,6 +288,42 @@ class SequenceStore:
         return ends
 
 
+MAX_NEIGHBOUR_CAPTURES = 2_000
+NEIGHBOUR_ROLES = ("anchor", "partner")
+"""Query roles of an adjacency join: the check's own records (``anchor``, in the same order
+as its hits) and their neighbours (``partner``)."""
+
+
+@dataclass
+class NeighbourStore:
+    """Where the records of one side of an adjacency join (``near``) were: time, member and
+    line of each, and the captures of the first ``MAX_NEIGHBOUR_CAPTURES`` (bounded)."""
+
+    times: array = field(default_factory=lambda: array("d"))
+    lines: array = field(default_factory=lambda: array("q"))
+    members: array = field(default_factory=lambda: array("i"))
+    member_names: dict[str, int] = field(default_factory=dict)
+    captures: dict[int, dict[str, str]] = field(default_factory=dict)
+
+    def add(self, time: float, member: str, line: int, captures: dict[str, str]) -> None:
+        index = len(self.times)
+        self.times.append(time)
+        self.lines.append(line)
+        self.members.append(self.member_names.setdefault(member, len(self.member_names)))
+        if captures and len(self.captures) < MAX_NEIGHBOUR_CAPTURES:
+            self.captures[index] = captures
+
+    def merge(self, other: NeighbourStore) -> None:
+        names = {index: name for name, index in other.member_names.items()}
+        for index in range(len(other.times)):
+            self.add(other.times[index], names[other.members[index]], other.lines[index],
+                     other.captures.get(index, {}))
+
+    def member_of(self, index: int) -> str:
+        wanted = self.members[index]
+        return next((n for n, i in self.member_names.items() if i == wanted), "")
+
+
 @dataclass
 class LogQuery:
     """One pattern of one check of one rule, with the filters that decide if it applies."""
@@ -428,6 +464,7 @@ class MatchStore:
 
     accumulators: dict[tuple[str, str], Accumulator] = field(default_factory=dict)
     sequences: dict[tuple[str, str], SequenceStore] = field(default_factory=dict)
+    neighbours: dict[tuple[str, str], NeighbourStore] = field(default_factory=dict)
     max_starts: int = DEFAULT_LIMITS.max_sequence_starts
     samples: int = DEFAULT_LIMITS.sequence_samples
     group_samples: int = DEFAULT_LIMITS.max_group_samples
@@ -454,9 +491,11 @@ class MatchStore:
             self.accumulator(key).merge(accumulator)
         for key, sequence in other.sequences.items():
             self.sequence(key).merge(sequence)
+        for key, neighbours in other.neighbours.items():
+            self.neighbours.setdefault(key, NeighbourStore()).merge(neighbours)
 
     def is_empty(self) -> bool:
-        return not self.accumulators and not self.sequences
+        return not self.accumulators and not self.sequences and not self.neighbours
 
 
 class RecordMatcher:
@@ -520,6 +559,14 @@ class RecordMatcher:
         for index in indices:
             for query in groups[index]:
                 key = (query.rule_id, query.check)
+                if query.role in NEIGHBOUR_ROLES:
+                    if view is None:
+                        view = LineView(ref)
+                    found = query.match(view)  # type: ignore[arg-type]
+                    if found is not None:
+                        self.store.neighbours.setdefault(key, NeighbourStore()).add(
+                            time, ref.member, ref.line, found)
+                    continue
                 if query.unfiltered:  # the common case: a success marker, a plain count
                     if query.role == "hit":
                         self.store.accumulator(key).add_line(ref, "", {})
@@ -554,6 +601,12 @@ class RecordMatcher:
         if captures is None:
             return
         key = (query.rule_id, query.check)
+        if query.role in NEIGHBOUR_ROLES:
+            stamp = record.timestamp
+            self.store.neighbours.setdefault(key, NeighbourStore()).add(
+                stamp.timestamp() if stamp is not None else NO_TIME, record.member, record.line,
+                captures)
+            return
         group = group_key(query, record, captures) if query.group_by else ""
         if query.role == "hit":
             self.store.accumulator(key).add(Hit(record, captures), group)

@@ -53,6 +53,17 @@ class Guard:
 
 
 @dataclass
+class Near:
+    """``near``: a record counts only when one matching ``pattern`` is at most ``lines``
+    lines away in the same file or ``seconds`` away in time (either side); the neighbour's
+    captures join the record's own."""
+
+    pattern: str
+    lines: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
 class Check:
     """Base of every check; each kind (``analyzer.engine.checks.<kind>``) subclasses it."""
 

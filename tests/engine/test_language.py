@@ -229,3 +229,29 @@ def test_shipped_rules_use_the_new_language() -> None:
     legacy = re.compile(r"^(within_hours|within_minutes)\s*=|100000000", re.M)
     offenders = [p.name for p in RULES.rglob("*.toml") if legacy.search(p.read_text())]
     assert offenders == []
+
+
+def test_adjacency_join_takes_the_target_from_a_neighbouring_line(tmp_path: Path) -> None:
+    """2.0 agents log one failed request as adjacent lines: the socket error, the retry
+    counter, then the method and URL. The finding needs both."""
+    body = """[checks.a]
+pattern = 'Socket error: (?P<error>[^\\n]+)'
+near = { pattern = '(?P<method>GET|POST) (?P<url>http://\\S+)', lines = 2 }
+"""
+    head = HEAD.replace('message = "m {count}"', 'message = "{method} {url}: {error}"')
+    path = tmp_path / "T-1.toml"
+    path.write_text(head.replace("{condition}", "a") + body)
+    log = ("2015/12/01 10:00:00 ERROR:Socket error: [Errno 110] Connection timed out\n"
+           "2015/12/01 10:00:00 ERROR:Retry=3\n"
+           "2015/12/01 10:00:00 ERROR:GET http://168.63.129.16/machine/?comp=goalstate\n"
+           "2015/12/01 10:30:00 Heartbeat\n"
+           "2015/12/01 10:40:00 Heartbeat\n"
+           "2015/12/01 11:00:00 ERROR:Socket error: [Errno 111] Connection refused\n"
+           "2015/12/01 11:30:00 Finished\n")
+    analysis = analyze_files({"var/log/waagent.log": log}, AnalyzeOptions(),
+                             pack=load_rules([path]), source="t")
+    found = analysis.report.findings
+    assert len(found) == 1 and found[0].count == 1  # the lone 11:00 error has no neighbour
+    assert found[0].message == ("GET http://168.63.129.16/machine/?comp=goalstate: "
+                                "[Errno 110] Connection timed out")
+    assert [e.line for e in found[0].evidence] == [1]

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from analyzer.engine.findings import Evidence
 from analyzer.engine.matching import NO_TIME, Hit, LogQuery, MatchStore
-from analyzer.engine.model import Check, Comparison, Guard, Location, RecordFilter
+from analyzer.engine.model import Check, Comparison, Guard, Location, Near, RecordFilter
 from analyzer.engine.regex import CASE_INSENSITIVE
 from analyzer.redact import redact_text
 from analyzer.tables import BundleTables
@@ -188,6 +188,27 @@ def guard_of(builder: CheckBuilder, name: str, values: dict[str, Any], cased: bo
     pattern = fold_case(builder.pattern(raw["pattern"], keys), cased)
     within = builder.duration(raw.get("within", "10m"), keys)
     return Guard(pattern, float(within), same_group)
+
+
+def near_of(builder: CheckBuilder, name: str, values: dict[str, Any],
+            cased: bool) -> Near | None:
+    """``near = { pattern = '...', lines = 3, within = "2s" }`` (an adjacency join)."""
+    raw = values.get("near")
+    if raw is None:
+        return None
+    keys = ("checks", name, "near")
+    if not isinstance(raw, dict) or "pattern" not in raw:
+        builder.error("near needs a pattern and lines and/or within", *keys)
+        return None
+    unknown = set(raw) - {"pattern", "lines", "within"}
+    if unknown:
+        builder.error(f"unknown key {sorted(unknown)[0]!r} in near; valid keys: pattern, "
+                      "lines, within", *keys)
+    lines = int(builder.number(raw.get("lines", 0), keys, int))
+    seconds = float(builder.duration(raw["within"], keys)) if "within" in raw else 0.0
+    if not lines and not seconds:
+        builder.error("near needs lines (> 0) or within", *keys)
+    return Near(fold_case(builder.pattern(raw["pattern"], keys), cased), lines, seconds)
 
 
 def window_start(tables: BundleTables, seconds: float | None) -> float | None:

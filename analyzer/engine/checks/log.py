@@ -4,6 +4,7 @@ that ``exclude`` drops or that ``unless_preceded_by`` explains."""
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,16 +19,19 @@ from analyzer.engine.checks.base import (
     hit_time,
     hits_result,
     log_parts,
+    near_of,
     preceded,
     window_seconds,
     window_start,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import LogQuery
-from analyzer.engine.model import Check, Guard, Location, RecordFilter
+from analyzer.engine.matching import Hit, LogQuery, MatchStore, NeighbourStore
+from analyzer.engine.model import Check, Guard, Location, Near, RecordFilter
 
 GUARD = "#guard"
 """Suffix of the match-store key of a check's ``unless_preceded_by`` records."""
+ANCHOR, PARTNER = "#anchor", "#near"
+"""Suffixes of the keys of an adjacency join's two sides."""
 
 
 @dataclass
@@ -43,13 +47,14 @@ class LogCheck(Check):
     group_by: str = ""
     exclude: tuple[str, ...] = ()
     guard: Guard | None = None
+    near: Near | None = None
 
 
 class LogKind:
     name: ClassVar[str] = "log"
     keys: ClassVar[frozenset[str]] = FILTER_KEYS | {
         "kind", "description", "pattern", "min_count", "within", "within_hours", "group_by",
-        "unless_preceded_by"}
+        "unless_preceded_by", "near"}
 
     def build(self, builder: CheckBuilder, name: str, values: dict[str, Any],
               location: Location) -> LogCheck:
@@ -65,6 +70,7 @@ class LogKind:
             group_by=group_by,
             exclude=parts.exclude,
             guard=guard_of(builder, name, values, parts.cased, group_by),
+            near=near_of(builder, name, values, parts.cased),
             location=location,
         )
 
@@ -74,6 +80,12 @@ class LogKind:
         if check.guard is not None:
             queries.append(LogQuery(rule_id, check.name + GUARD, "guard", check.filter,
                                     check.guard.pattern, check.group_by))
+        if check.near is not None:
+            queries.append(LogQuery(rule_id, check.name + ANCHOR, "anchor", check.filter,
+                                    check.pattern, "", check.exclude))
+            queries.append(LogQuery(rule_id, check.name + PARTNER, "partner",
+                                    RecordFilter(sources=check.filter.sources),
+                                    check.near.pattern, ""))
         return queries
 
     def evaluate(self, rule_id: str, check: LogCheck, context: EvalContext) -> CheckResult:
@@ -87,6 +99,17 @@ class LogKind:
         if not selected:
             return CheckResult(check.name, False,
                                f"{acc.count} matching records, none{window_note}")
+        joined: dict[tuple[str, int], dict[str, str]] = {}
+        if check.near is not None:
+            joined = _joined(context.store, rule_id, check.name, check.near)
+            anchors = context.store.neighbours.get((rule_id, check.name + ANCHOR))
+            if anchors is not None and len(anchors.times) == len(acc.times):
+                selected = [i for i in selected
+                            if (anchors.member_of(i), anchors.lines[i]) in joined]
+            if not selected:
+                return CheckResult(check.name, False,
+                                   f"{acc.count} matching records, none with a neighbour "
+                                   f"matching near.pattern")
         guard_note = ""
         guards: list[tuple[float, int]] = []
         if check.guard is not None:
@@ -130,6 +153,9 @@ class LogKind:
         if check.guard is not None:
             guard = check.guard
             hits = [h for h in hits if not preceded(hit_time(h), h.group, guard, guards)] or hits
+        if check.near is not None:
+            hits = [_with_neighbour(h, joined) for h in hits
+                    if (h.record.member, h.record.line) in joined] or hits
         return hits_result(
             check.name,
             hits,
@@ -137,3 +163,46 @@ class LogKind:
             f"{len(selected)} matching records{window_note}{guard_note}",
             check.pattern,
         )
+
+
+def _joined(store: MatchStore, rule_id: str, name: str,
+            near: Near) -> dict[tuple[str, int], dict[str, str]]:
+    """(member, line) of every record of the check with a neighbour -> that neighbour's
+    captures (the nearest one's)."""
+    anchors = store.neighbours.get((rule_id, name + ANCHOR))
+    partners = store.neighbours.get((rule_id, name + PARTNER))
+    if anchors is None or partners is None:
+        return {}
+    by_member: dict[str, list[tuple[int, int]]] = {}
+    for index in range(len(partners.times)):
+        by_member.setdefault(partners.member_of(index), []).append((partners.lines[index], index))
+    by_time = sorted((t, i) for i, t in enumerate(partners.times))
+    joined: dict[tuple[str, int], dict[str, str]] = {}
+    for index in range(len(anchors.times)):
+        member, line, time = anchors.member_of(index), anchors.lines[index], anchors.times[index]
+        best = _nearest_line(by_member.get(member, []), line, near.lines) if near.lines else None
+        if best is None and near.seconds:
+            best = _nearest_time(by_time, time, near.seconds)
+        if best is not None:
+            joined[(member, line)] = partners.captures.get(best, {})
+    return joined
+
+
+def _nearest_line(entries: list[tuple[int, int]], line: int, most: int) -> int | None:
+    close = [(abs(other - line), index) for other, index in entries
+             if other != line and abs(other - line) <= most]
+    return min(close)[1] if close else None
+
+
+def _nearest_time(entries: list[tuple[float, int]], time: float, most: float) -> int | None:
+    low = bisect.bisect_left(entries, (time - most, -1))
+    close = [(abs(t - time), i) for t, i in entries[low:] if t <= time + most]
+    return min(close)[1] if close else None
+
+
+def _with_neighbour(hit: Hit, joined: dict[tuple[str, int], dict[str, str]]) -> Hit:
+    extra = joined.get((hit.record.member, hit.record.line), {})
+    return Hit(hit.record, {**extra, **hit.captures}, hit.group)
+
+
+__all__ = ["LogCheck", "LogKind", "NeighbourStore"]
