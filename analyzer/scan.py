@@ -8,6 +8,7 @@ each member's additions travel to the parent as one delta (:mod:`analyzer.isolat
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.bundle.model import Member, SourceKind
+from analyzer.engine.bulk import BulkContext, BulkMatcher, special_prefilter
 from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
@@ -59,6 +61,10 @@ class ScanState:
         self._prefilters: dict[str, Any] = {}
         self._seen: dict[int, str] = {}
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
+        self._bulk: dict[str, BulkMatcher | None] = {}
+        self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
+        """``WAAGENT_ANALYZER_BULK=0`` sends every candidate through the record path (the
+        equivalence tests and the benchmark compare both)."""
 
     def reset_deltas(self, source: str) -> None:
         """Start collecting a fresh delta (what the next member adds)."""
@@ -90,13 +96,25 @@ class ScanState:
             self._prefilters[key] = compile_prefilter(patterns) if patterns else None
         return self._prefilters[key]
 
+    def bulk_matcher(self, kind: str) -> BulkMatcher | None:
+        if not self.bulk_enabled:
+            return None
+        if kind not in self._bulk:
+            context = BulkContext(self.first_sighting, self.log_facts, self.add_facts,
+                                  special_prefilter(self._events))
+            self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
+        return self._bulk[kind]
+
     def _first_sighting(self, header: Header | Record, member: str) -> bool:
-        """False for a record seen before in another member (a rotated copy, a second
-        collection of the same log): each record counts once."""
         if header.timestamp is None:
             return True
-        key = hash((header.timestamp, header.message))
-        return self._seen.setdefault(key, member) == member
+        return self.first_sighting(header.timestamp.timestamp(),
+                                   header.message.encode("utf-8", "surrogateescape"), member)
+
+    def first_sighting(self, time: float, message: bytes, member: str) -> bool:
+        """False for a record seen before in another member (a rotated copy, a second
+        collection of the same log): each record counts once."""
+        return self._seen.setdefault(hash((time, message)), member) == member
 
     def on_line(self, ref: LineRef) -> None:
         """A one-line record only light checks and facts need: no fold, no full parse."""
@@ -212,6 +230,17 @@ def _scan_log(member: Member, state: ScanState) -> None:
                               grammar.prefix_has_real_version))
 
     scanner.on_line = on_line
+    bulk = state.bulk_matcher(member.kind) if grammar.record_start is not None else None
+    if bulk is not None:
+        prefilter = scanner.prefilter
+
+        def plan(region: bytes, line_base: int) -> Any:
+            return bulk.plan(region, line_base, member.provenance,
+                             grammar.prefix_has_real_version,
+                             member.collector_truncated and line_base == 1, prefilter,
+                             limits.max_line_bytes)
+
+        scanner.bulk = plan
     with member.open() as stream:
         stats = scanner.scan(stream)
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())

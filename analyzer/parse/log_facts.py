@@ -90,6 +90,19 @@ class LogFacts:
         self._last[key] = value
         return True
 
+    def would_add(self, fields: dict[str, str], extension: str, version: str,
+                  message: str) -> bool:
+        """Whether :meth:`rows` would keep a row for a record with these parts (the bulk
+        path asks before building a record: a heartbeat repeating a known version adds none).
+        Waagent-log records only, like :meth:`rows`."""
+        for field_name, role in _FACT_FIELDS:
+            if field_name in fields and self._last.get((role,)) != fields[field_name]:
+                return True
+        if extension and "Target handler state" in message:
+            state = message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+            return self._last.get(("extension", extension.lower())) != f"{version} {state}"
+        return False
+
     def rows(self, record: Record) -> list[AgentRow | ExtensionRow]:
         if record.source_kind != SourceKind.WAAGENT_LOG:
             return []
