@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer.bundle.model import Member, SourceKind
-from analyzer.engine.bulk import BulkContext, BulkMatcher, special_prefilter
+from analyzer.engine.bulk import BulkContext, BulkMatcher
 from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
@@ -101,7 +101,7 @@ class ScanState:
             return None
         if kind not in self._bulk:
             context = BulkContext(self.first_sighting, self.log_facts, self.add_facts,
-                                  special_prefilter(self._events))
+                                  lambda event: self.add("events", [event]))
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]
 

@@ -28,22 +28,19 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from analyzer.engine.matching import Accumulator, LineRef, LogQuery, RawHit, RecordMatcher
-from analyzer.engine.regex import compile_prefilter
-from analyzer.parse.log_facts import LogFacts
+from analyzer.engine.matching import Accumulator, LogQuery, RawHit, RecordMatcher
+from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
-    decode_line,
-    parse_header,
     split_extension_prefix,
-    structured_fields,
+    version_fields,
 )
 
 # Mirrors parse_header for the two layouts that make up nearly every line of a large bundle;
@@ -57,6 +54,7 @@ _STAMP_BYTES = 26
 _WORD_LEVEL_WINDOW = 160
 """Bytes that surely hold the 40 characters in which parse_header looks for ``  Info  ``."""
 _EVENT_FIELD = b"Event: name="
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SAMPLE_HEAD = 4
 SAMPLE_TAIL = 3
@@ -92,8 +90,7 @@ class BulkContext:
     """(timestamp, message bytes, member) -> False when another member held the record."""
     facts: LogFacts
     add_facts: Callable[[Record], None]
-    special: Any
-    """Prefilter of the patterns that make a record an event: those take the record path."""
+    add_event: Callable[[LogEvent], None]
 
 
 def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -110,8 +107,9 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 
 
 def parse_stamps(stamps: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated) -> (POSIX seconds,
-    valid). Seconds equal ``datetime(..., tzinfo=UTC).timestamp()`` to the bit; a stamp that
+    """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated) -> (POSIX
+    microseconds, valid). ``micros / 1e6`` equals ``datetime(..., tzinfo=UTC).timestamp()``
+    to the bit (both are the correctly rounded quotient); a stamp that
     parse_header would reject (year outside FIRST_YEAR..LAST_YEAR, 30 February) is not valid.
     """
     raw = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES).astype(np.int64) - 48
@@ -130,7 +128,7 @@ def parse_stamps(stamps: bytes) -> tuple[np.ndarray, np.ndarray]:
              & (day >= 1) & (day <= month_days) & (hour < 24) & (minute < 60) & (second < 60))
     days = days_from_civil(year, month, day)
     micros = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000 + micro)
-    return micros / 1e6, valid
+    return micros, valid
 
 
 @dataclass
@@ -153,6 +151,7 @@ class BulkMatcher:
         self.pattern_set, groups = matcher._pattern_set(kind)
         self.queries_of_pattern: list[list[LogQuery]] = groups
         self.bulk_pattern = [all(bulk_capable(q) for q in group) for group in groups]
+        self.filtered = {id(q): _filtered(q) for group in groups for q in group}
 
     def plan(self, region: bytes, line_base: int, member: str, real_version: bool,
              first_line_cut: bool, prefilter: Any, max_line_bytes: int) -> BulkPlan | None:
@@ -241,41 +240,44 @@ class BulkPlan:
                old: list[int]) -> None:
         owner, region = self.owner, self.region
         context = owner.context
-        times, valid = parse_stamps(b"".join(stamps))
+        micros, valid = parse_stamps(b"".join(stamps))
+        times = micros / 1e6
+        self.rows_micros = micros.tolist()
         newline_offsets = np.flatnonzero(np.frombuffer(region, dtype=np.uint8) == 10)
         line_numbers = (np.searchsorted(newline_offsets, np.asarray(starts, dtype=np.int64))
                         + line_base).tolist()
         time_list = times.tolist()
         valid_list = valid.tolist()
-        distinct: dict[bytes, list[LogQuery] | None] = {}
-        special = context.special
+        distinct: dict[bytes, tuple[list[LogQuery], bool, str | None] | None] = {}
+        filtered = owner.filtered
         match_set = owner.pattern_set.Match  # type: ignore[union-attr]
         views: dict[tuple[bytes, bytes, bytes], _HeaderView] = {}
         accepted: dict[tuple[int, tuple[bytes, bytes, bytes]], bool] = {}
         self.rows_start, self.rows_end = starts, ends
         self.rows_line, self.rows_time = line_numbers, time_list
         self.rows_message = messages
+        self.rows_prefix = [head[2] for head in heads]
         first_sighting, member = context.first_sighting, self.member
         for row, message in enumerate(messages):
             if not valid_list[row]:
                 old.append(starts[row])
                 continue
             if message in distinct:
-                queries = distinct[message]
+                known = distinct[message]
             else:
-                queries = self._queries_for(message, match_set, special)
-                distinct[message] = queries
-            if queries is None:
+                known = self._queries_for(message, match_set)
+                distinct[message] = known
+            if known is None:
                 old.append(starts[row])
                 continue
             if not first_sighting(time_list[row], message, member):
                 continue  # the same record in an earlier member: counted there
-            facts = may_hold_facts_bytes(message)
-            if facts:
+            queries, facts, event = known
+            if facts or event:
                 self._facts.append(row)
             head = heads[row]
             for query in queries:
-                if _filtered(query):
+                if filtered[id(query)]:
                     key = (id(query), head)
                     ok = accepted.get(key)
                     if ok is None:
@@ -291,18 +293,18 @@ class BulkPlan:
                 pending.rows.append(row)
                 pending.lines.append(line_numbers[row])
 
-    def _queries_for(self, message: bytes, match_set: Any, special: Any
-                     ) -> list[LogQuery] | None:
-        """The queries a message matches, or None when it must take the record path."""
-        if special is not None and special.search(message):
-            return None
+    def _queries_for(self, message: bytes, match_set: Any
+                     ) -> tuple[list[LogQuery], bool, str | None] | None:
+        """The queries a message matches, whether it may hold agent facts and the kind of
+        event it is; None when it must take the record path."""
         owner = self.owner
         queries: list[LogQuery] = []
         for index in match_set(message):
             if not owner.bulk_pattern[index]:
                 return None
             queries.extend(owner.queries_of_pattern[index])
-        return queries
+        event = owner.context.facts.event_kind(message.decode("utf-8", "surrogateescape"))
+        return queries, may_hold_facts_bytes(message), event
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -342,27 +344,28 @@ class BulkPlan:
             accumulator.add_bulk(times, [self._raw(row, captures) for row in chosen])
 
     def _flush_facts(self, before_line: int) -> None:
+        """Agent facts and events of the bulk lines before ``before_line``, in line order."""
         context = self.owner.context
-        if self.owner.kind != "waagent_log":
-            self._facts_done = len(self._facts)
-            return
+        agent_log = self.owner.kind == "waagent_log"
         while self._facts_done < len(self._facts):
             row = self._facts[self._facts_done]
             if self.rows_line[row] >= before_line:
                 return
             self._facts_done += 1
-            raw = self.region[self.rows_start[row]:self.rows_end[row]]
-            header = parse_header(decode_line(raw)[0])
-            if header is None:
-                continue
-            extension, version = split_extension_prefix(header.prefix)
-            if not self.real_version:
-                version = ""
-            if context.facts.would_add(structured_fields(header.message), extension, version,
-                                       header.message):
-                context.add_facts(LineRef(header, self.member, self.owner.kind,
-                                          self.rows_line[row], False,
-                                          self.real_version).to_record())
+            message = self.rows_message[row].decode("utf-8", "surrogateescape")
+            if agent_log and may_hold_facts_bytes(self.rows_message[row]):
+                prefix = self.rows_prefix[row].decode("utf-8", "surrogateescape")
+                extension, version = split_extension_prefix(prefix)
+                if not self.real_version:
+                    version = ""
+                if context.facts.would_add(version_fields(message), extension, version,
+                                           message):
+                    # A new value: the record is built, as the record path would have.
+                    context.add_facts(self._raw(row, "").resolve().record)
+            kind = context.facts.event_kind(message)
+            if kind is not None:
+                stamp = _EPOCH + timedelta(microseconds=self.rows_micros[row])
+                context.add_event(LogEvent(stamp, kind, event_label(message)))
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:
@@ -376,7 +379,5 @@ def _view(head: tuple[bytes, bytes, bytes]) -> _HeaderView:
     return _HeaderView(level, thread, prefix, split_extension_prefix(prefix)[0])
 
 
-def special_prefilter(patterns: tuple[str, ...]) -> Any:
-    return compile_prefilter(patterns) if patterns else None
 
 

@@ -351,7 +351,7 @@ class SequenceStore:
                 index += self.stride - index % self.stride
                 continue
             self._evict(index, hits(index - begin))
-            index += self.stride
+            index += 1  # the stride may have doubled: the next multiple of the new one
         for index in range(new_out_end, begin + count):
             self.last[index] = hits(index - begin)
 

@@ -128,13 +128,21 @@ class LogFacts:
                 ))
         return rows
 
+    def event_kind(self, message: str) -> str | None:
+        """The kind of event a record with this message is, when that kind is wanted."""
+        for regex, kind in self._events:
+            if regex.search(message):
+                return kind if kind in self._wanted else None
+        return None
+
     def event(self, record: Record) -> LogEvent | None:
         if record.timestamp is None:
             return None
-        for regex, kind in self._events:
-            if regex.search(record.message):
-                if kind not in self._wanted:
-                    return None
-                label = record.message.split("\n", 1)[0][:EVENT_LABEL_CHARS]
-                return LogEvent(record.timestamp, kind, label)
-        return None
+        kind = self.event_kind(record.message)
+        if kind is None:
+            return None
+        return LogEvent(record.timestamp, kind, event_label(record.message))
+
+
+def event_label(message: str) -> str:
+    return message.split("\n", 1)[0][:EVENT_LABEL_CHARS]
