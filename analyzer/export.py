@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from analyzer.bundle.model import Member, SourceKind
+from analyzer.parse.dedupe import FirstSighting
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import iter_records
@@ -44,8 +45,9 @@ RECORD_COLUMNS = [
 
 
 def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[dict[str, Any]]:
-    """Every log record of the bundle, rotated duplicates collapsed, as plain dicts."""
-    seen: set[int] = set()
+    """Every log record of the bundle, rotated duplicates collapsed (as ``analyze`` counts
+    them, :mod:`analyzer.parse.dedupe`), as plain dicts."""
+    seen = FirstSighting(per_kind=True)
     for member in members:
         if member.kind not in SourceKind.LOG_KINDS:
             continue
@@ -62,12 +64,9 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
                 header_parser=grammar.header_parser,
                 prefix_has_real_version=grammar.prefix_has_real_version,
             ):
-                if record.timestamp is not None:
-                    key = hash((record.timestamp, record.message))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                yield record_row(record)
+                if seen.is_first(record.source_kind, record.timestamp, record.message,
+                                 record.member):
+                    yield record_row(record)
 
 
 def record_row(record: Record) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import BundleError, Problem
+from analyzer.parse.dedupe import FirstSighting
 from analyzer.parse.log_facts import (
     FACT_PATTERNS,
     RUN_PATTERNS,
@@ -59,7 +60,7 @@ class ScanState:
         self.sent: Counter[str] = Counter()
         """Rows of each table already handed on in earlier deltas (they count for the caps)."""
         self._prefilters: dict[str, Any] = {}
-        self._seen: dict[int, str] = {}
+        self._seen = FirstSighting()
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
         self._bulk: dict[str, BulkMatcher | None] = {}
         self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
@@ -100,32 +101,29 @@ class ScanState:
         if not self.bulk_enabled:
             return None
         if kind not in self._bulk:
-            context = BulkContext(self.first_sighting, self.log_facts, self.add_facts,
+            seen = self._seen
+
+            def first_sighting(time: float, message: bytes, member: str) -> bool:
+                return seen.is_first_raw(kind, time, message, member)
+
+            context = BulkContext(first_sighting, self.log_facts, self.add_facts,
                                   lambda event: self.add("events", [event]))
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]
 
-    def _first_sighting(self, header: Header | Record, member: str) -> bool:
-        if header.timestamp is None:
-            return True
-        return self.first_sighting(header.timestamp.timestamp(),
-                                   header.message.encode("utf-8", "surrogateescape"), member)
-
-    def first_sighting(self, time: float, message: bytes, member: str) -> bool:
-        """False for a record seen before in another member (a rotated copy, a second
-        collection of the same log): each record counts once."""
-        return self._seen.setdefault(hash((time, message)), member) == member
-
     def on_line(self, ref: LineRef) -> None:
         """A one-line record only light checks and facts need: no fold, no full parse."""
-        if not self._first_sighting(ref.header, ref.member):
+        header = ref.header
+        if not self._seen.is_first(ref.source_kind, header.timestamp, header.message,
+                                   ref.member):
             return
         if ref.source_kind == SourceKind.WAAGENT_LOG and may_hold_facts(ref.header.message):
             self.add_facts(ref.to_record())
         self.matcher.offer_line(ref)
 
     def on_record(self, record: Record) -> None:
-        if not self._first_sighting(record, record.member):
+        if not self._seen.is_first(record.source_kind, record.timestamp, record.message,
+                                   record.member):
             return
         self.add_facts(record)
         event = self.log_facts.event(record)

@@ -60,6 +60,8 @@ class Limits:
     """Problem lines listed per kind (the text before the first ``:``); the rest are counted."""
     max_sequence_starts: int = 200_000
     """Starts a sequence check keeps as time/group/line (12 bytes each) per check."""
+    max_group_samples: int = 200
+    """Full records a grouped log check keeps, one per group, as evidence."""
     sequence_samples: int = 20
     """Full records a sequence check keeps as evidence: this many first, last and sampled."""
 

@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLES = ("files", "extensions", "goal_states", "agent", "config", "snapshot_runs")
+MAX_HOURLY_POINTS = 100_000
+"""(hour, level) points of the records-per-hour timeline (11 years of hours at 1 level)."""
+MAX_PROBLEM_KINDS = 20
+"""Problem lines in all: this many kinds' worth of ``max_problems_per_kind``."""
 CAPPED = (*TABLES, "events")
 """Row lists a cap applies to (``events`` feeds the timeline and the backup runs)."""
 
@@ -114,6 +118,8 @@ class BundleTables:
     caps: TableCaps = field(default_factory=TableCaps)
     dropped: Counter[str] = field(default_factory=Counter)
     """Rows each cap left out, per table (and ``events``, ``problems``)."""
+    _problem_counts: Counter[str] = field(default_factory=Counter, repr=False, compare=False)
+    """Problems kept per kind by :meth:`add_problems`."""
 
     def add(self, table: str, rows: Iterable[Any], earlier: int = 0) -> None:
         """Append rows up to the table's cap; ``earlier`` rows of it were already sent on
@@ -131,29 +137,40 @@ class BundleTables:
         """Add what was learnt from further members (results streamed from the reader)."""
         for name in CAPPED:
             self.add(name, getattr(other, name))
-        self.problems.extend(other.problems)
+        self.add_problems(other.problems)
         self.dropped.update(other.dropped)
         for kind, coverage in other.coverage.items():
             mine = self.coverage.setdefault(kind, Coverage())
             mine.extend(coverage.first, coverage.last, coverage.lines, coverage.bytes)
             mine.members += coverage.members - 1
-        self.hourly.update(other.hourly)
+        for key, count in other.hourly.items():
+            if key in self.hourly or len(self.hourly) < MAX_HOURLY_POINTS:
+                self.hourly[key] += count
+            else:
+                self.dropped["hours"] += count
         if other.collector_time is not None:
             self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
 
-    def cap_problems(self) -> None:
-        """Keep the first problems of each kind (the text before the first ``:``)."""
-        seen: Counter[str] = Counter()
-        kept: list[Problem] = []
-        for problem in self.problems:
+    def add_problems(self, problems: Iterable[Problem]) -> None:
+        """Append problems, keeping the first ``problems_per_kind`` of each kind (the text
+        before the first ``:``) and ``MAX_PROBLEM_KINDS`` kinds' worth in all."""
+        kept = self._problem_counts
+        total_cap = self.caps.problems_per_kind * MAX_PROBLEM_KINDS
+        for problem in problems:
             kind = problem_kind(problem)
-            seen[kind] += 1
-            if seen[kind] <= self.caps.problems_per_kind:
-                kept.append(problem)
-        for kind, count in seen.items():
-            if count > self.caps.problems_per_kind:
-                self.dropped[f"problems:{kind}"] += count - self.caps.problems_per_kind
-        self.problems = kept
+            if kept[kind] >= self.caps.problems_per_kind:
+                self.dropped[f"problems:{kind}"] += 1
+            elif len(self.problems) >= total_cap:
+                self.dropped["problems:*"] += 1
+            else:
+                self.problems.append(problem)
+                kept[kind] += 1
+
+    def cap_problems(self) -> None:
+        """Apply the problem caps to problems appended directly to the list."""
+        problems, self.problems = self.problems, []
+        self._problem_counts = Counter()
+        self.add_problems(problems)
 
     def cap_notes(self) -> list[Problem]:
         """One problem line per cap that dropped something."""
@@ -162,6 +179,12 @@ class BundleTables:
             if name == "events":
                 text = (f"timeline capped at {self.caps.events} events: {count} more events "
                         "not kept (limit max_timeline_events)")
+            elif name == "hours":
+                text = (f"timeline capped at {MAX_HOURLY_POINTS} hour/level points: {count} "
+                        "records of further hours not counted")
+            elif name == "problems:*":
+                text = (f"{count} more problems not listed (limit: {MAX_PROBLEM_KINDS} x "
+                        "max_problems_per_kind problem lines in all)")
             elif name.startswith("problems:"):
                 text = (f"{count} more problems like '{name[9:]}' not listed "
                         f"(limit max_problems_per_kind = {self.caps.problems_per_kind})")

@@ -30,10 +30,11 @@ with atheris.instrument_imports(include=["analyzer"]):
     from analyzer.bundle.model import SourceKind
     from analyzer.engine.matching import RecordMatcher
     from analyzer.errors import AnalyzerError
+    from analyzer.parse.log_facts import FACT_PATTERNS
     from analyzer.parse.logscan import LogScanner
     from analyzer.parse.logsources import grammar_for
     from analyzer.parse.waagent_log import iter_records
-    from analyzer.pipeline import FACT_PATTERNS, AnalyzeOptions, load_pack
+    from analyzer.pipeline import AnalyzeOptions, load_pack
 
 KINDS = sorted(SourceKind.LOG_KINDS)
 KNOWN_BUGS = set(filter(None, os.environ.get("FUZZ_KNOWN_BUGS", "").split(",")))

@@ -151,6 +151,8 @@ class Accumulator:
     head: list[Hit] = field(default_factory=list)
     tail: list[Hit | _LazyHit | RawHit] = field(default_factory=list)
     group_samples: dict[int, Hit] = field(default_factory=dict)
+    """One record per group (for ``group_by`` evidence), for the first ``max_group_samples``."""
+    max_group_samples: int = DEFAULT_LIMITS.max_group_samples
 
     def add(self, hit: Hit, group: str) -> None:
         self.count += 1
@@ -159,7 +161,8 @@ class Accumulator:
         index = self.group_names.get(group)
         if index is None and len(self.group_names) < MAX_GROUPS:
             index = self.group_names[group] = len(self.group_names)
-            self.group_samples[index] = hit
+            if len(self.group_samples) < self.max_group_samples:
+                self.group_samples[index] = hit
         hit.group = index if index is not None else -1
         self.groups.append(hit.group)
         if len(self.head) < SAMPLES_HEAD:
@@ -178,6 +181,7 @@ class Accumulator:
         new_group = index is None and len(self.group_names) < MAX_GROUPS
         if new_group:
             index = self.group_names[group] = len(self.group_names)
+            new_group = len(self.group_samples) < self.max_group_samples
         group_index = index if index is not None else -1
         self.groups.append(group_index)
         if len(self.head) < SAMPLES_HEAD or new_group:
@@ -241,7 +245,7 @@ class Accumulator:
             if mine is None and len(self.group_names) < MAX_GROUPS:
                 mine = self.group_names[name] = len(self.group_names)
                 sample = other.group_samples.get(index)
-                if sample is not None:
+                if sample is not None and len(self.group_samples) < self.max_group_samples:
                     self.group_samples[mine] = sample
             remap[index] = mine if mine is not None else -1
         self.count += other.count
@@ -514,10 +518,18 @@ class MatchStore:
     sequences: dict[tuple[str, str], SequenceStore] = field(default_factory=dict)
     max_starts: int = DEFAULT_LIMITS.max_sequence_starts
     samples: int = DEFAULT_LIMITS.sequence_samples
+    group_samples: int = DEFAULT_LIMITS.max_group_samples
 
     @classmethod
     def for_limits(cls, limits: Limits) -> MatchStore:
-        return cls(max_starts=limits.max_sequence_starts, samples=limits.sequence_samples)
+        return cls(max_starts=limits.max_sequence_starts, samples=limits.sequence_samples,
+                   group_samples=limits.max_group_samples)
+
+    def accumulator(self, key: tuple[str, str]) -> Accumulator:
+        found = self.accumulators.get(key)
+        if found is None:
+            found = self.accumulators[key] = Accumulator(max_group_samples=self.group_samples)
+        return found
 
     def sequence(self, key: tuple[str, str]) -> SequenceStore:
         store = self.sequences.get(key)
@@ -527,7 +539,7 @@ class MatchStore:
 
     def merge(self, other: MatchStore) -> None:
         for key, accumulator in other.accumulators.items():
-            self.accumulators.setdefault(key, Accumulator()).merge(accumulator)
+            self.accumulator(key).merge(accumulator)
         for key, sequence in other.sequences.items():
             self.sequence(key).merge(sequence)
 
@@ -593,13 +605,12 @@ class RecordMatcher:
         view: LineView | None = None
         stamp = ref.header.timestamp
         time = stamp.timestamp() if stamp is not None else NO_TIME
-        accumulators = self.store.accumulators
         for index in indices:
             for query in groups[index]:
                 key = (query.rule_id, query.check)
                 if query.unfiltered:  # the common case: a success marker, a plain count
                     if query.role == "hit":
-                        accumulators.setdefault(key, Accumulator()).add_line(ref, "", {})
+                        self.store.accumulator(key).add_line(ref, "", {})
                     else:
                         self.store.sequence(key).add_end(time, "")
                     continue
@@ -610,7 +621,7 @@ class RecordMatcher:
                     continue
                 group = group_key(query, view, captures) if query.group_by else ""  # type: ignore[arg-type]
                 if query.role == "hit":
-                    accumulators.setdefault(key, Accumulator()).add_line(ref, group, captures)
+                    self.store.accumulator(key).add_line(ref, group, captures)
                 else:
                     self.store.sequence(key).add_end(time, group)
 
@@ -633,7 +644,7 @@ class RecordMatcher:
         key = (query.rule_id, query.check)
         group = group_key(query, record, captures) if query.group_by else ""
         if query.role == "hit":
-            self.store.accumulators.setdefault(key, Accumulator()).add(Hit(record, captures), group)
+            self.store.accumulator(key).add(Hit(record, captures), group)
         else:
             self.store.sequence(key).add(
                 record, captures, group, query.role == "start"

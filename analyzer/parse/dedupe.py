@@ -1,0 +1,40 @@
+"""One record, counted once: the same log line read again from a rotated copy
+(``waagent.log`` and ``waagent.log.1``) or a second collection of the same log.
+
+A record is a repeat when a *different member* already had a record with the same timestamp
+and message. Repeats inside one member are real (an agent can log the same line twice within
+one timestamp) and always count; undated records cannot be matched and always count.
+
+Whether a line copied into another *kind* of log is a repeat depends on the question:
+
+* ``analyze`` counts events: ``CommandExecution.log`` copies the agent's lines about one
+  extension, and the rules that read both logs must count such an event once
+  (``per_kind=False``);
+* ``parse --table records`` lists what each file holds: the copy is a record of its own log
+  (``per_kind=True``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class FirstSighting:
+    """Remembers where each dated record was first seen (one small int per record)."""
+
+    def __init__(self, per_kind: bool = False) -> None:
+        self.per_kind = per_kind
+        self._first_member: dict[int, str] = {}
+
+    def is_first(self, source_kind: str, timestamp: datetime | None, message: str,
+                 member: str) -> bool:
+        if timestamp is None:
+            return True
+        return self.is_first_raw(source_kind, timestamp.timestamp(),
+                                 message.encode("utf-8", "surrogateescape"), member)
+
+    def is_first_raw(self, source_kind: str, time: float, message: bytes, member: str) -> bool:
+        """:meth:`is_first` from POSIX seconds and the message's bytes (the bulk path has
+        those, not a datetime and a str; both paths give the same key)."""
+        key = hash((source_kind if self.per_kind else "", time, message))
+        return self._first_member.setdefault(key, member) == member

@@ -1,0 +1,93 @@
+"""The match stores: bounded whatever the bundle, mergeable member by member, and the
+sequence check decided on compact starts with evidence from a bounded sample."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from analyzer.engine.checks import CHECK_KINDS, EvalContext, SequenceCheck
+from analyzer.engine.matching import Accumulator, Hit, MatchStore, SequenceStore
+from analyzer.parse.records import Record, Tz
+from analyzer.tables import BundleTables
+
+T0 = datetime(2024, 1, 31, 10, 0, tzinfo=UTC)
+
+
+def _record(line: int, message: str = "boom", member: str = "case!waagent.log") -> Record:
+    return Record(member, "waagent_log", line, line, T0 + timedelta(seconds=line), Tz.UTC,
+                  "ERROR", "ExtHandler", "ExtHandler", "", "", "G4", message, {}, ())
+
+
+def test_sequence_store_keeps_every_start_time_but_few_records() -> None:
+    store = SequenceStore(max_starts=100_000, samples=5)
+    for line in range(1, 10_001):
+        store.add(_record(line), {}, "", True)
+    assert store.starts == 10_000
+    sampled = store.sampled()
+    assert len(sampled) <= 15
+    assert set(range(5)) <= set(sampled)  # the first starts
+    assert set(range(9_995, 10_000)) <= set(sampled)  # the last starts
+    middle = sorted(i for i in sampled if 5 <= i < 9_995)
+    assert middle and all(i % store.stride == 0 for i in middle)
+
+
+def test_sequence_store_counts_what_its_cap_dropped() -> None:
+    store = SequenceStore(max_starts=3, samples=2)
+    for line in range(1, 6):
+        store.add(_record(line), {}, "", True)
+    assert (store.starts, store.starts_dropped) == (3, 2)
+
+
+def test_merged_sequence_stores_keep_the_later_member_as_the_last_starts() -> None:
+    first, second = SequenceStore(samples=2), SequenceStore(samples=2)
+    for line in range(1, 6):
+        first.add(_record(line), {}, "a", True)
+    for line in range(6, 11):
+        second.add(_record(line), {}, "b", True)
+    second.add_end((T0 + timedelta(seconds=20)).timestamp(), "b")
+    first.merge(second)
+    assert first.starts == 10
+    assert [first.sampled()[i].record.line for i in (8, 9)] == [9, 10]
+    assert list(first.ends_by_group()) == [first.group_names["b"]]
+
+
+def test_sequence_check_counts_all_unresolved_starts_and_shows_sampled_ones() -> None:
+    """3,000 failures, the first 1,000 followed by a recovery: 2,000 violations counted from
+    the compact starts, evidence taken from the kept records only."""
+    store = MatchStore(samples=4)
+    sequence = store.sequence(("R", "fail"))
+    for line in range(1, 3_001):
+        sequence.add(_record(line), {}, "", True)
+        if line == 1_000:
+            sequence.add_end((T0 + timedelta(seconds=1_000.5)).timestamp(), "")
+    check = SequenceCheck("fail", pattern="boom", then="ok", within_minutes=1e6)
+    result = CHECK_KINDS["sequence"].evaluate("R", check, EvalContext(BundleTables("x"), store))
+    assert result.value and result.count == 2_000
+    assert result.detail == "2000 of 3000 starts had no end within 1e+06 min"
+    lines = [e.line for e in result.evidence]
+    assert lines and all(line > 1_000 for line in lines) and lines[-1] == 3_000
+    assert result.first == T0 + timedelta(seconds=1_001)
+
+
+def test_accumulator_keeps_first_and_last_samples_across_members() -> None:
+    early, late = Accumulator(), Accumulator()
+    for line in range(1, 50):
+        early.add(Hit(_record(line), {}), "")
+    for line in range(50, 100):
+        late.add(Hit(_record(line), {}), "")
+    early.merge(late)
+    assert early.count == 99 and len(early.times) == 99
+    assert [h.record.line for h in early.samples()] == [1, 2, 3, 97, 98, 99]
+
+
+def test_a_grouped_check_keeps_one_record_for_at_most_max_group_samples_groups() -> None:
+    store = MatchStore(group_samples=50)
+    accumulator = store.accumulator(("R", "grouped"))
+    for line in range(1, 501):
+        accumulator.add(Hit(_record(line, f"error {line}"), {}), f"group-{line}")
+    assert accumulator.count == 500 and len(accumulator.group_names) == 500
+    assert len(accumulator.group_samples) == 50
+    later = MatchStore(group_samples=50)
+    later.accumulator(("R", "grouped")).add(Hit(_record(501), {}), "group-501")
+    store.merge(later)
+    assert len(store.accumulators[("R", "grouped")].group_samples) == 50

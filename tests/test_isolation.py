@@ -1,0 +1,217 @@
+"""The sandbox and the isolated reader/evaluator: typed messages, what survives a dying child,
+and bounded state (the row bomb, the parent's memory, capped problems)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from analyzer.errors import InputRejected, Problem
+from analyzer.isolation import Computed, Rejected, compute_isolated, read_isolated
+from analyzer.pipeline import AnalyzeOptions, analyze_path, load_pack
+from analyzer.sandbox import ChildError, SandboxLimits, run_in_sandbox
+from analyzer.scan import new_tables
+from analyzer.settings import Limits, MiB
+
+REPO = Path(__file__).resolve().parents[1]
+LIMITS = SandboxLimits(memory_bytes=512 * MiB, cpu_seconds=30, wall_seconds=20)
+
+
+def _tgz(path: Path, members: dict[str, bytes]) -> Path:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=9) as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+# -- the sandbox layer ----------------------------------------------------------------------------
+
+
+def test_messages_arrive_in_order_and_the_child_ends_ok() -> None:
+    received: list[object] = []
+
+    def work(emit: Callable[[object], None]) -> None:
+        for i in range(3):
+            emit(Computed(i))
+
+    end = run_in_sandbox(work, LIMITS, received.append)
+    assert end.status == "ok"
+    assert received == [Computed(0), Computed(1), Computed(2)]
+
+
+def test_an_exception_in_the_child_is_a_typed_error_not_a_message() -> None:
+    received: list[object] = []
+
+    def work(emit: object) -> None:
+        raise RuntimeError("boom")
+
+    end = run_in_sandbox(work, LIMITS, received.append)
+    assert (end.status, end.detail) == ("error", "RuntimeError: boom")
+    assert not any(isinstance(m, ChildError) for m in received)
+
+
+def test_a_child_past_its_wall_clock_is_killed_and_what_it_sent_is_kept() -> None:
+    received: list[object] = []
+
+    def work(emit: object) -> None:
+        emit(Computed("before"))  # type: ignore[operator]
+        time.sleep(30)
+
+    start = time.monotonic()
+    end = run_in_sandbox(work, SandboxLimits(512 * MiB, 30, 1.0), received.append)
+    assert time.monotonic() - start < 10
+    assert end.status == "timeout" and received == [Computed("before")]
+
+
+def test_a_child_over_its_memory_limit_ends_as_memory() -> None:
+    def work(emit: object) -> None:
+        hog = [bytearray(64 * MiB) for _ in range(64)]
+        del hog
+
+    end = run_in_sandbox(work, SandboxLimits(256 * MiB, 30, 20), lambda m: None)
+    assert end.status == "memory"
+
+
+# -- the isolated reader and evaluator -------------------------------------------------------------
+
+
+def test_members_read_before_the_child_dies_are_kept(tmp_path: Path) -> None:
+    pack, _, _ = load_pack(AnalyzeOptions())
+    good = b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler hello\n"
+
+    def members(problems: list[Problem]) -> object:
+        from analyzer.pipeline import members_from_files
+
+        yield from members_from_files({"var/log/waagent.log": good}, "case")
+        os._exit(9)  # the walker dies on the next member
+
+    tables = new_tables("case", Limits())
+    result = read_isolated("case", members, pack, tables, Limits(), timeline=False)  # type: ignore[arg-type]
+    assert [row.logical_path for row in result.tables.files] == ["var/log/waagent.log"]
+    assert any(p.message.startswith("stopped: reader process exited with code 9")
+               for p in result.tables.problems)
+
+
+def test_a_child_that_dies_before_any_member_rejects_the_input() -> None:
+    pack, _, _ = load_pack(AnalyzeOptions())
+
+    def members(problems: list[Problem]) -> object:
+        os._exit(9)
+        yield  # pragma: no cover
+
+    with pytest.raises(InputRejected, match="rejected: reader process exited with code 9"):
+        read_isolated("case", members, pack, new_tables("case", Limits()), Limits(), False)  # type: ignore[arg-type]
+
+
+def test_compute_isolated_returns_the_childs_value_and_rejects_on_death() -> None:
+    assert compute_isolated("case", lambda: {"n": 41 + 1}, Limits(), "sum") == {"n": 42}
+    with pytest.raises(InputRejected, match="case: rule evaluation stopped"):
+        compute_isolated("case", lambda: os._exit(3), Limits(), "rule evaluation")
+
+
+def test_rejections_travel_as_typed_messages() -> None:
+    assert Rejected(3, "x") == Rejected(3, "x")
+    with pytest.raises(InputRejected, match="nothing here"):
+        compute_isolated("case", _raise_rejected, Limits(), "x")
+
+
+def _raise_rejected() -> None:
+    raise InputRejected("nothing here")
+
+
+# -- bounded state -----------------------------------------------------------------------------------
+
+
+def _row_bomb(path: Path) -> Path:
+    """~200 KB upload: four ~15 MiB ExtensionsConfig documents of identical <Plugin/>
+    elements (below the ratio floor), about 1.2 million rows."""
+    plugin = b'<Plugin name="A.B" version="1.0" state="enabled"/>\n'
+    count = (15 * MiB - 200) // len(plugin)
+    document = (b'<?xml version="1.0" encoding="utf-8"?>\n<Extensions goalStateIncarnation="1">'
+                b"<Plugins>\n" + plugin * count + b"</Plugins></Extensions>\n")
+    return _tgz(path, {f"var/lib/waagent/ExtensionsConfig.{i}.xml": document
+                       for i in range(1, 5)})
+
+
+def test_the_row_bomb_finishes_within_the_limits_with_a_report(tmp_path: Path) -> None:
+    """Run as a user would (a fresh ``analyze``): the reader's address-space limit counts the
+    whole process, so a test process bloated by earlier tests would measure itself."""
+    bomb = _row_bomb(tmp_path / "rowbomb.tgz")
+    assert bomb.stat().st_size < 400 * 1024
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WAAGENT_ANALYZER_NO_CACHE": "1"}
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "analyzer", "analyze", str(bomb),
+                             "--format", "json"], env=env, capture_output=True, text=True,
+                            timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - start < Limits().wall_seconds
+    bundle = json.loads(result.stdout)["bundle"]
+    assert [f["member"] for f in bundle["files"]] == [
+        f"rowbomb.tgz!var/lib/waagent/ExtensionsConfig.{i}.xml" for i in range(1, 5)]
+    messages = [p["message"] for p in bundle["problems"]]
+    rows = Limits().max_table_rows
+    assert not any(m.startswith("stopped") for m in messages), messages
+    assert any(m.startswith(f"the extensions table is capped at {rows} rows: ")
+               and "more rows were not kept" in m for m in messages), messages
+
+
+_PARENT_PROBE = """
+import json, sys
+from pathlib import Path
+from analyzer.pipeline import AnalyzeOptions, analyze_path
+from analyzer.settings import Limits
+analysis = analyze_path(Path(sys.argv[1]), AnalyzeOptions(limits=Limits(worker_memory_bytes=1 << 30)))
+# VmHWM, not ru_maxrss: the latter keeps the peak of the process we were forked from.
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status")
+               if line.startswith("VmHWM:"))
+print(json.dumps({"parent_mb": peak_kb / 1024,
+                  "findings": sorted(f.rule for f in analysis.report.findings)}))
+"""
+
+
+def test_the_parent_stays_small_on_a_failure_heavy_log(tmp_path: Path) -> None:
+    """40,000 goal-state failures never followed by a recovery: every one is a sequence start.
+    The starts used to travel to the parent as full records (about 200 MB here); now only
+    their times and a bounded sample do."""
+    lines = [
+        f"2024-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+        ".000000Z ERROR ExtHandler ExtHandler Error fetching the goal state: [ProtocolError] "
+        "[Wireserver Exception] [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ "
+        f"-- IOError timed out -- 6 attempts made, request {i}"
+        for i in range(40_000)
+    ]
+    bundle = _tgz(tmp_path / "failures.tgz",
+                  {"var/log/waagent.log": ("\n".join(lines) + "\n").encode()})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WAAGENT_ANALYZER_NO_CACHE": "1"}
+    result = subprocess.run([sys.executable, "-c", _PARENT_PROBE, str(bundle)], env=env,
+                            capture_output=True, text=True, timeout=300, cwd=REPO, check=True)
+    outcome = json.loads(result.stdout)
+    assert "WAA-GS-001" in outcome["findings"]
+    assert outcome["parent_mb"] < 150, outcome
+
+
+def test_problems_are_capped_per_kind_with_a_count(tmp_path: Path) -> None:
+    bad = b"<Extensions><Plugins><Plugin"  # truncated XML: one parse problem per member
+    members = {f"var/lib/waagent/ExtensionsConfig.{i}.xml": bad for i in range(30)}
+    limits = Limits(max_problems_per_kind=5)
+    analysis = analyze_path(_tgz(tmp_path / "bad.tgz", members), AnalyzeOptions(limits=limits))
+    messages = [p.message for p in analysis.report.bundle.problems]
+    per_kind: dict[str, int] = {}
+    for message in messages:
+        kind = message.split(":", 1)[0][:60]
+        per_kind[kind] = per_kind.get(kind, 0) + 1
+    assert max(per_kind.values()) <= limits.max_problems_per_kind
+    assert any("25 more problems like" in m and "not listed" in m for m in messages), messages
