@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer import progress
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.bulk import BulkContext, BulkMatcher
 from analyzer.engine.loader import RulePack
@@ -240,10 +241,22 @@ def _scan_log(member: Member, state: ScanState) -> None:
 
         scanner.bulk = plan
     with member.open() as stream:
-        stats = scanner.scan(stream)
+        stats = scanner.scan(_Counted(stream))
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.tables.hourly.update(stats.hourly)
+
+
+class _Counted:
+    """A member's stream that reports the bytes read to the progress meter."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._stream.read(size)
+        progress.advance(len(data))
+        return data
 
 
 def read_document(member: Member, limits: Limits) -> bytes:
