@@ -241,7 +241,7 @@ def _scan_log(member: Member, state: ScanState) -> None:
 
         scanner.bulk = plan
     with member.open() as stream:
-        stats = scanner.scan(_Counted(stream))
+        stats = scanner.scan(_Counted(stream))  # type: ignore[arg-type]  # read() is all it uses
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.tables.hourly.update(stats.hourly)
