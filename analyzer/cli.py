@@ -174,7 +174,13 @@ def analyze(
         lang=language,
         timeline=fmt == Format.html,
     )
-    analysis = analyze_path(path, options)
+    from analyzer import progress
+
+    progress.enable(path.name, path.stat().st_size if path.is_file() else 0)
+    try:
+        analysis = analyze_path(path, options)
+    finally:
+        progress.finish()
     report = analysis.report
     for problem in analysis.pack.errors:
         _err(f"rule error: {problem}")

@@ -8,6 +8,7 @@ each member's additions travel to the parent as one delta (:mod:`analyzer.isolat
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from analyzer import progress
 from analyzer.bundle.model import Member, SourceKind
+from analyzer.engine.bulk import BulkContext, BulkMatcher
 from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
@@ -61,6 +64,10 @@ class ScanState:
         self._prefilters: dict[str, Any] = {}
         self._seen = FirstSighting()
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
+        self._bulk: dict[str, BulkMatcher | None] = {}
+        self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
+        """``WAAGENT_ANALYZER_BULK=0`` sends every candidate through the record path (the
+        equivalence tests and the benchmark compare both)."""
 
     def reset_deltas(self, source: str) -> None:
         """Start collecting a fresh delta (what the next member adds)."""
@@ -91,6 +98,20 @@ class ScanState:
             patterns = self.matcher.full_patterns_for(kind) + self._events
             self._prefilters[key] = compile_prefilter(patterns) if patterns else None
         return self._prefilters[key]
+
+    def bulk_matcher(self, kind: str) -> BulkMatcher | None:
+        if not self.bulk_enabled:
+            return None
+        if kind not in self._bulk:
+            seen = self._seen
+
+            def first_sighting(time: float, message: bytes, member: str) -> bool:
+                return seen.is_first_raw(kind, time, message, member)
+
+            context = BulkContext(first_sighting, self.log_facts, self.add_facts,
+                                  lambda event: self.add("events", [event]))
+            self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
+        return self._bulk[kind]
 
     def on_line(self, ref: LineRef) -> None:
         """A one-line record only light checks and facts need: no fold, no full parse."""
@@ -211,11 +232,34 @@ def _scan_log(member: Member, state: ScanState) -> None:
                               grammar.prefix_has_real_version))
 
     scanner.on_line = on_line
+    bulk = state.bulk_matcher(member.kind) if grammar.record_start is not None else None
+    if bulk is not None:
+        prefilter = scanner.prefilter
+
+        def plan(region: bytes, line_base: int) -> Any:
+            return bulk.plan(region, line_base, member.provenance,
+                             grammar.prefix_has_real_version,
+                             member.collector_truncated and line_base == 1, prefilter,
+                             limits.max_line_bytes)
+
+        scanner.bulk = plan
     with member.open() as stream:
-        stats = scanner.scan(stream)
+        stats = scanner.scan(_Counted(stream))  # type: ignore[arg-type]  # read() is all it uses
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.tables.hourly.update(stats.hourly)
+
+
+class _Counted:
+    """A member's stream that reports the bytes read to the progress meter."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._stream.read(size)
+        progress.advance(len(data))
+        return data
 
 
 def read_document(member: Member, limits: Limits) -> bytes:

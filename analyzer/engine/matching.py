@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,39 @@ class _LazyHit:
         return Hit(self.ref.to_record(), self.captures, self.group)
 
 
+@dataclass(slots=True)
+class RawHit:
+    """A sample taken in bulk (:mod:`analyzer.engine.bulk`): the line's bytes only. Its header
+    and captures are parsed when it is shown, so a hit that stays a number costs no parse."""
+
+    raw: bytes
+    member: str
+    source_kind: str
+    line: int
+    real_version: bool
+    group: int = -1
+    capture_pattern: str = ""
+
+    def resolve(self) -> Hit:
+        from analyzer.parse.waagent_log import decode_line, parse_header
+
+        header = parse_header(decode_line(self.raw)[0])
+        if header is None:  # not reachable for lines the bulk path accepted
+            raise ValueError(f"{self.member}:{self.line}: not a record header")
+        record = LineRef(header, self.member, self.source_kind, self.line, False,
+                         self.real_version).to_record()
+        captures: dict[str, str] = {}
+        if self.capture_pattern:
+            found = compile_pattern(self.capture_pattern).search(record.message)
+            if found is not None:
+                captures = {k: v for k, v in found.groupdict().items() if v is not None}
+        return Hit(record, captures, self.group)
+
+
+def resolved(hit: Hit | _LazyHit | RawHit) -> Hit:
+    return hit if isinstance(hit, Hit) else hit.resolve()
+
+
 class LineView:
     """Quacks like a ``Record`` for filters and patterns, from a header alone; structured
     fields are computed only if a filter asks for one."""
@@ -116,7 +149,7 @@ class Accumulator:
     groups: array = field(default_factory=lambda: array("i"))
     group_names: dict[str, int] = field(default_factory=dict)
     head: list[Hit] = field(default_factory=list)
-    tail: list[Hit | _LazyHit] = field(default_factory=list)
+    tail: list[Hit | _LazyHit | RawHit] = field(default_factory=list)
     group_samples: dict[int, Hit] = field(default_factory=dict)
     """One record per group (for ``group_by`` evidence), for the first ``max_group_samples``."""
     max_group_samples: int = DEFAULT_LIMITS.max_group_samples
@@ -162,8 +195,44 @@ class Accumulator:
         if len(self.tail) > SAMPLES_TAIL * 4:
             del self.tail[: -SAMPLES_TAIL]
 
+    def add_bulk(self, times: array, samples: list[RawHit]) -> None:
+        """``len(times)`` hits of one pattern with no group, in line order, exactly as that many
+        ``add_line`` calls would record them; ``samples`` are the first and last few of them
+        (all of them when there are at most ``2 * SAMPLES_HEAD + SAMPLES_TAIL``)."""
+        count = len(times)
+        if not count:
+            return
+        self.count += count
+        self.times.extend(times)
+        index = self.group_names.get("")
+        new_group = index is None and len(self.group_names) < MAX_GROUPS
+        if new_group:
+            index = self.group_names[""] = len(self.group_names)
+        group_index = index if index is not None else -1
+        self.groups.extend(array("i", [group_index]) * count)
+        for sample in samples:
+            sample.group = group_index
+        position = 0
+        if new_group:
+            first = samples[0].resolve()
+            self.group_samples[group_index] = first
+            position = 1
+            if len(self.head) < SAMPLES_HEAD:
+                self.head.append(first)
+            else:
+                self.tail.append(first)
+        while len(self.head) < SAMPLES_HEAD and position < len(samples):
+            self.head.append(samples[position].resolve())
+            position += 1
+        taken_for_head = position
+        rest = count - taken_for_head
+        if rest > 0:
+            self.tail.extend(samples[max(position, len(samples) - min(rest, SAMPLES_TAIL)):])
+            if len(self.tail) > SAMPLES_TAIL * 4:
+                del self.tail[: -SAMPLES_TAIL]
+
     def samples(self) -> list[Hit]:
-        tail = [h.resolve() if isinstance(h, _LazyHit) else h for h in self.tail[-SAMPLES_TAIL:]]
+        tail = [resolved(h) for h in self.tail[-SAMPLES_TAIL:]]
         self.tail = list(tail)
         return self.head + tail
 
@@ -185,7 +254,7 @@ class Accumulator:
         for hit in [*other.head, *other.tail]:
             hit.group = remap.get(hit.group, -1)
             if len(self.head) < SAMPLES_HEAD:
-                self.head.append(hit.resolve() if isinstance(hit, _LazyHit) else hit)
+                self.head.append(resolved(hit))
             else:
                 self.tail.append(hit)
         del self.tail[:-SAMPLES_TAIL]
@@ -208,9 +277,9 @@ class SequenceStore:
     start_groups: array = field(default_factory=lambda: array("i"))
     start_lines: array = field(default_factory=lambda: array("q"))
     starts_dropped: int = 0
-    first: dict[int, Hit] = field(default_factory=dict)
-    last: dict[int, Hit] = field(default_factory=dict)
-    spread: dict[int, Hit] = field(default_factory=dict)
+    first: dict[int, Hit | RawHit] = field(default_factory=dict)
+    last: dict[int, Hit | RawHit] = field(default_factory=dict)
+    spread: dict[int, Hit | RawHit] = field(default_factory=dict)
     stride: int = 1
     end_times: array = field(default_factory=lambda: array("d"))
     end_groups: array = field(default_factory=lambda: array("i"))
@@ -234,7 +303,7 @@ class SequenceStore:
             return
         self._add_start(time, self._group_index(group), record.line, Hit(record, captures))
 
-    def _add_start(self, time: float, group: int, line: int, hit: Hit | None) -> None:
+    def _add_start(self, time: float, group: int, line: int, hit: Hit | RawHit | None) -> None:
         if self.starts >= self.max_starts:
             self.starts_dropped += 1
             return
@@ -245,7 +314,63 @@ class SequenceStore:
         if hit is not None:
             self._sample(index, hit)
 
-    def _sample(self, index: int, hit: Hit) -> None:
+    def add_starts_bulk(self, times: array, lines: array,
+                        hits: Callable[[int], RawHit]) -> None:
+        """Starts with no group, in line order: what one ``add`` per start would keep (the
+        arrays, the cap, and the same first/last/spread samples), sampling by arithmetic
+        instead of a call per start. ``hits(i)`` makes the sample for ``times[i]``."""
+        room = max(0, self.max_starts - self.starts)
+        count = min(len(times), room)
+        self.starts_dropped += len(times) - count
+        if not count:
+            return
+        group = self._group_index("")
+        begin = self.starts
+        self.start_times.extend(times[:count])
+        self.start_groups.extend(array("i", [group]) * count)
+        self.start_lines.extend(lines[:count])
+        offset = 0
+        while len(self.first) < self.samples and offset < count:
+            self.first[begin + offset] = hits(offset)
+            offset += 1
+        if offset == count:
+            return
+        # Every later start enters ``last``; the oldest of ``last`` is evicted into ``spread``
+        # when its index is a multiple of the stride. Only the evictions can be sampled, so
+        # walk the evicted indices that are multiples of the stride.
+        new_indices = range(begin + offset, begin + count)
+        evicted_old = sorted(self.last)
+        overflow = len(evicted_old) + len(new_indices) - self.samples
+        if overflow <= 0:
+            for index in new_indices:
+                self.last[index] = hits(index - begin)
+            return
+        old_out = evicted_old[: min(overflow, len(evicted_old))]
+        for index in old_out:
+            self._evict(index, self.last.pop(index))
+        new_out_end = begin + offset + max(0, overflow - len(old_out))
+        index = begin + offset
+        while index < new_out_end:
+            if index % self.stride:
+                index += self.stride - index % self.stride
+                continue
+            self._evict(index, hits(index - begin))
+            index += 1  # the stride may have doubled: the next multiple of the new one
+        for index in range(new_out_end, begin + count):
+            self.last[index] = hits(index - begin)
+
+    def _evict(self, index: int, hit: Hit | RawHit) -> None:
+        if index % self.stride == 0:
+            self.spread[index] = hit
+            while len(self.spread) > self.samples:
+                self.stride *= 2
+                self.spread = {i: h for i, h in self.spread.items() if i % self.stride == 0}
+
+    def add_ends_bulk(self, times: array) -> None:
+        self.end_times.extend(times)
+        self.end_groups.extend(array("i", [self._group_index("")]) * len(times))
+
+    def _sample(self, index: int, hit: Hit | RawHit) -> None:
         if len(self.first) < self.samples:
             self.first[index] = hit
             return
@@ -261,7 +386,8 @@ class SequenceStore:
 
     def sampled(self) -> dict[int, Hit]:
         """Start index -> full record, for the starts kept as evidence."""
-        return {**self.spread, **self.first, **self.last}
+        return {index: resolved(hit)
+                for index, hit in {**self.spread, **self.first, **self.last}.items()}
 
     def add_end(self, time: float, group: str) -> None:
         self.end_times.append(time)

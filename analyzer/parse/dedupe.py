@@ -16,19 +16,51 @@ Whether a line copied into another *kind* of log is a repeat depends on the ques
 
 from __future__ import annotations
 
+from array import array
 from datetime import datetime
+from typing import Any
 
 
 class FirstSighting:
-    """Remembers where each dated record was first seen (one small int per record)."""
+    """Remembers which dated records earlier members held (8 bytes per record)."""
 
     def __init__(self, per_kind: bool = False) -> None:
         self.per_kind = per_kind
-        self._first_member: dict[int, str] = {}
+        self._member = ""
+        self._current = array("q")
+        """Keys of the member being read: 8 bytes each, no lookup needed (repeats inside one
+        member count)."""
+        self._earlier: Any = None
+        """Sorted numpy array of the keys of every earlier member."""
 
     def is_first(self, source_kind: str, timestamp: datetime | None, message: str,
                  member: str) -> bool:
         if timestamp is None:
             return True
-        key = hash((source_kind if self.per_kind else "", timestamp, message))
-        return self._first_member.setdefault(key, member) == member
+        return self.is_first_raw(source_kind, timestamp.timestamp(),
+                                 message.encode("utf-8", "surrogateescape"), member)
+
+    def is_first_raw(self, source_kind: str, time: float, message: bytes, member: str) -> bool:
+        """:meth:`is_first` from POSIX seconds and the message's bytes (the bulk path has
+        those, not a datetime and a str; both paths give the same key)."""
+        key = hash((source_kind if self.per_kind else "", time, message))
+        if member != self._member:
+            self._close_member(member)
+        earlier = self._earlier
+        if earlier is not None and len(earlier):
+            at = int(earlier.searchsorted(key))
+            if at < len(earlier) and earlier[at] == key:
+                return False
+        self._current.append(key)
+        return True
+
+    def _close_member(self, member: str) -> None:
+        """The member changed: its keys join the sorted earlier keys (the compact form keeps
+        memory at 8 bytes per dated candidate record, whatever the mix)."""
+        import numpy as np
+
+        if self._current:
+            keys = np.unique(np.frombuffer(self._current, dtype=np.int64))
+            self._earlier = keys if self._earlier is None else np.union1d(self._earlier, keys)
+        self._member = member
+        self._current = array("q")

@@ -90,6 +90,19 @@ class LogFacts:
         self._last[key] = value
         return True
 
+    def would_add(self, fields: dict[str, str], extension: str, version: str,
+                  message: str) -> bool:
+        """Whether :meth:`rows` would keep a row for a record with these parts (the bulk
+        path asks before building a record: a heartbeat repeating a known version adds none).
+        Waagent-log records only, like :meth:`rows`."""
+        for field_name, role in _FACT_FIELDS:
+            if field_name in fields and self._last.get((role,)) != fields[field_name]:
+                return True
+        if extension and "Target handler state" in message:
+            state = message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+            return self._last.get(("extension", extension.lower())) != f"{version} {state}"
+        return False
+
     def rows(self, record: Record) -> list[AgentRow | ExtensionRow]:
         if record.source_kind != SourceKind.WAAGENT_LOG:
             return []
@@ -115,13 +128,21 @@ class LogFacts:
                 ))
         return rows
 
+    def event_kind(self, message: str) -> str | None:
+        """The kind of event a record with this message is, when that kind is wanted."""
+        for regex, kind in self._events:
+            if regex.search(message):
+                return kind if kind in self._wanted else None
+        return None
+
     def event(self, record: Record) -> LogEvent | None:
         if record.timestamp is None:
             return None
-        for regex, kind in self._events:
-            if regex.search(record.message):
-                if kind not in self._wanted:
-                    return None
-                label = record.message.split("\n", 1)[0][:EVENT_LABEL_CHARS]
-                return LogEvent(record.timestamp, kind, label)
-        return None
+        kind = self.event_kind(record.message)
+        if kind is None:
+            return None
+        return LogEvent(record.timestamp, kind, event_label(record.message))
+
+
+def event_label(message: str) -> str:
+    return message.split("\n", 1)[0][:EVENT_LABEL_CHARS]

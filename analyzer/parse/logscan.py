@@ -10,6 +10,7 @@ counts for the HTML timeline) is computed without touching lines one by one in P
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +98,10 @@ class LogScanner:
     none of them matches goes to ``on_line`` instead: its header is parsed, nothing more."""
     on_line: Callable[[Header, int, bool], None] | None = None
     """Cheap path: (parsed header, line number, first line of a collector-cut file)."""
+    bulk: Callable[[bytes, int], Any] | None = None
+    """Bulk path (:mod:`analyzer.engine.bulk`): (region, first line number) -> a plan whose
+    ``positions`` are the candidate lines left to the record path and whose ``flush(line)``
+    applies the bulk matches before that line; None: this region takes the record path."""
 
     def scan(self, stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> ScanStats:
         carry = b""
@@ -152,6 +157,10 @@ class LogScanner:
             self._count_hours(region)
         if self.prefilter is None:
             return
+        plan = self.bulk(region, line_base) if self.bulk is not None else None
+        if plan is not None:
+            self._scan_planned(region, line_base, plan)
+            return
         counted_pos, counted_lines = 0, 0
         position = -1
         while True:
@@ -167,6 +176,25 @@ class LogScanner:
             if not self._try_line(region, start, end, line_no):
                 self._emit(region[start:end], line_no, first=start == 0)
             position = max(end - 1, position)  # always move forward
+
+    def _scan_planned(self, region: bytes, line_base: int, plan: Any) -> None:
+        """The record path for the lines the bulk plan left to it, in line order, with the
+        bulk matches applied before each of them."""
+        counted_pos, counted_lines = 0, 0
+        handled_end = -1
+        for position in plan.positions:
+            if position < handled_end:
+                continue  # inside the record just handled
+            start = self._record_start(region, position)
+            end = self._record_end(region, position)
+            counted_lines += region.count(b"\n", counted_pos, start)
+            counted_pos = start
+            line_no = line_base + counted_lines
+            plan.flush(line_no)
+            if not self._try_line(region, start, end, line_no):
+                self._emit(region[start:end], line_no, first=start == 0)
+            handled_end = end
+        plan.flush(sys.maxsize)
 
     def _try_line(self, region: bytes, start: int, end: int, line_no: int) -> bool:
         """Hand a one-line record that only cheap patterns match to ``on_line``."""

@@ -339,6 +339,13 @@ def _version_fields(message: str, fields: dict[str, str]) -> None:
             fields["os"] = os_match.group("os").strip()
 
 
+def version_fields(message: str) -> dict[str, str]:
+    """Only the agent facts of :func:`structured_fields` (versions, Python, OS)."""
+    fields: dict[str, str] = {}
+    _version_fields(message, fields)
+    return fields
+
+
 def structured_fields(message: str) -> dict[str, str]:
     """Fields a rule can match on without a regex (``where = {event_op = "Enable"}``).
 

@@ -1,0 +1,145 @@
+"""The bulk path (analyzer/engine/bulk.py) gives exactly what the record path gives.
+
+Each case analyses the same input twice, with ``WAAGENT_ANALYZER_BULK=0`` (every candidate
+line becomes a record) and with the bulk path, and compares what a user sees: the JSON
+report (findings, counts, evidence lines, first/last seen), the agent and extension facts,
+the events of the timeline and the backup runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import random
+import sys
+import tarfile
+from array import array
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analyzer.engine.bulk import parse_stamps
+from analyzer.engine.matching import Hit, RawHit, SequenceStore
+from analyzer.pipeline import AnalyzeOptions, analyze_path
+from analyzer.report.json_renderer import JsonRenderer
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+import run as bench  # noqa: E402
+
+FIXTURES = sorted((REPO / "fixtures" / "bundles").iterdir())
+
+
+def _outcome(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[str, ...]:
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+    analysis = analyze_path(path, AnalyzeOptions(isolate=False, timeline=True))
+    tables = analysis.tables
+    report = JsonRenderer().render(analysis.report)
+    facts = repr([dataclasses.astuple(row) for row in tables.agent + tables.extensions])
+    events = repr(tables.events)
+    runs = repr(tables.snapshot_runs)
+    return report, facts, events, runs
+
+
+def _same(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = _outcome(path, monkeypatch, bulk=False)
+    bulk = _outcome(path, monkeypatch, bulk=True)
+    for label, a, b in zip(("report", "facts", "events", "runs"), records, bulk, strict=True):
+        assert a == b, f"{path.name}: bulk and record paths differ in {label}"
+
+
+@pytest.mark.parametrize("bundle", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_fixture_bundles_same_on_both_paths(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same(bundle, monkeypatch)
+
+
+def _mix_bundle(tmp_path: Path, mix: str) -> Path:
+    """About 1 MB of the benchmark's mix in a rotated pair, the goal-state files and the
+    backup extension log (the heavy one for ``extension-log-heavy``)."""
+    writer = bench.LogWriter(seed=7, mix=mix)
+    end = datetime(2024, 1, 31, 12, 0, tzinfo=UTC)
+    older = "".join(writer.records_between(end - timedelta(days=2), end - timedelta(days=1),
+                                           0.04, needles=3))
+    newer = "".join(writer.records_between(end - timedelta(days=1), end, 0.04, needles=3))
+    files = {"var/log/waagent.log": newer.encode(),
+             # the rotated copy repeats the last hour of the current file: counted once
+             "var/log/waagent.log.1.gz": gzip.compress((older + newer[:20000]).encode(),
+                                                       mtime=0)}
+    extension = "".join(bench._heavy_extension_log(
+        400_000 if mix == "extension-log-heavy" else 20_000, end))
+    files[f"var/log/azure/{bench.VMSNAP}/extension.log"] = extension.encode()
+    target = tmp_path / f"{mix}.tgz"
+    with tarfile.open(target, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return target
+
+
+@pytest.mark.parametrize("mix", bench.MIXES)
+def test_benchmark_mixes_same_on_both_paths(mix: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = _mix_bundle(tmp_path, mix)
+    _same(bundle, monkeypatch)
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
+    report = analyze_path(bundle, AnalyzeOptions(isolate=False)).report
+    assert report.findings, "the mix is meant to make rules fire"
+
+
+def test_stamps_equal_datetime_timestamps() -> None:
+    rnd = random.Random(3)
+    stamps = [datetime(rnd.randint(1990, 2199), rnd.randint(1, 12), rnd.randint(1, 28),
+                       rnd.randint(0, 23), rnd.randint(0, 59), rnd.randint(0, 59),
+                       rnd.randint(0, 999_999), tzinfo=UTC) for _ in range(2000)]
+    stamps.append(datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC))
+    text = b"".join(f"{s:%Y-%m-%dT%H:%M:%S.%f}".encode() for s in stamps)
+    micros, valid = parse_stamps(text)
+    assert valid.all()
+    assert (micros / 1e6).tolist() == [s.timestamp() for s in stamps]
+
+
+@pytest.mark.parametrize("stamp", [b"2023-02-29 10:00:00.000000", b"1989-12-31T23:59:59.000000",
+                                   b"2024-13-01T00:00:00.000000", b"2024-04-31T00:00:00.000000",
+                                   b"2024-01-01T24:00:00.000000", b"2200-01-01T00:00:00.000000"])
+def test_stamps_the_header_parser_rejects_are_not_valid(stamp: bytes) -> None:
+    assert not parse_stamps(stamp)[1].any()
+
+
+def _raw(index: int) -> RawHit:
+    line = f"2024-01-31T10:00:{index % 60:02d}.000000Z INFO ExtHandler ExtHandler start {index}"
+    return RawHit(line.encode(), "m", "waagent_log", index + 1, True)
+
+
+@pytest.mark.parametrize("samples", [2, 3, 20])
+@pytest.mark.parametrize("seed", range(40))
+def test_bulk_starts_keep_the_same_samples_and_cap(samples: int, seed: int) -> None:
+    """Batches of starts in bulk, mixed with single starts (the record path's), keep what
+    one start at a time keeps: arrays, cap, and the same first/last/spread samples."""
+    rnd = random.Random(seed)
+    one_by_one = SequenceStore(max_starts=3000, samples=samples)
+    mixed = SequenceStore(max_starts=3000, samples=samples)
+    index = 0
+    for _ in range(rnd.randint(1, 30)):
+        size = rnd.choice([1, 2, 3, 9, 17, 100, 700])
+        hits = [_raw(index + i) for i in range(size)]
+        for i, hit in enumerate(hits):
+            one_by_one._add_start(float(index + i), one_by_one._group_index(""), index + i + 1,
+                                  hit)
+        if rnd.random() < 0.3:
+            for i, hit in enumerate(hits):
+                mixed._add_start(float(index + i), mixed._group_index(""), index + i + 1, hit)
+        else:
+            mixed.add_starts_bulk(array("d", [float(index + i) for i in range(size)]),
+                                  array("q", [index + i + 1 for i in range(size)]),
+                                  lambda i, hits=hits: hits[i])  # type: ignore[misc]
+        index += size
+    assert mixed.start_times == one_by_one.start_times
+    assert mixed.start_lines == one_by_one.start_lines
+    assert mixed.starts_dropped == one_by_one.starts_dropped
+    assert mixed.stride == one_by_one.stride
+    for name in ("first", "last", "spread"):
+        assert sorted(getattr(mixed, name)) == sorted(getattr(one_by_one, name)), name
+    assert all(isinstance(hit, Hit) for hit in mixed.sampled().values())
