@@ -31,7 +31,8 @@ from pathlib import Path
 from analyzer.errors import BudgetExceeded
 from analyzer.settings import Limits
 
-from .reader import GZIP_MAGIC, XZ_MAGIC, format_bytes
+from .budget import format_bytes
+from .decompress import GZIP_MAGIC, XZ_MAGIC
 
 SNIFF_BYTES = 64 * 1024
 """Raw bytes read for sniffing (xz needs some input before it produces the first block)."""
