@@ -113,8 +113,9 @@ MembersFactory = Callable[[list[Problem]], Iterable[Member]]
 
 
 def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
-    from analyzer.bundle.walker import walk
+    from analyzer.bundle.walker import check_input, walk
 
+    check_input(source, options.limits)  # before hashing: the size alone may refuse it
     return analyze_members(
         source.name,
         lambda problems: walk(source, options.limits, problems),

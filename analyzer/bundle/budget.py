@@ -51,6 +51,8 @@ class Budget:
         self.entries = 0
         self.members_read = 0
         self.stop_reason: str | None = None
+        self.input_size = 0
+        """Size of the input file (0 for a directory), set by the walker once it is checked."""
         self._recorded: set[tuple[str, str]] = set()
 
     # -- problems ------------------------------------------------------------------------
@@ -111,6 +113,14 @@ class Budget:
                 f"({format_bytes(self.expanded)} from {format_bytes(self.bytes_in)} of input, "
                 f"ratio limit {limits.ratio_limit}:1)",
             )
+
+    def expansion_room(self) -> int:
+        """Bytes decompressors may still produce before the expansion-ratio stop must fire,
+        even if every byte of the input were read: the most a compressed stream can still
+        deliver to the walk."""
+        limits = self.limits
+        bytes_in = max(self.input_size, self.bytes_in, 1)
+        return max(limits.ratio_floor_bytes, limits.ratio_limit * bytes_in) - self.expanded
 
     def remaining_total(self) -> int:
         return max(self.limits.max_total_bytes - self.total_out, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import lzma
+import zlib
 from typing import Any
 
 from analyzer.errors import BudgetExceeded, BundleError
@@ -19,11 +20,99 @@ GZIP_MAGIC = b"\x1f\x8b"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
+_FHCRC, _FEXTRA, _FNAME, _FCOMMENT = 0x02, 0x04, 0x08, 0x10
+
+
+class _GzipHeader:
+    """Consumes one gzip member header (RFC 1952) fed in pieces of any size.
+
+    ISA-L's inflater fails when the optional name/comment fields of the header do not arrive
+    in the same call as the fixed part (a long ``FNAME``, read in 256 KiB chunks), zlib does
+    not. So we skip the header ourselves, keeping only its 10 fixed bytes (the optional fields
+    are never stored, whatever their length), and hand the inflater an equivalent header without
+    the optional fields; it still checks the trailer (CRC-32 and size).
+    """
+
+    def __init__(self) -> None:
+        self.fixed = bytearray()
+        self.done = False
+        self._crc = 0
+        self._steps: list[str] = []
+        self._extra_left = -1
+        self._extra_len = bytearray()
+        self._hcrc = bytearray()
+
+    def replacement(self) -> bytes:
+        """The header to give the inflater: the fixed part with no optional field."""
+        return bytes(self.fixed[:3]) + b"\x00" + bytes(self.fixed[4:])
+
+    def consume(self, data: bytes) -> tuple[bytes, bool]:
+        """Eat header bytes from ``data``; returns the rest and whether the header is one we
+        parse (a bad magic, method or reserved flag is left to the inflater to report)."""
+        pos = 0
+        while not self.done and pos < len(data):
+            if len(self.fixed) < 10:
+                take = data[pos : pos + 10 - len(self.fixed)]
+                self.fixed += take
+                self._crc = zlib.crc32(take, self._crc)
+                pos += len(take)
+                if len(self.fixed) == 10 and not self._plan():
+                    return bytes(self.fixed) + data[pos:], False
+                continue
+            pos = self._step(data, pos)
+        return data[pos:], True
+
+    def _plan(self) -> bool:
+        if self.fixed[:3] != b"\x1f\x8b\x08" or self.fixed[3] & 0xE0:
+            return False
+        flags = self.fixed[3]
+        steps = [("extra", _FEXTRA), ("name", _FNAME), ("comment", _FCOMMENT), ("hcrc", _FHCRC)]
+        self._steps = [name for name, bit in steps if flags & bit]
+        self.done = not self._steps
+        return True
+
+    def _step(self, data: bytes, pos: int) -> int:
+        step = self._steps[0]
+        if step == "extra":
+            if len(self._extra_len) < 2:
+                self._extra_len.append(data[pos])
+                self._crc = zlib.crc32(data[pos : pos + 1], self._crc)
+                if len(self._extra_len) == 2:
+                    self._extra_left = int.from_bytes(self._extra_len, "little")
+                    if self._extra_left == 0:
+                        self._next()
+                return pos + 1
+            take = data[pos : pos + self._extra_left]
+            self._crc = zlib.crc32(take, self._crc)
+            self._extra_left -= len(take)
+            if self._extra_left == 0:
+                self._next()
+            return pos + len(take)
+        if step in ("name", "comment"):
+            end = data.find(b"\x00", pos)
+            stop = len(data) if end < 0 else end + 1
+            self._crc = zlib.crc32(data[pos:stop], self._crc)
+            if end >= 0:
+                self._next()
+            return stop
+        self._hcrc.append(data[pos])
+        if len(self._hcrc) == 2:
+            if int.from_bytes(self._hcrc, "little") != self._crc & 0xFFFF:
+                raise CorruptData("corrupt: invalid compressed data (header crc mismatch)")
+            self._next()
+        return pos + 1
+
+    def _next(self) -> None:
+        self._steps.pop(0)
+        self.done = not self._steps
+
+
 class _GzipDecoder:
     def __init__(self) -> None:
         # wbits=31: gzip header and trailer (CRC32 + ISIZE) are checked by the inflater itself.
         self._d = inflate_module.decompressobj(wbits=31)
         self._tail = b""
+        self._header: _GzipHeader | None = _GzipHeader()
 
     @property
     def eof(self) -> bool:
@@ -38,6 +127,14 @@ class _GzipDecoder:
         return bytes(self._d.unused_data)
 
     def feed(self, data: bytes, max_out: int) -> bytes:
+        if self._header is not None:
+            header = self._header
+            data, parsed = header.consume(data)
+            if parsed and not header.done:
+                return b""  # the header goes on in the next chunk
+            if parsed:
+                data = header.replacement() + data
+            self._header = None
         out = self._d.decompress(self._tail + data if self._tail else data, max_out)
         self._tail = self._d.unconsumed_tail
         return out
@@ -98,6 +195,8 @@ class DecompressStream(io.RawIOBase):
         self._started = False
         self._done = False
         self._error: BundleError | None = None
+        self.produced = 0
+        """Decompressed bytes returned so far."""
 
     def _new_decoder(self) -> _GzipDecoder | _XzDecoder:
         if self._fmt == "gzip":
@@ -137,6 +236,7 @@ class DecompressStream(io.RawIOBase):
             self._error = CorruptData(f"corrupt: invalid xz data ({escape_text(text)})")
             raise self._error from None
         if out:
+            self.produced += len(out)
             self._budget.add_expanded(len(out), self._label)
         return out
 

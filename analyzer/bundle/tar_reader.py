@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Self, cast
 
 from analyzer.errors import BudgetExceeded, BundleError
@@ -70,7 +70,10 @@ class TarSource(Source):
 class TarReading(WalkerBase):
     """The tar part of the walker."""
 
-    def walk_tar(self, stream: Any, ctx: Ctx) -> Iterator[Member]:
+    def walk_tar(self, stream: Any, ctx: Ctx, reachable: Callable[[], int]) -> Iterator[Member]:
+        """Yield the members of the tar ``stream``. ``reachable()`` is the furthest offset the
+        stream can still deliver: tarfile skips to the next header by *reading*, so a member
+        whose declared size goes past it ends this archive with a problem instead."""
         header_errors: list[BaseException] = []
 
         class _RecordingTarInfo(tarfile.TarInfo):
@@ -132,15 +135,30 @@ class TarReading(WalkerBase):
                 cast(Any, tf).members.clear()
                 self.budget.count_entry(ctx.prov)
                 last = info.name
+                # Decided before the member is read: its data is read as far as it goes,
+                # then this archive ends (no header can follow a lie about the size).
+                lie = tf.offset > reachable()
+                if lie:
+                    self._claim_too_big(ctx, info)
                 source = TarSource(tf, info)
                 try:
                     yield from self._tar_member(ctx, info, source)
                 finally:
                     source.invalidate()
+                if lie:
+                    return
                 cut_reported = cut_reported or source.cut
         finally:
             # Closes tarfile's stream wrapper only; our file object stays with its owner.
             tf.close()
+
+    def _claim_too_big(self, ctx: Ctx, info: tarfile.TarInfo) -> None:
+        prov = f"{ctx.prov}{PROVENANCE_SEPARATOR}{names.display_name(info.name)}"
+        self.budget.problem(
+            prov,
+            f"truncated: declared size {format_bytes(info.size)} is more than the rest of the "
+            "archive can hold; stopped reading this archive",
+        )
 
     def _check_trailing(self, ctx: Ctx, tf: tarfile.TarFile, stream: Any) -> None:
         """Data after the end marker (a second tar appended to the first) is not read; say so

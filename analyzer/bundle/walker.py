@@ -128,6 +128,33 @@ def walk_root(
 
 
 
+def check_input(path: Path, limits: Limits) -> None:
+    """Refuse an input file that is empty or over ``limits.max_input_bytes`` from its size
+    alone (``InputRejected``), with the walk's own message. Whatever reads the whole input
+    before walking it (the bundle hash) calls this first: a 50 GiB sparse file must not be
+    read at all. A directory is accepted here; its files are counted as they are read."""
+    path = Path(path)
+    label = names.display_name(path.name or Path(os.path.abspath(path)).name or str(path))
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InputRejected(
+            f"{label}: cannot read input ({names.escape_text(exc.strerror or '')})"
+        ) from None
+    if stat.S_ISREG(st.st_mode):
+        _check_size(label, st.st_size, limits)
+
+
+def _check_size(label: str, size: int, limits: Limits) -> None:
+    if size == 0:
+        raise InputRejected(f"{label}: empty input")
+    if size > limits.max_input_bytes:
+        raise InputRejected(
+            f"{label}: input is {format_bytes(size)}, more than the limit "
+            f"{format_bytes(limits.max_input_bytes)}"
+        )
+
+
 class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
     def __init__(self, limits: Limits, problems: list[Problem], label: str, raw_name: str) -> None:
         self.limits = limits
@@ -189,13 +216,8 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
         yield from self._walk_input(counted, data[:SNIFF_BYTES], len(data), None, source)
 
     def _check_input_size(self, size: int) -> None:
-        if size == 0:
-            raise InputRejected(f"{self.label}: empty input")
-        if size > self.limits.max_input_bytes:
-            raise InputRejected(
-                f"{self.label}: input is {format_bytes(size)}, more than the limit "
-                f"{format_bytes(self.limits.max_input_bytes)}"
-            )
+        self.budget.input_size = size
+        _check_size(self.label, size, self.limits)
 
     def _walk_input(
         self, raw: CountingReader, head: bytes, size: int, mtime: float | None, source: Source
@@ -228,16 +250,24 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
         if fmt == InputFormat.ZIP:
             yield from self.walk_zip(raw, ctx)
             return
-        stream: Any = raw
         if fmt in (InputFormat.TAR_GZ, InputFormat.TAR_XZ):
-            stream = DecompressStream(
+            decoded = DecompressStream(
                 raw,
                 "gzip" if fmt == InputFormat.TAR_GZ else "xz",
                 self.budget,
                 label=ctx.prov,
                 truncated_message="truncated: unexpected end of data",
             )
-        yield from self.walk_tar(stream, ctx)
+            # The furthest tar offset the walk can reach before the ratio stop.
+            yield from self.walk_tar(
+                decoded, ctx, lambda: decoded.produced + self.budget.expansion_room()
+            )
+            return
+        # A plain tar holds no more than the bytes of the (seekable) file it is read from.
+        start = raw.tell()
+        size = raw.seek(0, io.SEEK_END) - start
+        raw.seek(start)
+        yield from self.walk_tar(raw, ctx, lambda: size)
 
     # -- members -----------------------------------------------------------------------------
     def _single_file(

@@ -14,13 +14,19 @@ from typing import Any
 from analyzer.errors import BudgetExceeded, BundleError
 
 from . import names
-from .budget import Budget, WalkStopped
+from .budget import Budget, WalkStopped, format_bytes
 from .model import PROVENANCE_SEPARATOR, Member
 from .read_errors import CorruptData
 from .sources import Source
 from .streams import ExpansionCounter
 from .walk_base import LIBRARY_ERRORS, SPECIAL_TYPES, ArchiveError, Ctx, WalkerBase, corrupt
-from .zip_structure import ZipStructureError, check_overlaps, count_central_directory, read_eocd
+from .zip_structure import (
+    ZipStructureError,
+    check_overlaps,
+    count_central_directory,
+    prepended_bytes,
+    read_eocd,
+)
 
 _ZIP_METHODS = {
     1: "shrink",
@@ -90,6 +96,16 @@ class _CrcChecked:
 class ZipReading(WalkerBase):
     """The zip part of the walker."""
 
+    def _check_prepended(self, ctx: Ctx, infos: list[zipfile.ZipInfo], cd_start: int) -> None:
+        extra = prepended_bytes(infos, cd_start)
+        if extra:
+            self.budget.problem(
+                ctx.prov,
+                f"suspicious: {format_bytes(extra)} of other data before the zip (the file is "
+                "also another format, e.g. a tar/zip polyglot; other tools may show different "
+                "contents); read as a zip",
+            )
+
     def walk_zip(self, raw: Any, ctx: Ctx) -> Iterator[Member]:
         ctx.backslash_separator = True
         try:
@@ -113,6 +129,7 @@ class ZipReading(WalkerBase):
             try:
                 infos = zf.infolist()
                 check_overlaps(raw, infos, cd_start)
+                self._check_prepended(ctx, infos, cd_start)
             except ZipStructureError as exc:
                 raise ArchiveError(exc.message) from None
             except LIBRARY_ERRORS as exc:

@@ -98,3 +98,14 @@ def check_overlaps(raw: Any, infos: list[zipfile.ZipInfo], cd_start: int) -> Non
         previous_end = end
     if spans and previous_end > cd_start:
         raise ZipStructureError("rejected: overlapping entries (possible zip bomb)")
+
+
+def prepended_bytes(infos: list[zipfile.ZipInfo], cd_start: int) -> int:
+    """Bytes before the first entry (or before the central directory of an empty zip).
+
+    A zip is read from its end, so data placed in front of it goes unnoticed by ``zipfile``,
+    which even shifts every offset to make room for it. Such a file is two formats at once
+    (a tar whose first member name is ``PK\\x03\\x04``, a self-extracting stub): GNU tar and
+    unzip then show different contents. Zero for a zip that starts at its first entry.
+    """
+    return min((info.header_offset for info in infos), default=cd_start)
