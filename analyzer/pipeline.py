@@ -579,8 +579,8 @@ def _placeholder(member: Member, state: _Scan) -> None:
 
 
 def _live_facts(member: Member, state: _Scan) -> None:
-    from analyzer.live.facts import LiveFacts
     from analyzer.live.rows import live_rows
+    from analyzer.live.vm_state import LiveFacts
 
     try:
         facts = LiveFacts.from_json(_read(member, state))

@@ -1,17 +1,27 @@
-"""Walking a directory input and selected paths of a live root, never following a link."""
+"""Walking a directory input and selected paths of a live root, never following a link.
+
+Every folder is listed and every file opened through ``analyzer.safe_open``: components are
+opened one by one relative to their parent with ``O_NOFOLLOW``, so a link anywhere (a member,
+a parent folder, one swapped in after the listing) is reported and never read through."""
 
 from __future__ import annotations
 
 import fnmatch
-import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from analyzer.safe_open import UnsafePath, list_under, lstat_under
 
 from . import names
 from .model import Member
 from .sources import FileSource
 from .walk_base import SPECIAL_TYPES, Ctx, WalkerBase
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, UnsafePath) and exc.strerror == "symbolic link":
+        return "skipped: symbolic link"
+    return f"skipped: cannot read ({names.escape_text(exc.strerror or '')})"
 
 
 class FolderReading(WalkerBase):
@@ -25,120 +35,93 @@ class FolderReading(WalkerBase):
             parts = [p for p in pattern.split("/") if p not in ("", ".")]
             if not parts or ".." in parts:
                 continue
-            parent = self._resolve_parent(root, parts[:-1], base)
-            if parent is None:
-                continue
-            for name in self._matching(parent, parts[-1]):
+            for name in self._matching(str(root), parts, base):
                 rel = [*parts[:-1], name]
                 key = "/".join(rel)
                 if key in done:
                     continue
                 done.add(key)
-                yield from self._walk_entry(os.path.join(parent, name), rel, ctx)
+                yield from self._walk_entry(str(root), rel, ctx)
 
-    def _resolve_parent(self, root: Path, parts: list[str], base: str) -> str | None:
-        """The directory holding a selected path, reached without following any link."""
-        current = str(root)
-        for index, part in enumerate(parts):
-            current = os.path.join(current, part)
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                return None
-            except OSError as exc:
-                where = f"{base}/" + "/".join(names.display_name(p) for p in parts[: index + 1])
-                message = names.escape_text(exc.strerror or "")
-                self.budget.problem(where, f"skipped: cannot read ({message})")
-                return None
-            if not stat.S_ISDIR(st.st_mode):
-                if stat.S_ISLNK(st.st_mode):
-                    where = f"{base}/" + "/".join(names.display_name(p) for p in parts[: index + 1])
-                    self.budget.problem(where, "skipped: symbolic link")
-                return None
-        return current
-
-    @staticmethod
-    def _matching(parent: str, last: str) -> list[str]:
-        if not any(ch in last for ch in "*?["):
-            return [last] if os.path.lexists(os.path.join(parent, last)) else []
+    def _matching(self, root: str, parts: list[str], base: str) -> list[str]:
+        """Names in the folder ``parts[:-1]`` matching ``parts[-1]`` (a glob or a name). The
+        folder is reached without following any link; a link on the way is reported."""
+        last = parts[-1]
         try:
-            with os.scandir(parent) as listing:
-                return sorted(e.name for e in listing if fnmatch.fnmatchcase(e.name, last))
-        except OSError:
+            listing = list_under(root, "/".join(parts[:-1]))
+        except FileNotFoundError:
             return []
+        except NotADirectoryError:
+            return []
+        except OSError as exc:
+            shown = exc.filename if isinstance(exc.filename, str) else "/".join(parts[:-1])
+            where = f"{base}/" + "/".join(names.display_name(p) for p in shown.split("/"))
+            self.budget.problem(where, _reason(exc))
+            return []
+        if not any(ch in last for ch in "*?["):
+            return [last] if any(name == last for name, _kind in listing) else []
+        return [name for name, _kind in listing if fnmatch.fnmatchcase(name, last)]
 
-    def _walk_entry(self, path: str, rel: list[str], ctx: Ctx) -> Iterator[Member]:
+    def _walk_entry(self, root: str, rel: list[str], ctx: Ctx) -> Iterator[Member]:
         prov = f"{ctx.prov}/" + "/".join(names.display_name(p) for p in rel)
         self.budget.count_entry(prov)
         try:
-            st = os.lstat(path)
+            st = lstat_under(root, "/".join(rel))
         except OSError as exc:
-            message = names.escape_text(exc.strerror or "")
-            self.budget.problem(prov, f"skipped: cannot read ({message})")
+            self.budget.problem(prov, _reason(exc))
             return
-        if stat.S_ISLNK(st.st_mode):
+        yield from self._entry(root, rel, ctx, prov, st.st_mode, st.st_size, st.st_mtime)
+
+    def _entry(
+        self, root: str, rel: list[str], ctx: Ctx, prov: str, mode: int, size: int, mtime: float
+    ) -> Iterator[Member]:
+        import stat
+
+        if stat.S_ISLNK(mode):
             self.budget.problem(prov, "skipped: symbolic link")
-        elif stat.S_ISDIR(st.st_mode):
-            yield from self.walk_dir(path, rel, ctx)
-        elif stat.S_ISREG(st.st_mode):
+        elif stat.S_ISDIR(mode):
+            if len(rel) >= self.limits.max_name_components:
+                self.budget.problem(
+                    prov,
+                    f"skipped: directory nesting exceeds "
+                    f"{self.limits.max_name_components} components",
+                )
+                return
+            yield from self.walk_dir(root, rel, ctx)
+        elif stat.S_ISREG(mode):
             yield from self.emit(
                 ctx,
                 "/".join(rel),
-                size=st.st_size,
-                mtime=st.st_mtime,
-                source=FileSource(path, self.budget),
+                size=size,
+                mtime=mtime,
+                source=FileSource(root, self.budget, relpath="/".join(rel)),
             )
         else:
-            kind = SPECIAL_TYPES.get(stat.S_IFMT(st.st_mode), "unknown type")
+            kind = SPECIAL_TYPES.get(stat.S_IFMT(mode), "unknown type")
             self.budget.problem(prov, f"skipped: special file ({kind})")
 
     # -- directories ------------------------------------------------------------------------------
-    def walk_dir(self, dirpath: str, rel: list[str], ctx: Ctx) -> Iterator[Member]:
+    def walk_dir(self, root: str, rel: list[str], ctx: Ctx) -> Iterator[Member]:
+        """Every file below the folder ``root/rel`` (``rel`` empty: the input directory)."""
         where = ctx.prov + ("/" + "/".join(names.display_name(p) for p in rel) if rel else "")
         try:
-            with os.scandir(dirpath) as listing:
-                entries = []
-                for entry in listing:
-                    self.budget.count_entry(where)
-                    entries.append(entry)
+            listing = list_under(root, "/".join(rel))
         except OSError as exc:
-            self.budget.problem(
-                where, f"skipped: cannot read directory ({names.escape_text(exc.strerror or '')})"
-            )
+            if isinstance(exc, UnsafePath) and exc.strerror == "symbolic link":
+                self.budget.problem(where, "skipped: symbolic link")
+            else:
+                message = names.escape_text(exc.strerror or "")
+                self.budget.problem(where, f"skipped: cannot read directory ({message})")
             return
-        entries.sort(key=lambda e: e.name)
-        for entry in entries:
+        for _entry in listing:
+            self.budget.count_entry(where)
+        for name, _kind in listing:
             self.budget.check_running()
-            parts = [*rel, entry.name]
-            prov = f"{where}/{names.display_name(entry.name)}"
+            parts = [*rel, name]
+            prov = f"{where}/{names.display_name(name)}"
             try:
-                if entry.is_symlink():
-                    self.budget.problem(prov, "skipped: symbolic link")
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if len(parts) >= self.limits.max_name_components:
-                        self.budget.problem(
-                            prov,
-                            f"skipped: directory nesting exceeds "
-                            f"{self.limits.max_name_components} components",
-                        )
-                        continue
-                    yield from self.walk_dir(entry.path, parts, ctx)
-                    continue
-                st = entry.stat(follow_symlinks=False)
+                st = lstat_under(root, "/".join(parts))
             except OSError as exc:
-                self.budget.problem(
-                    prov, f"skipped: cannot read ({names.escape_text(exc.strerror or '')})"
-                )
+                self.budget.problem(prov, _reason(exc))
                 continue
-            if not stat.S_ISREG(st.st_mode):
-                kind = SPECIAL_TYPES.get(stat.S_IFMT(st.st_mode), "unknown type")
-                self.budget.problem(prov, f"skipped: special file ({kind})")
-                continue
-            yield from self.emit(
-                ctx,
-                "/".join(parts),
-                size=st.st_size,
-                mtime=st.st_mtime,
-                source=FileSource(entry.path, self.budget),
-            )
+            yield from self._entry(root, parts, ctx, prov, st.st_mode, st.st_size, st.st_mtime)

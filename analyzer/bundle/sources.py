@@ -9,6 +9,7 @@ import stat
 from typing import Any, BinaryIO, cast
 
 from analyzer.errors import BudgetExceeded, BundleError
+from analyzer.safe_open import UnsafePath, open_under
 
 from .budget import Budget, WalkStopped, format_bytes
 from .classify import cap_name
@@ -44,20 +45,30 @@ class Source:
 
 
 class FileSource(Source):
-    """A regular file on disk (directory member or single-file input)."""
+    """A regular file on disk: the single-file input (``path``), or a member of a directory or
+    live root (``root`` + ``relpath``, opened through ``safe_open`` so that no link on the way
+    is followed, even one swapped in after the listing)."""
 
-    def __init__(self, path: str, budget: Budget, *, follow: bool = False) -> None:
+    def __init__(
+        self, path: str, budget: Budget, *, follow: bool = False, relpath: str | None = None
+    ) -> None:
         self._path = path
         self._budget = budget
         self._follow = follow
+        self._relpath = relpath
 
     def open_raw(self) -> Any:
-        # Members of a directory are opened with O_NOFOLLOW (a link swapped in after the
-        # listing is refused); only the input path the user typed may itself be a link.
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-        if not self._follow:
-            flags |= getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(self._path, flags)
+        if self._relpath is not None:
+            try:
+                fd = open_under(self._path, self._relpath)
+            except UnsafePath as exc:
+                raise CorruptData(f"skipped: {exc.strerror}") from None
+        else:
+            # Only the input path the user typed may itself be a link.
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+            if not self._follow:
+                flags |= getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self._path, flags)
         try:
             # The entry was a regular file when listed; make sure it still is (no FIFO that
             # would block, no device) now that it is open.

@@ -15,9 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from analyzer.live.collect import CollectSummary, collect
-from analyzer.live.facts import LiveFacts, SystemctlRunner, gather_live_facts
 from analyzer.live.probes import Proxy, Target, default_targets, probe_targets
 from analyzer.live.rows import live_rows
+from analyzer.live.vm_state import LiveFacts, SystemctlRunner, gather_live_facts
 from analyzer.parse.rows import ConfigRow
 
 SELF_CHECK_MEMBER = "self-check.json"

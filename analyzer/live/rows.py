@@ -63,7 +63,7 @@ key                                 value
 
 from __future__ import annotations
 
-from analyzer.live.facts import CONF_DEFAULTS, LiveFacts
+from analyzer.live.vm_state import CONF_DEFAULTS, LiveFacts
 from analyzer.parse.rows import ConfigRow
 
 SOURCE_KIND = "live"

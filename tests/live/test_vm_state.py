@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from live_fakes import DHCLIENT_WITH_245, MEMINFO, RUNNING_UNIT, STAT, systemd_fake, write
 
-from analyzer.live import facts as facts_module
-from analyzer.live.facts import (
+from analyzer.live import vm_state as facts_module
+from analyzer.live.probes import ProbeResult
+from analyzer.live.vm_state import (
     LiveFacts,
     _Reader,
     classify_cmdline,
     cpu_busy_percent,
     gather_live_facts,
 )
-from analyzer.live.probes import ProbeResult
 
 
 def _tree_snapshot(root: Path) -> dict[str, tuple[int, float, str]]:
@@ -338,7 +338,7 @@ def test_real_non_root_run() -> None:
             os.chmod(directory, 0o755)
         code = (
             "import sys; from pathlib import Path; "
-            "from analyzer.live.facts import gather_live_facts; "
+            "from analyzer.live.vm_state import gather_live_facts; "
             "f = gather_live_facts(Path(sys.argv[1]), sample_seconds=0); "
             "print(f.to_json())"
         )
