@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from analyzer.live.vm_state import DHCP_LEASE_GLOBS
+from analyzer.bundle.specs import DHCP_LEASE_GLOBS
 
 MiB = 1024 * 1024
 SELF_CHECK_NAME = "self-check.json"

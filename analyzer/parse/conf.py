@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from analyzer.bundle.model import SourceKind
 from analyzer.parse.rows import ConfigRow
-from analyzer.parse.xmlsafe import decode_text
+from analyzer.parse.text import decode_text
 from analyzer.redact import redact_text
 from analyzer.settings import DEFAULT_LIMITS
 
