@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import BudgetExceeded, BundleError, InputRejected, Problem
+from analyzer.redact import redact_text
 from analyzer.settings import Limits
 
 from . import names
@@ -324,7 +325,7 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
             kind = SourceKind.OTHER
         member = Member(
             provenance=prov,
-            logical_path=logical,
+            logical_path=redact_text(logical),  # classified on the name as stored
             kind=kind,
             size=size,
             depth=ctx.level - 1,

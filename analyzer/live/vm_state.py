@@ -33,6 +33,7 @@ from typing import Any
 
 from analyzer.bundle.specs import DHCP_LEASE_GLOBS, WAAGENT_CONF
 from analyzer.live.probes import ProbeResult
+from analyzer.redact import redact_obj, redact_text
 from analyzer.safe_open import open_under
 
 SCHEMA = "waagent-analyzer/live-facts/v1"
@@ -224,7 +225,10 @@ class LiveFacts:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["unreadable"] = [list(item) for item in self.unreadable]
-        return data
+        # Every string was redacted where it was read; this pass keeps self-check.json clean
+        # should a new fact forget to (idempotent, so the usual cost is a scan).
+        cleaned: dict[str, Any] = redact_obj(data)
+        return cleaned
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=True)
@@ -435,7 +439,8 @@ def scan_agent_processes(proc_dir: Path, reader: _Reader) -> list[AgentProcess]:
             if errors <= _MAX_PROC_ERRORS:
                 reader.note(pid_dir / "cmdline", exc)
             continue
-        argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+        # Redacted where it is read: a command line can carry ``--password X``.
+        argv = [redact_text(a.decode("utf-8", "replace")) for a in raw.split(b"\0") if a]
         if not argv:
             continue  # kernel thread or zombie
         classified = classify_cmdline(argv)
