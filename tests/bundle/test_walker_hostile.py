@@ -508,10 +508,18 @@ def test_tar_member_opens_once_zip_member_reopens() -> None:
 
 
 def test_consumer_breaking_out_of_the_loop_is_fine() -> None:
+    """Leaving the loop early closes the walk: the member taken keeps its data, the member
+    left behind is no longer readable, and no problem is invented."""
     data = tgz_bytes([("a.log", b"1"), ("b.log", b"2")])
-    iterator = walk_bytes(data, "c.tgz", Limits(), [])
-    next(iterator)
+    problems: list[Problem] = []
+    iterator = walk_bytes(data, "c.tgz", Limits(), problems)
+    first = next(iterator)
+    assert first.provenance == "c.tgz!a.log"
+    assert first.open().read() == b"1"
     iterator.close()
+    with pytest.raises(StopIteration):
+        next(iterator)
+    assert problems == []
 
 
 def test_spooled_nested_archives_leave_no_files(
