@@ -585,7 +585,11 @@ def _gather(
         if summary.total_bytes + len(processed.data) > limits.max_total_bytes:
             summary.skipped.append(CollectEntry(cand.path, "archive size limit reached"))
             continue
-        stored.append(_spool(spool, cand.path, int(max(0, cand.mtime)), processed.data))
+        # A secret in a file name (``api_key=...log``) is redacted in the archive too.
+        stored.append(
+            _spool(spool, _redactor().redact_text(cand.path), int(max(0, cand.mtime)),
+                   processed.data)
+        )
         summary.total_bytes += len(processed.data)
         summary.included.append(CollectEntry(cand.path, processed.detail))
         if processed.notes:
