@@ -72,8 +72,9 @@ def load_pack(options: AnalyzeOptions) -> tuple[RulePack, BenignList, list[str]]
 
 def analyze_path(source: Path, options: AnalyzeOptions) -> Analysis:
     from analyzer.bundle.stamps import input_header_time
-    from analyzer.bundle.walker import walk
+    from analyzer.bundle.walker import check_input, walk
 
+    check_input(source, options.limits)  # before hashing: the size alone may refuse it
     return analyze_members(
         source.name,
         lambda problems: walk(source, options.limits, problems),
@@ -201,7 +202,7 @@ def export_records(source: Path, columns: list[str], fmt: str, output: Any,
                    options: AnalyzeOptions) -> tuple[int, list[Problem]]:
     """Write every log record of a bundle (``parse --table records``), read in the same
     limited child as ``analyze``: the child walks, parses and writes; the parent reports."""
-    from analyzer.bundle.walker import walk
+    from analyzer.bundle.walker import check_input, walk
     from analyzer.export import iter_bundle_records, write_table
     from analyzer.isolation import ExportDone, export_isolated
 

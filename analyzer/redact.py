@@ -52,12 +52,17 @@ def _redact_urls(s: str) -> str:
     return _URL_WITH_QUERY.sub(_redact_url_query, s)
 
 
-# A bare signature outside a recognisable URL (e.g. a logged query string).
-_BARE_SIG = re.compile(r"(?i)(?<![\w-])(sig|signature)=(?!<redacted>)[^&\s\"'<>;,)\]]+")
+# A bare signature outside a recognisable URL (e.g. a logged query string), also after an
+# escaped or percent-encoded separator (``\u0026sig=`` in JSON, ``%26sig%3D`` in an encoded
+# URL) and with an encoded ``=``.
+_BARE_SIG = re.compile(
+    r"(?i)(?:(?<![\w-])|(?<=\\u0026)|(?<=%26))(sig|signature)(=|%3D)(?!<redacted>)"
+    r"(?:(?!%26|\\u0026)[^&\s\"'<>;,)\]\\])+"
+)
 
 
 def _redact_bare_sig(s: str) -> str:
-    return _BARE_SIG.sub(lambda m: f"{m.group(1)}={REDACTED}", s)
+    return _BARE_SIG.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", s)
 
 
 # user:password@host in any URL (proxy settings, package mirrors).
@@ -66,8 +71,16 @@ _URL_CREDENTIALS = re.compile(
 )
 
 
+# user:password@host without a scheme (``proxy.corp`` settings, ``git clone`` arguments): the
+# host must have a dot, the user part no colon (``10:00:00@x`` is not a credential).
+_BARE_CREDENTIALS = re.compile(
+    r"(?<![\w.:/@%+-])[\w.+-]{1,64}:(?!<redacted>)[^\s@/:\"'<>]{1,256}@(?=[\w-]{1,63}\.[\w-])"
+)
+
+
 def _redact_url_credentials(s: str) -> str:
-    return _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", s)
+    s = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{REDACTED}@", s)
+    return _BARE_CREDENTIALS.sub(f"{REDACTED}@", s)
 
 
 # --- key/value forms ----------------------------------------------------------------------
@@ -75,39 +88,86 @@ def _redact_url_credentials(s: str) -> str:
 # Bounded repetitions everywhere: an unbounded "[\w.-]*password[\w.-]*" backtracks
 # quadratically over a long run of "passwordpassword..." (a crafted log line).
 _SECRET_KEYS = (
-    r"protectedSettings|[\w.-]{0,40}pass(?:word|wd)[\w.-]{0,40}|[\w.-]{0,40}secret[\w.-]{0,40}"
-    r"|[\w.-]{0,40}token|blobSASUri|logsBlobUri|statusBlobUri|customData|[\w.-]{0,40}accountKey"
-    r"|objectStr|sasUri|sasToken|privateKey"
+    r"protected_?Settings|[\w.-]{0,40}pass(?:word|wd|phrase)[\w.-]{0,40}|[\w.-]{0,40}pwd"
+    r"|[\w.-]{0,40}secret[\w.-]{0,40}|[\w.-]{0,40}token|blobSASUri|logsBlobUri|statusBlobUri"
+    r"|customData|[\w.-]{0,40}accountKey|objectStr|sasUri|sasToken|privateKey|sig|signature"
+    r"|[\w.-]{0,40}api[_-]?key|credentials?"
 )
-# "key": "value" (JSON), with escapes inside the value.
-_JSON_KV = re.compile(r'(?i)("(?:' + _SECRET_KEYS + r')"\s*:\s*")(?:[^"\\\n]|\\.)*(")')
+# A value that is only a yes/no switch or empty-ish says nothing secret
+# (``Provisioning.DeleteRootPassword=y``): kept, whatever the key.
+_SWITCH = r"(?:[yn]|yes|no|true|false|none|null|0|1)(?=[\s&;,\"'<>\\]|$)"
+# "key": "value" (JSON), with escapes inside the value. A value cut short (a truncated line)
+# is redacted to the end: the closing quote is optional at the end of the text.
+_JSON_KV = re.compile(
+    r'(?i)("(?:' + _SECRET_KEYS + r')"\s*:\s*")(?!' + _SWITCH + r')(?:[^"\\\n]|\\.)*+("|(?=\n)|$)'
+)
+# commandToExecute runs whatever the customer wrote (``mysql -p...``, a token in a curl
+# header): kept only when it is one bare word, as the backup extension's ``snapshot``.
+_COMMAND_KV = re.compile(
+    r'(?i)((?:\\?"|\')?commandToExecute(?:\\?"|\')?\s*[:=]\s*(\\?"|\'))'
+    r'(?![A-Za-z]{1,32}\2)(?!<redacted>)(?:(?!\2)[^\n])*+(\2|(?=\n)|$)'
+)
 # \"key\": \"value\" (JSON embedded in a JSON string, as in status files and log lines).
 _ESCAPED_JSON_KV = re.compile(
-    r'(?i)(\\"(?:' + _SECRET_KEYS + r')\\"\s*:\s*\\")(?:[^"\\\n]|\\[^"\n])*(\\")'
+    r'(?i)(\\"(?:' + _SECRET_KEYS + r')\\"\s*:\s*\\")(?:[^"\\\n]|\\[^"\n])*+(\\"|(?=\n)|$)'
 )
 # 'key': 'value' (Python dict repr, as the agent logs some settings).
-_PY_KV = re.compile(r"(?i)('(?:" + _SECRET_KEYS + r")'\s*:\s*')(?:[^'\\\n]|\\.)*(')")
+_PY_KV = re.compile(r"(?i)('(?:" + _SECRET_KEYS + r")'\s*:\s*')(?:[^'\\\n]|\\.)*+('|(?=\n)|$)")
 # key=value / key: value in free text, conf files and connection strings.
 # The key is found by a bounded look-ahead, then consumed by one bounded run.
-_PLAIN_KV = re.compile(
-    r"(?i)(?<![\w.-])("
-    r"(?=[\w.-]{0,40}?(?:pass(?:word|wd)|secret))[\w.-]{1,80}[ \t]*[=:][ \t]*"
+_PLAIN_KEY = (
+    r"(?=[\w.-]{0,40}?(?:pass(?:word|wd|phrase)|secret|pwd|protected_?settings|api[_-]?key"
+    r"|credentials?))[\w.-]{1,80}[ \t]*[=:][ \t]*"
     r"|(?=[\w.-]{0,40}?(?:token|accountKey|SharedAccessKey)[ \t]*=)[\w.-]{1,80}[ \t]*=[ \t]*"
-    r")(?![\"'\\]|<redacted>)[^\s&;,\"'<>]+"
 )
+_PLAIN_KV = re.compile(
+    r"(?i)(?<![\w.-])(" + _PLAIN_KEY + r")(?![\"'\\]|<redacted>|" + _SWITCH + r")[^\s&;,\"'<>]+"
+)
+# The same with a quoted value: password="a b c" / secret='x' (to the end when cut short).
+_PLAIN_QUOTED_KV = re.compile(
+    r"(?i)(?<![\w.-])(" + _PLAIN_KEY + r")([\"'])(?!<redacted>|" + _SWITCH + r")"
+    r"(?:(?!\2)[^\n])++(\2|(?=\n)|$)"
+)
+# Command-line secrets: ``--password X``, ``-p X`` after mysql, ``mysql -pX``.
+_CLI_SECRET = re.compile(
+    r"(?i)(?<![\w-])(--?(?:password|passwd|pwd|passphrase|secret|token|api-?key|client-secret)"
+    r"(?:=|[ \t]+))(?!<redacted>|-)[^\s\"']+"
+    r"|(\bmysql(?:dump|admin)?\b[^\n]{0,200}?[ \t]-p)(?!<redacted>)([^\s\"']+)"
+)
+
+
+def _cli_secret(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        return f"{m.group(1)}{REDACTED}"
+    return f"{m.group(2)}{REDACTED}"
 
 
 def _redact_key_values(s: str) -> str:
     s = _JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
     s = _ESCAPED_JSON_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
     s = _PY_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", s)
-    return _PLAIN_KV.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+    s = _PLAIN_QUOTED_KV.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(3)}", s)
+    s = _PLAIN_KV.sub(lambda m: f"{m.group(1)}{REDACTED}", s)
+    s = _COMMAND_KV.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", s)
+    return _CLI_SECRET.sub(_cli_secret, s)
+
+
+# Bare tokens: a JSON Web Token (three base64url parts, the first two JSON objects) and a
+# storage account key (64 random bytes in base64: 86 characters and "==").
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,4096}\.eyJ[A-Za-z0-9_-]{4,8192}\.[A-Za-z0-9_-]{0,4096}")
+_ACCOUNT_KEY = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])")
+
+
+def _redact_bare_tokens(s: str) -> str:
+    s = _JWT.sub(REDACTED, s)
+    return _ACCOUNT_KEY.sub(REDACTED, s)
 
 
 # <UserPassword>..</UserPassword>, RemoteAccess <Password>, ovf-env <ns1:CustomData>.
 # Element text cannot contain a raw "<", so "[^<]*" finds the end without backtracking.
 _XML_SECRET = re.compile(
-    r"(?i)(<((?:[\w-]{1,40}:)?(?:UserPassword|Password|CustomData))(?:\s[^<>]*)?>)[^<]*(</\2\s*>)"
+    r"(?i)(<((?:[\w-]{1,40}:)?(?:UserPassword|Password|CustomData|ProtectedSettings))"
+    r"(?:\s[^<>]*)?>)(?!<redacted>)[^<]*+(</\2\s*>|(?=<)|$)"
 )
 
 
@@ -158,7 +218,7 @@ def _redact_auth(s: str) -> str:
 _STEPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
     (("-----begin",), _redact_pem),
     (("sig=", "sv=", "se=", "sp=", "skoid="), _redact_urls),
-    (("sig=", "signature="), _redact_bare_sig),
+    (("sig=", "signature=", "sig%3d", "signature%3d"), _redact_bare_sig),
     (
         (
             "protectedsettings",
@@ -173,10 +233,21 @@ _STEPS: tuple[tuple[tuple[str, ...], Callable[[str], str]], ...] = (
             "sasuri",
             "privatekey",
             "sharedaccesskey",
+            "protected_settings",
+            "pwd",
+            "passphrase",
+            "sig",
+            "apikey",
+            "api_key",
+            "api-key",
+            "credential",
+            "commandtoexecute",
+            "-p",
         ),
         _redact_key_values,
     ),
-    (("password", "customdata"), _redact_xml_elements),
+    (("eyj", "=="), _redact_bare_tokens),
+    (("password", "customdata", "protectedsettings"), _redact_xml_elements),
     (("authorization", "bearer"), _redact_auth),
     (("@",), _redact_url_credentials),
 )
@@ -218,8 +289,9 @@ def redact_text(s: str) -> str:
 _SECRET_KEY = re.compile(
     r"(?i)^(?:protectedsettings|blobsasuri|logsbloburi|statusbloburi|objectstr|customdata"
     r"|sas|sig|signature)$"
-    r"|pass(?:word|wd)|secret|token|accountkey|privatekey|credential"
-    r"|^sas|sas(?:uri|url|token|key)|sig$|signature$"
+    r"|pass(?:word|wd|phrase)|secret|token|accountkey|privatekey|credential|pwd"
+    r"|api_?key|^key$|[a-z]key$|_key$|^protected_settings$|^commandtoexecute$"
+    r"|^sas|sas(?:uri|url|token|key)|^sig|sig$|signature$"
 )
 
 
@@ -233,6 +305,21 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
 
+_BARE_WORD = re.compile(r"[A-Za-z]{1,32}")
+
+
+def _mask_setting(key: str, value: Any) -> Any:
+    """The structural rule for one JSON setting: secret keys lose their value, and
+    ``commandToExecute`` keeps only a bare verb (``snapshot``)."""
+    if key.lower() == "commandtoexecute":
+        if isinstance(value, str) and _BARE_WORD.fullmatch(value):
+            return value
+        return _mask(value)
+    if isinstance(value, str) and re.fullmatch(r"(?i)[yn]|yes|no|true|false", value):
+        return value  # a switch (Provisioning.DeleteRootPassword: "y") is no secret
+    return _mask(value)
+
+
 def redact_obj(obj: Any) -> Any:
     """Return a copy of parsed JSON with secret values replaced and all strings redacted.
 
@@ -244,7 +331,7 @@ def redact_obj(obj: Any) -> Any:
     """
     if isinstance(obj, dict):
         return {
-            k: (_mask(v) if isinstance(k, str) and is_secret_key(k) else redact_obj(v))
+            k: (_mask_setting(k, v) if isinstance(k, str) and is_secret_key(k) else redact_obj(v))
             for k, v in obj.items()
         }
     if isinstance(obj, list):

@@ -1,149 +1,163 @@
-"""Open files under a root without ever following a link (stand-in, API agreed with "hostile").
+"""Open files below a root without ever following a link: the one safe-open policy used by
+``self-check``, ``collect`` and the walker's folder and live-root walking.
 
-Every path component is opened with ``O_NOFOLLOW`` relative to the descriptor of its parent
-(``dir_fd``), so a link anywhere in the path, even one swapped in while we run, is refused
-instead of followed; the last component must be a regular file (or a directory when asked),
-and is opened with ``O_NONBLOCK`` so a FIFO or a device never blocks us before ``fstat``
-says what it is.
+A path below the root is opened one component at a time, each relative to the folder opened
+before it (``dir_fd``) and with ``O_NOFOLLOW``: a symbolic link anywhere on the way, a parent
+folder swapped for a link, ``..``, or a special file at the end (FIFO, device, socket) raises
+``UnsafePath`` instead of reading a file outside the root. Only the root itself, typed by the
+user, may be a link.
 
-Standard library only and importable by Python 3.6: the on-VM self-check (a zipapp run by
-the VM's own interpreter) uses this module too.
+Kept to the standard library and Python 3.6 syntax: the on-VM zipapp bundles this file and runs
+it with whatever interpreter the VM has.
+
+>>> import os, tempfile
+>>> root = tempfile.mkdtemp()
+>>> os.mkdir(os.path.join(root, "etc"))
+>>> with open(os.path.join(root, "etc", "waagent.conf"), "w") as out:
+...     _ = out.write("Logs.Verbose=n\\n")
+>>> os.symlink("/etc/passwd", os.path.join(root, "etc", "link"))
+>>> read_text_under(root, "etc/waagent.conf", 100)
+'Logs.Verbose=n\\n'
+>>> read_text_under(root, "etc/link", 100)
+Traceback (most recent call last):
+...
+analyzer.safe_open.UnsafePath: [Errno 40] symbolic link: 'etc/link'
+>>> list_under(root, "etc")
+[('link', 'link'), ('waagent.conf', 'file')]
 """
 
 import errno
 import os
 import stat
-from typing import Any  # noqa: F401  (type comments)
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
-_FILE_FLAGS = os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | _CLOEXEC
+
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "dir"),
+    (stat.S_ISLNK, "link"),
+)
 
 
 class UnsafePath(OSError):
     """A path component is a link, a special file, or escapes the root."""
 
 
-def _components(relpath):
-    # type: (str) -> list
-    parts = [part for part in str(relpath).replace("\\", "/").split("/") if part not in ("", ".")]
-    for part in parts:
-        if part == "..":
-            raise UnsafePath(errno.EPERM, "path escapes the root: %r" % (relpath,))
+def _parts(relpath):
+    # type: (object) -> list
+    parts = [part for part in str(relpath).split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath(errno.EACCES, "escapes the root", str(relpath))
     return parts
 
 
-def _kind(mode):
+def kind_of(mode):
     # type: (int) -> str
-    if stat.S_ISLNK(mode):
-        return "symbolic link"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    if stat.S_ISFIFO(mode):
-        return "named pipe"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
+    """``file``, ``dir``, ``link`` or ``other`` for an ``st_mode``."""
+    for test, kind in _KINDS:
+        if test(mode):
+            return kind
+    return "other"
 
 
-def _open_component(name, flags, dir_fd, shown):
-    # type: (str, int, int, str) -> int
-    try:
-        return os.open(name, flags, dir_fd=dir_fd)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EMLINK):
-            raise UnsafePath(errno.ELOOP, "symbolic link (not followed): %s" % shown) from None
-        if exc.errno == errno.ENOTDIR:
-            # O_DIRECTORY on a link or a file: say which, without following it.
-            try:
-                mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
-            except OSError:
-                raise exc from None
-            shown = "%s (not followed): %s" % (_kind(mode), shown)
-            raise UnsafePath(errno.ENOTDIR, shown) from None
-        raise
+def _refuse(dir_fd, name, shown, want_dir):
+    # type: (int, str, str, bool) -> None
+    """Raise ``UnsafePath`` when ``name`` (in ``dir_fd``) is a link or the wrong kind."""
+    mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    kind = kind_of(mode)
+    if kind == "link":
+        raise UnsafePath(errno.ELOOP, "symbolic link", shown)
+    if want_dir and kind != "dir":
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", shown)
+    if not want_dir and kind != "file":
+        raise UnsafePath(errno.EINVAL, "special file", shown)
 
 
 def open_under(root, relpath, directory=False):
-    # type: (Any, str, bool) -> int
-    """Descriptor of root/relpath; no link anywhere is followed (see the module doc)."""
-    parts = _components(relpath)
-    current = os.open(str(root), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
-    walked = ""
+    # type: (object, object, bool) -> int
+    """Open ``root/relpath`` by walking its components with ``dir_fd`` and ``O_NOFOLLOW``; the
+    final component must be a regular file (a folder with ``directory=True``). Returns a file
+    descriptor the caller closes. Raises ``UnsafePath``, or the ``OSError`` of the open
+    (``FileNotFoundError``, ``PermissionError``)."""
+    parts = _parts(relpath)
+    current = os.open(str(root), os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     try:
-        if not parts:
-            if directory:
-                fd, current = current, -1
-                return fd
-            raise UnsafePath(errno.EISDIR, "directory: %s" % (root,))
-        for index, part in enumerate(parts):
-            walked = walked + "/" + part
+        for index, name in enumerate(parts):
             last = index == len(parts) - 1
-            flags = _DIR_FLAGS if (not last or directory) else _FILE_FLAGS
-            child = _open_component(part, flags, current, walked)
+            want_dir = directory or not last
+            shown = "/".join(parts[: index + 1])
+            # Checked before opening, so a device or FIFO is never opened at all...
+            _refuse(current, name, shown, want_dir)
+            flags = os.O_RDONLY | _NOFOLLOW | _CLOEXEC
+            flags |= _DIRECTORY if want_dir else _NONBLOCK
+            try:
+                opened = os.open(name, flags, dir_fd=current)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.EMLINK):
+                    raise UnsafePath(errno.ELOOP, "symbolic link", shown) from None
+                raise
             os.close(current)
-            current = child
+            current = opened
+        # ...and checked again on what was opened (the entry may have been swapped since).
         mode = os.fstat(current).st_mode
-        wanted = stat.S_ISDIR(mode) if directory else stat.S_ISREG(mode)
-        if not wanted:
-            raise UnsafePath(errno.EINVAL, "%s (not read): %s" % (_kind(mode), walked))
-        fd, current = current, -1
-        return fd
-    finally:
-        if current >= 0:
-            os.close(current)
+        if directory and not stat.S_ISDIR(mode):
+            raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(relpath))
+        if not directory and not stat.S_ISREG(mode):
+            raise UnsafePath(errno.EINVAL, "special file", str(relpath))
+        return current
+    except BaseException:
+        os.close(current)
+        raise
 
 
 def read_bytes_under(root, relpath, limit):
-    # type: (Any, str, int) -> bytes
-    """At most ``limit`` bytes of root/relpath; UnsafePath when the file holds more."""
+    # type: (object, object, int) -> bytes
+    """At most ``limit`` bytes of the regular file ``root/relpath``; ``UnsafePath`` when the
+    file holds more."""
     fd = open_under(root, relpath)
-    try:
-        chunks = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1024 * 1024))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-    finally:
-        os.close(fd)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
     if len(data) > limit:
-        raise UnsafePath(errno.EFBIG, "%s: larger than limit (%d bytes)" % (relpath, limit))
+        raise UnsafePath(errno.EFBIG, f"larger than limit {limit} bytes", str(relpath))
     return data
 
 
 def read_text_under(root, relpath, limit, encoding="utf-8"):
-    # type: (Any, str, int, str) -> str
+    # type: (object, object, int, str) -> str
+    """``read_bytes_under`` decoded (undecodable bytes replaced)."""
     return read_bytes_under(root, relpath, limit).decode(encoding, "replace")
 
 
 def list_under(root, relpath):
-    # type: (Any, str) -> list
-    """(name, kind) of each entry of a folder; kind is file, dir, link or other."""
+    # type: (object, object) -> list
+    """Sorted ``(name, kind)`` of the folder ``root/relpath`` (kinds ``file``, ``dir``,
+    ``link``, ``other``), each entry looked at without following it."""
     fd = open_under(root, relpath, directory=True)
     try:
-        names = sorted(os.listdir(fd))
         entries = []
-        for name in names:
+        for name in sorted(os.listdir(fd)):
             try:
                 mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
-            except OSError:
-                continue
-            if stat.S_ISLNK(mode):
-                kind = "link"
-            elif stat.S_ISDIR(mode):
-                kind = "dir"
-            elif stat.S_ISREG(mode):
-                kind = "file"
-            else:
-                kind = "other"
-            entries.append((name, kind))
+            except FileNotFoundError:
+                continue  # removed since the listing
+            entries.append((name, kind_of(mode)))
         return entries
     finally:
         os.close(fd)
+
+
+def lstat_under(root, relpath):
+    # type: (object, object) -> os.stat_result
+    """``lstat`` of ``root/relpath`` reached through folders opened without following links
+    (the last component itself is not followed either)."""
+    parts = _parts(relpath)
+    if not parts:
+        return os.stat(str(root))
+    parent = open_under(root, "/".join(parts[:-1]), directory=True)
+    try:
+        return os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)

@@ -273,7 +273,7 @@ def read_document(member: Member, limits: Limits) -> bytes:
 
 
 def _live_facts(member: Member, state: ScanState) -> None:
-    from analyzer.live.facts import LiveFacts
+    from analyzer.live.vm_state import LiveFacts
     from analyzer.live.rows import live_rows
 
     try:

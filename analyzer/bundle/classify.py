@@ -23,25 +23,13 @@ import re
 from analyzer.settings import Limits
 
 from .model import SourceKind as K
+from .specs import secret_reason
 
 # Rotation suffixes: ".1", "-20240131", "-2024-01-31-1706659200", optionally followed by ".N".
 _ROT = r"(?:-\d{8}(?:-\d+)?|-\d{4}-\d{2}-\d{2}(?:-\d+)?)?(?:\.\d+)?"
 # /var/log/azure, or an "azure/" folder at the top (tarball made with ``-C /var/log azure``).
 _AZ = r"(?:(?:^|/)var/log/|^)azure/"
 _VMSNAP = r"Microsoft\.Azure\.RecoveryServices\.VMSnapshotLinux"
-
-_SECRET = re.compile(
-    r"(?:^|/)(?:"
-    r"[^/]*\.(?:prv|pem|pfx|p7m|p12|crt|key)"
-    r"|Certificates\.xml|Certificates\.\d+\.xml"
-    r"|ovf-env\.xml"  # masked password, but CustomData too
-    r"|CustomData"
-    r"|RemoteAccess(?:\.\d+)?\.xml"  # JIT users with (encrypted) passwords
-    r"|ManagedIdentity-[^/]*\.json"
-    r"|ssh_host_[^/]*_key"
-    r")$"
-    r"|(?:^|/)etc/g?shadow-?$"
-)
 
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2")
 
@@ -151,14 +139,12 @@ def classify(logical_path: str) -> str:
     'other'
     """
     path = logical_path
-    if _SECRET.search(path):
+    if secret_reason(path) is not None:
         return K.SECRET
     if is_archive_name(path):
         return K.ARCHIVE
     if path.endswith(".gz"):
         path = path[:-3]
-        if _SECRET.search(path):
-            return K.SECRET
     for pattern, kind in _RULES:
         if pattern.search(path):
             return kind

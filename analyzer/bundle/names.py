@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from analyzer.redact import redact_text
 from analyzer.settings import Limits
 
 VM_ROOTS = frozenset({"var", "etc", "run"})
@@ -83,8 +84,9 @@ def name_bytes(name: str) -> bytes:
 
 def display_name(name: str) -> str:
     """Escaped member name for provenance strings; ``!`` is escaped so a name cannot fake a
-    nesting level, very long names are shortened."""
-    shown = escape_text(name, extra="!")
+    nesting level, very long names are shortened. A secret in a name (``...?sig=...``) is
+    redacted first, before anything is cut."""
+    shown = escape_text(redact_text(name), extra="!")
     if len(shown) > _DISPLAY_NAME_MAX:
         shown = f"{shown[:_DISPLAY_NAME_MAX]}...({len(name_bytes(name))} bytes)"
     return shown

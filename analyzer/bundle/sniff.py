@@ -31,7 +31,8 @@ from pathlib import Path
 from analyzer.errors import BudgetExceeded
 from analyzer.settings import Limits
 
-from .reader import GZIP_MAGIC, XZ_MAGIC, format_bytes
+from .budget import format_bytes
+from .decompress import GZIP_MAGIC, XZ_MAGIC
 
 SNIFF_BYTES = 64 * 1024
 """Raw bytes read for sniffing (xz needs some input before it produces the first block)."""
@@ -119,13 +120,25 @@ def _looks_binary(head: bytes) -> bool:
 
 
 def _inflate_head(head: bytes) -> tuple[bytes, bool]:
-    """First decompressed bytes and whether they are the whole (first-member) content."""
-    decoder = zlib.decompressobj(wbits=31)
-    try:
-        out = decoder.decompress(head, EMPTY_TAR_MAX + 1)
-    except zlib.error:
-        return b"", False
-    return out, bool(decoder.eof)
+    """First decompressed bytes and whether they are the whole content.
+
+    Members are decoded one after the other (``cat a.gz b.gz`` is one gzip stream): a tar.gz
+    whose first member holds only a few bytes is still seen as a tar."""
+    parts: list[bytes] = []
+    got = 0
+    rest = head
+    while rest.startswith(GZIP_MAGIC) and got <= EMPTY_TAR_MAX:
+        decoder = zlib.decompressobj(wbits=31)
+        try:
+            out = decoder.decompress(rest, EMPTY_TAR_MAX + 1 - got)
+        except zlib.error:
+            break
+        parts.append(out)
+        got += len(out)
+        if not decoder.eof:
+            return b"".join(parts), False
+        rest = decoder.unused_data
+    return b"".join(parts), not rest.strip(b"\0")
 
 
 def _unxz_head(head: bytes, limits: Limits) -> tuple[bytes, bool]:

@@ -13,25 +13,12 @@ import typer
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.errors import Problem, UsageError
 
-# What the agent's own collector reads, relative to the root (the same paths `collect` takes).
-LIVE_PATHS = (
-    "var/lib/waagent",
-    "var/log/waagent.log*",
-    "var/log/azure",
-    "etc/waagent.conf",
-    "etc/azure/vmbackup.conf",
-    "var/lib/dhcp",
-    "var/lib/dhclient",
-    "var/lib/NetworkManager",
-    "var/lib/wicked",
-    "run/systemd/netif/leases",
-)
-
 
 def live_members(
     root: Path, facts_json: bytes, limits: Any, problems: list[Problem]
 ) -> Iterator[Member]:
     """The live files under ``root`` as bundle members, plus the live facts as one member."""
+    from analyzer.bundle.specs import LIVE_PATHS
     from analyzer.bundle.walker import walk_root
 
     yield from walk_root(root, LIVE_PATHS, limits, problems)

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from analyzer.live.facts import DHCP_LEASE_GLOBS
+from analyzer.bundle.specs import DHCP_LEASE_GLOBS, secret_reason
+from analyzer.safe_open import UnsafePath, list_under, lstat_under, open_under
 
 MiB = 1024 * 1024
 SELF_CHECK_NAME = "self-check.json"
@@ -105,30 +106,15 @@ NORMAL_MANIFEST: tuple[ManifestEntry, ...] = (
 took and the newest unzipped goal-state history folder. Unlike the agent we leave out
 syslog/dmesg/auth (not needed for the rules, full of unrelated data) and ovf-env.xml (secret)."""
 
-_SECRET_SUFFIXES = (".prv", ".pem", ".crt", ".cer", ".p7m", ".pfx", ".p12", ".key")
-_SECRET_NAMES = {
-    "certificates.xml": "tenant certificates",
-    "transportprivate.pem": "transport private key",
-    "transportcert.pem": "transport certificate",
-    "ovf-env.xml": "provisioning data (passwords)",
-    "customdata": "custom data",
-}
 _ROTATED_NAME = re.compile(r"(\.\d+|\.gz|\.xz|\.bz2|\.zip|-\d{8,}|-\d{4}-\d{2}-\d{2}[-\d]*)$")
 _JSON_SUFFIXES = (".json", ".settings", ".status", "HandlerStatus")
 
 
 def secret_file_reason(name: str) -> str | None:
-    """Why a file (by base name) must never be read, or None when it may be."""
-    lower = name.rsplit("/", 1)[-1].lower()
-    if lower in _SECRET_NAMES:
-        return _SECRET_NAMES[lower]
-    if lower.endswith(_SECRET_SUFFIXES):
-        return "certificate or private key"
-    if lower.startswith("remoteaccess"):
-        return "remote access accounts"
-    if lower.startswith("managedidentity-") or lower.startswith("certificates."):
-        return "credentials"
-    return None
+    """Why a file must never be read, or None when it may be: the bundle classifier's own
+    predicate (``bundle.specs.secret_reason``), so what collect leaves out and what analyze
+    refuses to read are the same files."""
+    return secret_reason(name)
 
 
 # -- redaction --------------------------------------------------------------------------------
@@ -292,23 +278,22 @@ def _reason(exc: OSError) -> str:
 
 
 class _Tree:
-    """Pattern expansion and file opening under a root directory descriptor."""
+    """Pattern expansion and file opening under ``root``, all through ``safe_open`` (the
+    same no-link policy as ``self-check`` and the walker)."""
 
-    def __init__(self, root_fd: int, skipped: list[CollectEntry]) -> None:
-        self.root_fd = root_fd
+    def __init__(self, root: Path, skipped: list[CollectEntry]) -> None:
+        self.root = str(root)
         self.skipped = skipped
 
     def expand(self, entry: ManifestEntry) -> Iterator[_Candidate]:
-        yield from self._expand(self.root_fd, "", entry.pattern.split("/"), entry)
+        yield from self._expand("", entry.pattern.split("/"), entry)
 
-    def _expand(
-        self, dir_fd: int, prefix: str, parts: list[str], entry: ManifestEntry
-    ) -> Iterator[_Candidate]:
+    def _expand(self, prefix: str, parts: list[str], entry: ManifestEntry) -> Iterator[_Candidate]:
         part, rest = parts[0], parts[1:]
-        for name in self._names(dir_fd, prefix, part):
+        for name in self._names(prefix, part):
             path = f"{prefix}{name}"
             try:
-                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                info = lstat_under(self.root, path)
             except FileNotFoundError:
                 continue
             except OSError as exc:
@@ -316,7 +301,7 @@ class _Tree:
                 continue
             if rest:
                 if stat.S_ISDIR(info.st_mode):
-                    yield from self._descend(dir_fd, name, path, rest, entry)
+                    yield from self._expand(path + "/", rest, entry)
                 elif stat.S_ISLNK(info.st_mode):
                     self.skipped.append(CollectEntry(path, "symbolic link (not followed)"))
                 continue
@@ -325,52 +310,31 @@ class _Tree:
             elif not stat.S_ISDIR(info.st_mode):
                 self.skipped.append(CollectEntry(path, f"{_kind_of(info.st_mode)} (not read)"))
 
-    def _descend(
-        self, dir_fd: int, name: str, path: str, rest: list[str], entry: ManifestEntry
-    ) -> Iterator[_Candidate]:
-        try:
-            child = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            self.skipped.append(CollectEntry(path, _reason(exc)))
-            return
-        try:
-            yield from self._expand(child, path + "/", rest, entry)
-        finally:
-            os.close(child)
-
-    def _names(self, dir_fd: int, prefix: str, part: str) -> list[str]:
+    def _names(self, prefix: str, part: str) -> list[str]:
         if not any(c in part for c in "*?["):
             return [part]
         try:
-            names = os.listdir(dir_fd)
+            listing = list_under(self.root, prefix.rstrip("/"))
+        except FileNotFoundError:
+            return []
         except OSError as exc:
             self.skipped.append(CollectEntry(prefix.rstrip("/") or "/", _reason(exc)))
             return []
         # Like glob: wildcards do not match hidden names (our own temp files are hidden too).
-        return sorted(n for n in names if fnmatch.fnmatchcase(n, part) and not n.startswith("."))
+        return [n for n, _kind in listing if fnmatch.fnmatchcase(n, part) and not n.startswith(".")]
 
     def open(self, path: str) -> int:
         """Descriptor of a regular file, every component opened with O_NOFOLLOW."""
-        parts = path.split("/")
-        fds: list[int] = []
         try:
-            current = self.root_fd
-            for part in parts[:-1]:
-                current = os.open(part, _DIR_FLAGS, dir_fd=current)
-                fds.append(current)
-            fd = os.open(parts[-1], _FILE_FLAGS, dir_fd=current)
-        except OSError as exc:
+            return open_under(self.root, path)
+        except UnsafePath as exc:
             if exc.errno == errno.ELOOP:
                 raise OSError(errno.ELOOP, "symbolic link (not followed)") from exc
-            raise
-        finally:
-            for opened in fds:
-                os.close(opened)
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            os.close(fd)
-            raise OSError(errno.EINVAL, f"{_kind_of(mode)} (not read)")
-        return fd
+            try:
+                mode = lstat_under(self.root, path).st_mode
+            except OSError:
+                raise exc from None
+            raise OSError(errno.EINVAL, f"{_kind_of(mode)} (not read)") from exc
 
 
 def _read_fd(fd: int, start: int, limit: int) -> bytes:
@@ -473,65 +437,79 @@ def _gzip_bytes(data: bytes) -> bytes:
 
 
 def _rebuild_history_zip(data: bytes, path: str, limits: CollectLimits) -> tuple[bytes, list[str]]:
-    """Copy a goal-state history zip member by member, dropping and redacting like files."""
+    """Copy a goal-state history zip member by member, dropping and redacting like files.
+
+    The zip is read by the bundle walker, with every check ``analyze`` makes (structure,
+    overlaps, prepended data, names, links, CRC, byte and entry budgets); no nested archive is
+    opened. A zip the walker refuses, or one that does not fit the limits, is left out whole."""
+    from analyzer.bundle.model import SourceKind
+    from analyzer.bundle.walker import walk_bytes
+    from analyzer.errors import BundleError, InputRejected, Problem
+    from analyzer.settings import Limits
+
+    walk_limits = Limits(
+        max_input_bytes=max(len(data), 1),
+        max_total_bytes=limits.max_zip_bytes,
+        max_member_bytes=limits.max_file_bytes,
+        max_xml_bytes=limits.max_file_bytes,
+        max_nested_bytes=limits.max_file_bytes,
+        max_entries=limits.max_zip_entries,
+        max_members_read=limits.max_zip_entries,
+        max_depth=1,
+    )
+    problems: list[Problem] = []
     notes: list[str] = []
     out = io.BytesIO()
-    read_total = 0
-    try:
-        source = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _Unsafe(f"bad zip file ({exc})") from exc
-    with source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        infos = source.infolist()
-        if len(infos) > limits.max_zip_entries:
-            raise _Unsafe(f"more than {limits.max_zip_entries} zip entries")
-        for info in infos:
-            name = info.filename
-            problem = _zip_member_problem(info)
-            if problem is None and info.file_size > limits.max_file_bytes:
-                problem = "too big"
-            if problem is None:
-                problem = secret_file_reason(name)
-            if problem is not None:
-                if not info.is_dir():
-                    notes.append(f"{name} left out: {problem}")
-                continue
-            try:
-                with source.open(info) as member:
-                    content = member.read(limits.max_file_bytes + 1)
-            except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, zlib.error) as exc:
-                notes.append(f"{name} left out: unreadable ({exc})")
-                continue
-            read_total += len(content)
-            if len(content) > limits.max_file_bytes or read_total > limits.max_zip_bytes:
-                raise _Unsafe("zip decompresses to more than the size limit")
-            try:
-                red = redact_content(name, content)
-            except _Unsafe as exc:
-                notes.append(f"{name} left out: {exc}")
-                continue
-            notes.extend(f"{name}: {note}" for note in red.notes)
-            clean = zipfile.ZipInfo(name, date_time=info.date_time)
-            clean.compress_type = zipfile.ZIP_DEFLATED
-            clean.external_attr = 0o100644 << 16
-            clean.create_system = 3
-            target.writestr(clean, red.data)
+    name = path.rsplit("/", 1)[-1]
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        try:
+            for member in walk_bytes(data, name, walk_limits, problems):
+                inner = member.provenance.split("!", 1)[-1]
+                if member.kind == SourceKind.SECRET:
+                    notes.append(f"{inner} left out: {secret_reason(inner)}")
+                    continue
+                if member.kind == SourceKind.ARCHIVE or member.opener is None:
+                    notes.append(f"{inner} left out: nested archive")
+                    continue
+                try:
+                    with member.open() as stream:
+                        content = stream.read()
+                except BundleError as exc:
+                    notes.append(f"{inner} left out: unreadable ({exc})")
+                    continue
+                if member.problems:
+                    notes.append(f"{inner} left out: {member.problems[0]}")
+                    continue
+                try:
+                    red = redact_content(inner, content)
+                except _Unsafe as exc:
+                    notes.append(f"{inner} left out: {exc}")
+                    continue
+                notes.extend(f"{inner}: {note}" for note in red.notes)
+                clean = zipfile.ZipInfo(member.logical_path, date_time=_zip_time(member.mtime))
+                clean.compress_type = zipfile.ZIP_DEFLATED
+                clean.external_attr = 0o100644 << 16
+                clean.create_system = 3
+                target.writestr(clean, red.data)
+        except InputRejected as exc:
+            raise _Unsafe(f"bad zip file ({exc})") from None
+    for problem in problems:
+        if problem.message.startswith(("stopped:", "rejected:")):
+            raise _Unsafe(f"zip left out: {problem.message}")
+        inner = problem.member.split("!", 1)[-1]
+        note = f"{inner} left out: {problem.message}"
+        if note not in notes and not any(n.startswith(f"{inner} left out") for n in notes):
+            notes.append(note)
     return out.getvalue(), notes
 
 
-def _zip_member_problem(info: zipfile.ZipInfo) -> str | None:
-    name = info.filename
-    if info.is_dir():
-        return "directory"
-    if name.startswith("/") or "\\" in name or ".." in name.split("/") or "\0" in name:
-        return "unsafe name"
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symbolic link"
-    if info.flag_bits & 0x1:
-        return "encrypted"
-    if name.lower().endswith((".zip", ".gz", ".tar", ".tgz", ".xz")):
-        return "nested archive"
-    return None
+def _zip_time(mtime: float | None) -> tuple[int, int, int, int, int, int]:
+    import datetime
+
+    if mtime is None:
+        return (1980, 1, 1, 0, 0, 0)
+    stamp = datetime.datetime.fromtimestamp(mtime, datetime.UTC)
+    return (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
 
 
 # -- the collector ----------------------------------------------------------------------------
@@ -563,19 +541,16 @@ def collect(
     now = time.time() if now is None else now
     target = Path(output) / DEFAULT_BUNDLE_NAME if Path(output).is_dir() else Path(output)
     summary = CollectSummary(output=target)
-    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        with tempfile.TemporaryFile() as spool:
-            tree = _Tree(root_fd, summary.skipped)
-            stored = _gather(tree, spool, summary, since_days, limits, now)
-            if self_check_json is not None:
-                data = _clean_self_check(self_check_json)
-                stored.append(_spool(spool, SELF_CHECK_NAME, int(now), data))
-                summary.total_bytes += len(data)
-                summary.included.append(CollectEntry(SELF_CHECK_NAME, f"{len(data)} bytes"))
-            _write_tarball(target, spool, stored)
-    finally:
-        os.close(root_fd)
+    os.close(open_under(root, "", directory=True))  # the root must be a readable folder
+    with tempfile.TemporaryFile() as spool:
+        tree = _Tree(root, summary.skipped)
+        stored = _gather(tree, spool, summary, since_days, limits, now)
+        if self_check_json is not None:
+            data = _clean_self_check(self_check_json)
+            stored.append(_spool(spool, SELF_CHECK_NAME, int(now), data))
+            summary.total_bytes += len(data)
+            summary.included.append(CollectEntry(SELF_CHECK_NAME, f"{len(data)} bytes"))
+        _write_tarball(target, spool, stored)
     return summary
 
 
@@ -610,7 +585,11 @@ def _gather(
         if summary.total_bytes + len(processed.data) > limits.max_total_bytes:
             summary.skipped.append(CollectEntry(cand.path, "archive size limit reached"))
             continue
-        stored.append(_spool(spool, cand.path, int(max(0, cand.mtime)), processed.data))
+        # A secret in a file name (``api_key=...log``) is redacted in the archive too.
+        stored.append(
+            _spool(spool, _redactor().redact_text(cand.path), int(max(0, cand.mtime)),
+                   processed.data)
+        )
         summary.total_bytes += len(processed.data)
         summary.included.append(CollectEntry(cand.path, processed.detail))
         if processed.notes:

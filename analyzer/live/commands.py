@@ -15,10 +15,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from analyzer.live.collect import CollectSummary, collect
-from analyzer.live.facts import LiveFacts, SystemctlRunner, gather_live_facts
 from analyzer.live.probes import Proxy, Target, default_targets, probe_targets
 from analyzer.live.rows import live_rows
+from analyzer.live.vm_state import LiveFacts, SystemctlRunner, gather_live_facts
 from analyzer.parse.rows import ConfigRow
+from analyzer.redact import redact_text
 
 SELF_CHECK_MEMBER = "self-check.json"
 DEFAULT_PROBE_TIMEOUT = 3.0
@@ -213,7 +214,8 @@ def format_collect_summary(summary: CollectSummary) -> str:
         if not entries:
             lines.append("  (none)")
         for entry in entries:
-            lines.append(f"  {sanitize(entry.path)}  - {sanitize(entry.detail)}")
+            path, detail = redact_text(entry.path), redact_text(entry.detail)
+            lines.append(f"  {sanitize(path)}  - {sanitize(detail)}")
     return "\n".join(lines) + "\n"
 
 

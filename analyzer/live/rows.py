@@ -63,7 +63,7 @@ key                                 value
 
 from __future__ import annotations
 
-from analyzer.live.facts import CONF_DEFAULTS, LiveFacts
+from analyzer.live.vm_state import CONF_KEYS, LiveFacts
 from analyzer.parse.rows import ConfigRow
 
 SOURCE_KIND = "live"
@@ -155,7 +155,7 @@ def _resource_rows(out: _Rows, facts: LiveFacts) -> None:
 
 def _conf_rows(out: _Rows, facts: LiveFacts) -> None:
     out.add("conf.found", _flag(facts.conf_found))
-    for key in CONF_DEFAULTS:
+    for key in CONF_KEYS:
         value, line = facts.conf_value(key)
         if value is not None:
             out.add(f"conf.{key}", value, line)

@@ -9,7 +9,7 @@ Modules:
 
 * ``facts``   live facts under a root (processes, service, versions, resources, waagent.conf,
               DHCP option 245), written as ``self-check.json`` in the schema the full tool's
-              ``analyzer.live.facts.LiveFacts`` reads;
+              ``analyzer.live.vm_state.LiveFacts`` reads;
 * ``rows``    those facts as config rows (``source_kind = "live"``), key for key like
               ``analyzer/live/rows.py``;
 * ``checks``  the evaluator of ``spec.json``: the live table checks, conditions, thresholds,

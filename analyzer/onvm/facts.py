@@ -1,7 +1,7 @@
 """Live facts of a VM, read under a root without following any link (Python 3.6+, stdlib).
 
 The result is a plain dict in the ``waagent-analyzer/live-facts/v1`` schema, the one
-``analyzer.live.facts.LiveFacts.from_dict`` reads: ``waagent-analyzer analyze`` of the bundle
+``analyzer.live.vm_state.LiveFacts.from_dict`` reads: ``waagent-analyzer analyze`` of the bundle
 turns it into the same config rows the zipapp evaluated.
 
 Nothing is changed on the system. The only program run is ``systemctl show``, and only when the

@@ -19,13 +19,20 @@ from collections.abc import Iterable
 
 from analyzer.bundle.model import SourceKind
 from analyzer.parse.rows import ConfigRow
-from analyzer.parse.xmlsafe import decode_text
-from analyzer.redact import redact_text
+from analyzer.parse.text import decode_text
+from analyzer.redact import redact_obj, redact_text
 from analyzer.settings import DEFAULT_LIMITS
 
 _MAX = DEFAULT_LIMITS.max_xml_bytes
 _KEY = re.compile(r"^[A-Za-z][\w.\-]{0,127}$")
 _MAX_VALUE = 1024
+
+def _redact_setting(key: str, value: str) -> str:
+    """A setting whose name says secret loses its value (yes/no switches stay), others are
+    redacted as text: the value alone no longer shows it was a password."""
+    masked = redact_obj({key: value})[key]
+    return redact_text(masked) if isinstance(masked, str) else value
+
 
 # --- waagent.conf -------------------------------------------------------------------------
 
@@ -49,7 +56,7 @@ def parse_waagent_conf(data: bytes, member: str, *, max_bytes: int = _MAX) -> li
             ConfigRow(
                 source_kind=SourceKind.WAAGENT_CONF,
                 key=key,
-                value=redact_text(value)[:_MAX_VALUE],
+                value=_redact_setting(key, value)[:_MAX_VALUE],
                 member=member,
                 line=number,
             )
@@ -158,7 +165,7 @@ def parse_vmbackup_conf(data: bytes, member: str, *, max_bytes: int = _MAX) -> l
             ConfigRow(
                 source_kind=SourceKind.VMBACKUP_CONF,
                 key=f"{section}.{key}" if section else key,
-                value=redact_text(value)[:_MAX_VALUE],
+                value=_redact_setting(key, value)[:_MAX_VALUE],
                 member=member,
                 line=number,
             )

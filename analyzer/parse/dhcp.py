@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-
-from lxml import etree
+from typing import Any
 
 from analyzer.bundle.model import PROVENANCE_SEPARATOR, SourceKind
 from analyzer.parse.errors import ParseError
-from analyzer.parse.goal_state import iso_utc
 from analyzer.parse.rows import ConfigRow
-from analyzer.parse.xmlsafe import attr, child_text, decode_text, local_name, parse_xml
+from analyzer.parse.text import decode_text
+from analyzer.parse.timeutil import iso_utc
 from analyzer.settings import DEFAULT_LIMITS
 
 _MAX = DEFAULT_LIMITS.max_xml_bytes
@@ -220,6 +219,9 @@ def _wicked(data: bytes, member: str, max_bytes: int) -> list[ConfigRow]:
     in some versions; any element named like ``unknown-245``/``option-245`` is accepted too.
     The interface comes from ``<interface>`` or the ``lease-<if>-dhcp-ipv4.xml`` file name.
     """
+    # lxml only here: the other formats are parsed by the stdlib-only live self-check too.
+    from analyzer.parse.xmlsafe import attr, child_text, local_name, parse_xml
+
     root = parse_xml(data, member, max_bytes)
     name = member.rsplit("/", 1)[-1]
     from_name = re.match(r"^lease-(.+?)-dhcp-ipv[46]\.xml$", name)
@@ -240,14 +242,18 @@ def _wicked(data: bytes, member: str, max_bytes: int) -> list[ConfigRow]:
     return _lease_rows(lease, member, 1)
 
 
-def _wicked_code(node: etree._Element) -> str:
+def _wicked_code(node: Any) -> str:
+    from analyzer.parse.xmlsafe import attr, local_name
+
     for sub in node:
         if local_name(sub) == "code":
             return (sub.text or "").strip()
     return attr(node, "code")
 
 
-def _wicked_data(node: etree._Element) -> str:
+def _wicked_data(node: Any) -> str:
+    from analyzer.parse.xmlsafe import local_name
+
     for sub in node:
         if local_name(sub) in ("data", "value"):
             return (sub.text or "").strip()

@@ -24,7 +24,7 @@ from lxml import etree
 from analyzer.bundle.model import PROVENANCE_SEPARATOR, SourceKind
 from analyzer.parse.errors import ParseError
 from analyzer.parse.rows import ExtensionRow, GoalStateRow
-from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, iso_utc
 from analyzer.parse.xmlsafe import (
     attr,
     child,
@@ -113,14 +113,6 @@ def _parse_timestamp(value: Any) -> datetime | None:
         except OverflowError:
             return None
     return ts
-
-
-def iso_utc(ts: datetime | None) -> str:
-    """``2024-01-31T10:00:00Z`` (microseconds kept when present), ``""`` for None."""
-    if ts is None:
-        return ""
-    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if ts.microsecond else "%Y-%m-%dT%H:%M:%SZ"
-    return ts.astimezone(UTC).strftime(fmt)
 
 
 def _bool(value: Any) -> bool | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from analyzer.redact import redact_text
+
 
 class Tz:
     UTC = "utc"
@@ -44,6 +46,13 @@ class Record:
     fields: dict[str, str] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
     """truncated_line, truncated_record, no_trailing_newline, first_line_cut, bad_timestamp."""
+
+    def __post_init__(self) -> None:
+        # Redaction at the source: a record's text is redacted once, here, before anything
+        # (evidence cut at 600 characters, timeline labels, exports) can shorten or show it.
+        self.message = redact_text(self.message)
+        if self.fields:
+            self.fields = {key: redact_text(value) for key, value in self.fields.items()}
 
     @property
     def text(self) -> str:

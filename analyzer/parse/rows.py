@@ -2,13 +2,37 @@
 
 Every row carries ``member`` (the provenance path of the file it came from) so any fact can
 be traced back to its evidence.
+
+Redaction at the source: every string of a row (names, versions, states, messages, values,
+``details``) is redacted once, when the row is made, before any consumer can cut or show it.
+Everything downstream (tables, rules, evidence, reports, exports) sees only the redacted form.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from analyzer.redact import redact_obj, redact_text
+
+_STRING_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def redact_row(row: Any) -> None:
+    """Redact every string field of a row in place (``dict`` fields structurally)."""
+    cls = type(row)
+    names = _STRING_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in fields(row))
+        _STRING_FIELDS[cls] = names
+    for name in names:
+        value = getattr(row, name)
+        if isinstance(value, str):
+            if value:
+                setattr(row, name, redact_text(value))
+        elif isinstance(value, dict) and value:
+            setattr(row, name, redact_obj(value))
 
 
 @dataclass
@@ -41,6 +65,9 @@ class ExtensionRow:
     vmSettings ``extensionName``, ``status/<ExtName>.<n>.status``, ``extensionName`` in the
     status blob). Empty for single-config handlers."""
 
+    def __post_init__(self) -> None:
+        redact_row(self)
+
 
 @dataclass
 class GoalStateRow:
@@ -60,6 +87,9 @@ class GoalStateRow:
     """``FastTrack`` / ``Fabric`` for vmSettings; empty otherwise."""
     details: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        redact_row(self)
+
 
 @dataclass
 class AgentRow:
@@ -73,6 +103,9 @@ class AgentRow:
     line: int | None = None
     source_kind: str = "log"
 
+    def __post_init__(self) -> None:
+        redact_row(self)
+
 
 @dataclass
 class ConfigRow:
@@ -83,6 +116,9 @@ class ConfigRow:
     value: str
     member: str
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        redact_row(self)
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:

@@ -103,3 +103,11 @@ def ticks_to_datetime(ticks: int) -> datetime | None:
         return datetime(1, 1, 1, tzinfo=UTC) + timedelta(microseconds=ticks // 10)
     except OverflowError:
         return None
+
+
+def iso_utc(ts: datetime | None) -> str:
+    """``2024-01-31T10:00:00Z`` (microseconds kept when present), ``""`` for None."""
+    if ts is None:
+        return ""
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if ts.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return ts.astimezone(UTC).strftime(fmt)

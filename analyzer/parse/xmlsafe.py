@@ -29,6 +29,7 @@ from typing import Any
 from lxml import etree
 
 from analyzer.parse.errors import ParseError
+from analyzer.parse.text import check_size, decode_text  # noqa: F401  (re-exported)
 from analyzer.settings import DEFAULT_LIMITS
 
 DOCTYPE_REJECTED = "XML with DOCTYPE/entities is not accepted"
@@ -84,18 +85,6 @@ def _parser() -> etree.XMLParser:
         )
         _local.parser = parser
     return parser
-
-
-def check_size(data: bytes, member: str, max_bytes: int, what: str = "document") -> None:
-    """Raise ParseError when ``data`` is over the per-document byte cap.
-
-    >>> check_size(b"12345", "m", 4)
-    Traceback (most recent call last):
-    ...
-    analyzer.parse.errors.ParseError: document is 5 bytes, over the 4-byte limit
-    """
-    if len(data) > max_bytes:
-        raise ParseError(f"{what} is {len(data)} bytes, over the {max_bytes}-byte limit", member)
 
 
 def parse_xml(
@@ -271,24 +260,3 @@ def load_json(data: bytes, member: str, max_bytes: int = DEFAULT_LIMITS.max_xml_
         raise ParseError("invalid JSON: nested too deeply", member) from None
     except ValueError as exc:  # JSONDecodeError, and int() digit limits
         raise ParseError(f"invalid JSON: {_first_line(str(exc))}", member) from None
-
-
-def decode_text(data: bytes, member: str, max_bytes: int = DEFAULT_LIMITS.max_xml_bytes) -> str:
-    """Decode a small text file (conf, lease, results.txt); binary data is rejected.
-
-    Undecodable bytes are replaced rather than rejected: these files are hand-edited and
-    one stray Latin-1 byte in a comment must not hide the rest.
-
-    >>> decode_text(b"a=1\\n", "m")
-    'a=1\\n'
-    """
-    check_size(data, member, max_bytes, "text file")
-    if data[:2] == _GZIP_MAGIC:
-        raise ParseError("not text: gzip-compressed data", member)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16", errors="replace")
-    else:
-        text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    if "\x00" in text:
-        raise ParseError("not text: contains NUL bytes", member)
-    return text

@@ -53,9 +53,25 @@ def test_a_file_swapped_for_a_link_after_listing_is_refused(tmp_path: Path) -> N
     [member] = list(walk(root, Limits(), problems))
     (root / "waagent.log").unlink()
     (root / "waagent.log").symlink_to(tmp_path / "secret")
-    with pytest.raises(BundleError, match=r"d/waagent\.log: read error"):
+    with pytest.raises(BundleError, match=r"d/waagent\.log: skipped: symbolic link"):
         member.open()
     assert [p.member for p in problems] == ["d/waagent.log"]
+
+
+def test_a_parent_folder_swapped_for_a_link_after_listing_is_refused(tmp_path: Path) -> None:
+    """The file is still a regular file, but a folder above it now points outside."""
+    root = tmp_path / "d"
+    (root / "var" / "log").mkdir(parents=True)
+    (root / "var" / "log" / "waagent.log").write_bytes(LOG)
+    outside = tmp_path / "outside" / "log"
+    outside.mkdir(parents=True)
+    (outside / "waagent.log").write_bytes(SECRET)
+    problems: list[Problem] = []
+    [member] = list(walk(root, Limits(), problems))
+    (root / "var" / "log").rename(tmp_path / "moved")
+    (root / "var" / "log").symlink_to(outside)
+    with pytest.raises(BundleError, match=r"symbolic link"):
+        member.open()
 
 
 def test_directory_entry_cap(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ from bundle_helpers import (
     zip_bytes,
 )
 
-from analyzer.bundle import walk_bytes, walker
+from analyzer.bundle import nested, walk_bytes
+from analyzer.bundle.budget import format_bytes
 from analyzer.bundle.model import SourceKind as K
 from analyzer.errors import BudgetExceeded, BundleError, InputRejected, Problem
 from analyzer.settings import Limits
@@ -366,7 +367,7 @@ def test_self_containing_archive_is_detected(monkeypatch: pytest.MonkeyPatch) ->
         def digest(self) -> bytes:
             return b"quine"
 
-    monkeypatch.setattr(walker.hashlib, "sha256", SameHash)
+    monkeypatch.setattr(nested.hashlib, "sha256", SameHash)
     inner = zip_bytes([("x.zip", zip_bytes([("y", b"y")]))])
     walked = walk_data(tar_bytes([("q.zip", inner)]), "t.tar")
     assert walked.provenances == ["t.tar!q.zip", "t.tar!q.zip!x.zip"]
@@ -383,7 +384,7 @@ def test_nested_archive_over_its_limit_is_skipped() -> None:
     walked = walk_data(tar_bytes([("in.tgz", inner), ("b.log", b"b")]), "t.tar", limits)
     assert walked.provenances == ["t.tar!b.log"]
     assert walked.messages() == [
-        f"t.tar!in.tgz: skipped: declared size {walker.format_bytes(len(inner))} exceeds "
+        f"t.tar!in.tgz: skipped: declared size {format_bytes(len(inner))} exceeds "
         "nested-archive limit 1000 B"
     ]
 
@@ -507,16 +508,24 @@ def test_tar_member_opens_once_zip_member_reopens() -> None:
 
 
 def test_consumer_breaking_out_of_the_loop_is_fine() -> None:
+    """Leaving the loop early closes the walk: the member taken keeps its data, the member
+    left behind is no longer readable, and no problem is invented."""
     data = tgz_bytes([("a.log", b"1"), ("b.log", b"2")])
-    iterator = walk_bytes(data, "c.tgz", Limits(), [])
-    next(iterator)
+    problems: list[Problem] = []
+    iterator = walk_bytes(data, "c.tgz", Limits(), problems)
+    first = next(iterator)
+    assert first.provenance == "c.tgz!a.log"
+    assert first.open().read() == b"1"
     iterator.close()
+    with pytest.raises(StopIteration):
+        next(iterator)
+    assert problems == []
 
 
 def test_spooled_nested_archives_leave_no_files(
     bundle_no_stray_files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(walker, "SPOOL_MEMORY_BYTES", 16)  # force spilling to disk
+    monkeypatch.setattr(nested, "SPOOL_MEMORY_BYTES", 16)  # force spilling to disk
     seen_dirs: list[list[str]] = []
     inner = zip_bytes([("var/log/waagent.log", LOG)])
     data = tgz_bytes([("var/lib/waagent/logcollector/logs.zip", inner)])

@@ -19,8 +19,8 @@ from analyzer.live.commands import (
     sanitize,
     self_check_inputs,
 )
-from analyzer.live.facts import LiveFacts
 from analyzer.live.probes import ProbeResult, Proxy, Target
+from analyzer.live.vm_state import LiveFacts
 
 LIB = "var/lib/waagent"
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from live_fakes import systemd_fake
 
 from analyzer.live import rows as rows_module
-from analyzer.live.facts import DiskFacts, LeaseFacts, LiveFacts, gather_live_facts
 from analyzer.live.probes import ProbeResult
 from analyzer.live.rows import SOURCE_KIND, live_rows
+from analyzer.live.vm_state import DiskFacts, LeaseFacts, LiveFacts, gather_live_facts
 from analyzer.parse.rows import ConfigRow
 
 
@@ -169,7 +169,7 @@ _text = st.text(max_size=20)
 def test_rows_are_documented_strings_for_any_facts(
     pids, mem, disks, conf, leases, probes, cpu
 ) -> None:
-    from analyzer.live.facts import AgentProcess
+    from analyzer.live.vm_state import AgentProcess
 
     facts = LiveFacts(root="/", gathered_at="t")
     facts.processes = [AgentProcess(p, "daemon", "", ["waagent", "-daemon"]) for p in pids]

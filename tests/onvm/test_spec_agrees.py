@@ -19,8 +19,8 @@ from analyzer.engine.evaluate import evaluate_rules
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import MatchStore
 from analyzer.engine.model import TableCheck
-from analyzer.facts import BundleFacts
-from analyzer.live.facts import LiveFacts, gather_live_facts
+from analyzer.tables import BundleTables as BundleFacts
+from analyzer.live.vm_state import LiveFacts, gather_live_facts
 from analyzer.live.rows import live_rows as full_live_rows
 from analyzer.onvm import checks, facts, redact, rows
 from analyzer.onvm.build import MAX_SIZE, build_spec, parse_condition, spec_bytes

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from live_fakes import DHCLIENT_WITH_245, MEMINFO, RUNNING_UNIT, STAT, systemd_fake, write
 
-from analyzer.live import facts as facts_module
-from analyzer.live.facts import (
+from analyzer.live import vm_state as facts_module
+from analyzer.live.probes import ProbeResult
+from analyzer.live.vm_state import (
     LiveFacts,
     classify_cmdline,
     cpu_busy_percent,
     gather_live_facts,
 )
-from analyzer.live.probes import ProbeResult
 
 
 def _tree_snapshot(root: Path) -> dict[str, tuple[int, float, str]]:
@@ -216,7 +216,27 @@ def test_conf_values_comments_and_quotes(stopped_root: Path) -> None:
     assert facts.conf_value("AutoUpdate.Enabled") == ("n", 3)
     assert facts.conf_value("HttpProxy.Host") == ("proxy.corp", 4)
     assert facts.conf_value("Logs.Verbose") == ("n", None)  # agent default, not in the file
-    assert facts.conf_value("OS.EnableFirewall") == (None, None)
+    # One set of defaults with parse/conf.py: the agent's code default (distro files say y).
+    assert facts.conf_value("OS.EnableFirewall") == ("n", None)
+    assert facts.conf_value("Protocol.EndpointDiscovery") == ("dhcp", None)
+
+
+def test_live_and_bundle_read_waagent_conf_alike(tmp_path: Path) -> None:
+    """Keys the agent ignores (not identifiers) are ignored live too, as by parse/conf.py."""
+    root = tmp_path / "vm"
+    write(root, "etc/waagent.conf", "Extensions.Enabled=n\n$weird key=1\n  # Logs.Verbose=y\n")
+    facts = gather_live_facts(root, sample_seconds=0)
+    assert facts.conf == {"Extensions.Enabled": "n"}
+
+
+def test_octal_option_245_gives_the_wireserver_address_live(tmp_path: Path) -> None:
+    """dhclient writes unknown options whose bytes are printable as a quoted string with octal
+    escapes. Live facts said '' and the bundle parser 168.63.129.16: the parser is right."""
+    root = tmp_path / "vm"
+    lease = 'lease {\n  interface "eth0";\n  option unknown-245 "\\250?\\201\\020";\n}\n'
+    write(root, "var/lib/dhcp/dhclient.eth0.leases", lease)
+    facts = gather_live_facts(root, sample_seconds=0)
+    assert facts.option_245() == "168.63.129.16"
 
 
 def test_conf_values_are_redacted(tmp_path: Path) -> None:
@@ -271,10 +291,10 @@ def test_permission_errors_are_recorded(
 ) -> None:
     real = facts_module._read_bytes
 
-    def deny(path: Path, limit: int) -> bytes:
+    def deny(path: Path, limit: int, root: Path | None = None) -> bytes:
         if path.name in ("waagent.conf", "meminfo") or path.parent.name == "1040":
             raise PermissionError(13, "Permission denied", str(path))
-        return real(path, limit)
+        return real(path, limit, root)
 
     monkeypatch.setattr(facts_module, "_read_bytes", deny)
     facts = gather_live_facts(running_root, sample_seconds=0)
@@ -332,7 +352,7 @@ def test_real_non_root_run() -> None:
             os.chmod(directory, 0o755)
         code = (
             "import sys; from pathlib import Path; "
-            "from analyzer.live.facts import gather_live_facts; "
+            "from analyzer.live.vm_state import gather_live_facts; "
             "f = gather_live_facts(Path(sys.argv[1]), sample_seconds=0); "
             "print(f.to_json())"
         )

@@ -25,13 +25,16 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from analyzer.bundle.specs import DHCP_LEASE_GLOBS, WAAGENT_CONF
 from analyzer.live.probes import ProbeResult
+from analyzer.redact import redact_obj, redact_text
+from analyzer.safe_open import open_under
 
 SCHEMA = "waagent-analyzer/live-facts/v1"
 
@@ -50,31 +53,20 @@ UNIT_DIRS = (
 UPSTART_JOBS = ("etc/init/walinuxagent.conf", "etc/init/waagent.conf")
 SYSTEMCTL_PROPERTIES = "LoadState,ActiveState,SubState,Restart,UnitFileState"
 
-CONF_PATH = "etc/waagent.conf"
-CONF_DEFAULTS: dict[str, str | None] = {
-    "Logs.Verbose": "n",
-    "Extensions.Enabled": "y",
-    "AutoUpdate.Enabled": "y",
-    "AutoUpdate.UpdateToLatestVersion": "y",
-    "HttpProxy.Host": None,
-    "HttpProxy.Port": None,
-    "OS.EnableFirewall": None,
-    "Logs.Collect": "y",
-    "Protocol.EndpointDiscovery": None,
-}
-"""Settings the rules care about. ``None`` = no default we are sure of across agent versions:
-the fact is reported only when the file sets it."""
-
-DHCP_LEASE_GLOBS = (
-    "var/lib/dhcp/dhclient*.leases",
-    "var/lib/dhclient/*.lease",
-    "var/lib/dhclient/*.leases",
-    "var/lib/NetworkManager/*.lease",
-    "run/systemd/netif/leases/*",
-    "var/lib/wicked/lease-*-dhcp-ipv4.xml",
+CONF_PATH = WAAGENT_CONF
+CONF_KEYS = (
+    "Logs.Verbose",
+    "Extensions.Enabled",
+    "AutoUpdate.Enabled",
+    "AutoUpdate.UpdateToLatestVersion",
+    "HttpProxy.Host",
+    "HttpProxy.Port",
+    "OS.EnableFirewall",
+    "Logs.Collect",
+    "Protocol.EndpointDiscovery",
 )
-"""Lease files the agent itself and its full log collector look at (Ubuntu dhclient, RHEL
-dhclient, NetworkManager, systemd-networkd, SUSE wicked)."""
+"""waagent.conf settings the live rows report: as written when the file sets them, else the
+agent's default as ``parse.conf.effective_waagent_conf`` knows it (``None``: no default)."""
 
 _READ_CAP = 1024 * 1024
 """No fact needs more than the first MiB of a file; /proc files are far smaller."""
@@ -219,17 +211,24 @@ class LiveFacts:
         return next((lease.option_245 for lease in self.leases if lease.option_245), "")
 
     def conf_value(self, key: str) -> tuple[str | None, int | None]:
-        """Effective value of a waagent.conf key and its line (``None`` line = default)."""
+        """Value of a waagent.conf key and its line (``None`` line = the agent's default)."""
         if key in self.conf:
             return self.conf[key], self.conf_lines.get(key)
-        return CONF_DEFAULTS.get(key), None
+        from analyzer.parse.conf import effective_waagent_conf
+        from analyzer.parse.rows import ConfigRow
+
+        written = [ConfigRow("waagent_conf", k, v, "", None) for k, v in self.conf.items()]
+        return effective_waagent_conf(written).get(key), None
 
     # -- JSON -------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["unreadable"] = [list(item) for item in self.unreadable]
-        return data
+        # Every string was redacted where it was read; this pass keeps self-check.json clean
+        # should a new fact forget to (idempotent, so the usual cost is a scan).
+        cleaned: dict[str, Any] = redact_obj(data)
+        return cleaned
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, ensure_ascii=True)
@@ -274,7 +273,7 @@ class _Reader:
     def read(self, path: Path, *, limit: int = _READ_CAP, quiet: bool = False) -> bytes | None:
         """File content (first ``limit`` bytes) or None when missing or unreadable."""
         try:
-            return _read_bytes(path, limit)
+            return _read_bytes(path, limit, self.root)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -292,15 +291,15 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    """Read at most ``limit`` bytes of a regular or /proc file without blocking on FIFOs.
+def _read_bytes(path: Path, limit: int, root: Path | None = None) -> bytes:
+    """Read at most ``limit`` bytes of a regular or /proc file through ``safe_open``: every
+    component below ``root`` is opened without following links, and a FIFO, device or socket
+    is refused before it is opened (``UnsafePath``).
 
     All file reads of this module go through here (tests patch it to simulate errors)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    base, rel = _under(path, root)
+    fd = open_under(base, rel)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise OSError(f"not a regular file (mode {stat.filemode(mode)})")
         chunks: list[bytes] = []
         left = limit
         while left > 0:
@@ -312,6 +311,17 @@ def _read_bytes(path: Path, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _under(path: Path, root: Path | None) -> tuple[Path, str]:
+    """``(root, path relative to it)``; a path outside ``root`` (a ``proc_dir`` override) is
+    opened from its own folder."""
+    if root is not None:
+        try:
+            return root, path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.parent, path.name
 
 
 def _is_live_root(root: Path) -> bool:
@@ -421,7 +431,7 @@ def scan_agent_processes(proc_dir: Path, reader: _Reader) -> list[AgentProcess]:
     for name in entries:
         pid_dir = proc_dir / name
         try:
-            raw = _read_bytes(pid_dir / "cmdline", 64 * 1024)
+            raw = _read_bytes(pid_dir / "cmdline", 64 * 1024, proc_dir)
         except (FileNotFoundError, ProcessLookupError):
             continue  # the process exited while we looked
         except OSError as exc:
@@ -429,7 +439,8 @@ def scan_agent_processes(proc_dir: Path, reader: _Reader) -> list[AgentProcess]:
             if errors <= _MAX_PROC_ERRORS:
                 reader.note(pid_dir / "cmdline", exc)
             continue
-        argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+        # Redacted where it is read: a command line can carry ``--password X``.
+        argv = [redact_text(a.decode("utf-8", "replace")) for a in raw.split(b"\0") if a]
         if not argv:
             continue  # kernel thread or zombie
         classified = classify_cmdline(argv)
@@ -731,32 +742,26 @@ def cpu_busy_percent(
     return round(100.0 * max(0, busy) / total, 1)
 
 
-# -- waagent.conf -----------------------------------------------------------------------------
-
-
-def parse_waagent_conf(text: str) -> Iterator[tuple[str, str, int]]:
-    """``(key, value, line)`` for each ``Key=Value``; ``#`` starts a comment, quotes are dropped."""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        key, sep, value = line.partition("=")
-        if sep and key.strip():
-            yield key.strip(), value.strip().strip('"').strip(), number
+# -- waagent.conf and DHCP leases: read here, parsed by the bundle parsers ------------------------
 
 
 def _conf_facts(facts: LiveFacts, root: Path, reader: _Reader) -> None:
-    text = reader.text(root / CONF_PATH)
-    if text is None:
+    from analyzer.parse.conf import parse_waagent_conf  # the one waagent.conf parser
+    from analyzer.parse.errors import ParseError
+
+    data = reader.read(root / CONF_PATH)
+    if data is None:
         return
     facts.conf_found = True
-    from analyzer.redact import redact_text  # stdlib-only; imported late to keep start-up lean
-
-    for key, value, line in parse_waagent_conf(text):
-        # Values end up in rows, reports and self-check.json: a proxy URL may carry a password.
-        facts.conf[key] = redact_text(value)
-        facts.conf_lines[key] = line
-
-
-# -- DHCP leases ------------------------------------------------------------------------------
+    try:
+        rows = parse_waagent_conf(data, "/" + CONF_PATH)
+    except ParseError as exc:
+        reader.note(root / CONF_PATH, str(exc))
+        return
+    for row in rows:  # redacted by the parser; the last assignment wins
+        facts.conf[row.key] = row.value
+        if row.line is not None:
+            facts.conf_lines[row.key] = row.line
 
 
 def dhcp_lease_facts(root: Path, reader: _Reader) -> list[LeaseFacts]:
@@ -767,10 +772,10 @@ def dhcp_lease_facts(root: Path, reader: _Reader) -> list[LeaseFacts]:
             if path in seen or not _is_regular(path):
                 continue
             seen.add(path)
-            text = reader.text(path)
-            if text is None:
+            data = reader.read(path)
+            if data is None:
                 continue
-            found.append(_lease_facts(reader.vm_path(path), text))
+            found.append(_lease_facts(reader.vm_path(path), data))
     return found
 
 
@@ -781,45 +786,30 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-_DHCLIENT_LEASE_RE = re.compile(r"^\s*lease\s*\{(.*?)^\s*\}", re.MULTILINE | re.DOTALL)
-_DHCLIENT_245_RE = re.compile(r"^\s*option\s+unknown-245\s+([^;]+);", re.MULTILINE)
-_NETWORKD_245_RE = re.compile(r"^OPTION_245=([0-9A-Fa-f]+)\s*$", re.MULTILINE)
-_WICKED_245_RE = re.compile(r"<code>\s*245\s*</code>\s*<data>\s*([0-9A-Fa-f:]+)\s*</data>")
+def _lease_facts(vm_path: str, data: bytes) -> LeaseFacts:
+    """Lease count and option 245 of the current (last) lease, from the one lease parser."""
+    from analyzer.parse.dhcp import parse_dhcp_lease
+    from analyzer.parse.errors import ParseError
 
-
-def _lease_facts(vm_path: str, text: str) -> LeaseFacts:
     if vm_path.startswith("/run/systemd/netif/leases/"):
-        match = _NETWORKD_245_RE.search(text)
-        return LeaseFacts(vm_path, "networkd", 1, _ip_from_hex(match.group(1)) if match else "")
-    if vm_path.endswith(".xml"):
-        match = _WICKED_245_RE.search(text)
-        return LeaseFacts(vm_path, "wicked", 1, _ip_from_hex(match.group(1)) if match else "")
-    # dhclient appends one ``lease { }`` block per renewal: the last one is the current lease.
-    blocks = _DHCLIENT_LEASE_RE.findall(text)
-    match = _DHCLIENT_245_RE.search(blocks[-1]) if blocks else None
-    option = _ip_from_dhclient(match.group(1)) if match else ""
-    return LeaseFacts(vm_path, "dhclient", len(blocks), option)
-
-
-def _ip_from_dhclient(value: str) -> str:
-    """dhclient prints unknown options as ``a8:3f:81:10`` (hex bytes) or as a quoted string."""
-    value = value.strip()
-    if value.startswith('"') and value.endswith('"'):
-        raw = value[1:-1].encode("latin-1", "replace")
-        return ".".join(str(b) for b in raw) if len(raw) == 4 else ""
-    return _ip_from_hex(value)
-
-
-def _ip_from_hex(value: str) -> str:
+        kind = "networkd"
+    elif vm_path.endswith(".xml"):
+        kind = "wicked"
+    else:
+        kind = "dhclient"
     try:
-        if ":" in value:
-            octets = [int(part, 16) for part in value.split(":")]
-        else:
-            if len(value) != 8:
-                return ""
-            octets = [int(value[i : i + 2], 16) for i in range(0, 8, 2)]
-    except ValueError:
-        return ""
-    if len(octets) != 4 or any(o > 255 for o in octets):
-        return ""
-    return ".".join(str(o) for o in octets)
+        rows = parse_dhcp_lease(data, vm_path)
+    except ParseError:
+        return LeaseFacts(vm_path, kind, 0, "")
+    starts = [row.line or 0 for row in rows if row.key == "lease"]
+    current = max(starts, default=None)
+    option = next(
+        (
+            row.value
+            for row in rows
+            if row.key == "option_245" and (row.line or 0) == current
+            and not row.value.startswith("invalid:")
+        ),
+        "",
+    )
+    return LeaseFacts(vm_path, kind, len(starts), option)
