@@ -19,6 +19,7 @@ from typing import Any
 
 from analyzer import __version__
 from analyzer.bundle.model import Member, SourceKind
+from analyzer.checkable import not_checked
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
 from analyzer.engine.loader import RulePack, default_rules_dir
@@ -144,15 +145,15 @@ _UNRECOGNISED = {SourceKind.OTHER, SourceKind.SECRET, SourceKind.ARCHIVE,
 
 
 def _check_something_was_read(name: str, facts: BundleFacts) -> None:
-    """Nothing read at all is a rejected input (exit 3); nothing *recognised* is said."""
+    """Nothing read, or nothing recognised (an empty archive, a folder with only a readme,
+    /etc/passwd), is a rejected input (exit 3): no rule could check anything."""
     if not facts.files:
         if facts.problems:
             raise InputRejected(f"{name}: nothing could be read: {facts.problems[0].message}")
-        facts.problems.append(Problem(name, "no recognised files: the input holds no files"))
-        return
+        raise InputRejected(f"{name}: rejected: the input holds no files")
     if all(row.kind in _UNRECOGNISED for row in facts.files):
-        facts.problems.append(Problem(name, "no recognised files: no waagent log, goal-state "
-                                            "XML, status, configuration or extension log"))
+        raise InputRejected(f"{name}: rejected: no recognised source (no waagent log, "
+                            "goal-state XML, status, configuration or extension log)")
 
 
 def scan_isolated(
@@ -265,6 +266,7 @@ def _finish(
     outcomes = evaluate_rules(pack.rules, result.facts, result.store, options.lang, benign)
     report = build_report(result, outcomes, pack, options)
     report.rule_errors.extend(benign_errors)
+    report.not_checked = not_checked(pack.rules, result.facts)
     return Analysis(report, result.facts, outcomes, pack)
 
 

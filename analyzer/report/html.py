@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from analyzer.checkable import not_checked_lines, verdict_state
 from analyzer.report.base import (
     Renderer,
     category_summaries,
@@ -204,7 +205,9 @@ class HtmlRenderer(Renderer):
             },
             "verdict": {
                 "worst": worst or "none",
-                "worst_label": severity_label(worst, lang) if worst else tr("verdict.ok_badge"),
+                "worst_label": severity_label(worst, lang) if worst
+                else tr("verdict.incomplete.badge") if verdict_state(report) == "incomplete"
+                else tr("verdict.ok_badge"),
                 "sentence": verdict_sentence(report, lang),
                 "severities": [
                     {"key": s, "label": severity_label(s, lang), "count": counts[s]}
@@ -239,6 +242,7 @@ class HtmlRenderer(Renderer):
                 {"member": _h(p.member), "message": _h(p.message)} for p in bundle.problems
             ],
             "rule_errors": [_h(e) for e in report.rule_errors],
+            "not_checked": [_h(line) for line in not_checked_lines(report, lang)],
             "data": self._script_data(report),
         }
 

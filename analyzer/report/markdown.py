@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from analyzer.checkable import not_checked_lines
 from analyzer.report.base import Renderer, fmt_ts, next_step, safe_href, verdict_sentence
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
@@ -118,6 +119,13 @@ class MarkdownRenderer(Renderer):
             out.append("")
             for p in bundle.problems:
                 out.append(f"- {md_code_span(p.member)}: {md_inline(p.message)}")
+            out.append("")
+        if report.not_checked:
+            out.append(f"## {md_inline(tr('coverage.heading'))}")
+            out.append("")
+            out.append(md_inline(tr("coverage.intro")))
+            out.append("")
+            out.extend(f"- {md_inline(line)}" for line in not_checked_lines(report, lang))
             out.append("")
         if report.rule_errors:
             out.append(f"## {md_inline(tr('heading.rule_errors'))}")

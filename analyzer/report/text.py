@@ -12,6 +12,7 @@ import re
 from io import StringIO
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from analyzer.checkable import not_checked_lines, verdict_state
 from analyzer.report.base import Renderer, fmt_ts, next_step, verdict_sentence
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
@@ -126,6 +127,8 @@ class TextRenderer(Renderer):
         badge = (
             (f" {severity_label(worst, self.lang).upper()} ", SEVERITY_STYLE[worst])
             if worst in SEVERITY_STYLE
+            else (f" {tr('verdict.incomplete.badge')} ", "bold yellow")
+            if verdict_state(report) == "incomplete"
             else (f" {tr('verdict.ok_badge')} ", "bold green")
         )
         self._print(
@@ -149,6 +152,12 @@ class TextRenderer(Renderer):
                     console, (_clean(problem.member), "bold"), ": ", _clean(problem.message),
                     indent=2,
                 )
+        if report.not_checked:
+            console.print()
+            self._rule(console, tr("coverage.heading") + f" ({len(report.not_checked)})")
+            self._print(console, (tr("coverage.intro"), "dim"), indent=2)
+            for line in not_checked_lines(report, self.lang):
+                self._print(console, _clean(line), indent=2)
         if report.rule_errors:
             console.print()
             self._rule(console, tr("heading.rule_errors") + f" ({len(report.rule_errors)})")
