@@ -37,6 +37,7 @@ class Format(str, Enum):
     json = "json"
     markdown = "markdown"
     html = "html"
+    sarif = "sarif"
 
 
 class TableFormat(str, Enum):
