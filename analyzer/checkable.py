@@ -31,8 +31,8 @@ __all__ = [
     "is_incomplete_read",
     "not_checked",
     "not_checked_lines",
-    "verdict_override",
     "rule_sources",
+    "verdict_override",
     "verdict_state",
 ]
 

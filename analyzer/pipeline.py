@@ -773,9 +773,18 @@ def export_records(source: Path, columns: list[str], fmt: str, output: Any,
         except InputRejected as error:
             emit(("rejected", str(error)))
             return
+        except BrokenPipeError:  # `parse ... | head`: the reader has what it wanted
+            from analyzer.cli_common import silence_stdout
+
+            silence_stdout()
+            emit(("done", 0, problems))
+            return
         finally:
             if hasattr(output, "flush"):
-                output.flush()
+                try:
+                    output.flush()
+                except BrokenPipeError:
+                    pass
         emit(("done", count, problems))
 
     def on_message(message: tuple[Any, ...]) -> None:

@@ -26,6 +26,7 @@ from analyzer.engine.versions import compare_versions
 from analyzer.facts import BundleFacts
 from analyzer.redact import redact_text
 from analyzer.report.model import Evidence, Finding
+from analyzer.wording import within
 
 EVIDENCE_TEXT_CHARS = 600
 
@@ -302,13 +303,13 @@ def _sequence_check(check: SequenceCheck, store: SequenceStore | None) -> CheckR
         return CheckResult(
             check.name,
             False,
-            f"all {starts} starts were followed by an end within {check.within_minutes:g} min",
+            f"all {starts} starts were followed by an end {within(check.within_minutes)}",
         )
     return _hits_result(
         check.name,
         violations,
         [_time(h) for h in violations],
-        f"{len(violations)} of {starts} starts had no end within {check.within_minutes:g} min",
+        f"{len(violations)} of {starts} starts had no end {within(check.within_minutes)}",
     )
 
 
