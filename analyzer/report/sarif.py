@@ -15,6 +15,7 @@ from urllib.parse import quote
 from analyzer.checkable import not_checked_lines, verdict_state
 from analyzer.report.base import Renderer
 from analyzer.report.model import Finding, Report, iso
+from analyzer.unicode_safe import scrub, scrub_surrogates
 
 __all__ = ["SARIF_SCHEMA", "SarifRenderer"]
 
@@ -26,7 +27,7 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 
 def member_uri(member: str) -> str:
     """A URI reference for a bundle member (``case.tgz!var/log/waagent.log``)."""
-    return quote(member, safe="/!._-~")
+    return quote(scrub_surrogates(member), safe="/!._-~")
 
 
 class SarifRenderer(Renderer):
@@ -37,7 +38,7 @@ class SarifRenderer(Renderer):
     media_type: ClassVar[str] = "application/sarif+json"
 
     def render(self, report: Report) -> str:
-        return json.dumps(self.document(report), ensure_ascii=True, indent=2) + "\n"
+        return json.dumps(scrub(self.document(report)), ensure_ascii=True, indent=2) + "\n"
 
     def document(self, report: Report) -> dict[str, Any]:
         findings = report.sorted_findings()
