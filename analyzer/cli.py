@@ -23,7 +23,7 @@ app = typer.Typer(
     epilog="Exit codes: 0 nothing at/above --fail-on, 1 findings at/above it, 2 usage error, "
     "3 input rejected, 4 internal error.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 rules_app = typer.Typer(help="Rule pack tools for rule authors.", no_args_is_help=True)
@@ -37,6 +37,7 @@ class Format(str, Enum):
     json = "json"
     markdown = "markdown"
     html = "html"
+    sarif = "sarif"
 
 
 class TableFormat(str, Enum):
@@ -52,6 +53,19 @@ class Severity(str, Enum):
     low = "low"
     info = "info"
     never = "never"
+
+
+class Color(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+ColorOption = Annotated[
+    Color,
+    typer.Option("--color", help="Colour the text report: auto (a terminal, unless NO_COLOR or "
+                 "TERM=dumb; FORCE_COLOR forces it), always or never."),
+]
 
 
 class Table(str, Enum):
@@ -92,14 +106,9 @@ def _fail(code: int, message: str) -> NoReturn:
 
 
 def _parse_params(values: list[str] | None) -> dict[str, dict[str, Any]]:
-    params: dict[str, dict[str, Any]] = {}
-    for value in values or []:
-        target, sep, setting = value.partition("=")
-        rule_id, dot, name = target.rpartition(".")
-        if not sep or not dot or not rule_id or not name:
-            raise UsageError(f"--param {value!r}: expected RULE-ID.name=value")
-        params.setdefault(rule_id, {})[name] = setting
-    return params
+    from analyzer.cli_common import parse_params
+
+    return parse_params(values)
 
 
 def _lang(option: str | None) -> str:
@@ -111,10 +120,9 @@ def _lang(option: str | None) -> str:
 
 
 def _write_output(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-        return
-    output.write_text(text, encoding="utf-8")
+    from analyzer.cli_common import write_text
+
+    write_text(text, output)
 
 
 def _exit_for(report: Any, fail_on: Severity) -> int:
@@ -160,17 +168,27 @@ def analyze(
         bool,
         typer.Option("--no-builtin-rules", help="Use only the rule folders given with --rules."),
     ] = False,
+    color: ColorOption = Color.auto,
 ) -> None:
     """Analyse a bundle: verdict, findings with evidence, and the fix."""
+    from analyzer.cli_common import check_output_path, check_params, check_rule_dirs
+    from analyzer.engine.loader import default_rules_dir
     from analyzer.pipeline import AnalyzeOptions, analyze_path
 
     _check_input(path)
     language = _lang(lang)
     _set_vm_timezone(vm_timezone)
+    check_rule_dirs(rules or [])
+    check_output_path(output)
+    params = _parse_params(param)
+    directories = ([default_rules_dir()] if not no_builtin_rules else []) + list(rules or [])
+    check_params(params, directories)
+    if explain:
+        _check_explain_id(explain, directories, params)
     options = AnalyzeOptions(
         rule_dirs=list(rules or []),
         builtin_rules=not no_builtin_rules,
-        params=_parse_params(param),
+        params=params,
         lang=language,
         timeline=fmt == Format.html,
     )
@@ -187,7 +205,7 @@ def analyze(
     if explain:
         _write_output(_explain(analysis, explain), None)
         raise typer.Exit(_exit_for(report, fail_on))
-    _render(report, fmt.value, language, output)
+    _render(report, fmt.value, language, output, color.value)
     raise typer.Exit(_exit_for(report, fail_on))
 
 
@@ -204,19 +222,34 @@ def _set_vm_timezone(name: str | None) -> None:
         raise UsageError(f"--vm-timezone {name!r}: unknown time zone") from None
 
 
-def _render(report: Any, fmt: str, lang: str, output: Path | None) -> None:
+def _render(
+    report: Any, fmt: str, lang: str, output: Path | None, color: str = "auto"
+) -> None:
+    from analyzer.cli_common import color_enabled, text_width
     from analyzer.report import get_renderer
 
     renderer = get_renderer(fmt, lang)
     if fmt == "text":
-        color = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        text = renderer.render(report, color=color)  # type: ignore[call-arg]
+        to_stdout = output is None or str(output) == "-"
+        colored = color_enabled(color) if to_stdout else color == "always"
+        width = (text_width() if to_stdout else None) or 0  # 0: pipes and files are not wrapped
+        text = renderer.render(report, color=colored, width=width)  # type: ignore[call-arg]
     else:
         text = renderer.render(report)
     _write_output(text, output)
 
 
+def _check_explain_id(rule_id: str, directories: list[Path], params: dict[str, Any]) -> None:
+    from analyzer.engine.cache import load_rules_cached
+
+    if rule_id not in {rule.id for rule in load_rules_cached(directories, params).rules}:
+        raise UsageError(f"--explain {rule_id!r}: unknown rule id; see 'rules list'")
+
+
 def _explain(analysis: Any, rule_id: str) -> str:
+    """Why a rule fired or not, in words: its checks, the sources it reads, the windows."""
+    from analyzer.checkable import SOURCE_GROUPS, present_kinds, rule_sources
+    from analyzer.report.i18n import t
     from analyzer.report.sanitize import for_terminal
 
     outcome = next((o for o in analysis.outcomes if o.rule.id == rule_id), None)
@@ -228,12 +261,22 @@ def _explain(analysis: Any, rule_id: str) -> str:
         f"condition: {rule.condition_text}",
         f"result: {'FIRED' if outcome.fired else 'did not fire'}",
     ]
+    kinds = rule_sources(rule)
+    if kinds:
+        present = present_kinds(analysis.facts)
+        said = []
+        for group, members in SOURCE_GROUPS.items():
+            if members & kinds:
+                state = "present" if members & kinds & present else "missing from this bundle"
+                said.append(f"{t(f'coverage.{group}', 'en').removeprefix('no ')} ({state})")
+        lines.append("reads: " + "; ".join(said))
     if outcome.error:
         lines.append(f"error: {outcome.error}")
     for name, result in outcome.checks.items():
         lines.append(f"  check {name}: {'true' if result.value else 'false'} - {result.detail}")
         for item in result.evidence[:2]:
-            lines.append(f"      {item.member}:{item.line} {item.text.splitlines()[0][:160]}")
+            where = item.member + (f":{item.line}" if item.line is not None else "")
+            lines.append(f"      {where} {item.text.splitlines()[0][:160] if item.text else ''}")
     if outcome.finding is not None:
         finding = outcome.finding
         lines.append(f"finding: [{finding.severity}] {finding.message} (count {finding.count})")
@@ -277,7 +320,13 @@ def parse(
     for problem in problems:
         _err(f"problem: {problem}")
     if output is not None:
-        _err(f"wrote {count} {table.value} rows to {output}")
+        _info(f"wrote {count} {table.value} rows to {output}")
+
+
+class CatalogueFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
 
 
 @rules_app.command("list")
@@ -287,19 +336,33 @@ def rules_list(
         bool,
         typer.Option("--markdown", help="Print the catalogue as a Markdown table (docs/rules.md)."),
     ] = False,
+    fmt: Annotated[
+        CatalogueFormat,
+        typer.Option("--format", "-f", help="text, markdown (docs/rules.md) or json (the "
+                     "machine-readable catalogue)."),
+    ] = CatalogueFormat.text,
 ) -> None:
     """List the rules: id, severity, category, title."""
+    from analyzer.report.sanitize import for_terminal
+
     pack = _load_pack(rules)
     ordered = sorted(pack.rules, key=lambda r: (r.category, r.id))
-    if markdown:
+    if markdown or fmt == CatalogueFormat.markdown:
         typer.echo(_catalogue(ordered))
+    elif fmt == CatalogueFormat.json:
+        from analyzer.rule_catalogue import catalogue_json
+
+        typer.echo(catalogue_json(sorted(pack.rules, key=lambda r: r.id)))
     else:
         for rule in sorted(pack.rules, key=lambda r: r.id):
-            typer.echo(f"{rule.id:<16} {rule.severity:<9} {rule.category:<19} {rule.title}")
+            typer.echo(for_terminal(
+                f"{rule.id:<16} {rule.severity:<9} {rule.category:<19} {rule.title}"))
     _report_pack_errors(pack)
 
 
 def _catalogue(rules: list[Any]) -> str:
+    from analyzer.report.markdown import md_cell
+
     lines = [
         "# Rule catalogue",
         "",
@@ -312,8 +375,8 @@ def _catalogue(rules: list[Any]) -> str:
         params = ", ".join(f"`{k}={v}`" for k, v in rule.params.items())
         cause = str(rule.guide_cause or "")
         lines.append(
-            f"| {rule.id} | {rule.severity} | {rule.category} | {cause} | "
-            f"{rule.title.replace('|', '/')} | {params} |"
+            f"| {md_cell(rule.id)} | {rule.severity} | {rule.category} | {cause} | "
+            f"{md_cell(rule.title)} | {params} |"
         )
     return "\n".join(lines)
 
@@ -323,26 +386,17 @@ def rules_show(
     rule_id: Annotated[str, typer.Argument(help="Rule id")],
     rules: RulesOption = None,
     lang: LangOption = None,
+    param: ParamOption = None,
 ) -> None:
-    """Show one rule: description, checks, condition, remediation."""
-    pack = _load_pack(rules)
+    """Show one rule as TOML: its file, with the parameters in effect on top."""
+    from analyzer.rule_catalogue import rule_as_toml
+
+    _lang(lang)
+    pack = _load_pack(rules, _parse_params(param))
     rule = pack.by_id().get(rule_id)
     if rule is None:
         raise UsageError(f"unknown rule id {rule_id!r}; see 'rules list'")
-    language = _lang(lang)
-    typer.echo(f"{rule.id} [{rule.severity}] {rule.category}: {rule.title}\n")
-    typer.echo(rule.description.strip() + "\n")
-    typer.echo(f"condition: {rule.condition_text}")
-    for name, check in rule.raw_checks.items():
-        typer.echo(f"  {name}: {check}")
-    if rule.params:
-        typer.echo(f"params: {rule.params}")
-    typer.echo(
-        f"\nremediation ({language}):\n{rule.remediation.get(language, rule.remediation['en'])}"
-    )
-    for reference in rule.references:
-        typer.echo(f"  - {reference}")
-    typer.echo(f"\nfile: {rule.path}")
+    typer.echo(rule_as_toml(rule))
 
 
 @rules_app.command("validate")
@@ -392,10 +446,14 @@ def rules_test(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _load_pack(extra: list[Path] | None) -> Any:
+def _load_pack(extra: list[Path] | None, params: dict[str, dict[str, Any]] | None = None) -> Any:
+    from analyzer.cli_common import check_params, check_rule_dirs
     from analyzer.engine.loader import default_rules_dir, load_rules
 
-    return load_rules([default_rules_dir(), *(extra or [])])
+    check_rule_dirs(extra or [])
+    directories = [default_rules_dir(), *(extra or [])]
+    check_params(params or {}, directories)
+    return load_rules(directories, params)
 
 
 def _report_pack_errors(pack: Any) -> None:
@@ -423,10 +481,51 @@ def _register_optional_commands() -> None:
         module.register(app)
 
 
+VERBOSITY = {"level": 0}
+"""-1 with --quiet (errors only), 1 with --verbose; read by :func:`_info`."""
+
+
+def _info(message: str, level: int = 0) -> None:
+    """A progress or informational line on stderr, shown unless -q (or only with -v)."""
+    if VERBOSITY["level"] >= level:
+        _err(message)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"waagent-analyzer {__version__}")
+        raise typer.Exit(EXIT_CLEAN)
+
+
+@app.callback()
+def _common(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="More detail on stderr (timings, counts).")
+    ] = False,
+) -> None:
+    """Reads Azure Linux VM agent (waagent) log bundles and says what is wrong."""
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose exclude each other")
+    VERBOSITY["level"] = -1 if quiet else 1 if verbose else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     _register_optional_commands()
     try:
         code = app(args=argv, standalone_mode=False)
+    except BrokenPipeError:
+        from analyzer.cli_common import silence_stdout
+
+        silence_stdout()  # `... | head`: the reader closed the pipe; nothing went wrong
+        sys.exit(EXIT_CLEAN)
     except AnalyzerError as error:
         _err(f"error: {error}")
         sys.exit(error.exit_code)

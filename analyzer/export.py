@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -22,6 +22,7 @@ from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import iter_records
 from analyzer.redact import redact_text
 from analyzer.settings import Limits
+from analyzer.unicode_safe import scrub
 
 CHUNK_ROWS = 50_000
 FORMATS = ("csv", "json", "parquet")
@@ -72,20 +73,23 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
 def record_row(record: Record) -> dict[str, Any]:
     row = {name: getattr(record, name) for name in RECORD_COLUMNS}
     row["message"] = redact_text(record.message)
-    row["fields"] = json.dumps(
-        {k: redact_text(v) for k, v in record.fields.items()}, ensure_ascii=True, sort_keys=True
-    )
+    row["fields"] = {k: redact_text(v) for k, v in sorted(record.fields.items())}
     row["flags"] = ",".join(record.flags)
     return row
 
 
 def rows_as_dicts(rows: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    """Rows as dicts; nested values stay nested (JSON objects, Parquet maps and lists) and
+    only CSV writes them as JSON text."""
     for row in rows:
-        data = asdict(row) if not isinstance(row, dict) else dict(row)
-        for key, value in data.items():
-            if isinstance(value, dict | list):
-                data[key] = json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
-        yield data
+        yield asdict(row) if not isinstance(row, dict) else dict(row)
+
+
+def _flat(value: Any) -> Any:
+    """A CSV cell: nested values as JSON text."""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=True, sort_keys=True, default=str)
+    return _cell(value)
 
 
 def write_table(
@@ -120,7 +124,7 @@ def _write_csv(rows: Iterable[dict[str, Any]], columns: list[str], output: IO[by
         writer.writerow(columns)
         for row in rows:
             writer.writerow(
-                [for_csv(_cell(row.get(c))) if row.get(c) is not None else "" for c in columns]
+                [for_csv(_flat(row.get(c))) if row.get(c) is not None else "" for c in columns]
             )
             count += 1
     finally:
@@ -148,7 +152,7 @@ def _write_json(
         handle.write(b"[")
         for row in rows:
             handle.write(b",\n" if count else b"\n")
-            item = {c: _cell(row.get(c)) for c in columns}
+            item = scrub({c: _json_cell(row.get(c)) for c in columns})
             handle.write(json.dumps(item, ensure_ascii=True, default=str).encode("ascii"))
             count += 1
         handle.write(b"\n]\n")
@@ -174,6 +178,62 @@ def require_pyarrow(what: str) -> None:
         ) from None
 
 
+def _json_cell(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_cell(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_cell(v) for v in value]
+    return _cell(value)
+
+
+def _parquet_type(values: Iterable[Any]) -> Any:
+    """The Arrow type of a column from its first values: integers, floats, booleans,
+    timestamps (UTC, microseconds), string maps and string lists keep their type."""
+    import pyarrow as pa
+
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            return pa.bool_()
+        if isinstance(value, int):
+            return pa.int64()
+        if isinstance(value, float):
+            return pa.float64()
+        if isinstance(value, datetime):
+            return pa.timestamp("us", tz="UTC")
+        if isinstance(value, dict):
+            return pa.map_(pa.string(), pa.string())
+        if isinstance(value, list | tuple):
+            return pa.list_(pa.string())
+        return pa.string()
+    return pa.string()
+
+
+def _typed_cell(value: Any, kind: Any) -> Any:
+    import pyarrow as pa
+
+    if value is None:
+        return None
+    if pa.types.is_string(kind):
+        return _parquet_cell(value)
+    if pa.types.is_timestamp(kind):
+        if not isinstance(value, datetime):
+            return None
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if pa.types.is_map(kind):
+        if not isinstance(value, dict):
+            return None
+        return [(_parquet_cell(k), _parquet_cell(v)) for k, v in value.items()]
+    if pa.types.is_list(kind):
+        return [_parquet_cell(v) for v in value] if isinstance(value, list | tuple) else None
+    if pa.types.is_boolean(kind):
+        return value if isinstance(value, bool) else None
+    if pa.types.is_integer(kind):
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
 def _write_parquet(
     rows: Iterable[dict[str, Any]], columns: list[str], output: IO[bytes] | Path
 ) -> int:
@@ -184,18 +244,21 @@ def _write_parquet(
     writer = None
     count = 0
     batch: list[dict[str, Any]] = []
+    schema: Any = None
 
     def flush() -> None:
-        nonlocal writer
+        nonlocal writer, schema
+        if schema is None:  # typed from the first batch; later rows are made to fit it
+            schema = pa.schema([(c, _parquet_type(r.get(c) for r in batch)) for c in columns])
         table = pa.Table.from_pylist(
-            [{c: _parquet_cell(r.get(c)) for c in columns} for r in batch], schema=schema
+            [{c: _typed_cell(r.get(c), schema.field(c).type) for c in columns} for r in batch],
+            schema=schema,
         )
         if writer is None:
             writer = pq.ParquetWriter(output, schema)
         writer.write_table(table)
         batch.clear()
 
-    schema = pa.schema([(c, pa.string()) for c in columns])
     for row in rows:
         batch.append(row)
         count += 1
@@ -215,7 +278,7 @@ def _parquet_cell(value: Any) -> str | None:
 
     if value is None:
         return None
-    value = _cell(value)
+    value = _flat(value)
     text = value if isinstance(value, str) else str(value)
     cell = for_csv(text)
     return str(cell).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

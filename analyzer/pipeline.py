@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.bundle.model import Member, SourceKind
+from analyzer.checkable import not_checked
 from analyzer.engine.benign import BenignList, load_benign
 from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
 from analyzer.engine.loader import RulePack, default_rules_dir
 from analyzer.errors import InputRejected, Problem, UsageError
 from analyzer.isolation import MembersFactory, compute_isolated, read_isolated
 from analyzer.parse.snapshot_runs import pair_snapshot_runs
+from analyzer.pipes import silence_stdout
 from analyzer.report.build import build_report
 from analyzer.report.model import Report
 from analyzer.scan import ScanResult, ScanState, new_tables, scan_members
@@ -122,15 +124,15 @@ _UNRECOGNISED = {SourceKind.OTHER, SourceKind.SECRET, SourceKind.ARCHIVE,
 
 
 def _check_something_was_read(name: str, tables: BundleTables) -> None:
-    """Nothing read at all is a rejected input (exit 3); nothing *recognised* is said."""
+    """Nothing read, or nothing recognised (an empty archive, a folder with only a readme,
+    /etc/passwd), is a rejected input (exit 3): no rule could check anything."""
     if not tables.files:
         if tables.problems:
             raise InputRejected(f"{name}: nothing could be read: {tables.problems[0].message}")
-        tables.problems.append(Problem(name, "no recognised files: the input holds no files"))
-        return
+        raise InputRejected(f"{name}: rejected: the input holds no files")
     if all(row.kind in _UNRECOGNISED for row in tables.files):
-        tables.problems.append(Problem(name, "no recognised files: no waagent log, goal-state "
-                                             "XML, status, configuration or extension log"))
+        raise InputRejected(f"{name}: rejected: no recognised source (no waagent log, "
+                            "goal-state XML, status, configuration or extension log)")
 
 
 def analyze_files(
@@ -174,6 +176,7 @@ def _finish(
     else:
         outcomes, report = evaluate()
     report.rule_errors.extend(benign_errors)
+    report.not_checked = not_checked(pack.rules, tables)
     return Analysis(report, tables, outcomes, pack)
 
 
@@ -211,9 +214,15 @@ def export_records(source: Path, columns: list[str], fmt: str, output: Any,
         try:
             rows = iter_bundle_records(walk(source, options.limits, problems), options.limits)
             count = write_table(rows, columns, fmt, output)
+        except BrokenPipeError:  # `parse ... | head`: the reader has what it wanted
+            silence_stdout()
+            return ExportDone(0, problems)
         finally:
             if hasattr(output, "flush"):
-                output.flush()
+                try:
+                    output.flush()
+                except BrokenPipeError:
+                    silence_stdout()
         return ExportDone(count, problems)
 
     done = export_isolated(source.name, work, options.limits)

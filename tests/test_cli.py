@@ -74,7 +74,7 @@ def test_json_contract_and_exit_code(broken: Path) -> None:
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
     assert report["schema"] == "waagent-analyzer/report/v1"
-    assert set(report) == {"schema", "tool", "bundle", "findings", "summary"}
+    assert set(report) == {"schema", "tool", "bundle", "findings", "summary", "coverage"}
     assert set(report["bundle"]) == {
         "source",
         "sha256",

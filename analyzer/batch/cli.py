@@ -109,15 +109,22 @@ def batch(
 
 
 def _report(result: Any) -> None:
+    from analyzer.cli_common import safe_line
+
     for error in result.rule_errors:
-        _err(f"rule error: {error}")
-    _err(f"{result.analysed} bundles analysed in {result.elapsed_seconds:.1f} s "
-         f"({result.rate:.1f}/s): {result.ok} ok, {result.failed} failed, {result.rejected} "
-         f"rejected, {result.timeout} timed out; {result.skipped} already done, "
+        _err(f"rule error: {safe_line(error)}")
+    for dropped in result.dropped:
+        _err(f"unreadable result file removed, its bundles run again: {safe_line(dropped)}")
+    _err(f"{result.inputs} entries, {result.analysed} bundles analysed in "
+         f"{result.elapsed_seconds:.1f} s ({result.rate:.1f}/s): {result.ok} ok, "
+         f"{result.failed} failed, {result.rejected} rejected, {result.timeout} timed out, "
+         f"{result.not_bundles} skipped (not a bundle); {result.skipped} already done, "
          f"{result.duplicates} duplicates; {result.fleet_findings} fleet findings; "
-         f"{result.rows} bundles in {result.results_dir}")
+         f"{result.rows} rows in {safe_line(str(result.results_dir))}")
     for path, status, error in result.failures[:MAX_FAILURES_SHOWN]:
-        _err(f"  {status}: {path}: {error}")
+        # One line per entry whatever its name holds: a newline in a file name is shown
+        # as \n, never obeyed (it could forge lines of this report).
+        _err(f"  {status}: {safe_line(path)}: {safe_line(error)}")
     if len(result.failures) > MAX_FAILURES_SHOWN:
         _err(f"  ... {len(result.failures) - MAX_FAILURES_SHOWN} more: see 'summary'")
 
@@ -140,6 +147,9 @@ def summary(
     fmt: Annotated[SummaryFormat, typer.Option("--format", "-f")] = SummaryFormat.text,
     output: Annotated[Path | None, typer.Option("--output", help="Write here (default stdout).")
                       ] = None,
+    min_severity: Annotated[Severity, typer.Option(
+        "--min-severity", help="Rank categories and rules by findings at or above this "
+        "severity; the others are listed apart as hints.")] = Severity.medium,
 ) -> None:
     """Fleet view of a results folder: problems by category/rule/version/deployment, failures."""
     from analyzer.export import require_pyarrow
@@ -147,7 +157,10 @@ def summary(
     require_pyarrow("summary (Parquet results)")
     from analyzer.batch.view import summary as render_summary
 
-    _write_output(render_summary(results_dir, by=by.value, fmt=fmt.value), output)
+    if min_severity == Severity.never:
+        raise typer.BadParameter("--min-severity never: choose a severity")
+    _write_output(render_summary(results_dir, by=by.value, fmt=fmt.value,
+                                 min_severity=min_severity.value), output)
     if output is not None:
         _err(f"wrote {output}")
 

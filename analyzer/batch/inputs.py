@@ -87,21 +87,36 @@ def is_bundle_dir(path: str) -> bool:
 
 
 def _search(folder: str) -> Iterator[BundleInput]:
-    """Archives and bundle folders below ``folder``; sorted so runs are reproducible."""
+    """Archives and bundle folders below ``folder``; sorted so runs are reproducible. Every
+    other entry comes back too, with the reason it is skipped (a ``skipped`` row)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
+    except OSError as error:
+        yield BundleInput(folder, is_dir=True,
+                          skip_reason=f"folder cannot be read ({error.strerror or error})")
         return
+    found = False
     for entry in entries:
         if entry.is_symlink():
-            continue  # a link inside a searched folder may point anywhere: not followed
-        if entry.is_dir(follow_symlinks=False):
+            # A link inside a searched folder may point anywhere: not followed, but said.
+            yield BundleInput(entry.path, skip_reason="symbolic link (not followed)")
+        elif entry.is_dir(follow_symlinks=False):
             if is_bundle_dir(entry.path):
+                found = True
                 yield BundleInput(entry.path, is_dir=True)
             else:
-                yield from _search(entry.path)
+                inner = list(_search(entry.path))
+                found = found or any(not b.skip_reason for b in inner)
+                yield from inner
         elif entry.is_file(follow_symlinks=False) and is_archive(entry.path):
+            found = True
             yield BundleInput(entry.path)
+        elif entry.is_file(follow_symlinks=False):
+            yield BundleInput(entry.path, skip_reason="not an archive or a bundle folder")
+        else:
+            yield BundleInput(entry.path, skip_reason="not a regular file or folder")
+    if not found and not entries:
+        yield BundleInput(folder, is_dir=True, skip_reason="empty folder")
 
 
 def is_archive(path: str) -> bool:

@@ -17,12 +17,15 @@ OK = "ok"
 FAILED = "failed"
 REJECTED = "rejected"
 TIMEOUT = "timeout"
-SKIPPED = "skipped"
+SKIPPED = "already_done"
 """Not a row status: the bundle was already in the results (``--resume``)."""
+NOT_A_BUNDLE = "skipped"
+"""A row status: an entry of a searched folder that is not a bundle (a random file, a folder
+without logs), kept with the reason so every entry of the input is accounted for."""
 DUPLICATE = "duplicate"
 """Not a row status: another input of this batch has the same content."""
 
-ROW_STATUSES = (OK, FAILED, REJECTED, TIMEOUT)
+ROW_STATUSES = (OK, FAILED, REJECTED, TIMEOUT, NOT_A_BUNDLE)
 
 Outcome = dict[str, Any]
 
@@ -34,6 +37,8 @@ class BundleInput:
     path: str
     """Absolute path, as the workers will open it."""
     is_dir: bool = False
+    skip_reason: str = ""
+    """Set for an entry that is not a bundle: it becomes a ``skipped`` row, never a job."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class BatchSummary:
     rejected: int = 0
     timeout: int = 0
     skipped: int = 0
+    """Bundles already in the results (``--resume``)."""
+    not_bundles: int = 0
+    """Entries recorded as ``skipped`` rows (not a bundle), with their reason."""
     duplicates: int = 0
     fleet_findings: int = 0
     elapsed_seconds: float = 0.0
@@ -68,6 +76,8 @@ class BatchSummary:
     """The results dir has bundle rows and not one of them is ``ok``."""
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     """(path, status, error) of this run's failed / rejected / timed-out bundles."""
+    dropped: list[str] = field(default_factory=list)
+    """Unreadable result files removed on ``--resume`` (their bundles ran again)."""
     rule_errors: list[str] = field(default_factory=list)
     """Broken rule files (the batch ran with the others, like ``analyze`` does)."""
 
@@ -80,6 +90,8 @@ class BatchSummary:
         if status in (OK, FAILED, REJECTED, TIMEOUT):
             setattr(self, status, getattr(self, status) + 1)
             self.analysed += 1
+        elif status == NOT_A_BUNDLE:
+            self.not_bundles += 1
         elif status == SKIPPED:
             self.skipped += 1
         elif status == DUPLICATE:
@@ -102,3 +114,9 @@ def skip_outcome(path: str, sha256: str, status: str) -> Outcome:
 def path_key(path: str) -> str:
     """The results key of an input that has no content hash (it could not be read)."""
     return "path-" + hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def not_a_bundle_outcome(path: str, reason: str) -> Outcome:
+    """The ``skipped`` row of an entry that is not a bundle."""
+    return {"path": path, "sha256": "", "status": NOT_A_BUNDLE, "error": reason,
+            "findings": [], "snapshot_runs": []}

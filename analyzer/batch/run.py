@@ -3,6 +3,7 @@ then evaluate the fleet rules over the whole results folder."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,7 @@ from analyzer.batch.inputs import expand_inputs
 from analyzer.batch.model import (
     DUPLICATE,
     FAILED,
+    NOT_A_BUNDLE,
     OK,
     REJECTED,
     ROW_STATUSES,
@@ -22,6 +24,7 @@ from analyzer.batch.model import (
     BundleInput,
     Outcome,
     isolation_from,
+    not_a_bundle_outcome,
 )
 from analyzer.batch.progress import BatchProgress
 from analyzer.batch.store import ResultStore, part_key
@@ -62,20 +65,24 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
     options = replace(options, limits=limits, isolate=False)
     if not scheduler and method == "forkserver":
         _start_early(options)
-    bundles = expand_inputs(inputs)
-    if not bundles:
+    entries = expand_inputs(inputs)
+    if not entries:
         raise UsageError("no bundles found in the inputs")
+    bundles = [entry for entry in entries if not entry.skip_reason]
+    not_bundles = [not_a_bundle_outcome(entry.path, entry.skip_reason)
+                   for entry in entries if entry.skip_reason]
     rule_errors = _rule_errors(options)
     store = ResultStore(Path(out_dir))
     store.open_for_writing(resume)
     try:
         done = _already_done(store, resume, retry_failed)
         outcomes = _outcomes(bundles, done, options, limits, workers, scheduler, method)
-        summary = BatchSummary(results_dir=str(store.root), inputs=len(bundles),
-                               rule_errors=rule_errors)
+        summary = BatchSummary(results_dir=str(store.root), inputs=len(entries),
+                               rule_errors=rule_errors, dropped=list(store.dropped))
+        outcomes = itertools.chain(not_bundles, outcomes)
         started = time.perf_counter()
         _consume(outcomes, GroupWriter(store, max_rows=max(1, group_rows)), summary,
-                 BatchProgress(len(bundles), progress))
+                 BatchProgress(len(entries), progress))
         summary.elapsed_seconds = time.perf_counter() - started
         summary.fleet_findings = update_fleet(store, options.lang)
         _totals(summary, store)
@@ -132,7 +139,7 @@ def _consume(outcomes: Iterator[Outcome | None], group: GroupWriter, summary: Ba
                 if outcome is not None:  # None: a tick while the workers are busy
                     status = group.add(outcome)
                     summary.count(status)
-                    if status in (FAILED, REJECTED, TIMEOUT):
+                    if status in (FAILED, REJECTED, TIMEOUT, NOT_A_BUNDLE):
                         summary.failures.append((outcome["path"], status, outcome.get("error", "")))
                     bar.advance(status)
                 group.flush_if_due()

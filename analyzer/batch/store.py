@@ -97,6 +97,10 @@ class ResultStore:
         self.root = Path(self.root)
         self._schemas = schemas()
         self._lock_handle: Any = None
+        self.unreadable: list[str] = []
+        self.dropped: list[str] = []
+        """Corrupt groups deleted when a batch resumed (their bundles run again)."""
+        """Parts :meth:`read` could not read (``table/part: reason``); left out, not fatal."""
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -118,6 +122,7 @@ class ResultStore:
             for stale in folder.glob(TEMP_PREFIX + "*"):
                 with contextlib.suppress(OSError):
                     stale.unlink()
+        self.dropped = self.drop_corrupt_groups() if resume else []
         self._drop_orphans()
 
     def _take_lock(self) -> None:
@@ -197,11 +202,38 @@ class ResultStore:
         schema = self._schemas[table]
         names = columns or schema.names
         wanted = pa.schema([schema.field(name) for name in names])
-        parts = [pq.ParquetFile(part).read(columns=names).cast(wanted)
-                 for part in self._parts(table)]
+        parts = []
+        for part in self._parts(table):
+            try:
+                parts.append(pq.ParquetFile(part).read(columns=names).cast(wanted))
+            except (OSError, pa.ArrowException, ValueError) as error:
+                self._note_unreadable(table, part, error)
         if not parts:
             return empty_table(wanted)
         return pa.concat_tables(parts)
+
+    def _note_unreadable(self, table: str, part: Path, error: Exception) -> None:
+        note = f"{table}/{part.name}: {str(error).splitlines()[0][:200] if str(error) else error}"
+        if note not in self.unreadable:
+            self.unreadable.append(note)
+
+    def drop_corrupt_groups(self) -> list[str]:
+        """Delete every group with a part that cannot be read (a crash or a full disk while
+        it was written), so a resumed batch runs its bundles again. Returns what was dropped."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        dropped: list[str] = []
+        for table in ("bundles", "findings", "snapshot_runs"):
+            for part in self._parts(table):
+                try:
+                    pq.ParquetFile(part).read()
+                except (OSError, pa.ArrowException, ValueError) as error:
+                    dropped.append(f"{table}/{part.name}: {str(error).splitlines()[0][:200]}")
+                    for name in ("bundles", "findings", "snapshot_runs"):
+                        with contextlib.suppress(FileNotFoundError):
+                            (self.root / name / part.name).unlink()
+        return dropped
 
     def rows(self, table: str, columns: list[str] | None = None) -> list[dict[str, Any]]:
         """A table as Python rows; timestamps as aware UTC datetimes."""
@@ -238,7 +270,17 @@ class ResultStore:
 
         temporary = final.with_name(f"{TEMP_PREFIX}{final.stem}.{os.getpid()}.parquet")
         pq.write_table(data, temporary, compression="zstd")
+        _fsync(temporary)  # the data is on disk before the name says the part exists
         os.replace(temporary, final)
+        _fsync(final.parent)  # and so is the rename
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def bundle_row(outcome: Outcome) -> dict[str, Any]:

@@ -19,11 +19,11 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analyzer.batch.model import OK
+from analyzer.batch.model import NOT_A_BUNDLE, OK
 from analyzer.batch.store import ResultStore
 from analyzer.errors import UsageError
 from analyzer.report.model import SEVERITY_RANK
@@ -52,22 +52,32 @@ class FleetView:
     groups: list[dict[str, Any]]
     fleet: list[dict[str, Any]]
     failed: list[dict[str, Any]]
+    hints: list[dict[str, Any]] = field(default_factory=list)
+    """Groups of findings below ``min_severity`` (e.g. "verbose logging off"): listed apart
+    so they never rank a category above real problems."""
+    min_severity: str = "medium"
+    unreadable: list[str] = field(default_factory=list)
+    """Result files that could not be read (the view covers the others)."""
 
 
-def summary(results_dir: str | Path, by: str = "category", fmt: str = "text") -> str:
+def summary(results_dir: str | Path, by: str = "category", fmt: str = "text",
+            min_severity: str = "medium") -> str:
     """Render the fleet view of ``results_dir`` (see module doc)."""
+    if min_severity not in SEVERITY_RANK:
+        raise UsageError(f"--min-severity {min_severity!r}: valid options: "
+                         f"{', '.join(SEVERITY_RANK)}")
     if by not in GROUPINGS:
         raise UsageError(f"--by {by!r}: valid options: {', '.join(GROUPINGS)}")
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: valid options: {', '.join(FORMATS)}")
-    view = build_view(results_dir, by)
+    view = build_view(results_dir, by, min_severity)
     renderers: dict[str, Callable[[FleetView], str]] = {
         "text": render_text, "csv": render_csv, "json": render_json, "markdown": render_markdown,
     }
     return renderers[fmt](view)
 
 
-def build_view(results_dir: str | Path, by: str) -> FleetView:
+def build_view(results_dir: str | Path, by: str, min_severity: str = "medium") -> FleetView:
     store = ResultStore(Path(results_dir))
     if not (store.root / "bundles").is_dir():
         raise UsageError(f"{results_dir}: not a batch results folder (no bundles/ table)")
@@ -76,16 +86,30 @@ def build_view(results_dir: str | Path, by: str) -> FleetView:
     fleet = store.read("fleet_findings").to_pandas()
     analysed = bundles[bundles["status"] == OK]
     totals = {"bundles": len(bundles), "analysed": len(analysed),
-              **{s: int((bundles["status"] == s).sum()) for s in ("failed", "rejected", "timeout")},
-              "findings": len(findings), "fleet_findings": len(fleet)}
+              **{s: int((bundles["status"] == s).sum())
+                 for s in ("failed", "rejected", "timeout", NOT_A_BUNDLE)},
+              "findings": len(findings), "fleet_findings": len(fleet),
+              "unreadable_files": len(store.unreadable)}
+    hints: list[dict[str, Any]] = []
     if by in ("category", "rule"):
-        columns, groups = _finding_groups(findings, fleet, by, len(analysed))
+        floor = SEVERITY_RANK[min_severity]
+        ranked = findings["severity"].map(lambda s: SEVERITY_RANK.get(s, -1)) >= floor
+        columns, groups = _finding_groups(findings[ranked], fleet, by, len(analysed))
+        _, hints = _finding_groups(findings[~ranked], fleet.iloc[0:0], by, len(analysed))
     else:
         columns, groups = _attribute_groups(analysed, findings, _ATTRIBUTE_COLUMNS[by])
     failed = bundles[bundles["status"] != OK].sort_values(["status", "path"])
     return FleetView(by, totals, columns, groups, _fleet_rows(fleet),
                      [{"path": str(r["path"]), "status": str(r["status"]),
-                       "error": str(r["error"] or "")} for r in failed.to_dict("records")])
+                       "error": str(r["error"] or "")} for r in failed.to_dict("records")],
+                     hints=hints, min_severity=min_severity, unreadable=list(store.unreadable))
+
+
+def _totals_line(totals: dict[str, int]) -> str:
+    return (f"{totals['bundles']} entries: {totals['analysed']} analysed (ok), "
+            f"{totals['failed']} failed, {totals['rejected']} rejected, {totals['timeout']} "
+            f"timed out, {totals[NOT_A_BUNDLE]} skipped (not a bundle); {totals['findings']} "
+            f"findings, {totals['fleet_findings']} fleet findings")
 
 
 def _finding_groups(findings: pd.DataFrame, fleet: pd.DataFrame, by: str,
@@ -170,14 +194,20 @@ def _cell(value: Any) -> str:
 def render_text(view: FleetView) -> str:
     from analyzer.report.sanitize import for_terminal
 
-    totals = view.totals
-    lines = [f"{totals['bundles']} bundles: {totals['analysed']} analysed, {totals['failed']} "
-             f"failed, {totals['rejected']} rejected, {totals['timeout']} timed out; "
-             f"{totals['findings']} findings, {totals['fleet_findings']} fleet findings", "",
-             f"By {view.by.replace('_', ' ')}:"]
+    lines = [_totals_line(view.totals), ""]
+    if view.unreadable:
+        lines += [f"Unreadable result files ({len(view.unreadable)}), left out of this view:"]
+        lines += [for_terminal("  " + item) for item in view.unreadable] + [""]
+    ranked = f" ({view.min_severity} and above)" if view.by in ("category", "rule") else ""
+    lines.append(f"By {view.by.replace('_', ' ')}{ranked}:")
     table = [[c.replace("_", " ") for c in view.columns]]
     table += [[for_terminal(_cell(g.get(c))) for c in view.columns] for g in view.groups]
     lines += _aligned(table) if view.groups else ["  (no findings)"]
+    if view.hints:
+        lines += ["", f"Hints and low-severity findings (below {view.min_severity}):"]
+        hint_table = [[c.replace("_", " ") for c in view.columns]]
+        hint_table += [[for_terminal(_cell(g.get(c))) for c in view.columns] for g in view.hints]
+        lines += _aligned(hint_table)
     if view.fleet:
         lines += ["", "Fleet findings:"]
         for item in view.fleet:
@@ -185,7 +215,7 @@ def render_text(view: FleetView) -> str:
                                       f"{item['deployment']}: {item['message']}"))
             lines.append("    bundles: " + ", ".join(sha[:12] for sha in item["bundles"]))
     if view.failed:
-        lines += ["", f"Failed bundles ({len(view.failed)}):"]
+        lines += ["", f"Not analysed ({len(view.failed)}):"]
         for item in view.failed[:MAX_FAILED_SHOWN]:
             lines.append(for_terminal(f"  {item['status']:<8} {item['path']}: {item['error']}"))
         if len(view.failed) > MAX_FAILED_SHOWN:
@@ -205,11 +235,11 @@ def _aligned(table: list[list[str]]) -> list[str]:
 def render_markdown(view: FleetView) -> str:
     from analyzer.report.markdown import md_cell, md_inline
 
-    totals = view.totals
-    lines = ["# Batch summary", "",
-             f"{totals['bundles']} bundles: {totals['analysed']} analysed, {totals['failed']} "
-             f"failed, {totals['rejected']} rejected, {totals['timeout']} timed out.", "",
-             f"## By {view.by.replace('_', ' ')}", ""]
+    lines = ["# Batch summary", "", md_inline(_totals_line(view.totals)) + ".", ""]
+    if view.unreadable:
+        lines += [f"Unreadable result files ({len(view.unreadable)}), left out of this view:", ""]
+        lines += [f"- {md_inline(item, line_start=False)}" for item in view.unreadable] + [""]
+    lines += [f"## By {view.by.replace('_', ' ')}", ""]
     if view.groups:
         lines.append("| " + " | ".join(c.replace("_", " ") for c in view.columns) + " |")
         lines.append("|" + "---|" * len(view.columns))
@@ -218,6 +248,13 @@ def render_markdown(view: FleetView) -> str:
                          + " |")
     else:
         lines.append("No findings.")
+    if view.hints:
+        lines += ["", f"## Hints and low-severity findings (below {view.min_severity})", ""]
+        lines.append("| " + " | ".join(c.replace("_", " ") for c in view.columns) + " |")
+        lines.append("|" + "---|" * len(view.columns))
+        for group in view.hints:
+            lines.append("| " + " | ".join(md_cell(_cell(group.get(c))) for c in view.columns)
+                         + " |")
     if view.fleet:
         lines += ["", "## Fleet findings", ""]
         for item in view.fleet:
@@ -225,7 +262,7 @@ def render_markdown(view: FleetView) -> str:
                          f"({md_inline(item['severity'], line_start=False)}): "
                          f"{md_inline(item['message'], line_start=False)}")
     if view.failed:
-        lines += ["", "## Failed bundles", "", "| status | path | error |", "|---|---|---|"]
+        lines += ["", "## Not analysed", "", "| status | path | error |", "|---|---|---|"]
         for item in view.failed[:MAX_FAILED_SHOWN]:
             lines.append(f"| {md_cell(item['status'])} | {md_cell(item['path'])} | "
                          f"{md_cell(item['error'])} |")
@@ -236,8 +273,11 @@ def render_markdown(view: FleetView) -> str:
 
 def render_json(view: FleetView) -> str:
     document = {"schema": SCHEMA, "by": view.by, "totals": view.totals,
+                "min_severity": view.min_severity,
                 "groups": [{c: _plain(g.get(c)) for c in view.columns} for g in view.groups],
-                "fleet_findings": view.fleet, "failed": view.failed}
+                "hints": [{c: _plain(g.get(c)) for c in view.columns} for g in view.hints],
+                "fleet_findings": view.fleet, "failed": view.failed,
+                "unreadable_files": view.unreadable}
     return json.dumps(document, indent=2, ensure_ascii=True, default=str) + "\n"
 
 
@@ -267,6 +307,9 @@ def render_csv(view: FleetView) -> str:
             "occurrences": item["overlaps"], "worst_severity": item["severity"],
             "category": item["category"], "title": item["rule"],
             "detail": item["message"]}.items()})
+    for group in view.hints:
+        row = {"section": "hint", **{c: _plain(group.get(c)) for c in view.columns}}
+        writer.writerow({k: for_csv(v) for k, v in row.items()})
     for item in view.failed:
         writer.writerow({k: for_csv(v) for k, v in {
             "section": "failed", "key": item["path"], "worst_severity": "",

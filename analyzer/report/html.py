@@ -12,11 +12,13 @@ at render time - so even a missed escape could neither run script nor load anyth
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from analyzer.checkable import not_checked_lines, verdict_state
 from analyzer.report.i18n import (
     category_label,
     cause_label,
@@ -90,6 +92,22 @@ def content_security_policy(script: str) -> str:
 
 def _h(value: object, *, multiline: bool = False) -> str:
     return for_html_text(str(value), multiline=multiline)
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _with_code(text: str) -> Any:
+    """Remediation text with its `commands` as <code>; everything else escaped."""
+    from markupsafe import Markup, escape  # lazily, like jinja2
+
+    out = Markup("")
+    position = 0
+    for match in _CODE_SPAN.finditer(text):
+        out += escape(_h(text[position:match.start()], multiline=True))
+        out += Markup("<code>") + escape(_h(match.group(1))) + Markup("</code>")
+        position = match.end()
+    return out + escape(_h(text[position:], multiline=True))
 
 
 def _iso(ts: datetime | None) -> str:
@@ -204,7 +222,9 @@ class HtmlRenderer(Renderer):
             },
             "verdict": {
                 "worst": worst or "none",
-                "worst_label": severity_label(worst, lang) if worst else tr("verdict.ok_badge"),
+                "worst_label": severity_label(worst, lang) if worst
+                else tr("verdict.incomplete.badge") if verdict_state(report) == "incomplete"
+                else tr("verdict.ok_badge"),
                 "sentence": verdict_sentence(report, lang),
                 "severities": [
                     {"key": s, "label": severity_label(s, lang), "count": counts[s]}
@@ -239,6 +259,7 @@ class HtmlRenderer(Renderer):
                 {"member": _h(p.member), "message": _h(p.message)} for p in bundle.problems
             ],
             "rule_errors": [_h(e) for e in report.rule_errors],
+            "not_checked": [_h(line) for line in not_checked_lines(report, lang)],
             "data": self._script_data(report),
         }
 
@@ -271,12 +292,12 @@ class HtmlRenderer(Renderer):
                     "line": ev.line,
                     "time": fmt_ts(ev.timestamp),
                     "iso": _iso(ev.timestamp),
-                    "text": _h(ev.text),
+                    "text": _h(ev.text, multiline=True),
                 }
                 for ev in f.evidence[:MAX_EVIDENCE]
             ],
             "evidence_omitted": max(0, len(f.evidence) - MAX_EVIDENCE),
-            "remediation": _h(f.remediation.strip(), multiline=True),
+            "remediation": _with_code(f.remediation.strip()),
             "references": references,
         }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from analyzer.checkable import not_checked_lines
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
 from analyzer.report.sanitize import for_terminal
@@ -38,6 +39,22 @@ def md_inline(text: str, *, line_start: bool = True) -> str:
     return _BLOCK_START.sub(
         lambda m: m.group(1) + (m.group(2) or "") + "\\" + m.group(3), escaped, count=1
     )
+
+
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def md_inline_code(text: str, *, line_start: bool = True) -> str:
+    """Like :func:`md_inline`, but text between single backticks (a command in a rule's
+    remediation) stays a code span instead of being escaped."""
+    out: list[str] = []
+    position = 0
+    for match in _CODE_SPAN.finditer(text):
+        out.append(md_inline(text[position:match.start()], line_start=line_start and not out))
+        out.append(md_code_span(match.group(1)))
+        position = match.end()
+    out.append(md_inline(text[position:], line_start=line_start and not out))
+    return "".join(out)
 
 
 def md_cell(text: str) -> str:
@@ -119,6 +136,13 @@ class MarkdownRenderer(Renderer):
             for p in bundle.problems:
                 out.append(f"- {md_code_span(p.member)}: {md_inline(p.message)}")
             out.append("")
+        if report.not_checked:
+            out.append(f"## {md_inline(tr('coverage.heading'))}")
+            out.append("")
+            out.append(md_inline(tr("coverage.intro")))
+            out.append("")
+            out.extend(f"- {md_inline(line)}" for line in not_checked_lines(report, lang))
+            out.append("")
         if report.rule_errors:
             out.append(f"## {md_inline(tr('heading.rule_errors'))}")
             out.append("")
@@ -164,7 +188,9 @@ class MarkdownRenderer(Renderer):
             for ev in f.evidence[:MAX_EVIDENCE]:
                 where = ev.member + (f":{ev.line}" if ev.line is not None else "")
                 stamp = f"  {fmt_ts(ev.timestamp)}" if ev.timestamp is not None else ""
-                lines.append(f"{where}{stamp}  {ev.text}")
+                first, *more = ev.text.split("\n")
+                lines.append(f"{where}{stamp}  {first}")
+                lines.extend("    " + line for line in more)
             out += ["", f"**{md_inline(tr('label.evidence'))}:**", "", md_code_block(lines)]
             hidden = len(f.evidence) - MAX_EVIDENCE
             if hidden > 0:
@@ -172,7 +198,7 @@ class MarkdownRenderer(Renderer):
         if f.remediation.strip():
             out += ["", f"**{md_inline(tr('label.remediation'))}:**", ""]
             out += [
-                "> " + md_inline(line) if line.strip() else ">"
+                "> " + md_inline_code(line) if line.strip() else ">"
                 for line in f.remediation.strip().splitlines()
             ]
         if f.references:

@@ -17,6 +17,8 @@ from analyzer.engine.findings import (  # noqa: F401  (the report's vocabulary, 
 )
 
 SCHEMA = "waagent-analyzer/report/v1"
+RULES_MEMBER = "<rules>"
+"""The ``member`` of a rule-load problem in the JSON report's ``problems``."""
 
 
 @dataclass
@@ -106,6 +108,8 @@ class Report:
     timeline_events: list[TimelineEvent] = field(default_factory=list)
     agent_history: list[tuple[datetime | None, str, str]] = field(default_factory=list)
     """(timestamp, role, version) for the "versions over time" section."""
+    not_checked: list[Any] = field(default_factory=list)
+    """:class:`analyzer.checkable.NotChecked` groups: rules whose sources were all missing."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -127,11 +131,20 @@ class Report:
             key=lambda f: (-SEVERITY_RANK[f.severity], f.category, f.rule),
         )
 
+    def _bundle_dict(self) -> dict[str, Any]:
+        """Rule-load problems join the input problems: a reader of ``problems`` sees both."""
+        bundle = self.bundle.to_dict()
+        bundle["problems"].extend(
+            {"member": RULES_MEMBER, "message": error} for error in self.rule_errors
+        )
+        return bundle
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
             "tool": {"name": self.tool_name, "version": self.tool_version},
-            "bundle": self.bundle.to_dict(),
+            "bundle": self._bundle_dict(),
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "summary": {"worst_severity": self.worst_severity, "counts": self.counts},
+            "coverage": {"not_checked": [group.to_dict() for group in self.not_checked]},
         }

@@ -6,6 +6,7 @@ from analyzer.report.html import HtmlRenderer
 from analyzer.report.i18n import normalize_lang
 from analyzer.report.json_renderer import JsonRenderer
 from analyzer.report.markdown import MarkdownRenderer
+from analyzer.report.sarif import SarifRenderer
 from analyzer.report.text import TextRenderer
 from analyzer.report.verdict import Renderer
 
@@ -15,15 +16,17 @@ __all__ = [
     "JsonRenderer",
     "MarkdownRenderer",
     "Renderer",
+    "SarifRenderer",
     "TextRenderer",
     "get_renderer",
 ]
 
 _RENDERERS: dict[str, type[Renderer]] = {
-    cls.format: cls for cls in (TextRenderer, JsonRenderer, MarkdownRenderer, HtmlRenderer)
+    cls.format: cls
+    for cls in (TextRenderer, JsonRenderer, MarkdownRenderer, HtmlRenderer, SarifRenderer)
 }
 FORMATS = tuple(_RENDERERS)
-"""``("text", "json", "markdown", "html")``"""
+"""``("text", "json", "markdown", "html", "sarif")``"""
 
 
 def get_renderer(fmt: str, lang: str = "en") -> Renderer:

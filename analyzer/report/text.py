@@ -12,6 +12,7 @@ import re
 from io import StringIO
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from analyzer.checkable import not_checked_lines, verdict_state
 from analyzer.report.i18n import category_label, cause_label, finding_cause, severity_label
 from analyzer.report.model import Finding, Report
 from analyzer.report.sanitize import for_terminal
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["TextRenderer"]
 
 MAX_EVIDENCE = 5
+UNWRAPPED_WIDTH = 1_000_000
+"""The console width that stands for "do not wrap"."""
+RULE_WIDTH = 100
+"""Length of a section rule when the text is not wrapped to a terminal."""
 _TRAILING_PAD = re.compile(r"[ ]+((?:\x1b\[[0-9;]*m)*)$", re.MULTILINE)
 
 # Only used when colour is on; "standard" colour system (16 colours) keeps them portable.
@@ -33,6 +38,18 @@ SEVERITY_STYLE = {
     "low": "bold blue",
     "info": "bold",
 }
+
+
+def _wrap_offsets(plain: str, width: int) -> list[int]:
+    """Where to break ``plain`` (one line) so that no line is longer than ``width``, breaking
+    only before a word (after a space); a word longer than ``width`` stays whole."""
+    offsets: list[int] = []
+    line_start = 0
+    for word in re.finditer(r"\S+", plain):
+        if word.end() - line_start > width and word.start() > line_start:
+            offsets.append(word.start())
+            line_start = word.start()
+    return offsets
 
 
 def _clean(value: object, *, multiline: bool = False) -> str:
@@ -52,11 +69,16 @@ class TextRenderer(Renderer):
         """The report as text; ``color=True`` adds ANSI colours (16-colour palette).
 
         ``width`` defaults to the renderer's width (100); with ``color`` (the caller writes to
-        a terminal) it follows the terminal's width, clamped to 60..160 columns.
+        a terminal) it follows the terminal's width, clamped to 60..160 columns. ``width=0``
+        does not wrap at all (text for a pipe or a file). A URL or a path is never cut: a word
+        longer than the line overflows it instead.
         """
         from rich.console import Console
 
-        if width is None:
+        self._unwrapped = width == 0
+        if width == 0:
+            width = UNWRAPPED_WIDTH
+        elif width is None:
             width = self.width
             if color:
                 import shutil
@@ -84,11 +106,18 @@ class TextRenderer(Renderer):
     # -- pieces -----------------------------------------------------------------------------
 
     def _print(self, console: Console, *parts: Any, indent: int = 0) -> None:
-        from rich.padding import Padding
+        """Print one paragraph, wrapped at spaces only: a URL, a path or any other long word
+        is never cut (it overflows the line instead); unwrapped when ``width=0``."""
         from rich.text import Text
 
-        text = Text.assemble(*parts, no_wrap=False)
-        console.print(Padding(text, (0, 0, 0, indent), expand=False) if indent else text)
+        text = Text.assemble(*parts)
+        room = UNWRAPPED_WIDTH if getattr(self, "_unwrapped", False) else console.width - indent
+        pad = " " * indent
+        for line in text.split("\n", allow_blank=True):
+            pieces = line.divide(_wrap_offsets(line.plain, max(room, 20)))
+            for piece in pieces:
+                piece.rstrip()
+                console.print(Text(pad) + piece if indent else piece, soft_wrap=True)
 
     def _render(self, console: Console, report: Report) -> None:
         bundle = report.bundle
@@ -126,6 +155,8 @@ class TextRenderer(Renderer):
         badge = (
             (f" {severity_label(worst, self.lang).upper()} ", SEVERITY_STYLE[worst])
             if worst in SEVERITY_STYLE
+            else (f" {tr('verdict.incomplete.badge')} ", "bold yellow")
+            if verdict_state(report) == "incomplete"
             else (f" {tr('verdict.ok_badge')} ", "bold green")
         )
         self._print(
@@ -149,6 +180,12 @@ class TextRenderer(Renderer):
                     console, (_clean(problem.member), "bold"), ": ", _clean(problem.message),
                     indent=2,
                 )
+        if report.not_checked:
+            console.print()
+            self._rule(console, tr("coverage.heading") + f" ({len(report.not_checked)})")
+            self._print(console, (tr("coverage.intro"), "dim"), indent=2)
+            for line in not_checked_lines(report, self.lang):
+                self._print(console, _clean(line), indent=2)
         if report.rule_errors:
             console.print()
             self._rule(console, tr("heading.rule_errors") + f" ({len(report.rule_errors)})")
@@ -162,7 +199,13 @@ class TextRenderer(Renderer):
 
     def _rule(self, console: Console, title: str) -> None:
         from rich.rule import Rule
+        from rich.text import Text
 
+        if getattr(self, "_unwrapped", False):
+            line = Text(title + " ")
+            line.append("─" * max(3, RULE_WIDTH - len(title) - 1), style="dim")
+            console.print(line, soft_wrap=True)
+            return
         console.print(Rule(title, align="left", style="dim", characters="─"))
 
     def _finding(self, console: Console, finding: Finding) -> None:
@@ -212,8 +255,11 @@ class TextRenderer(Renderer):
                 parts: list[Any] = [(where, "cyan")]
                 if ev.timestamp is not None:
                     parts += ["  ", (fmt_ts(ev.timestamp), "dim")]
-                parts += ["  ", _clean(ev.text)]
+                first, *more = _clean(ev.text, multiline=True).split("\n")
+                parts += ["  ", first]
                 self._print(console, *parts, indent=4)
+                for line in more:
+                    self._print(console, line, indent=6)
             hidden = len(finding.evidence) - MAX_EVIDENCE
             if hidden > 0:
                 self._print(console, (tr("text.more_evidence", count=hidden), "dim"), indent=4)

@@ -102,9 +102,11 @@ def _count_items(counts: dict[str, int], lang: str) -> str:
 
 def verdict_sentence(report: Report, lang: str) -> str:
     """``Worst severity: High. 7 findings: 1 critical, 2 high, ...`` (or "no problems")."""
+    from analyzer.checkable import verdict_override
+
     worst = report.worst_severity
     if worst is None:
-        return t("verdict.none", lang)
+        return verdict_override(report, lang) or t("verdict.none", lang)
     counts = report.counts
     return t(
         "verdict.sentence",

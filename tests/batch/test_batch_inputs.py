@@ -20,9 +20,12 @@ def test_folder_is_searched_recursively_by_content(tmp_path: Path) -> None:
     (tmp_path / "x" / "notes.tgz").write_text("not an archive\n")  # a name is not evidence
     bundle_dir = build_dir(tmp_path / "x", Spec("c"))
     found = expand_inputs([tmp_path / "x"])
-    # Sorted by name at every level: a.tgz, c/, deeper/b.txt.
+    # Sorted by name at every level: a.tgz, c/, deeper/b.txt, and the entry that is not a
+    # bundle is accounted for with its reason (issue 14: batch accounts for every entry).
     assert found == [BundleInput(str(a)), BundleInput(str(bundle_dir), is_dir=True),
-                     BundleInput(str(disguised))]
+                     BundleInput(str(disguised)),
+                     BundleInput(str(tmp_path / "x" / "notes.tgz"),
+                                 skip_reason="not an archive or a bundle folder")]
 
 
 def test_folder_that_is_a_bundle_counts_once(tmp_path: Path) -> None:
@@ -66,7 +69,8 @@ def test_search_does_not_follow_symlinks(tmp_path: Path) -> None:
     searched.mkdir()
     os.symlink(outside, searched / "link.tgz")
     os.symlink(outside.parent, searched / "linkdir")
-    assert expand_inputs([searched]) == []
+    found = expand_inputs([searched])
+    assert [b.skip_reason for b in found] == ["symbolic link (not followed)"] * 2
 
 
 def test_fingerprints(tmp_path: Path) -> None:

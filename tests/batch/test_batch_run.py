@@ -82,13 +82,15 @@ def test_unreadable_and_damaged_inputs_become_rows(fleet: Path, tmp_path: Path) 
     # Nothing readable at all: the input is rejected, with the reason.
     assert bundles.loc[str(binary), "status"] == "rejected"
     assert "binary" in bundles.loc[str(binary), "error"]
-    assert summary.rejected == 1 and summary.failures[0][0] == str(binary)
+    assert summary.rejected == 2 and str(binary) in [f[0] for f in summary.failures]
+    # A corrupt archive holds no recognised source: rejected like 'analyze' does (exit 3).
+    assert bundles.loc[str(corrupt), "status"] == "rejected"
+    assert "no recognised source" in bundles.loc[str(corrupt), "error"]
     # Damaged but opened: analysed like 'analyze' would, the damage recorded as problems.
-    for damaged, text in ((corrupt, "not a recognised archive"), (truncated, "truncated")):
-        assert bundles.loc[str(damaged), "status"] == "ok"
-        assert bundles.loc[str(damaged), "problems"] >= 1
-        assert text in bundles.loc[str(damaged), "problem_detail"]
-    assert summary.ok == 5
+    assert bundles.loc[str(truncated), "status"] == "ok"
+    assert bundles.loc[str(truncated), "problems"] >= 1
+    assert "truncated" in bundles.loc[str(truncated), "problem_detail"]
+    assert summary.ok == 4
 
 
 @pytest.mark.slow
@@ -143,9 +145,12 @@ def test_duplicate_content_is_analysed_once(tmp_path: Path) -> None:
 
 
 def test_no_bundles_found(tmp_path: Path) -> None:
+    """An empty folder is an entry too: a skipped row with its reason, and nothing ok."""
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UsageError, match="no bundles"):
-        run_batch([tmp_path / "empty"], tmp_path / "out", progress=False)
+    summary = run_batch([tmp_path / "empty"], tmp_path / "out", progress=False)
+    assert (summary.not_bundles, summary.ok, summary.all_failed) == (1, 0, True)
+    rows = pd.read_parquet(tmp_path / "out" / "bundles")
+    assert list(rows["status"]) == ["skipped"] and list(rows["error"]) == ["empty folder"]
 
 
 def test_subprocess_method_gives_the_same_rows(fleet: Path, tmp_path: Path) -> None:

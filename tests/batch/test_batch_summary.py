@@ -38,12 +38,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_text_by_category(results: Path) -> None:
     text = summary(results, by="category", fmt="text")
-    assert "4 bundles: 3 analysed, 0 failed, 1 rejected" in text
+    assert "4 entries: 3 analysed (ok), 0 failed, 1 rejected, 0 timed out, 0 skipped" in text
     network = next(line for line in text.splitlines() if line.strip().startswith("network"))
     assert "2" in network.split() and "66.7%" in network and "critical" in network
     assert "snapshot-failure" in text  # the fleet finding counts as a category
     assert "Fleet findings:" in text and "WAA-FLEET-001" in text and "dep-1" in text
-    assert "Failed bundles (1):" in text and "rejected" in text
+    assert "Not analysed (1):" in text and "rejected" in text
 
 
 def test_text_is_sanitized(results: Path) -> None:
@@ -95,7 +95,7 @@ def test_markdown(results: Path) -> None:
     text = summary(results, by="rule", fmt="markdown")
     assert text.startswith("# Batch summary")
     assert "| key | bundles | share | occurrences | worst severity | category | title |" in text
-    assert "## Fleet findings" in text and "## Failed bundles" in text
+    assert "## Fleet findings" in text and "## Not analysed" in text
     assert "\x1b" not in text
 
 

@@ -24,6 +24,7 @@ from analyzer.report.model import CATEGORIES, SEVERITIES
 
 # Strings that are legitimately the same in English and Portuguese.
 SAME_IN_BOTH = {
+    "coverage.line",
     "format.list_separator",
     "label.sha256",
     "verdict.ok_badge",

@@ -48,6 +48,7 @@ CONTRACT: dict[str, Any] = {
         "worst_severity": OPT_STR,
         "counts": {"critical": int, "high": int, "medium": int, "low": int, "info": int},
     },
+    "coverage": {"not_checked": [{"missing": STR, "reason": STR, "rules": [STR]}]},
 }
 
 

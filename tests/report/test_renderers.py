@@ -13,7 +13,7 @@ from analyzer.report.text import TextRenderer
 
 
 def test_formats() -> None:
-    assert FORMATS == ("text", "json", "markdown", "html")
+    assert FORMATS == ("text", "json", "markdown", "html", "sarif")
 
 
 @pytest.mark.parametrize(

@@ -197,7 +197,8 @@ def test_parquet_cells_are_neutralised_like_csv(ws: Workspace) -> None:
                      "--output", str(out))
     assert run.rc == 0, run
     table = pq.read_table(out)
-    assert {str(t) for t in table.schema.types} == {"string"}
+    # Text columns are neutralised; numbers, timestamps and maps keep their types (issue 14).
+    assert str(table.schema.field("message").type) == "string"
     messages = [r["message"] for r in table.to_pylist()]
     assert any("HYPERLINK" in m for m in messages)
     assert not any(m.startswith(("=", "+", "-", "@")) for m in messages)
