@@ -43,6 +43,7 @@ SOURCE_KINDS = (
     "vmsnapshot_shell_log",
     "extension_log",
     "extension_events",
+    "system_log",
 )
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
