@@ -56,7 +56,9 @@ def test_expected_rules_exist() -> None:
 @pytest.mark.parametrize("excerpt", CORPUS, ids=[e.name for e in CORPUS])
 def test_excerpt(excerpt) -> None:  # type: ignore[no-untyped-def]
     outcome = run_excerpt(excerpt)
-    assert not outcome.missing, f"{excerpt.source}: expected {outcome.missing} to fire; fired {outcome.fired}"
+    assert not outcome.missing, (
+        f"{excerpt.source}: expected {outcome.missing} to fire; fired {outcome.fired}"
+    )
     assert not outcome.false_alarms, f"{excerpt.source}: false alarm {outcome.fired}"
 
 

@@ -2,19 +2,19 @@
 
 The Go-based handlers (CustomScript 2.x, RunCommand, ...) write logfmt lines::
 
-    time=2022-02-15T04:13:13Z version=v2.1.6/git@fc181d8-dirty operation=enable seq=14 event="enable failed"
+    time=2022-02-15T04:13:13Z version=v2.1.6 operation=enable seq=14 event="enable failed"
 
 Each such line is a record with its UTC time; lines the handler's shim prints in between
 (``+ nohup ...``, ``Writing a placeholder status file ...``) continue the record before them.
 Everything else (the legacy Python handlers' ``2016/09/01 13:22:32 [Name-1.4.2.0] msg``) keeps the
 agent grammar.
 
->>> h = parse_handler_header('time=2022-02-15T04:13:13Z version=v2.1.6 operation=enable seq=14 event="enable failed"')
+>>> h = parse_handler_header('time=2022-02-15T04:13:13Z operation=enable event="enable failed"')
 >>> (h.generation, h.timestamp.isoformat(), h.level, h.message)
-('LF', '2022-02-15T04:13:13+00:00', 'ERROR', 'version=v2.1.6 operation=enable seq=14 event="enable failed"')
->>> parse_handler_header("+ nohup /var/lib/waagent/Microsoft.Azure.Extensions.CustomScript-2.1.6/bin/custom-script-extension enable") is None
+('LF', '2022-02-15T04:13:13+00:00', 'ERROR', 'operation=enable event="enable failed"')
+>>> parse_handler_header("+ nohup /var/lib/waagent/Handler-2.1.6/bin/handler enable") is None
 True
->>> parse_handler_header("2016/09/01 13:22:32 [Microsoft.OSTCExtensions.VMAccessForLinux-1.4.2.0] sequence number is 0").generation
+>>> parse_handler_header("2016/09/01 13:22:32 [Pub.Handler-1.4.2.0] started").generation
 'X'
 """
 

@@ -13,15 +13,18 @@ any other syslog line is a record of generation ``SYS`` whose thread is the sysl
 timestamp: rules about them must not use a time window. Wrapped lines whose text starts with
 whitespace (traceback frames) continue the record before them.
 
->>> h = parse_syslog_header("Oct 30 00:00:12 vm python3[165]: 2022-10-30T00:00:12.833653Z WARNING ExtHandler boom")
+>>> line = "Oct 30 00:00:12 vm python3[165]: 2022-10-30T00:00:12.833653Z WARNING ExtHandler boom"
+>>> h = parse_syslog_header(line)
 >>> (h.generation, h.level, h.prefix, h.message)
 ('G3', 'WARNING', 'ExtHandler', 'boom')
->>> h = parse_syslog_header("May 15 23:09:30 vm kernel: [  518.050606] Out of memory: Killed process 15784 (python3)")
+>>> line = "May 15 23:09:30 vm kernel: [  518.050606] Out of memory: Killed process 15784 (python3)"
+>>> h = parse_syslog_header(line)
 >>> (h.generation, h.thread, h.timestamp, h.message)
 ('SYS', 'kernel', None, 'Out of memory: Killed process 15784 (python3)')
->>> parse_syslog_header("Mar 22 10:02:23 vm python3[948]:   File \\"main.py\\", line 83, in run") is None
+>>> parse_syslog_header('Mar 22 10:02:23 vm python3[948]:   File "main.py", line 83') is None
 True
->>> parse_syslog_header("2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed with result 'exit-code'.").timestamp.isoformat()
+>>> line = "2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed."
+>>> parse_syslog_header(line).timestamp.isoformat()
 '2024-01-02T03:04:05.123456+00:00'
 """
 
