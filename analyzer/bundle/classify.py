@@ -46,6 +46,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             K.COMMAND_EXECUTION_LOG,
         ),
         (_AZ + r"(?:[^/]+/)*[^/]+\.log" + _ROT + r"$", K.EXTENSION_LOG),
+        (
+            r"(?:^|/)(?:syslog|messages|kern\.log|daemon\.log)" + _ROT + r"$"
+            r"|(?:^|/)journal[^/]*\.(?:txt|log)$"
+            r"|(?:^|/)(?:serial|console)[^/]*\.(?:txt|log)$",
+            K.SYSTEM_LOG,
+        ),
         (r"(?:^|/)GoalState(?:\.\d+)?\.xml$", K.GOAL_STATE),
         (r"(?:^|/)ExtensionsConfig(?:\.\d+)?\.xml$", K.EXTENSIONS_CONFIG),
         (r"(?:^|/)HostingEnvironmentConfig(?:\.\d+)?\.xml$", K.HOSTING_ENV),
@@ -135,7 +141,9 @@ def classify(logical_path: str) -> str:
     'vmsnapshot_shell_log'
     >>> classify("var/lib/waagent/logcollector/logs.zip")
     'archive'
-    >>> classify("var/log/syslog")
+    >>> classify("var/log/syslog.1")
+    'system_log'
+    >>> classify("var/log/cloud-init.log")
     'other'
     """
     path = logical_path

@@ -35,6 +35,9 @@ class SourceKind:
     VMSNAPSHOT_SHELL_LOG = "vmsnapshot_shell_log"
     EXTENSION_LOG = "extension_log"
     EXTENSION_EVENTS = "extension_events"
+    SYSTEM_LOG = "system_log"
+    """syslog, /var/log/messages, journal exports, serial-console captures: copies of agent
+    lines plus kernel and systemd lines (OOM kills, refused restarts)."""
     AGENT_ERROR_JSON = "agent_error_json"
     AGENT_SENTINEL = "agent_sentinel"
     LIVE_FACTS = "live_facts"
@@ -49,6 +52,7 @@ class SourceKind:
             VMSNAPSHOT_LOG,
             VMSNAPSHOT_SHELL_LOG,
             EXTENSION_LOG,
+            SYSTEM_LOG,
         }
     )
 

@@ -67,8 +67,11 @@ def _filtered(query: LogQuery) -> bool:
 
 
 def bulk_capable(query: LogQuery) -> bool:
-    """A query whose matches the bulk path can record: no ``where`` and no grouping."""
-    return not query.group_by and not query.where and query.role in ("hit", "start", "then")
+    """A query whose matches the bulk path can record: no ``where``, no grouping, no
+    ``exclude`` (decided on the whole record) and no ``emitted_by`` (which reads the
+    handler paths of the folded record)."""
+    return (not query.group_by and not query.where and not query.excluders
+            and not query.filter.emitted_by and query.role in ("hit", "start", "then"))
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ SOURCE_KINDS = (
     "vmsnapshot_shell_log",
     "extension_log",
     "extension_events",
+    "system_log",
 )
 MAX_NESTING = 12
 """Tables/arrays inside each other in a rule file; real rules use at most 4."""

@@ -23,6 +23,19 @@ SAMPLES_HEAD = 3
 SAMPLES_TAIL = 3
 MAX_GROUPS = 10_000
 NO_TIME = float("-inf")
+SYSTEM_LOG = "system_log"
+AGENT_IN_SYSTEM_LOG = "system_log+waagent_log"
+"""Pseudo source kind of agent lines copied into a system log: the queries of both kinds
+see them (a rule written for ``waagent_log`` also finds its lines in syslog/journal copies;
+the scan drops the copy when the same line was already read from waagent.log)."""
+SYSTEM_LOG_OWN_GENERATION = "SYS"
+
+
+def query_kind(source_kind: str, generation: str) -> str:
+    """Which queries a record of this kind and line generation is offered to."""
+    if source_kind == SYSTEM_LOG and generation != SYSTEM_LOG_OWN_GENERATION:
+        return AGENT_IN_SYSTEM_LOG
+    return source_kind
 
 
 @dataclass(slots=True)
@@ -636,6 +649,9 @@ class RecordMatcher:
         for query in self.queries:
             for kind in query.filter.sources:
                 self.by_kind[kind].append(query)
+        agent_copies = self.by_kind.get("waagent_log", []) + self.by_kind.get(SYSTEM_LOG, [])
+        if agent_copies:
+            self.by_kind[AGENT_IN_SYSTEM_LOG] = agent_copies
         self.store = MatchStore.for_limits(limits)
         self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
         self._light_sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
@@ -653,10 +669,12 @@ class RecordMatcher:
         return cached
 
     def patterns_for(self, kind: str) -> tuple[str, ...]:
+        kind = AGENT_IN_SYSTEM_LOG if kind == SYSTEM_LOG else kind
         return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ()) if q.pattern}))
 
     def full_patterns_for(self, kind: str) -> tuple[str, ...]:
         """Patterns some query can only decide on a fully parsed record."""
+        kind = AGENT_IN_SYSTEM_LOG if kind == SYSTEM_LOG else kind
         return tuple(sorted({q.pattern for q in self.by_kind.get(kind, ())
                              if q.pattern and not q.light}))
 
@@ -673,7 +691,7 @@ class RecordMatcher:
 
     def offer_line(self, ref: LineRef) -> None:
         """The cheap path: a one-line record that only light queries can match."""
-        pattern_set, groups = self._light_set(ref.source_kind)
+        pattern_set, groups = self._light_set(query_kind(ref.source_kind, ref.header.generation))
         if pattern_set is None:
             return
         indices = pattern_set.Match(ref.header.message)
@@ -715,7 +733,7 @@ class RecordMatcher:
         return compile_prefilter(patterns) if patterns else None
 
     def __call__(self, record: Record) -> None:
-        pattern_set, groups = self._pattern_set(record.source_kind)
+        pattern_set, groups = self._pattern_set(query_kind(record.source_kind, record.generation))
         if pattern_set is None:
             return
         for index in pattern_set.Match(record.message) or ():

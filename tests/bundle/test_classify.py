@@ -120,8 +120,11 @@ CASES = [
     ("case.tar.xz", K.ARCHIVE),
     ("case.TAR", K.ARCHIVE),
     # everything else
-    ("var/log/syslog", K.OTHER),
-    ("var/log/syslog.2.gz", K.OTHER),
+    # System logs carry copies of agent lines plus kernel OOM kills and systemd refusals.
+    ("var/log/syslog", K.SYSTEM_LOG),
+    ("var/log/syslog.2.gz", K.SYSTEM_LOG),
+    ("var/log/messages-20240101", K.SYSTEM_LOG),
+    ("var/log/dpkg.log", K.OTHER),
     ("var/lib/waagent/events/1478123456789000.tld", K.OTHER),
 ]
 

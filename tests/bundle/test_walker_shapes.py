@@ -68,7 +68,7 @@ def test_agent_logs_zip() -> None:
             K.WAAGENT_LOG,
             0,
         ),
-        ("logs.zip!truncated_var_log_syslog.1", "var/log/syslog.1", K.OTHER, 0),
+        ("logs.zip!truncated_var_log_syslog.1", "var/log/syslog.1", K.SYSTEM_LOG, 0),
         (
             f"logs.zip!truncated_var_log_azure_{VMSNAP}_extension.log",
             f"var/log/azure/{VMSNAP}/extension.log",

@@ -1,0 +1,101 @@
+"""System logs that carry copies of agent lines: syslog, /var/log/messages, journal exports,
+serial-console captures.
+
+The agent writes every log line to stdout too, so systemd's journal and rsyslog keep copies
+wrapped in a syslog prefix (``Oct 30 00:00:12 host python3[1654]: <agent line>``), and lines
+written to the console appear bare in serial-console captures. Around them are the lines
+that explain an agent's death and that the agent itself cannot log: the kernel's OOM killer,
+systemd refusing to restart the service.
+
+A wrapped or bare agent line keeps the agent's own header (generation G0-G4, real timestamp);
+any other syslog line is a record of generation ``SYS`` whose thread is the syslog identifier
+(``kernel``, ``systemd``). Classic syslog stamps carry no year, so those records have no
+timestamp: rules about them must not use a time window. Wrapped lines whose text starts with
+whitespace (traceback frames) continue the record before them.
+
+>>> line = "Oct 30 00:00:12 vm python3[165]: 2022-10-30T00:00:12.833653Z WARNING ExtHandler boom"
+>>> h = parse_syslog_header(line)
+>>> (h.generation, h.level, h.prefix, h.message)
+('G3', 'WARNING', 'ExtHandler', 'boom')
+>>> line = "May 15 23:09:30 vm kernel: [  518.050606] Out of memory: Killed process 15784 (python3)"
+>>> h = parse_syslog_header(line)
+>>> (h.generation, h.thread, h.timestamp, h.message)
+('SYS', 'kernel', None, 'Out of memory: Killed process 15784 (python3)')
+>>> parse_syslog_header('Mar 22 10:02:23 vm python3[948]:   File "main.py", line 83') is None
+True
+>>> line = "2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed."
+>>> parse_syslog_header(line).timestamp.isoformat()
+'2024-01-02T03:04:05.123456+00:00'
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from analyzer.parse.records import Tz
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
+from analyzer.parse.waagent_log import Header, parse_header
+
+SYSLOG_GENERATION = "SYS"
+
+# ``Mon DD HH:MM:SS host ident[pid]: text`` (rsyslog's traditional format, journalctl's
+# short format) and ``2024-05-29T05:45:44.992712+00:00 host ident[pid]: text`` (RFC 3339).
+_BSD = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+_RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
+_WRAPPER = re.compile(
+    rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?P<host>\S+) (?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
+)
+# A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
+# show it.
+_KERNEL_TIME = re.compile(r"\[\s*\d+\.\d+\] ")
+
+RECORD_START = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:"
+    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+    rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))"
+    rb" \S+ [^:\s\[]+(?:\[\d+\])?: ?\S"
+    rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
+    rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
+    rb"|\[\s*\d+\.\d+\] )"
+)
+"""Mirrors :func:`parse_syslog_header`: which physical lines open a record."""
+
+
+def _rfc3339(text: str) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if not FIRST_YEAR <= stamp.year <= LAST_YEAR:
+        return None
+    return stamp.astimezone(UTC)
+
+
+def parse_syslog_header(line: str) -> Header | None:
+    """Parse one physical line of a system log as a record header (None: continuation)."""
+    line = line.removeprefix("\ufeff")
+    wrapper = _WRAPPER.match(line)
+    if wrapper is None:
+        agent = parse_header(line)
+        if agent is not None:
+            return agent  # an agent line written to the console
+        kernel = _KERNEL_TIME.match(line)
+        if kernel is None:
+            return None
+        return Header(SYSLOG_GENERATION, None, Tz.NONE, "", "kernel", "", line[kernel.end() :])
+    text = line[wrapper.end() :]
+    if not text or text[0].isspace():
+        return None  # a traceback frame or a wrapped continuation of the record before
+    agent = parse_header(text)
+    if agent is not None:
+        return agent
+    text = text[_kernel_time_end(text) :]
+    stamp = _rfc3339(wrapper.group("rfc")) if wrapper.group("rfc") else None
+    tz = Tz.UTC if stamp is not None else Tz.NONE
+    return Header(SYSLOG_GENERATION, stamp, tz, "", wrapper.group("ident"), "", text)
+
+
+def _kernel_time_end(text: str) -> int:
+    match = _KERNEL_TIME.match(text)
+    return match.end() if match else 0
