@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.parse.logsources import grammar_for
+from analyzer.parse.windows_agent_log import enrich_record
 from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import iter_records
 from analyzer.redact import redact_text
@@ -62,6 +63,8 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
                 header_parser=grammar.header_parser,
                 prefix_has_real_version=grammar.prefix_has_real_version,
             ):
+                if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # windows: parsed fields
+                    enrich_record(record)
                 if record.timestamp is not None:
                     key = hash((record.timestamp, record.message))
                     if key in seen:

@@ -27,6 +27,8 @@ from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.facts import BundleFacts, Coverage, FileRow
 from analyzer.parse import conf, dhcp, events, goal_state, status
+from analyzer.parse import windows_agent_log as winlog  # windows: Windows guest agent
+from analyzer.parse import windows_status  # windows: Windows guest agent
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
@@ -273,9 +275,13 @@ def members_from_files(
 ) -> Iterator[Member]:
     from analyzer.bundle.classify import classify
 
+    from analyzer.bundle.names import normalise_path
+
     for path, content in files.items():
         data = content.encode("utf-8") if isinstance(content, str) else content
         logical = path.lstrip("/")
+        if "\\" in path or path[1:2] == ":":  # windows: C:\\WindowsAzure\\Logs\\...
+            logical = normalise_path(path)[0] or logical
         yield Member(
             provenance=f"{source}!{logical}",
             logical_path=logical,
@@ -324,6 +330,8 @@ class _Scan:
     def prefilter(self, kind: str) -> Any:
         if kind not in self._prefilters:
             extra: tuple[str, ...] = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
+            if kind in SourceKind.WINDOWS_LOG_KINDS:  # windows: version / plugin facts
+                extra = winlog.FACT_PATTERNS
             if self.options.timeline:
                 extra = extra + TIMELINE_PATTERNS
             self._prefilters[kind] = self.matcher.prefilter(kind, extra)
@@ -349,6 +357,9 @@ class _Scan:
                 return
         if ref.source_kind == SourceKind.WAAGENT_LOG and _may_hold_facts(header.message):
             self._facts_from(ref.to_record())
+        elif (ref.source_kind in SourceKind.WINDOWS_LOG_KINDS  # windows
+              and winlog.may_hold_facts(header.message)):
+            self._windows_facts_from(winlog.enrich_record(ref.to_record()))
         self.matcher.offer_line(ref)
 
     def on_record(self, record: Record) -> None:
@@ -359,6 +370,8 @@ class _Scan:
                 return  # the same record again in a rotated copy or a second collection
         if record.source_kind == SourceKind.WAAGENT_LOG:
             self._facts_from(record)
+        elif record.source_kind in SourceKind.WINDOWS_LOG_KINDS:  # windows
+            self._windows_facts_from(winlog.enrich_record(record))
         if self._timeline_regexes:
             self._timeline_from(record)
         self.matcher(record)
@@ -398,6 +411,15 @@ class _Scan:
                         line=record.line,
                     )
                 )
+
+    def _windows_facts_from(self, record: Record) -> None:
+        """windows: the guest agent's version and plugin operations (docs/windows-formats.md)."""
+        for row in winlog.record_facts(record):
+            if isinstance(row, AgentRow):
+                if self._changed((row.role,), row.value):
+                    self.facts.agent.append(row)
+            else:
+                self.facts.extensions.append(row)
 
     def _timeline_from(self, record: Record) -> None:
         if record.timestamp is None:
@@ -479,6 +501,7 @@ def _scan_member(member: Member, state: _Scan) -> None:
         "; ".join(member.problems),
     )
     facts.files.append(row)
+    _windows_plugin_folder(member, state)  # windows
     handler = _HANDLERS.get(member.kind)
     if handler is None:
         return
@@ -488,6 +511,14 @@ def _scan_member(member: Member, state: _Scan) -> None:
         _problem(facts, row, member, str(error))
     except (OSError, EOFError, zlib.error, ValueError, UnicodeError) as error:
         _problem(facts, row, member, f"cannot read: {type(error).__name__}: {error}")
+
+
+def _windows_plugin_folder(member: Member, state: _Scan) -> None:
+    """windows: a file under Packages\\Plugins\\<Name>\\<Version>\\ (or the matching log
+    folder) says that version of the handler is on the VM, once per folder."""
+    row = winlog.directory_row(member.provenance, member.logical_path)
+    if row is not None and state._changed(("windows-dir", row.name.lower(), row.version), "1"):
+        state.facts.extensions.append(row)
 
 
 def _problem(facts: BundleFacts, row: FileRow, member: Member, message: str) -> None:
@@ -610,6 +641,8 @@ _HANDLERS: dict[str, Callable[[Member, _Scan], None]] = {
     SourceKind.EXTENSION_EVENTS: _scan_events,
     SourceKind.GOAL_STATE_PLACEHOLDER: _placeholder,
     SourceKind.LIVE_FACTS: _live_facts,
+    # windows: Windows guest agent (helper "windows"; port to parse/registry.py)
+    SourceKind.WINDOWS_AGGREGATE_STATUS: _structured(windows_status.parse_aggregate_status),
 }
 
 

@@ -43,6 +43,9 @@ SOURCE_KINDS = (
     "vmsnapshot_shell_log",
     "extension_log",
     "extension_events",
+    "windows_agent_log",
+    "windows_installer_log",
+    "windows_plugin_log",
 )
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -15,6 +15,12 @@ from dataclasses import dataclass
 from analyzer.bundle.model import SourceKind
 from analyzer.parse.vmsnapshot import parse_shell_header
 from analyzer.parse.waagent_log import RECORD_START, Header, parse_header
+from analyzer.parse.windows_agent_log import (
+    PLUGIN_RECORD_START,
+    WINDOWS_RECORD_START,
+    parse_plugin_header,
+    parse_windows_header,
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,10 @@ AGENT_GRAMMAR = Grammar(parse_header, RECORD_START)
 _GRAMMARS = {
     SourceKind.VMSNAPSHOT_LOG: Grammar(parse_header, RECORD_START, prefix_has_real_version=False),
     SourceKind.VMSNAPSHOT_SHELL_LOG: Grammar(parse_shell_header, None),
+    # Windows guest agent logs (docs/windows-formats.md).
+    SourceKind.WINDOWS_AGENT_LOG: Grammar(parse_windows_header, WINDOWS_RECORD_START),
+    SourceKind.WINDOWS_INSTALLER_LOG: Grammar(parse_windows_header, WINDOWS_RECORD_START),
+    SourceKind.WINDOWS_PLUGIN_LOG: Grammar(parse_plugin_header, PLUGIN_RECORD_START),
 }
 
 
