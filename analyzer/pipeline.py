@@ -660,7 +660,9 @@ def build_report(
         time_start=facts.time_start,
         time_end=facts.time_end,
         daemon_versions=_versions(facts, "daemon"),
-        goal_state_agent_versions=_versions(facts, "goal_state_agent"),
+        # windows: the Windows guest agent is the goal-state agent of a Windows VM
+        goal_state_agent_versions=_versions(facts, "goal_state_agent")
+        + _versions(facts, "windows_guest_agent"),
         extensions=_extension_summaries(facts),
         files=[FileSummary(f.member, f.kind, f.size) for f in facts.files],
         problems=[ProblemSummary(p.member, p.message) for p in facts.problems],
@@ -683,7 +685,7 @@ def build_report(
     history = [
         (a.timestamp, a.role, a.value)
         for a in facts.agent
-        if a.role in ("daemon", "goal_state_agent")
+        if a.role in ("daemon", "goal_state_agent", "windows_guest_agent")
     ]
     report.agent_history = sorted(history, key=lambda item: (item[0] is None, item[0] or _EPOCH))
     return report

@@ -34,7 +34,7 @@ WINDOWS_ROOTS = frozenset({"windowsazure", "packages"})
 ``C:\\WindowsAzure`` (agent, logs) and ``C:\\Packages`` (extension packages)."""
 
 _WINDOWS_BACKSLASH_PATH = re.compile(
-    r"(?i)^(?:[a-z]:)?\\?(?:[^\\/]+\\)*?(?:WindowsAzure|Packages)\\"
+    r"(?i)^(?:[a-z]:)?\\?(?:[^\\/]+\\)*?(?:WindowsAzure|Packages|AzureData)\\"
 )
 """A name written with Windows separators (``C:\\WindowsAzure\\Logs\\WaAppAgent.log``, a tar
 made on Windows): its ``\\`` are separators even where tar names would keep them."""

@@ -258,10 +258,13 @@ def plugin_from_path(path: str) -> tuple[str, str]:
 
     >>> plugin_from_path("x.zip!Packages/Plugins/Microsoft.Compute.BGInfo/2.1/Status/0.status")
     ('Microsoft.Compute.BGInfo', '2.1')
+    >>> plugin_from_path("c.zip!Packages\\\\Plugins\\\\A.B\\\\1.0.9\\\\Status\\\\2.status")
+    ('A.B', '1.0.9')
     >>> plugin_from_path("var/lib/waagent/A.B-1.0/status/0.status")
     ('', '')
     """
-    match = _PLUGIN_DIR.search(path.rsplit("!", 1)[-1])
+    # Provenance strings keep zip entry names as written: Windows tools write "\\".
+    match = _PLUGIN_DIR.search(path.rsplit("!", 1)[-1].replace("\\", "/"))
     if match is None:
         return "", ""
     return match.group("name"), match.group("version")
