@@ -17,9 +17,9 @@ from typing import IO, Any
 
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.parse.logsources import grammar_for
-from analyzer.parse.windows_agent_log import enrich_record
 from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import iter_records
+from analyzer.parse.windows_agent_log import enrich_record
 from analyzer.redact import redact_text
 from analyzer.settings import Limits
 

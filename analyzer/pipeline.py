@@ -26,9 +26,8 @@ from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.facts import BundleFacts, Coverage, FileRow
-from analyzer.parse import conf, dhcp, events, goal_state, status
+from analyzer.parse import conf, dhcp, events, goal_state, status, windows_status
 from analyzer.parse import windows_agent_log as winlog  # windows: Windows guest agent
-from analyzer.parse import windows_status  # windows: Windows guest agent
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
@@ -274,7 +273,6 @@ def members_from_files(
     files: Mapping[str, str | bytes], source: str = "inline"
 ) -> Iterator[Member]:
     from analyzer.bundle.classify import classify
-
     from analyzer.bundle.names import normalise_path
 
     for path, content in files.items():
