@@ -1,0 +1,32 @@
+"""Public, machine-written Windows guest agent excerpts give exactly the findings they show."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from analyzer.pipeline import AnalyzeOptions, analyze_files
+
+REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real" / "windows"
+EXCERPTS = tomllib.loads((REAL / "sources.toml").read_text(encoding="utf-8"))["excerpt"]
+
+
+@pytest.mark.parametrize("excerpt", EXCERPTS, ids=[e["file"] for e in EXCERPTS])
+def test_real_excerpt(excerpt: dict[str, object]) -> None:
+    data = (REAL / str(excerpt["file"])).read_bytes()
+    analysis = analyze_files(
+        {"C:\\WindowsAzure\\Logs\\WaAppAgent.log": data}, AnalyzeOptions(isolate=False)
+    )
+    fired = sorted({f.rule for f in analysis.report.findings})
+    assert fired == sorted(excerpt["expect"])  # type: ignore[call-overload]
+    for finding in analysis.report.findings:
+        assert all(e.member.endswith("WindowsAzure/Logs/WaAppAgent.log") for e in finding.evidence)
+        assert finding.seed_cause in (1, 3, 4, 5)
+
+
+def test_every_excerpt_is_listed() -> None:
+    listed = {e["file"] for e in EXCERPTS}
+    assert listed == {p.name for p in REAL.glob("*.log")}
+    assert all(str(e["source"]).startswith("https://") for e in EXCERPTS)
