@@ -88,3 +88,22 @@ def test_zip_with_backslash_entries_and_tar_of_the_folders(tmp_path: Path) -> No
         "Packages/Plugins/A.B/1.0/Status/0.status": "extension_status",
     }
     assert _walk(tarred) == {"WindowsAzure/Logs/TransparentInstaller.log": "windows_installer_log"}
+
+
+def test_compress_archive_layout_of_the_readme(tmp_path: Path) -> None:
+    """``Compress-Archive -Path C:\\WindowsAzure\\Logs, C:\\Packages\\Plugins`` keeps only the last
+    folder names: ``Logs\\...`` and ``Plugins\\...``."""
+    zipped = tmp_path / "vmagent-logs.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("Logs\\WaAppAgent.log", b"x\r\n")
+        zf.writestr("Logs\\Plugins\\A.B\\1.0.2\\CommandExecution.log", b"x\r\n")
+        zf.writestr("Logs\\AggregateStatus\\aggregatestatus.json", b"{}")
+        zf.writestr("Plugins\\A.B\\1.0.2\\Status\\7.status", b"[]")
+        zf.writestr("Plugins\\A.B\\1.0.2\\RuntimeSettings\\7.settings", b"{}")
+    assert _walk(zipped) == {
+        "Logs/WaAppAgent.log": "windows_agent_log",
+        "Logs/Plugins/A.B/1.0.2/CommandExecution.log": "windows_plugin_log",
+        "Logs/AggregateStatus/aggregatestatus.json": "windows_aggregate_status",
+        "Plugins/A.B/1.0.2/Status/7.status": "extension_status",
+        "Plugins/A.B/1.0.2/RuntimeSettings/7.settings": "extension_settings",
+    }
