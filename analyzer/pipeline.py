@@ -70,6 +70,8 @@ TIMELINE_PATTERNS = (
     r"Install extension",
     r"starting daemon initially",
     r"Enable,\w+,\d+,",
+    r"WindowsAzureGuestAgent starting",  # windows
+    r"failed for plugin \(name: ",  # windows
 )
 
 
@@ -452,6 +454,8 @@ _TIMELINE_KINDS = {
     r"Install extension": "extension-op",
     r"starting daemon initially": "snapshot-run",
     r"Enable,\w+,\d+,": "snapshot-run",
+    r"WindowsAzureGuestAgent starting": "agent-start",  # windows
+    r"failed for plugin \(name: ": "extension-op",  # windows
 }
 
 
@@ -470,10 +474,16 @@ def scan_members(
     return ScanResult(facts, state.matcher.store, state.timeline)
 
 
-def _looks_like_agent_log(member: Member) -> bool:
+def _looks_like_agent_log(
+    member: Member, parse_header: Callable[[str], Any] | None = None
+) -> bool:
     """A single file given on its own (``case.log``, ``journal.txt``) counts as a waagent log
-    when its first lines are agent records, whatever its name."""
-    from analyzer.parse.waagent_log import decode_line, parse_header
+    when its first lines are agent records, whatever its name (Windows guest agent records
+    with ``parse_header=winlog.parse_windows_header``)."""
+    from analyzer.parse.waagent_log import decode_line
+    from analyzer.parse.waagent_log import parse_header as linux_header
+
+    parse_header = parse_header or linux_header
 
     with member.open() as stream:
         head = stream.read(16384)
@@ -487,6 +497,8 @@ def _scan_member(member: Member, state: _Scan) -> None:
         try:
             if _looks_like_agent_log(member):
                 member.kind = SourceKind.WAAGENT_LOG
+            elif _looks_like_agent_log(member, winlog.parse_windows_header):  # windows
+                member.kind = SourceKind.WINDOWS_AGENT_LOG
         except (BundleError, OSError, EOFError, zlib.error, ValueError):
             pass
     facts = state.facts

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.pipeline import AnalyzeOptions, analyze_files
+from analyzer.pipeline import AnalyzeOptions, analyze_files, analyze_path
 
 REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real" / "windows"
 EXCERPTS = tomllib.loads((REAL / "sources.toml").read_text(encoding="utf-8"))["excerpt"]
@@ -30,3 +30,19 @@ def test_every_excerpt_is_listed() -> None:
     listed = {e["file"] for e in EXCERPTS}
     assert listed == {p.name for p in REAL.glob("*.log")}
     assert all(str(e["source"]).startswith("https://") for e in EXCERPTS)
+
+
+def test_a_pasted_excerpt_under_any_name_is_read_as_waappagent_log(tmp_path: Path) -> None:
+    ticket = tmp_path / "ticket-4711.txt"
+    ticket.write_bytes((REAL / "stuck-stopping.WaAppAgent.log").read_bytes())
+    analysis = analyze_path(ticket, AnalyzeOptions(isolate=False))
+    assert [row.kind for row in analysis.facts.files] == ["windows_agent_log"]
+    assert "WAA-WIN-001" in {f.rule for f in analysis.report.findings}
+
+
+def test_agent_starts_appear_on_the_html_timeline() -> None:
+    bundle = REAL.parent.parent / "bundles" / "windows-agent-crash.tgz"
+    analysis = analyze_path(bundle, AnalyzeOptions(isolate=False, timeline=True))
+    starts = [e for e in analysis.report.timeline_events if e.kind == "agent-start"]
+    assert len(starts) == 5  # the boot and four restarts
+    assert all("WindowsAzureGuestAgent starting" in e.label for e in starts)
