@@ -109,12 +109,14 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         "first_seen": _short(first),
         "last_seen": _short(last),
     }
+    # Rules pickled by an older version have no translations attribute.
+    translated = getattr(rule, "translations", {}).get(lang, {})
     return Finding(
         rule=rule.id,
         category=rule.category,
         severity=rule.severity,
-        title=rule.title,
-        message=redact_text(_fill(rule.message, variables)),
+        title=translated.get("title", rule.title),
+        message=redact_text(_fill(translated.get("message", rule.message), variables)),
         count=count,
         first_seen=first,
         last_seen=last,

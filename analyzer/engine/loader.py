@@ -65,6 +65,7 @@ TOP_KEYS = {
     "tests": list,
     "seed_cause": int,
     "evidence_limit": int,
+    "translations": dict,
 }
 REQUIRED_TOP = (
     "id",
@@ -276,6 +277,7 @@ class _RuleBuilder:
         }
         condition = self._condition(set(checks))
         remediation = self._remediation()
+        translations = self._translations()
         tests = self._tests()
         if self.errors or condition is None:
             return None
@@ -298,6 +300,7 @@ class _RuleBuilder:
             tests=tests,
             path=self.path,
             raw_checks=self._raw_checks(),
+            translations=translations,
         )
 
     def _check_top_keys(self) -> None:
@@ -390,6 +393,45 @@ class _RuleBuilder:
                     lang,
                 )
         return {k: v for k, v in remediation.items() if isinstance(v, str)}
+
+    def _translations(self) -> dict[str, dict[str, str]]:
+        """Optional ``[translations.<lang>]`` tables: ``title`` and ``message`` in another
+        language (English stays in the top-level keys)."""
+        raw = self.data.get("translations", {})
+        out: dict[str, dict[str, str]] = {}
+        for lang, table in raw.items():
+            if lang not in LANGUAGES or lang == "en":
+                self.error(
+                    f"unknown translation language {lang!r}; valid options: "
+                    f"{', '.join(x for x in LANGUAGES if x != 'en')}",
+                    "translations",
+                    lang,
+                )
+                continue
+            if not isinstance(table, dict):
+                self.error("a translation must be a table of title/message", "translations", lang)
+                continue
+            for key, value in table.items():
+                if key not in ("title", "message") or not isinstance(value, str) or not value:
+                    self.error(
+                        f"translation key {key!r} must be 'title' or 'message' with a text",
+                        "translations",
+                        lang,
+                        key,
+                    )
+            unknown = set(_PARAM.findall(str(table.get("message", "")))) - set(
+                _PARAM.findall(str(self.data.get("message", "")))
+            )
+            if unknown:
+                self.error(
+                    f"translated message uses {sorted(unknown)} that the English message has not",
+                    "translations",
+                    lang,
+                    "message",
+                )
+            out[lang] = {k: v for k, v in table.items() if k in ("title", "message")
+                         and isinstance(v, str) and v}
+        return out
 
     # -- checks ------------------------------------------------------------------------------
 
