@@ -46,3 +46,13 @@ def test_agent_starts_appear_on_the_html_timeline() -> None:
     starts = [e for e in analysis.report.timeline_events if e.kind == "agent-start"]
     assert len(starts) == 5  # the boot and four restarts
     assert all("WindowsAzureGuestAgent starting" in e.label for e in starts)
+
+
+def test_windows_records_are_counted_per_hour_for_the_timeline() -> None:
+    bundle = REAL.parent.parent / "bundles" / "windows-agent-crash"
+    analysis = analyze_path(bundle, AnalyzeOptions(isolate=False, timeline=True))
+    points = {(p.hour.strftime("%Y-%m-%dT%H"), p.level): p.count
+              for p in analysis.report.timeline_counts}
+    # 07:00-08:15: four starts of the agent, each with one ERROR (BadImageFormatException)
+    assert points[("2024-03-05T07", "ERROR")] == 3
+    assert points[("2024-03-05T08", "ERROR")] == 1

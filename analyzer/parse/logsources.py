@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from analyzer.parse.waagent_log import RECORD_START, Header, parse_header
 from analyzer.parse.windows_agent_log import (
     PLUGIN_RECORD_START,
     WINDOWS_RECORD_START,
+    count_windows_hours,
     parse_plugin_header,
     parse_windows_header,
 )
@@ -29,6 +31,9 @@ class Grammar:
     record_start: re.Pattern[bytes] | None
     """Bytes pattern matched at a line start that opens a record; None: every line is one."""
     prefix_has_real_version: bool = True
+    count_hours: Callable[[bytes, Counter[tuple[str, str]]], None] | None = None
+    """Per-hour level counts for the HTML timeline when the layout is not the agent's
+    ``<date>[T ]<time> LEVEL`` (Windows logs); None: the scanner's own pattern."""
 
 
 AGENT_GRAMMAR = Grammar(parse_header, RECORD_START)
@@ -36,8 +41,12 @@ _GRAMMARS = {
     SourceKind.VMSNAPSHOT_LOG: Grammar(parse_header, RECORD_START, prefix_has_real_version=False),
     SourceKind.VMSNAPSHOT_SHELL_LOG: Grammar(parse_shell_header, None),
     # Windows guest agent logs (docs/windows-formats.md).
-    SourceKind.WINDOWS_AGENT_LOG: Grammar(parse_windows_header, WINDOWS_RECORD_START),
-    SourceKind.WINDOWS_INSTALLER_LOG: Grammar(parse_windows_header, WINDOWS_RECORD_START),
+    SourceKind.WINDOWS_AGENT_LOG: Grammar(
+        parse_windows_header, WINDOWS_RECORD_START, count_hours=count_windows_hours
+    ),
+    SourceKind.WINDOWS_INSTALLER_LOG: Grammar(
+        parse_windows_header, WINDOWS_RECORD_START, count_hours=count_windows_hours
+    ),
     SourceKind.WINDOWS_PLUGIN_LOG: Grammar(parse_plugin_header, PLUGIN_RECORD_START),
 }
 

@@ -29,6 +29,7 @@ True
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 from analyzer.parse.records import Record, Tz
@@ -134,6 +135,38 @@ def parse_plugin_header(line: str) -> Header | None:
     2024
     """
     return parse_windows_header(line) or parse_header(line)
+
+
+_HOUR_WB = re.compile(
+    rb"^(?:\[[0-9A-Fa-f+]{1,20}\] )?(\d{4}-\d\d-\d\d)T(\d\d):\d\d:\d\d\S* \[([A-Z]+)\]", re.M
+)
+_HOUR_WA = re.compile(
+    rb"^(?:\[[0-9A-Fa-f+]{1,20}\] )?\[(\d\d)/(\d\d)/(\d{4}) (\d\d):\d\d:\d\d\S*\] \[([A-Z]+)\]",
+    re.M,
+)
+
+
+def count_windows_hours(region: bytes, hourly: Counter[tuple[str, str]]) -> None:
+    r"""Records per (``YYYY-MM-DDTHH``, level) for the HTML timeline, as written (WA lines are
+    not shifted by ``--vm-timezone`` here, like the agent's own G0-G2 lines).
+
+    >>> c: Counter[tuple[str, str]] = Counter()
+    >>> count_windows_hours(b"[00000006] [11/14/2019 05:52:13.44] [WARN]  x\r\n"
+    ...                     b"[00000018] 2021-01-12T16:35:45Z [ERROR] y\r\n", c)
+    >>> sorted(c.items())
+    [(('2019-11-14T05', 'WARNING'), 1), (('2021-01-12T16', 'ERROR'), 1)]
+    """
+    for day, hour, level in _HOUR_WB.findall(region):
+        _count(hourly, day.decode(), hour.decode(), level.decode())
+    for month, mday, year, hour, level in _HOUR_WA.findall(region):
+        _count(hourly, f"{year.decode()}-{month.decode()}-{mday.decode()}", hour.decode(),
+               level.decode())
+
+
+def _count(hourly: Counter[tuple[str, str]], day: str, hour: str, token: str) -> None:
+    level = LEVELS.get(token)
+    if level is not None and FIRST_YEAR <= int(day[:4]) <= LAST_YEAR:
+        hourly[(f"{day}T{hour}", level)] += 1
 
 
 # ---------------------------------------------------------------------------------------------
