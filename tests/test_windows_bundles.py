@@ -97,3 +97,22 @@ def test_cause_3_reaches_the_html_cause_table(shape: str, lang: str, label: str)
     table = table[: table.index("</table>")]
     assert label in table
     assert {f.seed_cause for f in analysis.report.findings} == {3}
+
+
+@pytest.mark.parametrize("command", ["self-check", "collect"])
+def test_live_commands_refuse_a_windows_drive(tmp_path: Path, command: str) -> None:
+    """self-check and collect stay Linux-only: a Windows system drive gets exit 2 and the way
+    to collect a Windows bundle instead of an empty Linux report."""
+    import subprocess
+    import sys
+
+    (tmp_path / "WindowsAzure" / "Logs").mkdir(parents=True)
+    argv = [sys.executable, "-m", "analyzer", command, "--root", str(tmp_path)]
+    if command == "collect":
+        argv += ["--output", str(tmp_path / "out.tgz")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 2, done.stderr
+    assert "runs on Linux VMs only" in done.stderr
+    assert "C:\\WindowsAzure\\Logs" in done.stderr
+    assert not (tmp_path / "out.tgz").exists()
