@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.parse.records import Tz
 from analyzer.parse.timeutil import set_local_zone
@@ -146,3 +148,21 @@ def test_aggregate_status_gives_the_windows_agent_version_and_handlers() -> None
     assert (ext.name, ext.version, ext.status, ext.sequence) == (
         "Microsoft.Azure.RecoveryServices.VMSnapshot", "1.0.92.0", "error", "41",
     )
+
+
+_PIECES = st.sampled_from([
+    "[00000006] ", "[", "]", " ", "  ", "[INFO]", "[WARN]", "[ERROR]", "[HEART]", "[TRACE]",
+    "11/14/2019 ", "13/45/2019 ", "05:52:13.44", "99:99:99", "2021-01-12T16:35:45Z ",
+    "0000-00-00T00:00:00Z ", ".123456789", "\ufeff", "\x00", "\udce9", "msg", "\r",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_headers_never_crash_and_stay_plausible(line: str) -> None:
+    """Any mix of the layouts' pieces parses or is a continuation; times are UTC and in range."""
+    for parse in (parse_windows_header, parse_plugin_header):
+        header = parse(line)
+        if header is not None and header.timestamp is not None:
+            assert header.timestamp.utcoffset() == timedelta(0)
+            assert 1990 <= header.timestamp.year <= 2199
