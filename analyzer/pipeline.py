@@ -43,6 +43,7 @@ from analyzer.report.model import (
     TimelinePoint,
 )
 from analyzer.settings import DEFAULT_LIMITS, Limits
+from analyzer.windows_facts import derive_windows_facts  # windows
 
 TOOL_NAME = "waagent-analyzer"
 
@@ -265,6 +266,7 @@ def _finish(
     options: AnalyzeOptions,
 ) -> Analysis:
     result.facts.problems = _unique_problems(result.facts.problems)
+    derive_windows_facts(result.facts)  # windows: whole-bundle facts (WAA-WIN-002)
     outcomes = evaluate_rules(pack.rules, result.facts, result.store, options.lang, benign)
     report = build_report(result, outcomes, pack, options)
     report.rule_errors.extend(benign_errors)

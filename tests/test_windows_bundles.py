@@ -116,3 +116,20 @@ def test_live_commands_refuse_a_windows_drive(tmp_path: Path, command: str) -> N
     assert "runs on Linux VMs only" in done.stderr
     assert "C:\\WindowsAzure\\Logs" in done.stderr
     assert not (tmp_path / "out.tgz").exists()
+
+
+@pytest.mark.parametrize(
+    ("bundle", "hours"),
+    [("windows-healthy.zip", "0.0"), ("windows-agent-stopped", "18.1"), ("windows-vss-sql.tgz", "0.0")],
+)
+def test_silence_of_the_agent_log_is_measured_once_per_bundle(bundle: str, hours: str) -> None:
+    facts = analyze_path(BUNDLES / bundle, AnalyzeOptions(isolate=False)).facts
+    (row,) = [c for c in facts.config if c.key == "windows_agent_silent_hours"]
+    assert (row.source_kind, row.value) == ("derived", hours)
+    assert row.member.endswith("WaAppAgent.log")
+
+
+def test_linux_bundles_get_no_windows_facts() -> None:
+    facts = analyze_path(BUNDLES / "collector-logs-g4.zip", AnalyzeOptions(isolate=False)).facts
+    assert not [c for c in facts.config if c.source_kind == "derived"]
+    assert not [a for a in facts.agent if a.role == "windows_guest_agent"]
