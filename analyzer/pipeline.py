@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from analyzer import __version__
 from analyzer.bundle.model import Member, SourceKind
@@ -563,7 +563,10 @@ def _scan_log(member: Member, state: _Scan) -> None:
 
     scanner.on_line = on_line
     with member.open() as stream:
-        stats = scanner.scan(stream)
+        text: IO[bytes] = stream
+        if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # windows: UTF-16 copies
+            text = winlog.text_stream(stream)
+        stats = scanner.scan(text)
     coverage = state.facts.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.facts.hourly.update(stats.hourly)

@@ -56,3 +56,22 @@ def test_windows_records_are_counted_per_hour_for_the_timeline() -> None:
     # 07:00-08:15: four starts of the agent, each with one ERROR (BadImageFormatException)
     assert points[("2024-03-05T07", "ERROR")] == 3
     assert points[("2024-03-05T08", "ERROR")] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be-bom"])
+def test_a_utf16_copy_gives_the_same_findings(tmp_path: Path, encoding: str) -> None:
+    """PowerShell 5's ``Out-File`` / ``>`` save text as UTF-16 with a byte-order mark."""
+    text = (REAL / "rpc-rdcrypt.WaAppAgent.log").read_text(encoding="utf-8")
+    data = (
+        text.encode("utf-16")
+        if encoding == "utf-16"
+        else b"\xfe\xff" + text.encode("utf-16-be")
+    )
+    folder = tmp_path / "case" / "WindowsAzure" / "Logs"
+    folder.mkdir(parents=True)
+    (folder / "WaAppAgent.log").write_bytes(data)
+    analysis = analyze_path(tmp_path / "case", AnalyzeOptions(isolate=False))
+    assert sorted({f.rule for f in analysis.report.findings}) == ["WAA-WIN-011", "WAA-WIN-041"]
+    evidence = [e for f in analysis.report.findings for e in f.evidence]
+    assert {e.line for e in evidence} >= {1, 2}
+    assert not analysis.facts.problems

@@ -28,9 +28,11 @@ True
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import Counter
 from datetime import UTC, datetime
+from typing import IO
 
 from analyzer.parse.records import Record, Tz
 from analyzer.parse.rows import AgentRow, ExtensionRow
@@ -309,3 +311,80 @@ def directory_row(provenance: str, logical_path: str) -> ExtensionRow | None:
     if not name:
         return None
     return ExtensionRow(name=name, version=version, source_kind="directory", member=provenance)
+
+
+# ---------------------------------------------------------------------------------------------
+# UTF-16 copies
+
+
+class _Utf16AsUtf8:
+    """A byte stream that re-encodes UTF-16 text (BOM already consumed) as UTF-8, chunk by
+    chunk, so the scanner's byte patterns see ordinary text."""
+
+    def __init__(self, raw: IO[bytes], encoding: str) -> None:
+        self._raw = raw
+        self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+
+    def read(self, size: int = -1) -> bytes:
+        # An empty result means end of stream to the scanner: never return b"" early (a read
+        # that ends inside a surrogate pair decodes to nothing until the next bytes come).
+        while True:
+            data = self._raw.read(size if size is None or size < 0 else max(4, size))
+            text = self._decoder.decode(data, final=not data)
+            if text or not data:
+                return text.encode("utf-8", "surrogateescape")
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _Utf16AsUtf8:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def text_stream(raw: IO[bytes]) -> IO[bytes]:
+    r"""The member's bytes as UTF-8: a log saved as UTF-16 (PowerShell 5 ``Out-File`` and
+    ``>`` write UTF-16LE with a byte-order mark) is re-encoded; anything else is returned
+    unchanged, positioned at its start.
+
+    >>> import io
+    >>> text_stream(io.BytesIO("[00000006] x\r\n".encode("utf-16"))).read()
+    b'[00000006] x\r\n'
+    >>> text_stream(io.BytesIO(b"plain")).read()
+    b'plain'
+    """
+    head = raw.read(2)
+    if head in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encoding = "utf-16-le" if head == codecs.BOM_UTF16_LE else "utf-16-be"
+        return _Utf16AsUtf8(raw, encoding)  # type: ignore[return-value]
+    return _Prepended(head, raw)  # type: ignore[return-value]
+
+
+class _Prepended:
+    """``head`` (already read) followed by the rest of ``raw``."""
+
+    def __init__(self, head: bytes, raw: IO[bytes]) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            if len(data) < size:
+                data += self._raw.read(size - len(data))
+            return data
+        return self._raw.read(size)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> _Prepended:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
