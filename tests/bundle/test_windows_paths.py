@@ -107,3 +107,18 @@ def test_compress_archive_layout_of_the_readme(tmp_path: Path) -> None:
         "Plugins/A.B/1.0.2/Status/7.status": "extension_status",
         "Plugins/A.B/1.0.2/RuntimeSettings/7.settings": "extension_settings",
     }
+
+
+def test_rescue_vm_copy_layout(tmp_path: Path) -> None:
+    """The rescue-VM script copies the attached disk under CaseLogs/<time>_UTC/<drive>/."""
+    base = "CaseLogs/2024-03-05_10.00.00_UTC/F/"
+    zipped = tmp_path / "CaseLogs.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr(base + "WindowsAzure/Logs/WaAppAgent.log", b"x\r\n")
+        zf.writestr(base + "Packages/Plugins/A.B/1.0.2/Status/7.status", b"[]")
+        zf.writestr(base + "Windows/System32/winevt/Logs/Windows Azure.evtx", b"\x00")
+    assert _walk(zipped) == {
+        base + "WindowsAzure/Logs/WaAppAgent.log": "windows_agent_log",
+        base + "Packages/Plugins/A.B/1.0.2/Status/7.status": "extension_status",
+        base + "Windows/System32/winevt/Logs/Windows Azure.evtx": "other",
+    }
