@@ -22,8 +22,8 @@ from analyzer.bundle.model import SourceKind
 
 if TYPE_CHECKING:
     from analyzer.engine.model import Check, Rule
-    from analyzer.tables import BundleTables as BundleFacts
     from analyzer.report.model import Report
+    from analyzer.tables import BundleTables as BundleFacts
 
 __all__ = [
     "SOURCE_GROUPS",

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +21,7 @@ from analyzer.parse.dedupe import FirstSighting
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.records import Record
 from analyzer.parse.waagent_log import iter_records
+from analyzer.parse.windows_agent_log import enrich_record, text_stream
 from analyzer.redact import redact_text
 from analyzer.settings import Limits
 from analyzer.unicode_safe import scrub
@@ -53,8 +55,10 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
         if member.kind not in SourceKind.LOG_KINDS:
             continue
         grammar = grammar_for(member.kind)
-        with member.open() as stream:
-            chunks = iter(lambda: stream.read(1 << 20), b"")
+        with member.open() as raw:
+            # windows: a log saved as UTF-16 is read as UTF-8
+            stream = text_stream(raw) if member.kind in SourceKind.WINDOWS_LOG_KINDS else raw
+            chunks = iter(partial(stream.read, 1 << 20), b"")
             for record in iter_records(
                 chunks,
                 member.provenance,
@@ -65,6 +69,8 @@ def iter_bundle_records(members: Iterable[Member], limits: Limits) -> Iterator[d
                 header_parser=grammar.header_parser,
                 prefix_has_real_version=grammar.prefix_has_real_version,
             ):
+                if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # windows: parsed fields
+                    enrich_record(record)
                 if seen.is_first(record.source_kind, record.timestamp, record.message,
                                  record.member):
                     yield record_row(record)

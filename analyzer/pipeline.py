@@ -29,6 +29,7 @@ from analyzer.report.model import Report
 from analyzer.scan import ScanResult, ScanState, new_tables, scan_members
 from analyzer.settings import DEFAULT_LIMITS, Limits
 from analyzer.tables import BundleTables
+from analyzer.windows_facts import derive_windows_facts
 
 __all__ = ["Analysis", "AnalyzeOptions", "MembersFactory", "analyze_files", "analyze_members",
            "analyze_path", "export_records", "load_pack", "members_from_files"]
@@ -161,6 +162,7 @@ def _finish(
     tables = result.tables
     tables.snapshot_runs = []
     tables.add("snapshot_runs", pair_snapshot_runs(tables.events))
+    derive_windows_facts(tables)  # whole-bundle facts of Windows bundles (WAA-WIN-002)
     # The walker and the parsers can both report one failure; say it once.
     tables.problems = list(dict.fromkeys(tables.problems))
     tables.cap_problems()
@@ -184,10 +186,13 @@ def members_from_files(
     files: Mapping[str, str | bytes], source: str = "inline"
 ) -> Iterator[Member]:
     from analyzer.bundle.classify import classify
+    from analyzer.bundle.names import normalise_path
 
     for path, content in files.items():
         data = content.encode("utf-8") if isinstance(content, str) else content
         logical = path.lstrip("/")
+        if "\\" in path or path[1:2] == ":":  # a Windows path: C:\\WindowsAzure\\Logs\\...
+            logical = normalise_path(path)[0] or logical
         yield Member(
             provenance=f"{source}!{logical}",
             logical_path=logical,
@@ -205,7 +210,7 @@ def export_records(source: Path, columns: list[str], fmt: str, output: Any,
                    options: AnalyzeOptions) -> tuple[int, list[Problem]]:
     """Write every log record of a bundle (``parse --table records``), read in the same
     limited child as ``analyze``: the child walks, parses and writes; the parent reports."""
-    from analyzer.bundle.walker import check_input, walk
+    from analyzer.bundle.walker import walk
     from analyzer.export import iter_bundle_records, write_table
     from analyzer.isolation import ExportDone, export_isolated
 

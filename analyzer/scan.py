@@ -23,6 +23,7 @@ from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import BundleError, Problem
+from analyzer.parse import windows_agent_log as winlog
 from analyzer.parse.dedupe import FirstSighting
 from analyzer.parse.log_facts import (
     FACT_PATTERNS,
@@ -65,6 +66,7 @@ class ScanState:
         self._seen = FirstSighting()
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
         self._bulk: dict[str, BulkMatcher | None] = {}
+        self._windows_last: dict[tuple[str, ...], str] = {}
         self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
         """``WAAGENT_ANALYZER_BULK=0`` sends every candidate through the record path (the
         equivalence tests and the benchmark compare both)."""
@@ -88,6 +90,8 @@ class ScanState:
     def prefilter(self, kind: str) -> Any:
         if kind not in self._prefilters:
             extra: tuple[str, ...] = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
+            if kind in SourceKind.WINDOWS_LOG_KINDS:  # the guest agent's version, plugin facts
+                extra = tuple(winlog.FACT_PATTERNS)
             self._prefilters[kind] = self.matcher.prefilter(kind, extra + self._events)
         return self._prefilters[kind]
 
@@ -121,17 +125,44 @@ class ScanState:
             return
         if ref.source_kind == SourceKind.WAAGENT_LOG and may_hold_facts(ref.header.message):
             self.add_facts(ref.to_record())
+        elif (ref.source_kind in SourceKind.WINDOWS_LOG_KINDS
+              and winlog.may_hold_facts(header.message)):
+            self.add_windows_facts(winlog.enrich_record(ref.to_record()))
         self.matcher.offer_line(ref)
 
     def on_record(self, record: Record) -> None:
         if not self._seen.is_first(record.source_kind, record.timestamp, record.message,
                                    record.member):
             return
+        if record.source_kind in SourceKind.WINDOWS_LOG_KINDS:
+            self.add_windows_facts(winlog.enrich_record(record))
         self.add_facts(record)
         event = self.log_facts.event(record)
         if event is not None:
             self.add("events", [event])
         self.matcher(record)
+
+    def add_windows_facts(self, record: Record) -> None:
+        """The Windows guest agent's version (kept when it changes) and plugin operations
+        (docs/windows-formats.md)."""
+        for row in winlog.record_facts(record):
+            if isinstance(row, AgentRow):
+                if self._windows_last.get((row.role,)) != row.value:
+                    self._windows_last[(row.role,)] = row.value
+                    self.add("agent", [row])
+            else:
+                self.add("extensions", [row])
+
+    def add_windows_plugin_folder(self, member: Member) -> None:
+        """A file under Packages\\Plugins\\<Name>\\<Version>\\ (or the matching log folder)
+        says that version of the handler is on the VM, once per folder."""
+        row = winlog.directory_row(member.provenance, member.logical_path)
+        if row is None:
+            return
+        key = ("windows-dir", row.name.lower(), row.version)
+        if key not in self._windows_last:
+            self._windows_last[key] = "1"
+            self.add("extensions", [row])
 
     def add_facts(self, record: Record) -> None:
         for row in self.log_facts.rows(record):
@@ -162,11 +193,16 @@ def guarded(members: Iterable[Member], state: ScanState) -> Iterator[Member]:
         yield member
 
 
-def _looks_like_agent_log(member: Member) -> bool:
+def _looks_like_agent_log(
+    member: Member, parse_header: Callable[[str], Any] | None = None
+) -> bool:
     """A single file given on its own (``case.log``, ``journal.txt``) counts as a waagent log
-    when its first lines are agent records, whatever its name."""
-    from analyzer.parse.waagent_log import decode_line, parse_header
+    when its first lines are agent records, whatever its name (Windows guest agent records
+    with ``parse_header=winlog.parse_windows_header``)."""
+    from analyzer.parse.waagent_log import decode_line
+    from analyzer.parse.waagent_log import parse_header as linux_header
 
+    parse_header = parse_header or linux_header
     with member.open() as stream:
         head = stream.read(16384)
     lines = head.split(b"\n")[:20]
@@ -179,6 +215,8 @@ def scan_member(member: Member, state: ScanState) -> None:
         try:
             if _looks_like_agent_log(member):
                 member.kind = SourceKind.WAAGENT_LOG
+            elif _looks_like_agent_log(member, winlog.parse_windows_header):
+                member.kind = SourceKind.WINDOWS_AGENT_LOG
         except (BundleError, *_READ_ERRORS):
             pass
     row = FileRow(
@@ -190,6 +228,7 @@ def scan_member(member: Member, state: ScanState) -> None:
         "; ".join(member.problems),
     )
     state.add("files", [row])
+    state.add_windows_plugin_folder(member)
     if member.mtime:
         state.tables.note_member_time(_mtime(member.mtime))
     handler = _handler(member.kind)
@@ -244,7 +283,10 @@ def _scan_log(member: Member, state: ScanState) -> None:
 
         scanner.bulk = plan
     with member.open() as stream:
-        stats = scanner.scan(_Counted(stream))  # type: ignore[arg-type]  # read() is all it uses
+        text: Any = _Counted(stream)
+        if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # UTF-16 copies become UTF-8
+            text = winlog.text_stream(text)
+        stats = scanner.scan(text)
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.tables.hourly.update(stats.hourly)
@@ -273,8 +315,8 @@ def read_document(member: Member, limits: Limits) -> bytes:
 
 
 def _live_facts(member: Member, state: ScanState) -> None:
-    from analyzer.live.vm_state import LiveFacts
     from analyzer.live.rows import live_rows
+    from analyzer.live.vm_state import LiveFacts
 
     try:
         facts = LiveFacts.from_json(read_document(member, state.limits))

@@ -82,6 +82,47 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 
+# Windows guest agent layouts (docs/windows-formats.md): the same names whatever sits in front
+# (``C:/``, a drive folder of a rescue-VM copy, a case folder) and in any letter case, because
+# Windows file names are case-insensitive and collectors write both ``Plugins`` and ``plugins``.
+_WINDOWS_SECRET = re.compile(
+    r"(?i)(?:^|/)(?:AzureData/CustomData\.bin|unattend\.xml|Panther/unattend\.xml)$"
+)
+_WINDOWS_PACKAGES = re.compile(r"(?i)(?:^|/)Packages/Plugins/")
+_WINDOWS_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), kind)
+    for pattern, kind in (
+        (r"(?i)(?:^|/)WaAppAgent(?:\.\d+)?\.log(?:\.\d+)?$", K.WINDOWS_AGENT_LOG),
+        (r"(?i)(?:^|/)TransparentInstaller(?:\.\d+)?\.log(?:\.\d+)?$", K.WINDOWS_INSTALLER_LOG),
+        # Logs/Plugins/<Publisher.Type>/<version>/...: the collector may drop "WindowsAzure/"
+        # or even "Logs/"; C:/Packages/Plugins/... (the packages) is excluded by the caller.
+        (r"(?i)(?:^|/)Plugins/[^/]+/\d+(?:\.\d+)+/(?:[^/]+/)*[^/]+\.log$", K.WINDOWS_PLUGIN_LOG),
+        (r"(?i)(?:^|/)AggregateStatus/aggregatestatus[^/]*\.json$", K.WINDOWS_AGGREGATE_STATUS),
+    )
+)
+
+
+def classify_windows(path: str) -> str | None:
+    """The Windows guest agent's kinds, or None when the path is none of them.
+
+    >>> classify_windows("WindowsAzure/Logs/WaAppAgent.log")
+    'windows_agent_log'
+    >>> classify_windows("case/F/windowsazure/logs/plugins/Microsoft.Compute.BGInfo/2.1/"
+    ...                  "CommandExecution.log")
+    'windows_plugin_log'
+    >>> classify_windows("Packages/Plugins/Microsoft.Compute.BGInfo/2.1/DSCWork/x.log") is None
+    True
+    """
+    if _WINDOWS_SECRET.search(path):
+        return K.SECRET
+    for pattern, kind in _WINDOWS_RULES:
+        if pattern.search(path):
+            if kind == K.WINDOWS_PLUGIN_LOG and _WINDOWS_PACKAGES.search(path):
+                return None
+            return kind
+    return None
+
+
 DOCUMENT_KINDS = frozenset(
     {
         K.GOAL_STATE,
@@ -104,6 +145,7 @@ DOCUMENT_KINDS = frozenset(
         K.AGENT_SENTINEL,
         K.EXTENSION_EVENTS,
         K.LIVE_FACTS,
+        K.WINDOWS_AGGREGATE_STATUS,
     }
 )
 """Small structured files (XML, JSON, config, leases): capped at ``Limits.max_xml_bytes``."""
@@ -156,7 +198,7 @@ def classify(logical_path: str) -> str:
     for pattern, kind in _RULES:
         if pattern.search(path):
             return kind
-    return K.OTHER
+    return classify_windows(path) or K.OTHER
 
 
 def refine_kind(kind: str, head: bytes) -> str:

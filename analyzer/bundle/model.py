@@ -41,6 +41,16 @@ class SourceKind:
     AGENT_ERROR_JSON = "agent_error_json"
     AGENT_SENTINEL = "agent_sentinel"
     LIVE_FACTS = "live_facts"
+    # Windows guest agent (C:\WindowsAzure, C:\Packages): see docs/windows-formats.md.
+    WINDOWS_AGENT_LOG = "windows_agent_log"
+    """``WindowsAzure/Logs/WaAppAgent.log`` (WindowsAzureGuestAgent.exe)."""
+    WINDOWS_INSTALLER_LOG = "windows_installer_log"
+    """``WindowsAzure/Logs/TransparentInstaller.log`` (RdAgent's installer / updater)."""
+    WINDOWS_PLUGIN_LOG = "windows_plugin_log"
+    """``WindowsAzure/Logs/Plugins/<Publisher.Type>/<version>/*.log`` (CommandExecution.log,
+    the backup extension's ``IaaSBcdrExtension*.log``, ...)."""
+    WINDOWS_AGGREGATE_STATUS = "windows_aggregate_status"
+    """``WindowsAzure/Logs/AggregateStatus/aggregatestatus*.json`` (the status blob)."""
     SECRET = "secret"
     ARCHIVE = "archive"
     OTHER = "other"
@@ -53,8 +63,13 @@ class SourceKind:
             VMSNAPSHOT_SHELL_LOG,
             EXTENSION_LOG,
             SYSTEM_LOG,
+            WINDOWS_AGENT_LOG,
+            WINDOWS_INSTALLER_LOG,
+            WINDOWS_PLUGIN_LOG,
         }
     )
+
+    WINDOWS_LOG_KINDS = frozenset({WINDOWS_AGENT_LOG, WINDOWS_INSTALLER_LOG, WINDOWS_PLUGIN_LOG})
 
 
 @dataclass

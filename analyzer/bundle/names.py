@@ -30,6 +30,16 @@ from analyzer.settings import Limits
 VM_ROOTS = frozenset({"var", "etc", "run"})
 """First components of a path on the VM that the analyzer knows about."""
 
+WINDOWS_ROOTS = frozenset({"windowsazure", "packages"})
+"""First components (case-folded) of the Windows guest agent's trees on the system drive:
+``C:\\WindowsAzure`` (agent, logs) and ``C:\\Packages`` (extension packages)."""
+
+_WINDOWS_BACKSLASH_PATH = re.compile(
+    r"(?i)^(?:[a-z]:)?\\?(?:[^\\/]+\\)*?(?:WindowsAzure|Packages|AzureData)\\"
+)
+"""A name written with Windows separators (``C:\\WindowsAzure\\Logs\\WaAppAgent.log``, a tar
+made on Windows): its ``\\`` are separators even where tar names would keep them."""
+
 COLLECTOR_ROOT_FILES = frozenset({"results.txt"})
 """Files the agent's log collector writes at the root of ``logs.zip``."""
 
@@ -171,6 +181,8 @@ def normalise_path(
     """
     warnings: list[str] = []
     text = raw.replace("\\", "/") if backslash_separator else raw
+    if not backslash_separator and "\\" in raw and _WINDOWS_BACKSLASH_PATH.match(raw):
+        text = raw.replace("\\", "/")
     if _DRIVE.match(text):
         # "C:/x" and the drive-relative "C:x" both leave a relative destination on Windows.
         warnings.append("unsafe path (absolute path)")
@@ -188,7 +200,8 @@ def normalise_path(
 
     # A single case folder in front of a VM tree ("case-1234/var/log/...") or in front of the
     # collector's root files ("logs/results.txt") is not part of the VM path.
-    if len(parts) >= 2 and parts[0] not in VM_ROOTS and _starts_at_root(parts[1:]):
+    if (len(parts) >= 2 and parts[0] not in VM_ROOTS
+            and parts[0].casefold() not in WINDOWS_ROOTS and _starts_at_root(parts[1:])):
         parts = parts[1:]
 
     truncated = False
@@ -202,7 +215,7 @@ def normalise_path(
 
 
 def _starts_at_root(parts: list[str]) -> bool:
-    if len(parts) >= 2 and parts[0] in VM_ROOTS:
+    if len(parts) >= 2 and (parts[0] in VM_ROOTS or parts[0].casefold() in WINDOWS_ROOTS):
         return True
     return len(parts) == 1 and (
         parts[0] in COLLECTOR_ROOT_FILES or parts[0].startswith(TRUNCATED_PREFIX)

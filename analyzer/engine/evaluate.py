@@ -198,12 +198,16 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         "first_seen": short(first),
         "last_seen": short(last),
     }
+    # Rules pickled by an older version have no translations attribute.
+    translated = getattr(rule, "translations", {}).get(lang, {})
     return Finding(
         rule=rule.id,
         category=rule.category,
         severity=rule.severity,
-        title=rule.title,
-        message=redact_text(_tidy_message(fill(rule.message, variables), positive)),
+        title=translated.get("title", rule.title),
+        message=redact_text(
+            _tidy_message(fill(translated.get("message", rule.message), variables), positive)
+        ),
         count=count,
         first_seen=first,
         last_seen=last,

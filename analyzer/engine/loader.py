@@ -43,6 +43,9 @@ SOURCE_KINDS = (
     "extension_log",
     "extension_events",
     "system_log",
+    "windows_agent_log",
+    "windows_installer_log",
+    "windows_plugin_log",
 )
 MAX_NESTING = 12
 """Tables/arrays inside each other in a rule file; real rules use at most 4."""
@@ -70,6 +73,7 @@ TOP_KEYS = {
     "evidence_limit": int,
     "patterns": dict,
     "severity_by": dict,
+    "translations": dict,
 }
 RENAMED_KEYS = {"seed_cause": "guide_cause"}
 """Keys of older rule files and their new names (rejected with a pointer to the new one)."""
@@ -294,6 +298,7 @@ class _RuleBuilder:
         }
         condition = self._condition(set(checks))
         remediation = self._remediation()
+        translations = self._translations()
         tests = self._tests()
         if self.errors or condition is None:
             return None
@@ -317,6 +322,7 @@ class _RuleBuilder:
             tests=tests,
             path=self.path,
             raw_checks=self._raw_checks(),
+            translations=translations,
         )
 
     def _check_top_keys(self) -> None:
@@ -476,6 +482,45 @@ class _RuleBuilder:
                     lang,
                 )
         return {k: v for k, v in remediation.items() if isinstance(v, str)}
+
+    def _translations(self) -> dict[str, dict[str, str]]:
+        """Optional ``[translations.<lang>]`` tables: ``title`` and ``message`` in another
+        language (English stays in the top-level keys)."""
+        raw = self.data.get("translations", {})
+        out: dict[str, dict[str, str]] = {}
+        for lang, table in raw.items():
+            if lang not in LANGUAGES or lang == "en":
+                self.error(
+                    f"unknown translation language {lang!r}; valid options: "
+                    f"{', '.join(x for x in LANGUAGES if x != 'en')}",
+                    "translations",
+                    lang,
+                )
+                continue
+            if not isinstance(table, dict):
+                self.error("a translation must be a table of title/message", "translations", lang)
+                continue
+            for key, value in table.items():
+                if key not in ("title", "message") or not isinstance(value, str) or not value:
+                    self.error(
+                        f"translation key {key!r} must be 'title' or 'message' with a text",
+                        "translations",
+                        lang,
+                        key,
+                    )
+            unknown = set(_PARAM.findall(str(table.get("message", "")))) - set(
+                _PARAM.findall(str(self.data.get("message", "")))
+            )
+            if unknown:
+                self.error(
+                    f"translated message uses {sorted(unknown)} that the English message has not",
+                    "translations",
+                    lang,
+                    "message",
+                )
+            out[lang] = {k: v for k, v in table.items() if k in ("title", "message")
+                         and isinstance(v, str) and v}
+        return out
 
     # -- checks ------------------------------------------------------------------------------
 

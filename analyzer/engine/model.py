@@ -133,3 +133,5 @@ class Rule:
     path: Path | None = None
     raw_checks: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     """The checks as written (with ``{param}`` placeholders), to rebuild them with overrides."""
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{lang: {"title": ..., "message": ...}}`` for languages other than English."""

@@ -36,6 +36,18 @@ def register(app: typer.Typer) -> None:
     app.command("collect")(collect)
 
 
+def _refuse_windows(root: Path, command: str) -> None:
+    """self-check and collect read a Linux VM; a Windows system (or drive) gets the way to go
+    instead of a report about missing Linux files."""
+    windows_drive = (root / "WindowsAzure").is_dir() and not (root / "var/lib/waagent").exists()
+    if sys.platform == "win32" or windows_drive:
+        raise UsageError(
+            f"{command} runs on Linux VMs only. For a Windows VM, zip C:\\WindowsAzure\\Logs and "
+            "C:\\Packages\\Plugins (or run the guest agent's CollectGuestLogs.exe) and run "
+            "`waagent-analyzer analyze` on the zip"
+        )
+
+
 def self_check(
     root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
     network: Annotated[
@@ -74,6 +86,7 @@ def self_check(
 
     if not root.is_dir():
         raise UsageError(f"--root {root}: not a directory")
+    _refuse_windows(root, "self-check")
     if fmt not in ("text", "json", "markdown", "html"):
         raise UsageError(f"--format {fmt!r}: valid options: text, json, markdown, html")
     severity = cli.Severity(fail_on) if fail_on in cli.Severity.__members__ else None
@@ -142,6 +155,7 @@ def collect(
 
     if not root.is_dir():
         raise UsageError(f"--root {root}: not a directory")
+    _refuse_windows(root, "collect")
     if since is not None and since < 0:
         raise UsageError("--since must be a positive number of days")
     summary, _ = collect_bundle(root, output, since_days=since, network=network)

@@ -41,6 +41,8 @@ EVENT_KINDS: dict[str, str] = {
     r"Install extension": "extension-op",
     r"starting daemon initially": "snapshot-run",
     r"Enable,\w+,\d+,": "snapshot-run",
+    r"WindowsAzureGuestAgent starting": "agent-start",  # Windows guest agent
+    r"failed for plugin \(name: ": "extension-op",  # Windows guest agent
 }
 """Pattern -> event kind, in the order they are tried (the first match names the event)."""
 

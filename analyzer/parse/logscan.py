@@ -154,7 +154,10 @@ class LogScanner:
         self.stats.bytes += len(region)
         self._observe_edges(region)
         if self.timeline:
-            self._count_hours(region)
+            if self.grammar.count_hours is not None:  # windows: other line layouts
+                self.grammar.count_hours(region, self.stats.hourly)
+            else:
+                self._count_hours(region)
         if self.prefilter is None:
             return
         plan = self.bulk(region, line_base) if self.bulk is not None else None

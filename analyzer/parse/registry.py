@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from analyzer.bundle.model import SourceKind
-from analyzer.parse import conf, dhcp, events, goal_state, status
+from analyzer.parse import conf, dhcp, events, goal_state, status, windows_status
 from analyzer.parse.rows import AgentRow, ConfigRow, ExtensionRow, GoalStateRow
 from analyzer.parse.timeutil import parse_iso_z
 
@@ -68,6 +68,11 @@ def _status_result(data: bytes, member: str) -> ParsedRows:
     return ParsedRows().add(result.agents).add(result.extensions)
 
 
+def _windows_status_result(data: bytes, member: str) -> ParsedRows:
+    result = windows_status.parse_aggregate_status(data, member)
+    return ParsedRows().add(result.agents).add(result.extensions)
+
+
 STRUCTURED_PARSERS: dict[str, StructuredParser] = {
     SourceKind.GOAL_STATE: _rows(goal_state.parse_goal_state),
     SourceKind.EXTENSIONS_CONFIG: _goal_state_result(goal_state.parse_extensions_config),
@@ -86,6 +91,7 @@ STRUCTURED_PARSERS: dict[str, StructuredParser] = {
     SourceKind.VMBACKUP_CONF: _rows(conf.parse_vmbackup_conf),
     SourceKind.DHCP_LEASE: _rows(dhcp.parse_dhcp_lease),
     SourceKind.COLLECTOR_RESULTS: _rows(events.parse_collector_results),
+    SourceKind.WINDOWS_AGGREGATE_STATUS: _windows_status_result,
 }
 """Source kind -> parser of one whole document."""
 

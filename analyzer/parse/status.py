@@ -32,6 +32,7 @@ from analyzer.parse.goal_state import (
     parse_timestamp,
 )
 from analyzer.parse.rows import AgentRow, ConfigRow, ExtensionRow
+from analyzer.parse.windows_agent_log import plugin_from_path
 from analyzer.parse.xmlsafe import decode_text, load_json
 from analyzer.redact import redact_text
 from analyzer.settings import DEFAULT_LIMITS
@@ -68,7 +69,8 @@ def handler_from_path(member: str) -> tuple[str, str]:
         m = _HANDLER_DIR.match(part) if len(part) <= _MAX_DIR_NAME else None
         if m:
             return m.group("name"), m.group("version")
-    return "", ""
+    # Windows: C:\Packages\Plugins\<Name>\<Version>\Status\<n>.status (same JSON).
+    return plugin_from_path(member)
 
 
 def _file_name(member: str) -> str:

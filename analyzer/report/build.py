@@ -40,7 +40,9 @@ def build_report(
         time_start=tables.time_start,
         time_end=tables.time_end,
         daemon_versions=agent_versions(tables, "daemon"),
-        goal_state_agent_versions=agent_versions(tables, "goal_state_agent"),
+        # The Windows guest agent is the goal-state agent of a Windows VM.
+        goal_state_agent_versions=agent_versions(tables, "goal_state_agent")
+        + agent_versions(tables, "windows_guest_agent"),
         extensions=[ExtensionSummary(e.name, e.version, e.state, e.member)
                     for e in current_extensions(tables)],
         files=[FileSummary(f.member, f.kind, f.size) for f in tables.files],
@@ -65,7 +67,7 @@ def build_report(
     history = [
         (a.timestamp, a.role, a.value)
         for a in tables.agent
-        if a.role in ("daemon", "goal_state_agent")
+        if a.role in ("daemon", "goal_state_agent", "windows_guest_agent")
     ]
     report.agent_history = sorted(history, key=lambda item: (item[0] is None, item[0] or _EPOCH))
     return report

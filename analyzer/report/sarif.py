@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from analyzer.checkable import not_checked_lines, verdict_state
-from analyzer.report.verdict import Renderer
 from analyzer.report.model import Finding, Report, iso
+from analyzer.report.verdict import Renderer
 from analyzer.unicode_safe import scrub, scrub_surrogates
 
 __all__ = ["SARIF_SCHEMA", "SarifRenderer"]

@@ -19,12 +19,12 @@ from analyzer.engine.evaluate import evaluate_rules
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import MatchStore
 from analyzer.engine.model import TableCheck
-from analyzer.tables import BundleTables as BundleFacts
-from analyzer.live.vm_state import LiveFacts, gather_live_facts
 from analyzer.live.rows import live_rows as full_live_rows
+from analyzer.live.vm_state import LiveFacts, gather_live_facts
 from analyzer.onvm import checks, facts, redact, rows
 from analyzer.onvm.build import MAX_SIZE, build_spec, parse_condition, spec_bytes
 from analyzer.parse.rows import ConfigRow
+from analyzer.tables import BundleTables as BundleFacts
 
 SPEC = build_spec()
 PACK = load_rules([default_rules_dir()])

@@ -1,0 +1,79 @@
+"""Rule titles and messages can be translated; a translation is checked like the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analyzer.engine.loader import load_rules
+from analyzer.pipeline import AnalyzeOptions, analyze_files
+
+RULE = """\
+id = "MY-T01"
+title = "Agent stopped"
+category = "agent-not-running"
+severity = "high"
+description = "d"
+message = "Stopped {count} times ({what})"
+condition = "a"
+
+[remediation]
+en = "Start it."
+pt-BR = "Inicie-o."
+
+[translations.pt-BR]
+title = "Agente parado"
+message = "Parou {count} vezes ({what})"
+
+[checks.a]
+kind = "log"
+sources = ["windows_agent_log"]
+pattern = '(?P<what>WindowsAzureGuestAgent stopping)'
+"""
+LOG = "[00000007] [07/18/2019 14:46:28.87] [WARN] WindowsAzureGuestAgent stopping.\n"
+
+
+def _analyse(directory: Path, lang: str) -> tuple[str, str]:
+    pack = load_rules([directory])
+    assert not pack.errors, pack.errors
+    analysis = analyze_files(
+        {"WindowsAzure/Logs/WaAppAgent.log": LOG},
+        AnalyzeOptions(builtin_rules=False, lang=lang, isolate=False),
+        pack=pack,
+    )
+    (finding,) = analysis.report.findings
+    return finding.title, finding.message
+
+
+def test_titles_and_messages_follow_the_language(tmp_path: Path) -> None:
+    (tmp_path / "MY-T01.toml").write_text(RULE, encoding="utf-8")
+    assert _analyse(tmp_path, "pt-BR") == (
+        "Agente parado", "Parou 1 vezes (WindowsAzureGuestAgent stopping)"
+    )
+    assert _analyse(tmp_path, "en") == (
+        "Agent stopped", "Stopped 1 times (WindowsAzureGuestAgent stopping)"
+    )
+
+
+def test_bad_translations_are_errors(tmp_path: Path) -> None:
+    text = RULE.replace("[translations.pt-BR]", "[translations.fr]").replace(
+        'message = "Parou {count} vezes ({what})"', 'message = "Parou {total}"'
+    )
+    (tmp_path / "MY-T01.toml").write_text(text, encoding="utf-8")
+    messages = [str(e) for e in load_rules([tmp_path]).errors]
+    assert any("unknown translation language 'fr'; valid options: pt-BR" in m for m in messages)
+    text = RULE.replace('message = "Parou {count} vezes ({what})"', 'message = "Parou {total}"')
+    (tmp_path / "MY-T01.toml").write_text(text, encoding="utf-8")
+    messages = [str(e) for e in load_rules([tmp_path]).errors]
+    assert any("translated message uses ['total']" in m for m in messages), messages
+
+
+def test_every_windows_rule_is_translated() -> None:
+    rules_dir = Path(__file__).resolve().parents[2] / "rules"
+    pack = load_rules([rules_dir])
+    windows = [r for r in pack.rules if r.id.startswith("WAA-WIN-")]
+    assert len(windows) == 17
+    for rule in windows:
+        assert set(rule.translations["pt-BR"]) == {"title", "message"}, rule.id
+        assert rule.seed_cause in (1, 3, 4, 5), rule.id
+        assert any(test.expect == [] for test in rule.tests), rule.id
+        assert any(rule.id in test.expect for test in rule.tests), rule.id
