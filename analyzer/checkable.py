@@ -59,8 +59,16 @@ SOURCE_GROUPS: dict[str, frozenset[str]] = {
     "dhcp_lease": frozenset({SourceKind.DHCP_LEASE}),
     "crash_record": frozenset({SourceKind.AGENT_ERROR_JSON, SourceKind.AGENT_SENTINEL}),
     "live_facts": frozenset({LIVE, SourceKind.LIVE_FACTS}),
+    "system_log": frozenset({SourceKind.SYSTEM_LOG}),
+    # ``derived``: the config facts computed from the Windows agent log (windows_facts.py).
+    "windows_agent_log": SourceKind.WINDOWS_LOG_KINDS | {"derived"},
+    "windows_status": frozenset({SourceKind.WINDOWS_AGGREGATE_STATUS}),
 }
 """Reader-facing groups of source kinds; the keys are the ``coverage.*`` message ids."""
+
+_WINDOWS_KINDS = SOURCE_GROUPS["windows_agent_log"] | SOURCE_GROUPS["windows_status"]
+"""Kinds only a Windows bundle holds: Windows rules are "not checked" only on such bundles,
+and Linux-only rules are not listed as unchecked on them."""
 
 _GROUP_OF = {kind: group for group, kinds in SOURCE_GROUPS.items() for kind in kinds}
 
@@ -91,6 +99,9 @@ REASONS = {
     "dhcp_lease": "no DHCP lease",
     "crash_record": "no agent crash record",
     "live_facts": "no live facts (run self-check on the VM)",
+    "system_log": "no system log (syslog, messages or journal)",
+    "windows_agent_log": "no Windows guest agent log",
+    "windows_status": "no Windows extension status",
 }
 """English reasons for the JSON report; the other formats translate ``coverage.<group>``."""
 
@@ -151,19 +162,22 @@ def rule_sources(rule: Rule) -> frozenset[str] | None:
 
 def present_kinds(facts: BundleFacts) -> set[str]:
     kinds = {row.kind for row in facts.files}
-    if any(row.source_kind == LIVE for row in facts.config):
-        kinds.add(LIVE)
+    # Config rows that are not read from a file: live facts, and facts derived from the scan.
+    kinds |= {row.source_kind for row in facts.config if row.source_kind in (LIVE, "derived")}
     return kinds
 
 
 def not_checked(rules: Iterable[Rule], facts: BundleFacts) -> list[NotChecked]:
     """Rules none of whose sources is present, under each missing source group they read."""
     present = present_kinds(facts)
+    windows_bundle = bool(present & _WINDOWS_KINDS)
     groups: dict[str, list[str]] = {}
     for rule in rules:
         kinds = rule_sources(rule)
         if kinds is None or kinds & present:
             continue
+        if (kinds <= _WINDOWS_KINDS) != windows_bundle:
+            continue  # a rule for the other operating system does not apply: nothing to say
         for group in sorted({_GROUP_OF.get(kind, kind) for kind in kinds}):
             groups.setdefault(group, []).append(rule.id)
     order = list(SOURCE_GROUPS)
@@ -188,9 +202,18 @@ def verdict_state(report: Report) -> str:
     (e.g. live-only ones) could not be checked."""
     if report.findings:
         return "findings"
-    if is_incomplete_read(report) or any(n.missing == "agent_log" for n in report.not_checked):
+    if is_incomplete_read(report) or any(n.missing in ("agent_log", "windows_agent_log")
+                                            for n in report.not_checked):
         return "incomplete"
     return "ok"
+
+
+def _reason(missing: str, lang: str) -> str:
+    from analyzer.report.i18n import t
+
+    if missing in SOURCE_GROUPS:
+        return t(f"coverage.{missing}", lang)
+    return REASONS.get(missing, f"no {missing}")
 
 
 def not_checked_lines(report: Report, lang: str) -> list[str]:
@@ -198,7 +221,7 @@ def not_checked_lines(report: Report, lang: str) -> list[str]:
     from analyzer.report.i18n import t
 
     return [
-        t("coverage.line", lang, reason=t(f"coverage.{group.missing}", lang),
+        t("coverage.line", lang, reason=_reason(group.missing, lang),
           rules=", ".join(group.rules))
         for group in report.not_checked
     ]

@@ -171,6 +171,13 @@ def _substitute(value: Any, params: dict[str, Any]) -> Any:
     return value
 
 
+def _folded(value: str, fold: str) -> str:
+    for operator in ("!~", "~"):
+        if value.startswith(operator):
+            return operator + fold + value[len(operator):]
+    return value
+
+
 def is_live_check(check: dict[str, Any]) -> bool:
     where = check.get("where") or {}
     return (
@@ -182,17 +189,21 @@ def is_live_check(check: dict[str, Any]) -> bool:
 
 def _live_check(rule_id: str, name: str, raw: dict[str, Any], params: dict[str, Any]) -> dict:
     check = _substitute(raw, params)
-    unknown = set(check) - {"kind", "table", "where", "compare", "latest_by", "mode"}
+    unknown = set(check) - {"kind", "table", "where", "compare", "latest_by", "mode", "cased"}
     if unknown:
         raise BuildError(f"{rule_id}.{name}: unsupported keys {sorted(unknown)}")
-    out: dict[str, Any] = {"where": {k: str(v) for k, v in check["where"].items()}}
-    for regex in [v[1:] for v in out["where"].values() if v.startswith("~")]:
-        _check_regex(rule_id, name, regex)
+    # Regexes are case-insensitive unless the check says ``cased = true`` (as in the engine).
+    fold = "" if check.get("cased") is True else "(?i)"
+    out: dict[str, Any] = {"where": {k: _folded(str(v), fold) for k, v in check["where"].items()}}
+    for value in out["where"].values():
+        if value.startswith(("~", "!~")):
+            _check_regex(rule_id, name, value.lstrip("!~"))
     if "compare" in check:
         compare = {k: str(v) for k, v in check["compare"].items()}
         if compare.get("op") not in ("<", "<=", ">", ">=", "==", "!=", "~", "!~"):
             raise BuildError(f"{rule_id}.{name}: unsupported op {compare.get('op')!r}")
         if compare["op"] in ("~", "!~"):
+            compare["value"] = fold + compare["value"]
             _check_regex(rule_id, name, compare["value"])
         out["compare"] = compare
     if check.get("latest_by"):

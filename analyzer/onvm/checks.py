@@ -95,7 +95,10 @@ def _where(row, where):
     # type: (dict, dict) -> bool
     for name, wanted in where.items():
         actual = "" if row.get(name) is None else str(row.get(name))
-        if wanted.startswith("~"):
+        if wanted.startswith("!~"):
+            if re.search(wanted[2:], actual) is not None:
+                return False
+        elif wanted.startswith("~"):
             if re.search(wanted[1:], actual) is None:
                 return False
         elif actual.lower() != wanted.lower():

@@ -37,11 +37,12 @@ CONF_DEFAULTS = (
     ("AutoUpdate.UpdateToLatestVersion", "y"),
     ("HttpProxy.Host", None),
     ("HttpProxy.Port", None),
-    ("OS.EnableFirewall", None),
+    ("OS.EnableFirewall", "n"),
     ("Logs.Collect", "y"),
-    ("Protocol.EndpointDiscovery", None),
+    ("Protocol.EndpointDiscovery", "dhcp"),
 )
-"""Settings the rules care about; ``None`` = reported only when the file sets it."""
+"""Settings the rules care about and the agent's own defaults (``None`` = reported only when
+the file sets it); the same as ``analyzer/parse/conf.py``, which the parity test compares."""
 DHCP_LEASE_GLOBS = (
     "var/lib/dhcp/dhclient*.leases",
     "var/lib/dhclient/*.lease",

@@ -205,7 +205,7 @@ def render_text(spec, live, verdicts, summary, lang):
             lines.extend("        " + line for line in verdict["remediation"].splitlines())
         elif verdict["status"] == checks.CANNOT:
             missing = verdict.get("missing", [])
-            if missing and all(k.lstrip("~^").startswith("network") for k in missing):
+            if missing and all(_key_text(k).startswith("network") for k in missing):
                 reason = texts.t("cannot.network", lang)
             else:
                 reason = texts.t("cannot.missing", lang, keys=", ".join(missing))
@@ -257,6 +257,15 @@ def render_text(spec, live, verdicts, summary, lang):
     else:
         lines.append(texts.t("no_bundle", lang))
     return "\n".join(lines) + "\n"
+
+
+def _key_text(key):
+    # type: (str) -> str
+    """``network.x`` from a where value such as ``~(?i)^network\\.x``."""
+    key = key.lstrip("!~")
+    if key.startswith("(?i)"):
+        key = key[4:]
+    return key.lstrip("^")
 
 
 def main(argv=None):

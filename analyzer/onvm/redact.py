@@ -12,8 +12,9 @@ from typing import Any  # noqa: F401  (type comments)
 
 PATTERNS_USED = (
     "_PEM_BEGIN", "_URL_WITH_QUERY", "_STORAGE_HOST", "_SAS_PARAM", "_SIG_PARAM", "_BARE_SIG",
-    "_URL_CREDENTIALS", "_JSON_KV", "_ESCAPED_JSON_KV", "_PY_KV", "_PLAIN_KV", "_XML_SECRET",
-    "_AUTH_HEADER", "_BEARER", "_SECRET_KEY",
+    "_URL_CREDENTIALS", "_BARE_CREDENTIALS", "_JSON_KV", "_ESCAPED_JSON_KV", "_PY_KV",
+    "_PLAIN_QUOTED_KV", "_PLAIN_KV", "_COMMAND_KV", "_CLI_SECRET", "_JWT", "_ACCOUNT_KEY",
+    "_XML_SECRET", "_AUTH_HEADER", "_BEARER", "_SECRET_KEY",
 )
 
 _state = {}  # type: dict
@@ -76,19 +77,36 @@ def _urls(s, p, r):
 
 def _bare_sig(s, p, r):
     # type: (str, dict, str) -> str
-    return p["_BARE_SIG"].sub(lambda m: m.group(1) + "=" + r, s)
+    return p["_BARE_SIG"].sub(lambda m: m.group(1) + m.group(2) + r, s)
 
 
 def _url_credentials(s, p, r):
     # type: (str, dict, str) -> str
-    return p["_URL_CREDENTIALS"].sub(lambda m: m.group(1) + r + "@", s)
+    s = p["_URL_CREDENTIALS"].sub(lambda m: m.group(1) + r + "@", s)
+    return p["_BARE_CREDENTIALS"].sub(r + "@", s)
+
+
+def _cli_secret(m, r):
+    # type: (Any, str) -> str
+    if m.group(1) is not None:
+        return m.group(1) + r
+    return m.group(2) + r
 
 
 def _key_values(s, p, r):
     # type: (str, dict, str) -> str
     for name in ("_JSON_KV", "_ESCAPED_JSON_KV", "_PY_KV"):
         s = p[name].sub(lambda m: m.group(1) + r + m.group(2), s)
-    return p["_PLAIN_KV"].sub(lambda m: m.group(1) + r, s)
+    s = p["_PLAIN_QUOTED_KV"].sub(lambda m: m.group(1) + m.group(2) + r + m.group(3), s)
+    s = p["_PLAIN_KV"].sub(lambda m: m.group(1) + r, s)
+    s = p["_COMMAND_KV"].sub(lambda m: m.group(1) + r + m.group(3), s)
+    return p["_CLI_SECRET"].sub(lambda m: _cli_secret(m, r), s)
+
+
+def _bare_tokens(s, p, r):
+    # type: (str, dict, str) -> str
+    s = p["_JWT"].sub(r, s)
+    return p["_ACCOUNT_KEY"].sub(r, s)
 
 
 def _xml(s, p, r):
@@ -110,6 +128,7 @@ STEP_HANDLERS = {
     "_redact_xml_elements": _xml,
     "_redact_auth": _auth,
     "_redact_url_credentials": _url_credentials,
+    "_redact_bare_tokens": _bare_tokens,
 }
 
 
@@ -137,13 +156,30 @@ def redact_obj(obj):
     # type: (Any) -> Any
     """A copy of parsed JSON with secret values replaced and every string redacted."""
     if isinstance(obj, dict):
-        return dict((k, _mask(v) if isinstance(k, str) and is_secret_key(k) else redact_obj(v))
-                    for k, v in obj.items())
+        return dict((k, _mask_setting(k, v) if isinstance(k, str) and is_secret_key(k)
+                     else redact_obj(v)) for k, v in obj.items())
     if isinstance(obj, list):
         return [redact_obj(v) for v in obj]
     if isinstance(obj, str):
         return redact_text(obj)
     return obj
+
+
+_BARE_WORD = re.compile(r"[A-Za-z]{1,32}\Z")
+_SWITCH = re.compile(r"(?i)(?:[yn]|yes|no|true|false)\Z")
+
+
+def _mask_setting(key, value):
+    # type: (str, Any) -> Any
+    """Secret keys lose their value; ``commandToExecute`` keeps only a bare verb and a yes/no
+    switch (``DeleteRootPassword: "y"``) is no secret (as in analyzer/redact.py)."""
+    if key.lower() == "commandtoexecute":
+        if isinstance(value, str) and _BARE_WORD.match(value):
+            return value
+        return _mask(value)
+    if isinstance(value, str) and _SWITCH.match(value):
+        return value
+    return _mask(value)
 
 
 def _mask(value):

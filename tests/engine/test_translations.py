@@ -74,6 +74,6 @@ def test_every_windows_rule_is_translated() -> None:
     assert len(windows) == 17
     for rule in windows:
         assert set(rule.translations["pt-BR"]) == {"title", "message"}, rule.id
-        assert rule.seed_cause in (1, 3, 4, 5), rule.id
+        assert rule.guide_cause in (1, 3, 4, 5), rule.id
         assert any(test.expect == [] for test in rule.tests), rule.id
         assert any(rule.id in test.expect for test in rule.tests), rule.id
