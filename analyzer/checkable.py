@@ -167,6 +167,11 @@ def present_kinds(facts: BundleFacts) -> set[str]:
     return kinds
 
 
+def _is_windows_rule(rule: Rule, kinds: frozenset[str]) -> bool:
+    """Windows rules say so with the ``windows`` tag (some read tables Linux bundles fill too)."""
+    return "windows" in getattr(rule, "tags", ()) or kinds <= _WINDOWS_KINDS
+
+
 def not_checked(rules: Iterable[Rule], facts: BundleFacts) -> list[NotChecked]:
     """Rules none of whose sources is present, under each missing source group they read."""
     present = present_kinds(facts)
@@ -176,7 +181,7 @@ def not_checked(rules: Iterable[Rule], facts: BundleFacts) -> list[NotChecked]:
         kinds = rule_sources(rule)
         if kinds is None or kinds & present:
             continue
-        if (kinds <= _WINDOWS_KINDS) != windows_bundle:
+        if _is_windows_rule(rule, kinds) != windows_bundle:
             continue  # a rule for the other operating system does not apply: nothing to say
         for group in sorted({_GROUP_OF.get(kind, kind) for kind in kinds}):
             groups.setdefault(group, []).append(rule.id)

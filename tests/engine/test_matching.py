@@ -63,7 +63,7 @@ def test_sequence_check_counts_all_unresolved_starts_and_shows_sampled_ones() ->
     check = SequenceCheck("fail", pattern="boom", then="ok", within=None)
     result = CHECK_KINDS["sequence"].evaluate("R", check, EvalContext(BundleTables("x"), store))
     assert result.value and result.count == 2_000
-    assert result.detail == "2000 of 3000 starts had no end afterwards"
+    assert result.detail == "2000 of 3000 starts had no end at any later time"
     lines = [e.line for e in result.evidence]
     assert lines and all(line > 1_000 for line in lines) and lines[-1] == 3_000
     assert result.first == T0 + timedelta(seconds=1_001)

@@ -93,7 +93,7 @@ class SequenceKind:
         if store is None or not store.starts:
             return CheckResult(check.name, False, "no start record")
         window = check.within
-        budget = f"within {format_duration(window)}" if window is not None else "afterwards"
+        budget = f"within {format_duration(window)}" if window is not None else "at any later time"
         ends = store.ends_by_group()
         guards = (guard_times(context.store, (rule_id, check.name + GUARD), store.group_names)
                   if check.guard is not None else [])
