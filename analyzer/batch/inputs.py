@@ -7,8 +7,8 @@ Rules (also in ``analyzer/batch/README.md``):
   A list is only ever recognised by the ``@``: a plain text file given directly is a bundle
   (``analyze`` accepts a single log file), so a log can never be misread as a list.
 * A file is one bundle, whatever its content (the worker rejects what it cannot read).
-* A folder that *is* a bundle (it has a ``var/`` folder or a ``waagent.log`` file at its top)
-  is one bundle. Any other folder is searched recursively (symlinks not followed) for
+* A folder that *is* a bundle (it has a ``var/`` folder or a ``waagent.log`` file at its top,
+  or a Windows VM's ``WindowsAzure/`` or ``Packages/`` folder) is one bundle. Any other folder is searched recursively (symlinks not followed) for
   archives (tar, tar.gz, tar.xz, zip; decided by content, not by name) and for sub-folders
   that are bundles.
 """
@@ -79,10 +79,17 @@ def _bundles_at(path: str) -> Iterator[BundleInput]:
     yield from _search(absolute)
 
 
+_WINDOWS_TOPS = ("WindowsAzure", "Packages")
+"""Top folders of a Windows VM's files (``C:\\WindowsAzure\\Logs``, ``C:\\Packages\\Plugins``)."""
+
+
 def is_bundle_dir(path: str) -> bool:
-    """A folder that holds one VM's files rather than a collection of bundles."""
-    return os.path.isdir(os.path.join(path, "var")) or os.path.isfile(
-        os.path.join(path, "waagent.log")
+    """A folder that holds one VM's files rather than a collection of bundles: a Linux VM's
+    ``var/`` or ``waagent.log``, or a Windows VM's ``WindowsAzure/`` or ``Packages/``."""
+    return (
+        os.path.isdir(os.path.join(path, "var"))
+        or os.path.isfile(os.path.join(path, "waagent.log"))
+        or any(os.path.isdir(os.path.join(path, top)) for top in _WINDOWS_TOPS)
     )
 
 

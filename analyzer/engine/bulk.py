@@ -69,9 +69,12 @@ def _filtered(query: LogQuery) -> bool:
 def bulk_capable(query: LogQuery) -> bool:
     """A query whose matches the bulk path can record: no ``where``, no grouping, no
     ``exclude`` (decided on the whole record) and no ``emitted_by`` (which reads the
-    handler paths of the folded record)."""
+    handler paths of the folded record), and no extension filter (a record without a
+    ``[Name-Version]`` prefix is attributed from the handler paths in its text)."""
+    wanted = query.filter
     return (not query.group_by and not query.where and not query.excluders
-            and not query.filter.emitted_by and query.role in ("hit", "start", "then"))
+            and not wanted.emitted_by and not wanted.extensions and not wanted.exclude_extensions
+            and query.role in ("hit", "start", "then"))
 
 
 @dataclass(slots=True)
