@@ -8,9 +8,9 @@ Rules (also in ``analyzer/batch/README.md``):
   (``analyze`` accepts a single log file), so a log can never be misread as a list.
 * A file is one bundle, whatever its content (the worker rejects what it cannot read).
 * A folder that *is* a bundle (it has a ``var/`` folder or a ``waagent.log`` file at its top,
-  or a Windows VM's ``WindowsAzure/`` or ``Packages/`` folder) is one bundle. Any other folder is searched recursively (symlinks not followed) for
-  archives (tar, tar.gz, tar.xz, zip; decided by content, not by name) and for sub-folders
-  that are bundles.
+  or a Windows VM's ``WindowsAzure/`` or ``Packages/`` folder) is one bundle. Any other
+  folder is searched recursively (symlinks not followed) for archives (tar, tar.gz, tar.xz,
+  zip; decided by content, not by name) and for sub-folders that are bundles.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ import pytest
 from onvm_fakes import SECRETS, add_process, make_vm_root, write
 
 from analyzer import redact as full_redact
+from analyzer.engine.checks.table import TableCheck
 from analyzer.engine.condition import parse_condition as engine_parse
 from analyzer.engine.evaluate import evaluate_rules
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import MatchStore
-from analyzer.engine.checks.table import TableCheck
 from analyzer.live.rows import live_rows as full_live_rows
 from analyzer.live.vm_state import LiveFacts, gather_live_facts
 from analyzer.onvm import checks, facts, redact, rows
