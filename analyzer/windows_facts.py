@@ -4,8 +4,8 @@ scan, before the rules run).
 ``windows_agent_silent_hours`` (``config`` table, ``source_kind = "derived"``): hours between
 the last WaAppAgent.log record and the newest record of any log in the bundle. The guest
 agent writes all the time it runs, so a gap while other logs (RdAgent's
-TransparentInstaller.log, plugin logs) go on means the agent was stopped or hung (rule WAA-WIN-002). Computed from the scanner's
-coverage, it costs nothing per line.
+TransparentInstaller.log, plugin logs) go on means the agent was stopped or hung (rule
+WAA-WIN-002). Computed from the scanner's coverage, it costs nothing per line.
 """
 
 from __future__ import annotations
