@@ -34,6 +34,12 @@ class FleetRule:
     remediation: dict[str, str]
     params: dict[str, Any]
     references: list[str] = field(default_factory=list)
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``{lang: {"title": ..., "message": ...}}``, as in a rule file's ``[translations.<lang>]``."""
+
+    def text(self, key: str, lang: str) -> str:
+        """``title`` or ``message`` in ``lang``, English when that language has none."""
+        return str(self.translations.get(lang, {}).get(key) or getattr(self, key))
 
 
 def load_fleet_rules(path: Path = RULES_FILE) -> dict[str, FleetRule]:
@@ -44,7 +50,9 @@ def load_fleet_rules(path: Path = RULES_FILE) -> dict[str, FleetRule]:
             id=rule_id, title=body["title"], category=body["category"],
             severity=body["severity"], seed_cause=body.get("guide_cause"),
             message=body["message"], remediation=dict(body["remediation"]),
-            params=dict(body.get("params", {})), references=list(body.get("references", [])))
+            params=dict(body.get("params", {})), references=list(body.get("references", [])),
+            translations={lang: dict(table)
+                          for lang, table in body.get("translations", {}).items()})
         for rule_id, body in data.items()
     }
 
@@ -117,10 +125,11 @@ def overlap_finding(deployment: str, runs: list[Run], rule: FleetRule,
                  "first_seen": first_seen.strftime("%Y-%m-%d %H:%M:%S UTC")}
     return {
         "rule": rule.id, "category": rule.category, "severity": rule.severity,
-        "seed_cause": rule.seed_cause, "title": rule.title, "deployment": deployment,
+        "seed_cause": rule.seed_cause, "title": rule.text("title", lang),
+        "deployment": deployment,
         "vms": len(vms), "overlaps": len(pairs), "first_seen": first_seen,
         "last_seen": last_seen, "bundles": shas,
-        "message": rule.message.format(**variables),
+        "message": rule.text("message", lang).format(**variables),
         "remediation": rule.remediation.get(lang, rule.remediation["en"]).strip(),
     }
 

@@ -71,13 +71,17 @@ def test_failed_bundles_and_unknown_deployments_are_ignored() -> None:
     assert evaluate_fleet(bundles, runs) == []
 
 
-def test_remediation_follows_the_language() -> None:
+def test_title_message_and_remediation_follow_the_language() -> None:
     bundles = [_bundle("a" * 64, "dep", "_a"), _bundle("b" * 64, "dep", "_b")]
     runs = [_run("a" * 64, 0, 10), _run("b" * 64, 5, 20)]
     [english] = evaluate_fleet(bundles, runs, lang="en")
     [portuguese] = evaluate_fleet(bundles, runs, lang="pt-BR")
     assert english["remediation"] != portuguese["remediation"]
     assert "backup" in portuguese["remediation"]
+    assert portuguese["title"] == (
+        "VMs de uma mesma implantação fazem instantâneos de backup ao mesmo tempo")
+    assert portuguese["message"].startswith("2 VMs da implantação dep executaram backups")
+    assert english["title"].startswith("VMs of one deployment")
 
 
 def test_end_to_end_from_extension_logs(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from analyzer.batch.fleet import load_fleet_rules
 from analyzer.engine.loader import load_rules
 from analyzer.pipeline import AnalyzeOptions, analyze_files
 
@@ -29,6 +31,7 @@ kind = "log"
 sources = ["windows_agent_log"]
 pattern = '(?P<what>WindowsAzureGuestAgent stopping)'
 """
+RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 LOG = "[00000007] [07/18/2019 14:46:28.87] [WARN] WindowsAzureGuestAgent stopping.\n"
 
 
@@ -77,3 +80,63 @@ def test_every_windows_rule_is_translated() -> None:
         assert rule.guide_cause in (1, 3, 4, 5), rule.id
         assert any(test.expect == [] for test in rule.tests), rule.id
         assert any(rule.id in test.expect for test in rule.tests), rule.id
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _placeholders(text: str) -> list[str]:
+    return sorted(_PLACEHOLDER.findall(text))
+
+
+def _translation_problems(rule_id: str, english: dict[str, str],
+                          portuguese: dict[str, str]) -> list[str]:
+    problems = []
+    for key in ("title", "message"):
+        text = portuguese.get(key, "")
+        if not text.strip():
+            problems.append(f"{rule_id}: no pt-BR {key}")
+        elif text.strip() == english[key].strip():
+            problems.append(f"{rule_id}: pt-BR {key} is the English text")
+    if _placeholders(portuguese.get("message", "")) != _placeholders(english["message"]):
+        problems.append(
+            f"{rule_id}: pt-BR message placeholders {_placeholders(portuguese.get('message', ''))}"
+            f" differ from the English {_placeholders(english['message'])}"
+        )
+    return problems
+
+
+def test_every_shipped_rule_has_a_pt_br_title_and_message() -> None:
+    """What a reader sees is in both languages: a rule without its pt-BR title or message, or
+    whose translated message drops or adds a placeholder, fails here."""
+    pack = load_rules([RULES_DIR])
+    assert not pack.errors, pack.errors
+    assert len(pack.rules) == len(list(RULES_DIR.rglob("WAA-*.toml"))) >= 70
+    problems = []
+    for rule in pack.rules:
+        english = {"title": rule.title, "message": rule.message}
+        problems += _translation_problems(rule.id, english, rule.translations.get("pt-BR", {}))
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_fleet_rule_has_a_pt_br_title_and_message() -> None:
+    rules = load_fleet_rules()
+    assert rules
+    problems = []
+    for rule in rules.values():
+        english = {"title": rule.title, "message": rule.message}
+        problems += _translation_problems(rule.id, english, rule.translations.get("pt-BR", {}))
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_completeness_check_catches_what_is_missing() -> None:
+    english = {"title": "Agent stopped", "message": "Stopped {count} times ({what})"}
+    assert _translation_problems("X", english, {"title": "Agente parado"}) == [
+        "X: no pt-BR message", "X: pt-BR message placeholders [] differ from the English "
+        "['count', 'what']"]
+    assert _translation_problems("X", english, {
+        "title": "Agent stopped", "message": "Parou {count} vezes"}) == [
+        "X: pt-BR title is the English text",
+        "X: pt-BR message placeholders ['count'] differ from the English ['count', 'what']"]
+    assert _translation_problems("X", english, {
+        "title": "Agente parado", "message": "Parou {count} vezes ({what})"}) == []
