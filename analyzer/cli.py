@@ -391,12 +391,12 @@ def rules_show(
     """Show one rule as TOML: its file, with the parameters in effect on top."""
     from analyzer.rule_catalogue import rule_as_toml
 
-    _lang(lang)
+    language = _lang(lang)
     pack = _load_pack(rules, _parse_params(param))
     rule = pack.by_id().get(rule_id)
     if rule is None:
         raise UsageError(f"unknown rule id {rule_id!r}; see 'rules list'")
-    typer.echo(rule_as_toml(rule))
+    typer.echo(rule_as_toml(rule, language))
 
 
 @rules_app.command("validate")

@@ -21,12 +21,17 @@ def _guide_cause(rule: Rule) -> int | None:
     return getattr(rule, "guide_cause", getattr(rule, "seed_cause", None))
 
 
+def _translated(rule: Rule, lang: str) -> dict[str, str]:
+    """The rule's ``[translations.<lang>]`` table (empty for English or a rule without one)."""
+    return getattr(rule, "translations", {}).get(lang, {})
+
+
 def rule_entry(rule: Rule) -> dict[str, Any]:
     kinds = rule_sources(rule)
     return {
         "id": rule.id,
         "title": rule.title,
-        "title_pt": getattr(rule, "title_pt", "") or None,
+        "title_pt": _translated(rule, "pt-BR").get("title") or None,
         "category": rule.category,
         "severity": rule.severity,
         "guide_cause": _guide_cause(rule),
@@ -55,10 +60,10 @@ def _toml_value(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def rule_as_toml(rule: Rule) -> str:
-    """The rule file as its author wrote it, after a comment with the parameters in effect
-    (``--param`` overrides included), escaped for the terminal."""
-    header = [f"# {rule.id}: {rule.title}"]
+def rule_as_toml(rule: Rule, lang: str = "en") -> str:
+    """The rule file as its author wrote it, after a comment with the title in ``lang`` and
+    the parameters in effect (``--param`` overrides included), escaped for the terminal."""
+    header = [f"# {rule.id}: {_translated(rule, lang).get('title') or rule.title}"]
     if rule.path is not None:
         header.append(f"# file: {rule.path}")
     if rule.params:

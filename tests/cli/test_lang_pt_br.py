@@ -49,3 +49,17 @@ def test_sarif_rules_and_results_are_in_portuguese(tmp_path: Path) -> None:
     assert rules["WAA-NET-001"]["shortDescription"]["text"] == TITLE_PT
     results = {r["ruleId"]: r for r in run0["results"]}
     assert results["WAA-NET-001"]["message"]["text"].startswith(f"{TITLE_PT}: {MESSAGE_PT}")
+
+
+def test_rule_catalogue_and_rules_show_carry_the_portuguese_title() -> None:
+    listed = run("rules", "list", "--format", "json")
+    assert listed.returncode == 0, listed
+    rules = {r["id"]: r for r in json.loads(listed.stdout)["rules"]}
+    assert rules["WAA-NET-001"]["title_pt"] == TITLE_PT
+    assert [r for r, entry in rules.items() if not entry["title_pt"]] == []
+    shown = run("rules", "show", "WAA-NET-001", "--lang", "pt-BR")
+    assert shown.returncode == 0, shown
+    assert shown.stdout.splitlines()[0] == f"# WAA-NET-001: {TITLE_PT}"
+    assert "[translations.pt-BR]" in shown.stdout
+    english = run("rules", "show", "WAA-NET-001", "--lang", "en")
+    assert english.stdout.splitlines()[0].startswith(f"# WAA-NET-001: {TITLE_EN}")
