@@ -7,7 +7,8 @@ call it in an isolated build environment where only hatchling is installed. What
 
 * every rule with a ``table = "config"`` check on ``source_kind = "live"`` rows whose condition
   can be true from live checks alone (the others need log lines and are left to ``analyze``):
-  its id, severity, category, title, message, remediation (en, pt-BR), params, the live checks
+  its id, severity, category, title, message, remediation (en, pt-BR), the translated title
+  and message (``[translations.pt-BR]``), params, the live checks
   with params substituted, and its condition as a small JSON tree;
 * the redaction patterns and step triggers of ``analyzer/redact.py`` (possessive quantifiers,
   which ``re`` supports only from 3.11, are rewritten to plain ones).
@@ -249,10 +250,20 @@ def compile_rule(data: dict[str, Any]) -> dict[str, Any] | None:
         "title": data["title"],
         "message": data["message"],
         "remediation": {lang: text.strip() for lang, text in remediation.items()},
+        "translations": _translations(data),
         "params": params,
         "condition": condition,
         "live_checks": {n: _live_check(data["id"], n, checks[n], params) for n in live_names},
         "other_checks": others,
+    }
+
+
+def _translations(data: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """``[translations.<lang>]``: the title and message a report in that language shows."""
+    return {
+        lang: {key: table[key] for key in ("title", "message") if isinstance(table.get(key), str)}
+        for lang, table in sorted(data.get("translations", {}).items())
+        if isinstance(table, dict)
     }
 
 

@@ -2,7 +2,8 @@
 
 Nothing here knows a threshold or a text: ``spec.json`` is generated from ``rules/`` by
 ``analyzer.onvm.build`` (the same TOML the full tool's engine reads), with each rule's live
-``table`` checks, its condition, params, severity, title, message and remediation (en, pt-BR).
+``table`` checks, its condition, params, severity, title, message and remediation (en, pt-BR),
+and the translated title and message.
 The semantics mirror ``analyzer/engine/evaluate.py`` for ``table = "config"`` checks: ``where``
 is case-insensitive equality or ``~regex`` search, ``latest_by`` keeps the last row per value,
 ``compare`` orders numbers, versions or strings, ``mode = "none"`` inverts. Checks of other
@@ -185,6 +186,14 @@ def fill(template, variables):
         return template
 
 
+def translated(rule, key, lang):
+    # type: (dict, str, str) -> str
+    """The rule's ``title`` or ``message`` in ``lang``; English when it has no translation
+    (and for a spec.json written before translations were compiled in)."""
+    text = rule.get("translations", {}).get(lang, {}).get(key)
+    return text if text else rule[key]
+
+
 def evaluate(spec, rows, lang="en", redact=None):
     # type: (dict, list, str, Any) -> list
     """One verdict dict per live rule of the spec, in the spec's order."""
@@ -198,7 +207,8 @@ def evaluate(spec, rows, lang="en", redact=None):
         for name, check in sorted(rule["live_checks"].items()):
             values[name], counts[name], captures[name] = table_check(check, rows)
         fired = evaluate_condition(rule["condition"], values)
-        verdict = {"rule": rule["id"], "severity": rule["severity"], "title": rule["title"],
+        verdict = {"rule": rule["id"], "severity": rule["severity"],
+                   "title": translated(rule, "title", lang),
                    "category": rule["category"], "status": PASS, "message": "",
                    "remediation": "", "facts": []}
         subjects = []
@@ -218,7 +228,7 @@ def evaluate(spec, rows, lang="en", redact=None):
                     variables.setdefault(key, value)
             variables["count"] = max([counts.get(n, 0) for n in positive] or [0]) or 1
             variables["first_seen"] = variables["last_seen"] = "?"
-            message = fill(rule["message"], variables)
+            message = fill(translated(rule, "message", lang), variables)
             verdict.update(status=FAIL, message=redact(message) if redact else message,
                            remediation=rule["remediation"].get(lang)
                            or rule["remediation"]["en"])

@@ -81,6 +81,8 @@ def test_condition_and_checks_match_the_engine(rule: dict) -> None:
     assert rule["severity"] == engine.severity and rule["title"] == engine.title
     assert rule["message"] == engine.message and rule["params"] == engine.params
     assert rule["remediation"] == {k: v.strip() for k, v in engine.remediation.items()}
+    assert rule["translations"] == engine.translations
+    assert set(rule["translations"]["pt-BR"]) == {"title", "message"}
 
 
 @pytest.mark.parametrize(
@@ -136,17 +138,20 @@ def _random_rows(rng: random.Random) -> list[dict]:
 
 
 def test_evaluator_agrees_with_the_engine_on_random_live_tables() -> None:
-    """2,000 random live tables: the same rules fire, with the same messages."""
+    """2,000 random live tables, half in each language: the same rules fire, with the same
+    titles and messages."""
     rng = random.Random(20261205)
     compiled = [RULES[r["id"]] for r in SPEC["rules"]]
     fired_somewhere: set[str] = set()
-    for _ in range(2000):
+    for turn in range(2000):
+        lang = ("en", "pt-BR")[turn % 2]
         table = _random_rows(rng)
         bundle = BundleFacts(source="self-check", config=[ConfigRow(**r) for r in table])
-        outcomes = evaluate_rules(compiled, bundle, MatchStore(), "en")
-        engine = {o.rule.id: o.finding.message for o in outcomes if o.finding is not None}
-        mine = {v["rule"]: v["message"] for v in checks.evaluate(SPEC, table, "en",
-                                                                  redact.redact_text)
+        outcomes = evaluate_rules(compiled, bundle, MatchStore(), lang)
+        engine = {o.rule.id: (o.finding.title, o.finding.message)
+                  for o in outcomes if o.finding is not None}
+        mine = {v["rule"]: (v["title"], v["message"])
+                for v in checks.evaluate(SPEC, table, lang, redact.redact_text)
                 if v["status"] == checks.FAIL}
         assert mine == engine, table
         fired_somewhere |= set(mine)

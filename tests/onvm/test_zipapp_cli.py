@@ -40,11 +40,14 @@ def test_text_report_in_portuguese_with_the_rule_pack_remediation(
     assert "Autoverificação do waagent" in out and "Correção:" in out
     first_line = spec["WAA-CONF-001"]["remediation"]["pt-BR"].splitlines()[0]
     assert first_line in out
+    assert spec["WAA-CONF-001"]["translations"]["pt-BR"]["title"] in out
+    assert spec["WAA-CONF-001"]["title"] not in out
     assert "  FAIL         WAA-CONF-001" in out
     assert "  CANNOT CHECK WAA-NET-006" in out and "execute de novo com --network" in out
     assert "Use --output bundle.tar.gz" in out
     english = _run(zipapp, "--root", str(_root(tmp_path / "en")), "--cpu-sample", "0")
     assert spec["WAA-CONF-001"]["remediation"]["en"].splitlines()[0] in english.stdout
+    assert spec["WAA-CONF-001"]["title"] in english.stdout
     assert "not probed: run again with --network" in english.stdout
 
 
