@@ -1,14 +1,16 @@
 """Known-benign messages: noise the agent team sees on healthy VMs.
 
 A finding whose evidence is made only of such messages, no more often than the entry's
-threshold, is down-ranked to ``info`` instead of alarming (``rules/benign.toml``).
+threshold, is down-ranked to ``info`` instead of alarming (``rules/benign.toml``). The reason
+is shown to the reader, so an entry carries it in every report language
+(``[benign.translations.pt-BR]`` ``reason``).
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +28,11 @@ class BenignEntry:
     sample: str
     max_count: int
     reason: str
+    translations: dict[str, str] = field(default_factory=dict)
+    """``{lang: reason}`` for languages other than English."""
+
+    def reason_in(self, lang: str) -> str:
+        return self.translations.get(lang) or self.reason
 
     def matches(self, text: str) -> bool:
         return compile_pattern(self.pattern).search(text) is not None
@@ -35,14 +42,19 @@ class BenignEntry:
 class BenignList:
     entries: list[BenignEntry]
 
-    def downrank_reason(self, results: Iterable[_HasRecords], count: int) -> str:
+    def downrank_reason(self, results: Iterable[_HasRecords], count: int,
+                        lang: str = "en") -> str:
         texts = [text for result in results for text in result.records_text]
         if not texts:
             return ""
         for entry in self.entries:
             if count <= entry.max_count and all(entry.matches(t) for t in texts):
-                return f"{entry.id}: {entry.reason} (seen {count}x, threshold {entry.max_count})"
+                tally = _TALLY.get(lang, _TALLY["en"]).format(count=count, limit=entry.max_count)
+                return f"{entry.id}: {entry.reason_in(lang)} ({tally})"
         return ""
+
+
+_TALLY = {"en": "seen {count}x, threshold {limit}", "pt-BR": "visto {count}x, limite {limit}"}
 
 
 def load_benign(path: Path) -> tuple[BenignList, list[str]]:
@@ -63,6 +75,7 @@ def load_benign(path: Path) -> tuple[BenignList, list[str]]:
                 str(raw["sample"]),
                 int(raw.get("max_count", 1)),
                 str(raw.get("reason", "")),
+                _translated_reasons(raw.get("translations", {})),
             )
             compile_pattern(entry.pattern)
         except (KeyError, TypeError, ValueError, PatternError) as error:
@@ -73,3 +86,15 @@ def load_benign(path: Path) -> tuple[BenignList, list[str]]:
             continue
         entries.append(entry)
     return BenignList(entries), errors
+
+
+def _translated_reasons(raw: Any) -> dict[str, str]:
+    """``[benign.translations.<lang>]`` tables: ``{lang: reason}``."""
+    if not isinstance(raw, dict):
+        raise TypeError("'translations' must be a table of languages")
+    reasons = {}
+    for lang, table in raw.items():
+        if not isinstance(table, dict) or not isinstance(table.get("reason"), str):
+            raise TypeError(f"translation {lang!r} must be a table with a 'reason' text")
+        reasons[str(lang)] = table["reason"]
+    return reasons

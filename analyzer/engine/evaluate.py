@@ -61,7 +61,7 @@ def _evaluate_rule(
     finding.severity = _graded_severity(rule, finding, results)
     _add_running_evidence(rule, finding, results)
     if benign is not None:
-        reason = benign.downrank_reason(positive, finding.count)
+        reason = benign.downrank_reason(positive, finding.count, lang)
         if reason:
             finding.severity = "info"
             finding.downranked = reason

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from analyzer.batch.fleet import load_fleet_rules
+from analyzer.engine.benign import load_benign
 from analyzer.engine.loader import load_rules
 from analyzer.pipeline import AnalyzeOptions, analyze_files
 
@@ -140,3 +141,44 @@ def test_the_completeness_check_catches_what_is_missing() -> None:
         "X: pt-BR message placeholders ['count'] differ from the English ['count', 'what']"]
     assert _translation_problems("X", english, {
         "title": "Agente parado", "message": "Parou {count} vezes ({what})"}) == []
+
+
+FETCH_TIMEOUT = (
+    "WARNING ExtHandler ExtHandler Fetch failed: [HttpError] [HTTP Failed] GET "
+    "http://168.63.129.16/machine/?comp=goalstate -- IOError timed out -- 6 attempts made"
+)
+
+
+def test_every_benign_reason_has_a_pt_br_text() -> None:
+    """The down-rank reason is printed under the finding: it is translated too."""
+    benign, errors = load_benign(RULES_DIR / "benign.toml")
+    assert errors == [] and benign.entries
+    missing = [e.id for e in benign.entries
+               if not e.translations.get("pt-BR", "").strip()
+               or e.translations["pt-BR"].strip() == e.reason.strip()]
+    assert missing == []
+
+
+def test_the_down_rank_reason_follows_the_language() -> None:
+    log = "".join(f"2024-02-01T10:{i:02d}:00.000000Z {FETCH_TIMEOUT}\n" for i in range(2))
+    reasons = {}
+    for lang in ("en", "pt-BR"):
+        analysis = analyze_files({"var/log/waagent.log": log},
+                                 AnalyzeOptions(lang=lang, isolate=False))
+        finding = next(f for f in analysis.report.findings if f.rule == "WAA-NET-001")
+        assert finding.severity == "info"
+        reasons[lang] = finding.downranked
+    assert reasons["en"] == ("goal-state-timeouts: a few goal-state timeouts happen on healthy "
+                             "VMs during host maintenance (seen 2x, threshold 5)")
+    assert reasons["pt-BR"] == ("goal-state-timeouts: alguns timeouts do goal state acontecem "
+                                "em VMs saudáveis durante a manutenção do host (visto 2x, "
+                                "limite 5)")
+
+
+def test_a_malformed_benign_translation_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "benign.toml"
+    path.write_text('[[benign]]\nid = "x"\npattern = "a"\nsample = "a"\nreason = "r"\n'
+                    '[benign.translations.pt-BR]\ntext = "r"\n', encoding="utf-8")
+    benign, errors = load_benign(path)
+    assert benign.entries == []
+    assert errors and "must be a table with a 'reason' text" in errors[0]
