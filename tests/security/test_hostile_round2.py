@@ -116,3 +116,38 @@ def test_markdown_report_leaves_no_bare_attacker_url() -> None:
     linkable = [line for line in _linkable_outside_code(markdown)
                 if not references.match(line) and "evil" in line]
     assert not linkable, linkable
+
+
+def test_a_result_part_is_on_disk_before_its_name_appears(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash between the write and the rename must not leave a named, half-written part:
+    the temporary file is fsync'd before the rename, and the folder after it."""
+    import os
+
+    from analyzer.batch import store as store_module
+
+    journal: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(descriptor: int) -> None:
+        journal.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
+        real_fsync(descriptor)
+
+    def replace(source: str | Path, target: str | Path) -> None:
+        journal.append(("rename", str(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(store_module.os, "fsync", fsync)
+    monkeypatch.setattr(store_module.os, "replace", replace)
+    results = store_module.ResultStore(tmp_path / "out")
+    results.open_for_writing(resume=False)
+    try:
+        results.write_fleet([])
+    finally:
+        results.close()
+    (part,) = (tmp_path / "out" / "fleet_findings").glob("*.parquet")
+    renamed = journal.index(("rename", str(part)))
+    synced = [i for i, (what, path) in enumerate(journal)
+              if what == "fsync" and Path(path).name.startswith(store_module.TEMP_PREFIX)]
+    assert synced and synced[0] < renamed, journal
+    assert ("fsync", str(part.parent)) in journal[renamed:], journal
