@@ -67,6 +67,8 @@ class ScanState:
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
         self._bulk: dict[str, BulkMatcher | None] = {}
         self._windows_last: dict[tuple[str, ...], str] = {}
+        self.kinds_seen: set[str] = set()
+        """Source kinds of the members read so far (live facts stand in for absent files)."""
         self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
         """``WAAGENT_ANALYZER_BULK=0`` sends every candidate through the record path (the
         equivalence tests and the benchmark compare both)."""
@@ -228,6 +230,7 @@ def scan_member(member: Member, state: ScanState) -> None:
         "; ".join(member.problems),
     )
     state.add("files", [row])
+    state.kinds_seen.add(member.kind)
     state.add_windows_plugin_folder(member)
     if member.mtime:
         state.tables.note_member_time(_mtime(member.mtime))
@@ -315,7 +318,7 @@ def read_document(member: Member, limits: Limits) -> bytes:
 
 
 def _live_facts(member: Member, state: ScanState) -> None:
-    from analyzer.live.rows import live_rows
+    from analyzer.live.rows import FILE_KINDS, file_rows, live_rows
     from analyzer.live.vm_state import LiveFacts
 
     try:
@@ -323,6 +326,10 @@ def _live_facts(member: Member, state: ScanState) -> None:
     except (ValueError, TypeError, KeyError) as error:
         raise BundleError(f"invalid self-check facts: {error}") from None
     state.add("config", live_rows(facts, member.provenance))
+    # self-check and collect put self-check.json after the files: when waagent.conf or a
+    # lease file was read as a member, its rows come from the parser, not again from here.
+    absent = tuple(kind for kind in FILE_KINDS if kind not in state.kinds_seen)
+    state.add("config", file_rows(facts, member.provenance, absent))
 
 
 Handler = Callable[[Member, ScanState], None]

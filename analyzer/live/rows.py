@@ -1,5 +1,9 @@
 """Live facts as ``ConfigRow``s, so the rule engine queries a self-check like a bundle.
 
+The ``conf.*`` and ``dhcp.*`` rows below describe the facts for people (self-check output);
+rules read waagent.conf and the leases as ``waagent_conf`` / ``dhcp_lease`` rows, from the
+files themselves or, when only ``self-check.json`` is there, from :func:`file_rows`.
+
 Every row has ``source_kind="live"`` and ``member`` = the name the caller gives (normally
 ``self-check.json``). Values are plain strings: booleans are ``true``/``false`` (``unknown``
 when the fact could not be determined), numbers are decimal strings, percentages have one
@@ -179,3 +183,30 @@ def _network_rows(out: _Rows, facts: LiveFacts) -> None:
         out.add(f"{prefix}.elapsed_ms", f"{result.elapsed_ms:.0f}")
         out.add(f"{prefix}.endpoint", f"{result.host}:{result.port}")
         out.add(f"{prefix}.via_proxy", result.via_proxy)
+
+
+# -- the files the facts were read from, as a bundle holding them would give them ---------------
+
+FILE_KINDS = ("waagent_conf", "dhcp_lease")
+"""Source kinds of the config rows :func:`file_rows` makes: the same kinds, keys and values
+the bundle parsers give for /etc/waagent.conf and the DHCP lease files, so a rule reads one
+check for a bundle and a live VM (no ``source_kind = "live"`` twin for file-derived facts)."""
+
+
+def file_rows(facts: LiveFacts, member: str, kinds: tuple[str, ...] = FILE_KINDS
+              ) -> list[ConfigRow]:
+    """waagent.conf settings as written (the last assignment of each key, with its line) and,
+    per lease file, a ``lease`` row and the current lease's ``option_245`` row: what
+    ``parse.conf`` and ``parse.dhcp`` give for the same files (older leases aside)."""
+    rows: list[ConfigRow] = []
+    if "waagent_conf" in kinds and facts.conf_found:
+        rows += [ConfigRow("waagent_conf", key, value, member, facts.conf_lines.get(key))
+                 for key, value in facts.conf.items()]
+    if "dhcp_lease" in kinds:
+        for lease in facts.leases:
+            if lease.leases <= 0:
+                continue
+            rows.append(ConfigRow("dhcp_lease", "lease", lease.kind, member))
+            if lease.option_245:
+                rows.append(ConfigRow("dhcp_lease", "option_245", lease.option_245, member))
+    return rows

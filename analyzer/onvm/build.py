@@ -5,8 +5,10 @@
 Runs with the full tool's Python (3.11+), standard library only, so the wheel's build hook can
 call it in an isolated build environment where only hatchling is installed. What it compiles:
 
-* every rule with a ``table = "config"`` check on ``source_kind = "live"`` rows whose condition
-  can be true from live checks alone (the others need log lines and are left to ``analyze``):
+* every rule with a ``table = "config"`` check on rows the VM gives (``source_kind = "live"``,
+  and ``waagent_conf`` / ``dhcp_lease``: the self-check reads those files with the bundle
+  parsers' rules, ``onvm/rows.py`` ``file_rows``) whose condition can be true from them
+  alone (the others need log lines and are left to ``analyze``):
   its id, severity, category, title, message, remediation (en, pt-BR), the translated title
   and message (``[translations.pt-BR]``), params, the live checks
   with params substituted, and its condition as a small JSON tree;
@@ -179,12 +181,17 @@ def _folded(value: str, fold: str) -> str:
     return value
 
 
+LIVE_SOURCE_KINDS = ("live", "waagent_conf", "dhcp_lease")
+"""``source_kind`` of the config rows the on-VM self-check produces (live facts, and the
+files it reads: waagent.conf and the DHCP leases)."""
+
+
 def is_live_check(check: dict[str, Any]) -> bool:
     where = check.get("where") or {}
     return (
         check.get("kind") == "table"
         and check.get("table") == "config"
-        and str(where.get("source_kind", "")).lower() == "live"
+        and str(where.get("source_kind", "")).lower() in LIVE_SOURCE_KINDS
     )
 
 

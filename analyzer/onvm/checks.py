@@ -166,11 +166,23 @@ def table_check(check, rows):
     return True, len(matching), captures
 
 
+# A check on a file's rows could be made when the file was read, even if it sets nothing the
+# check looks at (the agent's default applies): these live rows say whether it was.
+FILE_READ_ROWS = {"waagent_conf": ("conf.found", "~^true$"),
+                  "dhcp_lease": ("dhcp.lease_files", "~^\\d+$")}
+
+
 def _subject_rows(check, rows):
     # type: (dict, list) -> list
-    """Rows the check is about (its ``source_kind``/``key`` filter), with a known value."""
+    """Rows the check is about (its ``source_kind``/``key`` filter), with a known value; for
+    a check on waagent.conf or lease rows, else the live row saying the files were read."""
     subject = dict((k, v) for k, v in check["where"].items() if k in ("source_kind", "key"))
-    return [r for r in rows if _where(r, subject) and r.get("value") not in ("", "unknown")]
+    found = [r for r in rows if _where(r, subject) and r.get("value") not in ("", "unknown")]
+    read = FILE_READ_ROWS.get(str(check["where"].get("source_kind", "")).lower())
+    if found or read is None:
+        return found
+    marker = {"source_kind": "live", "key": read[0], "value": read[1]}
+    return [r for r in rows if _where(r, marker)]
 
 
 class _Lenient(string.Formatter):

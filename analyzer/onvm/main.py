@@ -20,7 +20,7 @@ import traceback
 from typing import Any  # noqa: F401  (type comments)
 
 from analyzer.onvm import checks, facts, probes, redact, texts
-from analyzer.onvm.rows import live_rows
+from analyzer.onvm.rows import file_rows, live_rows
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_NOTHING, EXIT_INTERNAL = 0, 1, 2, 3, 4
 SEVERITIES = checks.SEVERITY_ORDER
@@ -139,7 +139,7 @@ def run(args):
     live = facts.gather(root, sample_seconds=args.cpu_sample)
     if args.network:
         _probe(live, root, targets, proxy, args.probe_timeout)
-    rows = live_rows(live)
+    rows = live_rows(live) + file_rows(live)
     verdicts = checks.evaluate(spec, rows, lang, redact=redact.redact_text)
     live["self_check"] = {"tool": "waagent-selfcheck", "version": spec["version"],
                           "python": platform.python_version(), "verdicts": verdicts}

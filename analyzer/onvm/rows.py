@@ -114,3 +114,24 @@ def _free_percent(disk):
     # type: (dict) -> float
     total = disk["total_bytes"]
     return round(100.0 * disk["free_bytes"] / total, 1) if total else 0.0
+
+
+def file_rows(facts, member=MEMBER):
+    # type: (dict, str) -> list
+    """waagent.conf and the lease files as the bundle parsers give them (``source_kind``
+    ``waagent_conf`` / ``dhcp_lease``), like ``analyzer/live/rows.py``'s ``file_rows``: the
+    rules read one check for a bundle and a VM."""
+    rows = []  # type: list
+    if facts["conf_found"]:
+        for key, value in facts["conf"].items():
+            rows.append({"source_kind": "waagent_conf", "key": key, "value": value,
+                         "member": member, "line": facts["conf_lines"].get(key)})
+    for lease in facts["leases"]:
+        if lease["leases"] <= 0:
+            continue
+        rows.append({"source_kind": "dhcp_lease", "key": "lease", "value": lease["kind"],
+                     "member": member, "line": None})
+        if lease["option_245"]:
+            rows.append({"source_kind": "dhcp_lease", "key": "option_245",
+                         "value": lease["option_245"], "member": member, "line": None})
+    return rows

@@ -17,6 +17,7 @@ from datetime import datetime
 from analyzer.bundle.model import SourceKind
 from analyzer.parse.records import Record
 from analyzer.parse.rows import AgentRow, ExtensionRow
+from analyzer.redact import redact_text
 
 FACT_PATTERNS = (
     r"Azure Linux Agent Version",
@@ -147,4 +148,6 @@ class LogFacts:
 
 
 def event_label(message: str) -> str:
-    return message.split("\n", 1)[0][:EVENT_LABEL_CHARS]
+    """The first line of the message, redacted before it is cut: the bulk path hands over
+    the raw message (no Record was made), and a cut secret would lose its delimiter."""
+    return redact_text(message.split("\n", 1)[0])[:EVENT_LABEL_CHARS]

@@ -1,7 +1,7 @@
 """Hardened loaders for untrusted structured documents: XML (lxml), JSON and small text files.
 
 Every goal-state document in a bundle is attacker-controllable, so XML goes through one
-parser configured as security-ingestion.md section 2.3 prescribes, and the document is
+parser configured as docs/security.md says ("XML without a DOCTYPE"), and the document is
 rejected outright if it declares a DOCTYPE or contains entity references: WireServer and
 HostGAPlugin documents never do, and a kept ``&x;`` would silently yield wrong values.
 

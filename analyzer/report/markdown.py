@@ -28,10 +28,56 @@ _BLOCK_START = re.compile(r"^(\s*)(\d{1,9})?([#>+=-]|(?<=\d)[.)])")
 _BACKTICK_RUN = re.compile(r"`+")
 
 
-def md_inline(text: str, *, line_start: bool = True) -> str:
+# What GFM turns into a link without any syntax (extended autolinks): scheme URLs, www.
+# names and e-mail addresses. Backslash escapes do not stop all renderers from linking them,
+# so such a token from the bundle is shown as inline code, which no renderer links.
+_URL_START = re.compile(r"(?i)\b[a-z][a-z0-9+.-]{0,31}://|\b(?:mailto|xmpp):|\bwww\.")
+_URL_REST = re.compile(r"[^\s<>|`]*")
+# An e-mail address is found from its "@" (a left-hand run found by a regex search would be
+# rescanned from every start: quadratic on a long run of letters).
+_EMAIL_DOMAIN = re.compile(r"@[a-z0-9_-]+(?:\.[a-z0-9_-]+)+", re.IGNORECASE)
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-")
+
+
+def _bare_links(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every token GFM would link, in order, not overlapping."""
+    spans = [(m.start(), _URL_REST.match(text, m.end()).end())  # type: ignore[union-attr]
+             for m in _URL_START.finditer(text)]
+    for match in _EMAIL_DOMAIN.finditer(text):
+        start = match.start()
+        while start > 0 and text[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        if start < match.start():
+            spans.append((start, match.end()))
+    spans.sort()
+    kept: list[tuple[int, int]] = []
+    for start, end in spans:
+        if kept and start < kept[-1][1]:
+            kept[-1] = (kept[-1][0], max(end, kept[-1][1]))
+        else:
+            kept.append((start, end))
+    return kept
+
+
+def md_inline(text: str, *, line_start: bool = True, links: bool = False) -> str:
     """One line of plain text that renders literally as Markdown (controls escaped, no
-    newlines, every syntax character backslash-escaped). With ``line_start`` a leading block
-    marker (``#``, ``>``, ``-``, ``1.``...) is escaped too."""
+    newlines, every syntax character backslash-escaped, bare URLs, www. names and e-mail
+    addresses as inline code unless ``links``: text from the rule pack, not the bundle).
+    With ``line_start`` a leading block marker (``#``, ``>``, ``-``, ``1.``...) is escaped
+    too."""
+    spans = [] if links else _bare_links(text)
+    if spans:
+        out: list[str] = []
+        position = 0
+        for start, end in spans:
+            if start > position:
+                out.append(md_inline(text[position:start], line_start=line_start and not out,
+                                     links=True))
+            out.append(md_code_span(text[start:end]))
+            position = end
+        if position < len(text):
+            out.append(md_inline(text[position:], line_start=False, links=True))
+        return "".join(out)
     clean = for_terminal(text)  # newlines become the two characters "\n"
     escaped = _INLINE_SPECIAL.sub(r"\\\1", clean)
     if not line_start:
@@ -50,10 +96,11 @@ def md_inline_code(text: str, *, line_start: bool = True) -> str:
     out: list[str] = []
     position = 0
     for match in _CODE_SPAN.finditer(text):
-        out.append(md_inline(text[position:match.start()], line_start=line_start and not out))
+        out.append(md_inline(text[position:match.start()], line_start=line_start and not out,
+                             links=True))
         out.append(md_code_span(match.group(1)))
         position = match.end()
-    out.append(md_inline(text[position:], line_start=line_start and not out))
+    out.append(md_inline(text[position:], line_start=line_start and not out, links=True))
     return "".join(out)
 
 

@@ -19,10 +19,11 @@ from analyzer.engine.condition import parse_condition as engine_parse
 from analyzer.engine.evaluate import evaluate_rules
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import MatchStore
+from analyzer.live.rows import file_rows as full_file_rows
 from analyzer.live.rows import live_rows as full_live_rows
 from analyzer.live.vm_state import LiveFacts, gather_live_facts
 from analyzer.onvm import checks, facts, redact, rows
-from analyzer.onvm.build import MAX_SIZE, build_spec, parse_condition, spec_bytes
+from analyzer.onvm.build import LIVE_SOURCE_KINDS, MAX_SIZE, build_spec, parse_condition, spec_bytes
 from analyzer.parse.rows import ConfigRow
 from analyzer.tables import BundleTables as BundleFacts
 
@@ -32,10 +33,11 @@ RULES = PACK.by_id()
 
 
 def _is_live(check: object) -> bool:
+    """A check on config rows the VM gives: live facts, and waagent.conf / lease rows."""
     return (
         isinstance(check, TableCheck)
         and check.table == "config"
-        and check.where.get("source_kind", "").lower() == "live"
+        and check.where.get("source_kind", "").lower() in LIVE_SOURCE_KINDS
     )
 
 
@@ -43,7 +45,11 @@ def test_every_live_rule_of_the_pack_is_compiled_or_needs_logs() -> None:
     live_rules = {r.id for r in PACK.rules if any(_is_live(c) for c in r.checks.values())}
     compiled = {r["id"] for r in SPEC["rules"]}
     assert compiled | set(SPEC["rules_needing_logs"]) == live_rules
-    assert {"WAA-RUN-004", "WAA-RES-004", "WAA-NET-006", "WAA-CONF-001"} <= compiled
+    assert {"WAA-RUN-004", "WAA-RES-004", "WAA-NET-006", "WAA-CONF-001", "WAA-CONF-002",
+            "WAA-AGT-002", "WAA-DHCP-002"} <= compiled
+    # No rule needs a live twin of a file-derived fact any more (issue #10).
+    assert not any(c.where.get("key", "").startswith(("conf.", "dhcp."))
+                   for r in PACK.rules for c in r.checks.values() if _is_live(c))
     # A rule left to `analyze` really cannot fire from live facts alone.
     for rule_id in SPEC["rules_needing_logs"]:
         rule = RULES[rule_id]
@@ -104,14 +110,8 @@ _VALUES = {
     "agent.exthandler_running": ["true", "false"],
     "agent.service_active": ["true", "false", "unknown"],
     "conf.found": ["true", "false"],
-    "conf.Extensions.Enabled": ["y", "n", "N", "Y", None],
-    "conf.Logs.Verbose": ["y", "n", "yes", "", None],
-    "conf.AutoUpdate.Enabled": ["y", "n", None],
-    "conf.AutoUpdate.UpdateToLatestVersion": ["y", "n", None],
-    "conf.HttpProxy.Host": ["proxy.corp", "None", "none", "", None],
     "network.proxy": ["", "10.0.0.5:3128"],
     "dhcp.lease_files": ["0", "1", "3"],
-    "dhcp.option_245_present": ["true", "false"],
     "cpu.busy_percent": ["12.0", "90.0", "90.1", "99.9", None],
     "memory.available_percent": ["9.9", "10.0", "55.0", None],
     "disk.root_free_percent": ["4.9", "5.0", "40.0", None],
@@ -126,14 +126,34 @@ _VALUES = {
 }
 
 
+# waagent.conf settings (None: not written) and lease rows, as file_rows gives them.
+_CONF_VALUES = {
+    "Extensions.Enabled": ["y", "n", "N", "Y", None],
+    "Logs.Verbose": ["y", "n", "yes", "", None],
+    "AutoUpdate.Enabled": ["y", "n", None],
+    "AutoUpdate.UpdateToLatestVersion": ["y", "n", "Y", "N", None],
+    "HttpProxy.Host": ["proxy.corp", "None", "none", "", None],
+}
+_LEASES = [[], [("lease", "dhclient")], [("lease", "networkd"), ("option_245", "168.63.129.16")],
+           [("lease", "dhclient"), ("lease", "dhclient"), ("option_245", "168.63.129.16")],
+           [("lease", "wicked"), ("option_245", "invalid:a8:3f")]]
+
+
 def _random_rows(rng: random.Random) -> list[dict]:
     out = []
     for key, choices in _VALUES.items():
         value = rng.choice(choices)
         if value is not None:
-            line = rng.choice([None, 3]) if key.startswith("conf.") else None
             out.append({"source_kind": "live", "key": key, "value": value,
-                        "member": "self-check.json", "line": line})
+                        "member": "self-check.json", "line": None})
+    for key, choices in _CONF_VALUES.items():
+        value = rng.choice(choices)
+        if value is not None:
+            out.append({"source_kind": "waagent_conf", "key": key, "value": value,
+                        "member": "self-check.json", "line": rng.choice([None, 3])})
+    for key, value in rng.choice(_LEASES):
+        out.append({"source_kind": "dhcp_lease", "key": key, "value": value,
+                    "member": "self-check.json", "line": None})
     return out
 
 
@@ -260,6 +280,12 @@ def test_facts_and_rows_match_the_full_tool(tmp_path: Path) -> None:
     moving = {"disk.root_free_bytes", "disk.var_free_bytes", "disk.root_free_percent",
               "disk.var_free_percent"}
     assert [r for r in my_rows if r[0] not in moving] == [r for r in full_rows if r[0] not in moving]
+    my_files = [(r["source_kind"], r["key"], r["value"], r["line"]) for r in rows.file_rows(mine)]
+    assert my_files == [(r.source_kind, r.key, r.value, r.line)
+                        for r in full_file_rows(as_full, "self-check.json")]
+    assert my_files == [(r.source_kind, r.key, r.value, r.line)
+                        for r in full_file_rows(full, "self-check.json")]
+    assert ("dhcp_lease", "option_245", "168.63.129.16", None) in my_files
     by_key = {k: v for k, v, _ in my_rows}
     assert by_key["agent.exthandler_version"] == "2.9.1.1"
     assert by_key["agent.installed_version"] == "2.2.53"

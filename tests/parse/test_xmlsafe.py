@@ -1,6 +1,6 @@
 """analyzer.parse.xmlsafe: hostile XML is rejected without side effects; odd-but-legal XML parses.
 
-Samples follow security-ingestion.md 2.5. File-read payloads point at a marker file in
+Samples are those of docs/security.md, checklist rows 33-35. File-read payloads point at a marker file in
 tmp_path; network payloads at 127.0.0.1:9 (discard). Nothing may reach either.
 """
 

@@ -410,14 +410,14 @@ def tar_of(*members: bytes) -> bytes:
     return b"".join(members) + tar_end()
 
 
-# -- XML (security-ingestion.md section 2.5) -----------------------------------------------------
+# -- XML (docs/security.md, checklist row 33) -----------------------------------------------------
 
 SECRET_MARKER = "SECRET-CONTENT-7f3a9c"
 """Written into a local file the hostile documents point at: it must never show up anywhere."""
 
 
-def section_2_5_samples(secret: Path, url: str) -> dict[str, bytes]:
-    """The malicious documents of security-ingestion.md section 2.5."""
+def hostile_xml_samples(secret: Path, url: str) -> dict[str, bytes]:
+    """The malicious documents of docs/security.md, checklist row 33."""
     lol = "".join(f' <!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">\n' for i in range(1, 10))
     samples = {
         "xxe_file": f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'

@@ -1,4 +1,4 @@
-"""The 50 bad inputs of security-ingestion.md section 5, one test each (ids row01..row50).
+"""The 50 hostile inputs of the checklist in docs/security.md, one test each (row01..row50).
 
 Every row builds its hostile input at test time (bombs are tiny when compressed), runs the
 real CLI (``python -m analyzer``; or ``sec_driver.py`` = ``analyze_path`` with small ``Limits``
@@ -11,9 +11,9 @@ a partial read stays 0/1 and lists its problems in ``bundle.problems``):
 * nothing was written outside the temp area (cwd and input dir unchanged, TMPDIR emptied,
   no archive-named file in /tmp, /, /etc/cron.d, ~, the repository) - see sec_harness.py.
 
-Rows that need a budget hit use tiny limits through the Python API; sub-cases that exposed an
-analyzer bug or a gap against the checklist are separate ``rowNN-...`` params marked
-``xfail(strict=True)`` with the reason from ``bugs.py``.
+Rows that need a budget hit use tiny limits through the Python API; sub-cases (a bug or a
+gap found against the checklist, now fixed) are separate ``rowNN-...`` params, each named in
+its row of docs/security.md.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ from secbuild import (
     failing_log,
     gnu_long_name,
     gzip_bytes,
+    hostile_xml_samples,
     log_line,
     pad,
     pax_header,
     pax_record,
-    section_2_5_samples,
     sparse_member,
     tar_end,
     tar_entry,
@@ -789,7 +789,7 @@ def _row33(ws: Workspace) -> None:
     try:
         secret = ws.root / "secret.txt"
         secret.write_text(SECRET_MARKER + "\n")
-        samples = section_2_5_samples(secret, f"http://127.0.0.1:{server.port}")
+        samples = hostile_xml_samples(secret, f"http://127.0.0.1:{server.port}")
         names = {k: f"var/lib/waagent/GoalState.{i + 2}.xml" for i, k in enumerate(samples)}
         path = ws.write("case.tgz", gzip_bytes(tar_of(
             *(tar_file(names[k], v) for k, v in samples.items()),

@@ -1,7 +1,7 @@
 """XML: only the hardened parser; DOCTYPE/entities rejected; no file content and no network
 connection can be pulled in.
 
-Two independent tripwires run around parsing every sample of security-ingestion.md 2.5 (and
+Two independent tripwires run around parsing every sample of docs/security.md checklist row 33 (and
 some extra encodings of them) through ``parse_xml``, every goal-state parser and the whole
 in-process pipeline:
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from secbuild import ENTITY_SAMPLES, SECRET_MARKER, section_2_5_samples
+from secbuild import ENTITY_SAMPLES, SECRET_MARKER, hostile_xml_samples
 
 from analyzer.errors import AnalyzerError
 from analyzer.parse import goal_state
@@ -93,7 +93,7 @@ def secret_file(tmp_path: Path) -> Path:
 
 
 def _samples(secret: Path, port: int) -> dict[str, bytes]:
-    samples = section_2_5_samples(secret, f"http://127.0.0.1:{port}")
+    samples = hostile_xml_samples(secret, f"http://127.0.0.1:{port}")
     # The same attacks hidden from a naive byte check: UTF-16 without BOM, a BOM, odd case.
     samples["xxe_utf16le_nobom"] = samples["xxe_file"].decode().encode("utf-16-le")
     samples["xxe_bom"] = b"\xef\xbb\xbf" + samples["xxe_file"]
@@ -177,7 +177,7 @@ def test_whole_pipeline_and_every_renderer(tripwires: Tripwires, secret_file: Pa
 def test_control_the_samples_do_leak_with_an_unsafe_parser(secret_file: Path) -> None:
     """Proves the file sample is live: an lxml parser configured the unsafe way reads the
     secret - so its absence above is the hardened parser's doing."""
-    data = section_2_5_samples(secret_file, "http://127.0.0.1:9")["xxe_file"]
+    data = hostile_xml_samples(secret_file, "http://127.0.0.1:9")["xxe_file"]
     unsafe = etree.XMLParser(resolve_entities=True, load_dtd=True, no_network=False)
     assert SECRET_MARKER in etree.tostring(etree.fromstring(data, unsafe), encoding="unicode")
 
