@@ -18,11 +18,13 @@ from analyzer.engine.checks.base import (
     EvalContext,
     fold_case,
 )
+from analyzer.engine.agent_releases import superseded_days
 from analyzer.engine.findings import Evidence
 from analyzer.engine.matching import NO_TIME, LogQuery, where_test
 from analyzer.engine.model import Check, Comparison, Location
 from analyzer.engine.regex import compile_pattern
 from analyzer.engine.versions import compare_versions
+from analyzer.parse.rows import AgentRow
 from analyzer.redact import redact_text
 from analyzer.tables import TABLES
 
@@ -84,7 +86,8 @@ class TableKind:
         rows = [r for r in context.tables.rows(check.table) if row_filter(r)]
         if check.latest_by:
             rows = _latest(rows, check.latest_by)
-        matching = [r for r in rows if check.compare is None or _compare(r, check.compare)]
+        matching = [r for r in rows if check.compare is None
+                    or _compare(r, check.compare, context)]
         described = _describe_filter(check)
         if check.mode == "none":
             if matching:
@@ -157,8 +160,17 @@ def _latest(rows: list[Any], key: str) -> list[Any]:
     return [entry[2] for entry in newest.values()]
 
 
-def _compare(row: Any, comparison: Comparison) -> bool:
-    actual = _value(row, comparison.field)
+def _derived(row: Any, name: str, context: EvalContext | None) -> Any:
+    """A column computed when compared: ``superseded_days`` of an agent version row is how
+    many days before collection a newer agent release came out (see
+    :mod:`analyzer.engine.agent_releases`); other names are the row's own columns."""
+    if name == "superseded_days" and context is not None and isinstance(row, AgentRow):
+        return superseded_days(row.value, context.tables.collected_at)
+    return _value(row, name)
+
+
+def _compare(row: Any, comparison: Comparison, context: EvalContext | None = None) -> bool:
+    actual = _derived(row, comparison.field, context)
     if comparison.op in ("~", "!~"):
         found = compile_pattern(comparison.value).search("" if actual is None else str(actual))
         return (found is not None) == (comparison.op == "~")
