@@ -161,12 +161,29 @@ def _latest(rows: list[Any], key: str) -> list[Any]:
 
 
 def _derived(row: Any, name: str, context: EvalContext | None) -> Any:
-    """A column computed when compared: ``superseded_days`` of an agent version row is how
+    """A column computed when compared, for agent version rows: ``superseded_days`` is how
     many days before collection a newer agent release came out (see
-    :mod:`analyzer.engine.agent_releases`); other names are the row's own columns."""
-    if name == "superseded_days" and context is not None and isinstance(row, AgentRow):
+    :mod:`analyzer.engine.agent_releases`); ``vs_running`` is -1, 0 or 1 as the row's version
+    is older than, the same as or newer than the agent that runs extensions (the newest
+    goal-state agent row, else the newest daemon row; None when neither is known) - e.g. a
+    blacklisted version newer than the running one means the VM is stuck on the old one.
+    Other names are the row's own columns."""
+    if context is None or not isinstance(row, AgentRow):
+        return _value(row, name)
+    if name == "superseded_days":
         return superseded_days(row.value, context.tables.collected_at)
+    if name == "vs_running":
+        running = _running_version(context.tables.agent)
+        return None if running is None else compare_versions(row.value, running)
     return _value(row, name)
+
+
+def _running_version(rows: list[AgentRow]) -> str | None:
+    for role in ("goal_state_agent", "daemon"):
+        newest = _latest([r for r in rows if r.role == role], "role")
+        if newest:
+            return str(newest[0].value)
+    return None
 
 
 def _compare(row: Any, comparison: Comparison, context: EvalContext | None = None) -> bool:
