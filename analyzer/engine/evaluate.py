@@ -173,11 +173,17 @@ def _exception_line(text: str) -> str:
     if "Traceback (most recent call last)" not in text:
         return ""
     after = text.rsplit("Traceback (most recent call last)", 1)[1]
-    for line in reversed(after.splitlines()):
-        line = line.strip()
-        if line and not line.startswith(("File ", "^", "~")) and ":" in line:
+    for line in reversed(after.splitlines()[1:]):  # [0] is the rest of the header line
+        line = _LINE_STAMP.sub("", line).strip()  # Python-2 writers stamp every line
+        if _EXCEPTION_LINE.match(line):
             return line[:300]
     return ""
+
+
+_LINE_STAMP = re.compile(r"^\d{4}[/-]\d\d[/-]\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z? ")
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::\s.*)?$")
+"""The last line of a traceback: ``ValueError: No JSON object``, ``KeyboardInterrupt``, not a
+frame (``File "..."``), a source line or a bare ``:``."""
 
 
 def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
