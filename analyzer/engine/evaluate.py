@@ -9,6 +9,7 @@ from typing import Any
 
 from analyzer.engine.benign import BenignList
 from analyzer.engine.checks import CHECK_KINDS, CheckResult, EvalContext
+from analyzer.engine.checks.base import evidence_shape as _shape
 from analyzer.engine.checks.base import short
 from analyzer.engine.findings import IN_PROGRESS, SEVERITY_RANK, Evidence, Finding
 from analyzer.engine.matching import NO_TIME, MatchStore
@@ -123,14 +124,6 @@ def _graded_severity(rule: Rule, finding: Finding, results: dict[str, CheckResul
     if grading.recovered and recovered is not None and recovered.value:
         rank = min(rank, SEVERITY_RANK[grading.recovered])
     return next(name for name, value in SEVERITY_RANK.items() if value == rank)
-
-
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|\d+")
-
-
-def _shape(text: str) -> str:
-    """What near-identical evidence shares: the text with numbers, ids and times blanked."""
-    return _VARYING.sub("#", text)
 
 
 def _collapsed(rule: Rule, positive: list[CheckResult]) -> list[Evidence]:

@@ -256,7 +256,8 @@ _GS_VERSION = re.compile(
     # newer one was downloaded, else the newest download, and confirms it once it runs.
     rf"|Installed Agent WALinuxAgent-(?P<v4>{_VERSION}) is the most current agent"
     rf"|Determined Agent WALinuxAgent-(?P<v5>{_VERSION}) to be the latest agent"
-    rf"|Agent WALinuxAgent-(?P<v6>{_VERSION}) launched with command '[^'\n]*' is successfully running"
+    rf"|Agent WALinuxAgent-(?P<v6>{_VERSION}) launched with command '[^'\n]*'"
+    r" is successfully running"
 )
 _BLACKLISTED_VERSION = re.compile(
     rf"Agent WALinuxAgent-(?P<v>{_VERSION}) is blacklisted - skipping download"

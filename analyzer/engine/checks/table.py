@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from analyzer.engine.agent_releases import superseded_days
 from analyzer.engine.checks.base import (
     EVIDENCE_TEXT_CHARS,
     CheckBuilder,
@@ -18,7 +19,6 @@ from analyzer.engine.checks.base import (
     EvalContext,
     fold_case,
 )
-from analyzer.engine.agent_releases import superseded_days
 from analyzer.engine.findings import Evidence
 from analyzer.engine.matching import NO_TIME, LogQuery, where_test
 from analyzer.engine.model import Check, Comparison, Location
