@@ -13,7 +13,8 @@ extensions     name, version, source_kind, member, state, status, code, message,
                goal_state, sequence, timestamp, line
 goal_states    document, member, incarnation, etag, timestamp, container_id, role_instance,
                deployment, role, source, details
-agent          role (daemon | goal_state_agent | os | python | ...), value, member, timestamp,
+agent          role (daemon | goal_state_agent | blacklisted_agent | os | python | ...), value,
+               member, timestamp,
                line, source_kind
 config         source_kind (waagent_conf | vmbackup_conf | dhcp_lease | live | ...), key, value,
                member, line

@@ -9,6 +9,7 @@ from typing import Any
 
 from analyzer.engine.benign import BenignList
 from analyzer.engine.checks import CHECK_KINDS, CheckResult, EvalContext
+from analyzer.engine.checks.base import evidence_shape as _shape
 from analyzer.engine.checks.base import short
 from analyzer.engine.findings import IN_PROGRESS, SEVERITY_RANK, Evidence, Finding
 from analyzer.engine.matching import NO_TIME, MatchStore
@@ -125,14 +126,6 @@ def _graded_severity(rule: Rule, finding: Finding, results: dict[str, CheckResul
     return next(name for name, value in SEVERITY_RANK.items() if value == rank)
 
 
-_VARYING = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|\d+")
-
-
-def _shape(text: str) -> str:
-    """What near-identical evidence shares: the text with numbers, ids and times blanked."""
-    return _VARYING.sub("#", text)
-
-
 def _collapsed(rule: Rule, positive: list[CheckResult]) -> list[Evidence]:
     """Up to ``evidence_limit`` distinct items; a near-identical later item (same text but
     for numbers, ids, times) is counted on the first one instead of taking a slot."""
@@ -173,11 +166,17 @@ def _exception_line(text: str) -> str:
     if "Traceback (most recent call last)" not in text:
         return ""
     after = text.rsplit("Traceback (most recent call last)", 1)[1]
-    for line in reversed(after.splitlines()):
-        line = line.strip()
-        if line and not line.startswith(("File ", "^", "~")) and ":" in line:
+    for line in reversed(after.splitlines()[1:]):  # [0] is the rest of the header line
+        line = _LINE_STAMP.sub("", line).strip()  # Python-2 writers stamp every line
+        if _EXCEPTION_LINE.match(line):
             return line[:300]
     return ""
+
+
+_LINE_STAMP = re.compile(r"^\d{4}[/-]\d\d[/-]\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z? ")
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::\s.*)?$")
+"""The last line of a traceback: ``ValueError: No JSON object``, ``KeyboardInterrupt``, not a
+frame (``File "..."``), a source line or a bare ``:``."""
 
 
 def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:

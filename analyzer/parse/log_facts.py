@@ -23,8 +23,12 @@ FACT_PATTERNS = (
     r"Azure Linux Agent Version",
     r"Goal State Agent version",
     # The 2.2.0-2.7 start-up line, not the [HEARTBEAT] that repeats the same words every 30 min.
-    r"(?:ExtHandler|INFO) Agent WALinuxAgent-[\d.]+ is running as the goal state agent",
+    r"(?:ExtHandler|INFO) Agent WALinuxAgent-[\w.-]+ is running as the goal state agent",
     r"running as process",
+    r"is the most current agent",
+    r"to be the latest agent",
+    r"launched with command '[^']*' is successfully running",
+    r"is blacklisted - skipping download",
     r"Python: \d",
     r"OS: ",
     r"Target handler state",
@@ -56,6 +60,7 @@ EVENT_LABEL_CHARS = 200
 _FACT_FIELDS = (
     ("daemon_version", "daemon"),
     ("goal_state_agent_version", "goal_state_agent"),
+    ("blacklisted_agent_version", "blacklisted_agent"),
     ("python_version", "python"),
     ("os", "os"),
 )

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from analyzer.bundle.model import SourceKind
 from analyzer.parse import handlerlog, syslog
-from analyzer.parse.vmsnapshot import parse_shell_header
+from analyzer.parse.vmsnapshot import (
+    EXTENSION_LOG_RECORD_START,
+    parse_extension_log_header,
+    parse_shell_header,
+)
 from analyzer.parse.waagent_log import RECORD_START, Header, parse_header
 from analyzer.parse.windows_agent_log import (
     PLUGIN_RECORD_START,
@@ -39,7 +43,9 @@ class Grammar:
 
 AGENT_GRAMMAR = Grammar(parse_header, RECORD_START)
 _GRAMMARS = {
-    SourceKind.VMSNAPSHOT_LOG: Grammar(parse_header, RECORD_START, prefix_has_real_version=False),
+    SourceKind.VMSNAPSHOT_LOG: Grammar(
+        parse_extension_log_header, EXTENSION_LOG_RECORD_START, prefix_has_real_version=False
+    ),
     SourceKind.VMSNAPSHOT_SHELL_LOG: Grammar(parse_shell_header, None),
     SourceKind.SYSTEM_LOG: Grammar(syslog.parse_syslog_header, syslog.RECORD_START),
     SourceKind.EXTENSION_LOG: Grammar(handlerlog.parse_handler_header, handlerlog.RECORD_START),

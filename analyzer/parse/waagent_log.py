@@ -245,12 +245,24 @@ _HTTP_RESPONSE = re.compile(
     r"(?:\[HTTP Response\] Status Code |HTTP response status: \[)(?P<status>\d{3})"
 )
 _HTTP_G0 = re.compile(r"HTTP Err: Status=(?P<status>\d{3})")
-_DAEMON_VERSION = re.compile(r"Azure Linux Agent Version: ?(?:WALinuxAgent-)?(?P<v>\d+(?:\.\d+)+)")
+_VERSION = r"\d+(?:\.\d+)+(?:[.-]?rc\d+)?"
+"""An agent version, with the pre-release suffix of 2.1.x builds (``2.1.5.rc7``)."""
+_DAEMON_VERSION = re.compile(rf"Azure Linux Agent Version: ?(?:WALinuxAgent-)?(?P<v>{_VERSION})")
 _GS_VERSION = re.compile(
-    r"Goal State Agent version (?P<v1>\d+(?:\.\d+)+)"
-    r"|Agent WALinuxAgent-(?P<v2>\d+(?:\.\d+)+) is running as the goal state agent"
-    r"|WALinuxAgent-(?P<v3>\d+(?:\.\d+)+) running as process"
+    rf"Goal State Agent version (?P<v1>{_VERSION})"
+    rf"|Agent WALinuxAgent-(?P<v2>{_VERSION}) is running as the goal state agent"
+    rf"|WALinuxAgent-(?P<v3>{_VERSION}) running as process"
+    # The daemon names the ExtHandler it is about to run (2.2.0+): its own package when no
+    # newer one was downloaded, else the newest download, and confirms it once it runs.
+    rf"|Installed Agent WALinuxAgent-(?P<v4>{_VERSION}) is the most current agent"
+    rf"|Determined Agent WALinuxAgent-(?P<v5>{_VERSION}) to be the latest agent"
+    rf"|Agent WALinuxAgent-(?P<v6>{_VERSION}) launched with command '[^'\n]*'"
+    r" is successfully running"
 )
+_BLACKLISTED_VERSION = re.compile(
+    rf"Agent WALinuxAgent-(?P<v>{_VERSION}) is blacklisted - skipping download"
+)
+"""2.2.0-2.2.14 say this for every once-failed version on every goal state, older ones too."""
 _PYTHON = re.compile(r"(?:^|; )Python: (?P<v>\d+\.\d+(?:\.\d+)?)")
 _OS = re.compile(r"^OS: (?P<os>.+)$", re.MULTILINE)
 
@@ -329,6 +341,9 @@ def _version_fields(message: str, fields: dict[str, str]) -> None:
         goal_state = _GS_VERSION.search(message)
         if goal_state:
             fields["goal_state_agent_version"] = next(v for v in goal_state.groups() if v)
+        blacklisted = _BLACKLISTED_VERSION.search(message)
+        if blacklisted:
+            fields["blacklisted_agent_version"] = blacklisted.group("v")
     if "Python: " in message:
         python = _PYTHON.search(message)
         if python:

@@ -198,6 +198,31 @@ def test_message_never_ends_in_a_dangling_traceback(tmp_path: Path) -> None:
     assert message.endswith("ValueError: bad goal state")
 
 
+def test_a_traceback_with_no_exception_line_leaves_no_stray_colon(tmp_path: Path) -> None:
+    body = "[checks.a]\npattern = '(?P<detail>Exception in thread[^\\n]*)'\n"
+    head = HEAD.replace('message = "m {count}"', 'message = "crash: {detail}"')
+    path = tmp_path / "T-1.toml"
+    path.write_text(head.replace("{condition}", "a") + body)
+    log = g4(0, "Exception in thread main, stack trace: Traceback (most recent call last):", "ERROR")
+    analysis = analyze_files({"var/log/waagent.log": log}, AnalyzeOptions(),
+                             pack=load_rules([path]), source="t")
+    assert analysis.report.findings[0].message == "crash: Exception in thread main, stack trace"
+
+
+def test_python2_backup_traceback_lines_stamped_one_by_one_join_their_record() -> None:
+    from analyzer.pipeline import AnalyzeOptions as Options
+
+    handler = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+    log = (f"2019/03/01 17:58:35 [{handler}-1.0]Unable to parse context, error: No JSON object "
+           "could be decoded, stack trace: Traceback (most recent call last):\n"
+           '2019/03/01 17:58:35   File "main/Utils/HandlerUtil.py", line 228, in try_parse_context\n'
+           "2019/03/01 17:58:35 ValueError: No JSON object could be decoded\n")
+    analysis = analyze_files({f"var/log/azure/{handler}/extension.log": log}, Options(), source="t")
+    found = [f for f in analysis.report.findings if f.rule == "WAA-SNAP-050"]
+    assert found[0].message.endswith("stack trace: ValueError: No JSON object could be decoded")
+    assert found[0].evidence[0].text.endswith("ValueError: No JSON object could be decoded")
+
+
 def test_collection_time_from_member_mtime_and_its_source(tmp_path: Path) -> None:
     import io
     import tarfile

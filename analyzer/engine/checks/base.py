@@ -15,6 +15,7 @@ A kind is one module of :mod:`analyzer.engine.checks` with one class:
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -326,12 +327,28 @@ def _clip(line: str, span: tuple[int, int] | None = None) -> str:
     return ("[...] " if low else "") + line[low:high] + (" [...]" if high < len(line) else "")
 
 
+_VARYING = re.compile(r"0x[0-9a-fA-F]+|[0-9a-fA-F]{8}-[0-9a-fA-F-]{27}|\d+")
+
+
+def evidence_shape(text: str) -> str:
+    """What near-identical evidence shares: the text with numbers, ids and times blanked."""
+    return _VARYING.sub("#", text)
+
+
 def hits_result(name: str, hits: list[Hit], times: list[float], detail: str,
-                pattern: str = "") -> CheckResult:
-    """A true check whose evidence is ``hits`` and whose count/span come from ``times``."""
+                pattern: str = "", last_first: bool = False) -> CheckResult:
+    """A true check whose evidence is ``hits`` and whose count/span come from ``times``.
+
+    ``last_first``: the newest hit leads the evidence list, so that a finding with more hits
+    than evidence slots still shows it (a run that stopped: where it started *and* the last
+    step it reached); the report sorts evidence by time again."""
     real_times = [t for t in times if t != NO_TIME]
     ordered = sorted(hits, key=lambda h: (hit_time(h), h.record.member, h.record.line))
     evidence = [record_evidence(h, pattern) for h in ordered]
+    if last_first and len(evidence) > 1:
+        shapes = {evidence_shape(item.text) for item in evidence[:-1]}
+        if evidence_shape(evidence[-1].text) not in shapes:  # a repeat is counted, not shown
+            evidence = [evidence[-1], *evidence[:-1]]
     latest = ordered[-1] if ordered else None
     return CheckResult(
         name,

@@ -152,6 +152,7 @@ class SequenceKind:
             [store.start_times[i] for i in unresolved],
             f"{len(unresolved)} of {store.starts} starts had no end {budget}{elapsed}{notes}",
             check.pattern,
+            last_first=True,
         )
         result.in_progress = in_progress
         return result

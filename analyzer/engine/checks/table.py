@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from analyzer.engine.agent_releases import superseded_days
 from analyzer.engine.checks.base import (
     EVIDENCE_TEXT_CHARS,
     CheckBuilder,
@@ -23,6 +24,7 @@ from analyzer.engine.matching import NO_TIME, LogQuery, where_test
 from analyzer.engine.model import Check, Comparison, Location
 from analyzer.engine.regex import compile_pattern
 from analyzer.engine.versions import compare_versions
+from analyzer.parse.rows import AgentRow
 from analyzer.redact import redact_text
 from analyzer.tables import TABLES
 
@@ -84,7 +86,8 @@ class TableKind:
         rows = [r for r in context.tables.rows(check.table) if row_filter(r)]
         if check.latest_by:
             rows = _latest(rows, check.latest_by)
-        matching = [r for r in rows if check.compare is None or _compare(r, check.compare)]
+        matching = [r for r in rows if check.compare is None
+                    or _compare(r, check.compare, context)]
         described = _describe_filter(check)
         if check.mode == "none":
             if matching:
@@ -157,8 +160,34 @@ def _latest(rows: list[Any], key: str) -> list[Any]:
     return [entry[2] for entry in newest.values()]
 
 
-def _compare(row: Any, comparison: Comparison) -> bool:
-    actual = _value(row, comparison.field)
+def _derived(row: Any, name: str, context: EvalContext | None) -> Any:
+    """A column computed when compared, for agent version rows: ``superseded_days`` is how
+    many days before collection a newer agent release came out (see
+    :mod:`analyzer.engine.agent_releases`); ``vs_running`` is -1, 0 or 1 as the row's version
+    is older than, the same as or newer than the agent that runs extensions (the newest
+    goal-state agent row, else the newest daemon row; None when neither is known) - e.g. a
+    blacklisted version newer than the running one means the VM is stuck on the old one.
+    Other names are the row's own columns."""
+    if context is None or not isinstance(row, AgentRow):
+        return _value(row, name)
+    if name == "superseded_days":
+        return superseded_days(row.value, context.tables.collected_at)
+    if name == "vs_running":
+        running = _running_version(context.tables.agent)
+        return None if running is None else compare_versions(row.value, running)
+    return _value(row, name)
+
+
+def _running_version(rows: list[AgentRow]) -> str | None:
+    for role in ("goal_state_agent", "daemon"):
+        newest = _latest([r for r in rows if r.role == role], "role")
+        if newest:
+            return str(newest[0].value)
+    return None
+
+
+def _compare(row: Any, comparison: Comparison, context: EvalContext | None = None) -> bool:
+    actual = _derived(row, comparison.field, context)
     if comparison.op in ("~", "!~"):
         found = compile_pattern(comparison.value).search("" if actual is None else str(actual))
         return (found is not None) == (comparison.op == "~")
