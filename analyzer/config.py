@@ -63,8 +63,9 @@ def find_config(start: Path) -> Path | None:
 
 
 def _has_our_table(pyproject: Path) -> bool:
-    """Whether a pyproject.toml carries our table; an unreadable one is reported as the
-    config (its error names the file) only when it mentions us at all."""
+    """Whether a pyproject.toml carries our table. A broken one counts (and its error names
+    the file) only when it has a ``[tool.waagent-analyzer]`` header: a project that merely
+    depends on us is none of our business."""
     try:
         text = pyproject.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -74,7 +75,7 @@ def _has_our_table(pyproject: Path) -> bool:
     try:
         return TABLE in tomllib.loads(text).get("tool", {})
     except tomllib.TOMLDecodeError:
-        return True  # broken, but meant for us: read_config says where
+        return f"[tool.{TABLE}]" in text.replace(" ", "")
 
 
 def load_config(explicit: Path | None, disabled: bool, start: Path | None = None) -> Config:

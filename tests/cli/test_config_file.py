@@ -121,3 +121,14 @@ def test_rules_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert load_config(path, False).rules == [tmp_path / "pack"]
     with pytest.raises(UsageError, match="no such file"):
         load_config(tmp_path / "absent.toml", False)
+
+
+def test_a_broken_pyproject_counts_only_when_it_has_our_table(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["waagent-analyzer"\n', encoding="utf-8")
+    assert find_config(tmp_path) is None
+    pyproject.write_text('[tool.waagent-analyzer]\nfail-on = \n', encoding="utf-8")
+    assert find_config(tmp_path) == pyproject
+    with pytest.raises(UsageError, match="not valid TOML"):
+        load_config(None, False, start=tmp_path)
