@@ -164,3 +164,23 @@ def test_collect_refuses_a_name_it_cannot_write(tmp_path: Path, name: str) -> No
     assert done.returncode == 2, done
     assert "archive format" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bare"]
+
+
+def test_zipapp_rows_name_custom_targets_like_the_full_tool() -> None:
+    from analyzer.live.probes import NAMED_TARGETS, ProbeResult
+    from analyzer.live.rows import live_rows
+    from analyzer.live.vm_state import LiveFacts
+    from analyzer.onvm import rows as onvm_rows
+
+    assert onvm_rows.NAMED_TARGETS == NAMED_TARGETS
+    facts = LiveFacts(root="/", gathered_at="2024-02-01T10:00:00Z", network_probed=True,
+                      network=[
+        ProbeResult("wireserver_80", "127.0.0.1", 80, "ok", 1.0),
+        ProbeResult("my_proxy", "127.0.0.1", 3128, "refused", 1.0, "refused")])
+    full = {row.key: row.value for row in live_rows(facts, "self-check.json")}
+    assert full["network.custom.my_proxy.status"] == "refused"
+    assert "network.custom.wireserver_80.status" not in full
+    as_dict = json.loads(facts.to_json())
+    mine = {row["key"]: row["value"] for row in onvm_rows.live_rows(as_dict)
+            if row["key"].startswith("network.")}
+    assert mine == {k: v for k, v in full.items() if k.startswith("network.")}
