@@ -94,6 +94,26 @@ FailOnOption = Annotated[
 ]
 
 
+FailOnOptionalOption = Annotated[
+    Severity | None,
+    typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity "
+                 "[default: high, or the config file's fail-on]."),
+]
+ColorOptionalOption = Annotated[
+    Color | None,
+    typer.Option("--color", help="Colour the text report: auto (a terminal, unless NO_COLOR or "
+                 "TERM=dumb; FORCE_COLOR forces it), always or never [default: auto]."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Read settings from this file instead of the nearest "
+                 ".waagent-analyzer.toml or pyproject.toml [tool.waagent-analyzer]."),
+]
+NoConfigOption = Annotated[
+    bool, typer.Option("--no-config", help="Ignore every config file."),
+]
+
+
 def _err(message: str) -> None:
     from analyzer.report.sanitize import for_terminal
 
@@ -135,6 +155,10 @@ def _exit_for(report: Any, fail_on: Severity) -> int:
     return EXIT_FINDINGS if worst is not None and SEVERITY_RANK[worst] >= threshold else EXIT_CLEAN
 
 
+def _is_stdin(path: Path) -> bool:
+    return str(path) == "-"
+
+
 def _check_input(path: Path) -> None:
     if not path.exists() and not path.is_symlink():
         raise UsageError(f"{path}: no such file or directory")
@@ -143,15 +167,18 @@ def _check_input(path: Path) -> None:
 @app.command()
 def analyze(
     path: Annotated[
-        Path, typer.Argument(help="Bundle: .tar/.tgz/.tar.xz/.zip, folder, or one log file.")
+        Path, typer.Argument(help="Bundle: .tar/.tgz/.tar.xz/.zip, folder, one log file, "
+                             "or - for standard input.")
     ],
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Report format.")] = Format.text,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", "-f", help="Report format [default: text].")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report here.")
     ] = None,
     rules: RulesOption = None,
     param: ParamOption = None,
-    fail_on: FailOnOption = Severity.high,
+    fail_on: FailOnOptionalOption = None,
     lang: LangOption = None,
     explain: Annotated[
         str | None,
@@ -168,20 +195,34 @@ def analyze(
         bool,
         typer.Option("--no-builtin-rules", help="Use only the rule folders given with --rules."),
     ] = False,
-    color: ColorOption = Color.auto,
+    color: ColorOptionalOption = None,
+    config_path: ConfigOption = None,
+    no_config: NoConfigOption = False,
 ) -> None:
-    """Analyse a bundle: verdict, findings with evidence, and the fix."""
+    """Analyse a bundle: verdict, findings with evidence, and the fix.
+
+    PATH '-' reads the bundle from standard input (held in memory, never written to disk).
+    """
     from analyzer.cli_common import check_output_path, check_params, check_rule_dirs
+    from analyzer.config import check_file_params, load_config, merge
     from analyzer.engine.loader import default_rules_dir
     from analyzer.pipeline import AnalyzeOptions, analyze_path
 
-    _check_input(path)
-    language = _lang(lang)
+    config = load_config(config_path, no_config)
+    settings = merge(config, fail_on=fail_on.value if fail_on else None,
+                     fmt=fmt.value if fmt else None, color=color.value if color else None,
+                     lang=lang, rules=rules, param=param)
+    fmt, fail_on, color = Format(settings.format), Severity(settings.fail_on), Color(settings.color)
+    rules = settings.rules
+    if not _is_stdin(path):
+        _check_input(path)
+    language = _lang(settings.lang)
     _set_vm_timezone(vm_timezone)
     check_rule_dirs(rules or [])
     check_output_path(output)
-    params = _parse_params(param)
+    params = settings.param
     directories = ([default_rules_dir()] if not no_builtin_rules else []) + list(rules or [])
+    check_file_params(config, directories)
     check_params(params, directories)
     if explain:
         _check_explain_id(explain, directories, params)
@@ -192,13 +233,18 @@ def analyze(
         lang=language,
         timeline=fmt == Format.html,
     )
-    from analyzer import progress
+    if _is_stdin(path):
+        from analyzer.stdin_input import analyze_stdin
 
-    progress.enable(path.name, path.stat().st_size if path.is_file() else 0)
-    try:
-        analysis = analyze_path(path, options)
-    finally:
-        progress.finish()
+        analysis = analyze_stdin(options)
+    else:
+        from analyzer import progress
+
+        progress.enable(path.name, path.stat().st_size if path.is_file() else 0)
+        try:
+            analysis = analyze_path(path, options)
+        finally:
+            progress.finish()
     report = analysis.report
     for problem in analysis.pack.errors:
         _err(f"rule error: {problem}")
@@ -287,7 +333,7 @@ def _explain(analysis: Any, rule_id: str) -> str:
 
 @app.command()
 def parse(
-    path: Annotated[Path, typer.Argument(help="Bundle to read.")],
+    path: Annotated[Path, typer.Argument(help="Bundle to read (- for standard input).")],
     table: Annotated[Table, typer.Option("--table", "-t", help="Which table to export.")],
     fmt: Annotated[TableFormat, typer.Option("--format", "-f")] = TableFormat.csv,
     output: Annotated[
@@ -300,7 +346,9 @@ def parse(
     from analyzer.pipeline import AnalyzeOptions, analyze_path, export_records
     from analyzer.tables import table_columns
 
-    _check_input(path)
+    stdin = _is_stdin(path)
+    if not stdin:
+        _check_input(path)
     _set_vm_timezone(vm_timezone)
     if fmt == TableFormat.parquet and output is None:
         raise UsageError("--format parquet needs --output FILE")
@@ -310,10 +358,20 @@ def parse(
         require_pyarrow("--format parquet")
     options = AnalyzeOptions()
     target = output if output is not None else sys.stdout.buffer
+    source: Any = path
+    if stdin:
+        from analyzer.stdin_input import StdinBundle, read_stdin
+
+        source = StdinBundle(read_stdin(options.limits))
     if table == Table.records:
-        count, problems = export_records(path, RECORD_COLUMNS, fmt.value, target, options)
+        count, problems = export_records(source, RECORD_COLUMNS, fmt.value, target, options)
     else:
-        analysis = analyze_path(path, options)
+        if stdin:
+            from analyzer.stdin_input import analyze_bytes
+
+            analysis = analyze_bytes(source, options)
+        else:
+            analysis = analyze_path(path, options)
         problems = analysis.facts.problems
         count = write_table(rows_as_dicts(analysis.facts.rows(table.value)),
                             table_columns(table.value), fmt.value, target)

@@ -206,18 +206,21 @@ def _bytes_opener(data: bytes) -> Callable[[], io.BytesIO]:
     return lambda: io.BytesIO(data)
 
 
-def export_records(source: Path, columns: list[str], fmt: str, output: Any,
+def export_records(source: Any, columns: list[str], fmt: str, output: Any,
                    options: AnalyzeOptions) -> tuple[int, list[Problem]]:
     """Write every log record of a bundle (``parse --table records``), read in the same
-    limited child as ``analyze``: the child walks, parses and writes; the parent reports."""
-    from analyzer.bundle.walker import walk
+    limited child as ``analyze``: the child walks, parses and writes; the parent reports.
+    ``source`` is a path, or a bundle held in memory (``parse -``, with ``data``/``name``)."""
+    from analyzer.bundle.walker import walk, walk_bytes
     from analyzer.export import iter_bundle_records, write_table
     from analyzer.isolation import ExportDone, export_isolated
 
     def work() -> ExportDone:
         problems: list[Problem] = []
         try:
-            rows = iter_bundle_records(walk(source, options.limits, problems), options.limits)
+            members = (walk(source, options.limits, problems) if isinstance(source, Path)
+                       else walk_bytes(source.data, source.name, options.limits, problems))
+            rows = iter_bundle_records(members, options.limits)
             count = write_table(rows, columns, fmt, output)
         except BrokenPipeError:  # `parse ... | head`: the reader has what it wanted
             silence_stdout()

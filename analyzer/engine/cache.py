@@ -6,7 +6,13 @@ Loading means reading ~50 TOML files, parsing every condition with pyparsing and
 every pattern with RE2: about a quarter of a second, which is most of the start-up budget of
 a small bundle. The cache turns that into one small unpickle. It lives in the user's own
 cache directory (mode 0700), so only the user can write what it later loads; set
-``WAAGENT_ANALYZER_NO_CACHE=1`` to bypass it.
+``WAAGENT_ANALYZER_NO_CACHE=1`` to bypass it. Only the newest :data:`KEEP` entries are kept
+(one per distinct ``--param`` set would otherwise grow without end).
+
+Commands that promise to change nothing on the machine (``self-check``, ``collect``) call
+:func:`restrict_writes`: the cache is then only read, and written only when
+``WAAGENT_ANALYZER_CACHE=1`` or when its folder already exists (the user made it, or an
+earlier ``analyze`` did).
 """
 
 from __future__ import annotations
@@ -21,6 +27,22 @@ from typing import Any
 
 from analyzer import __version__
 from analyzer.engine.loader import RulePack, load_rules, rule_files
+
+KEEP = 8
+"""Cache entries kept; older ones are removed when a new one is written."""
+ALLOW_ENV = "WAAGENT_ANALYZER_CACHE"
+_restricted = {"on": False}
+
+
+def restrict_writes() -> None:
+    """From now on in this process, write the cache only when the user allows it."""
+    _restricted["on"] = True
+
+
+def _may_write(folder: Path) -> bool:
+    if not _restricted["on"]:
+        return True
+    return os.environ.get(ALLOW_ENV, "") not in ("", "0") or folder.is_dir()
 
 
 def cache_dir() -> Path:
@@ -99,6 +121,8 @@ def _read(path: Path) -> RulePack | None:
 
 
 def _write(path: Path, pack: RulePack) -> None:
+    if not _may_write(path.parent):
+        return
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".rules-", suffix=".tmp")
@@ -107,3 +131,18 @@ def _write(path: Path, pack: RulePack) -> None:
         os.replace(temp, path)
     except OSError:
         return  # a read-only home only costs speed
+    prune(path.parent)
+
+
+def prune(folder: Path, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` newest cache entries (by modification time)."""
+    try:
+        entries = sorted(folder.glob("rules-*.pickle"), key=lambda p: p.stat().st_mtime_ns,
+                         reverse=True)
+    except OSError:
+        return
+    for old in entries[keep:]:
+        try:
+            old.unlink()
+        except OSError:
+            continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,6 +98,12 @@ def self_check(
     language = cli._lang(lang)
     targets = [_parse_target(value) for value in target or []] or None
     proxy_override = Proxy(*_host_port(proxy)) if proxy else None
+    from analyzer.cli_common import check_output_path
+    from analyzer.engine.cache import restrict_writes
+    from analyzer.live.coverage import missing_sources, passed_rules
+
+    check_output_path(output)
+    restrict_writes()  # self-check changes nothing on the VM, the user's cache included
     facts = self_check_inputs(root, network, targets, proxy_override, timeout=probe_timeout)
     facts_json = facts.to_json().encode("utf-8")
     options = AnalyzeOptions(lang=language, timeline=fmt == "html")
@@ -105,7 +112,11 @@ def self_check(
         lambda problems: live_members(root, facts_json, options.limits, problems),
         options,
     )
-    summary = _live_summary(facts, language)
+    report = analysis.report
+    report.missing_sources = missing_sources(root)
+    passed = passed_rules(analysis.outcomes, analysis.tables)
+    report.passed = [rule.id for rule in passed]
+    summary = _live_summary(facts, language, report.missing_sources, passed)
     if summary:
         # Before the report, so the text report still ends with its next-step sentence;
         # on stderr for machine formats, so their stdout stays a clean document.
@@ -115,12 +126,21 @@ def self_check(
     raise typer.Exit(cli._exit_for(analysis.report, severity))
 
 
-def _live_summary(facts: Any, lang: str) -> str:
-    """Pass/fail per probed endpoint and what could not be read, in the user's language."""
+def _live_summary(facts: Any, lang: str, missing: list[str] | None = None,
+                  passed: list[Any] | None = None) -> str:
+    """Pass/fail per probed endpoint, the sources not found, the rules that passed and what
+    could not be read, in the user's language."""
     from analyzer.report.i18n import t
     from analyzer.report.sanitize import for_terminal
 
     lines: list[str] = []
+    if missing:
+        lines.append(t("selfcheck.missing_heading", lang))
+        lines.extend("  " + for_terminal(label) for label in missing)
+    if passed:
+        lines.append(t("selfcheck.passed_heading", lang, count=len(passed)))
+        lines.extend("  " + for_terminal(f"PASS  {rule.id}  {_title(rule, lang)}")
+                     for rule in passed)
     if facts.network_probed:
         lines.append(t("selfcheck.network_heading", lang))
         for result in facts.network:
@@ -140,8 +160,16 @@ def _live_summary(facts: Any, lang: str) -> str:
     return "\n".join(lines)
 
 
+def _title(rule: Any, lang: str) -> str:
+    translated = getattr(rule, "translations", {}).get(lang, {})
+    return str(translated.get("title") or rule.title)
+
+
 def collect(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (.tar.gz).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Bundle to write: .tar.gz, .tgz or .zip "
+                           "(a folder gets bundle.tar.gz).")
+    ],
     root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
     since: Annotated[
         int | None, typer.Option("--since", help="Only rotated logs of the last N days.")
@@ -158,6 +186,17 @@ def collect(
     _refuse_windows(root, "collect")
     if since is not None and since < 0:
         raise UsageError("--since must be a positive number of days")
+    from analyzer.cli_common import check_output_path
+    from analyzer.engine.cache import restrict_writes
+    from analyzer.live.collect import archive_format
+
+    try:
+        archive_format(output)  # a name we cannot write is refused before any work
+    except ValueError as error:
+        raise UsageError(f"--output {error}") from None
+    if not output.is_dir():
+        check_output_path(output)
+    restrict_writes()
     summary, _ = collect_bundle(root, output, since_days=since, network=network)
     sys.stdout.write(format_collect_summary(summary) + "\n")
 
@@ -169,11 +208,16 @@ def _host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_TARGET_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")
+
+
 def _parse_target(value: str) -> Any:
     from analyzer.live.probes import Target
 
     name, sep, address = value.partition("=")
     if not sep or not name:
         raise UsageError(f"--target {value!r}: expected NAME=HOST:PORT")
+    if not _TARGET_NAME.fullmatch(name):
+        raise UsageError(f"--target {value!r}: NAME is letters, digits and _ (at most 40)")
     host, port = _host_port(address)
     return Target(name, host, port, use_proxy=name.startswith("storage"))

@@ -31,6 +31,7 @@ import io
 import json
 import os
 import re
+import shutil
 import stat
 import tarfile
 import tempfile
@@ -523,6 +524,23 @@ class _Stored:
     size: int
 
 
+ARCHIVE_SUFFIXES = {".tar.gz": "tar.gz", ".tgz": "tar.gz", ".zip": "zip"}
+"""Output names ``collect`` can write, and the format each one means."""
+
+
+def archive_format(output: Path) -> str:
+    """``tar.gz`` or ``zip`` as the output's name says (a folder gets ``bundle.tar.gz``);
+    ValueError for a name whose format we cannot write, before any work."""
+    if Path(output).is_dir():
+        return "tar.gz"
+    name = Path(output).name.lower()
+    for suffix, fmt in ARCHIVE_SUFFIXES.items():
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return fmt
+    raise ValueError(f"{output}: cannot tell the archive format from the name; "
+                     f"end it with {', '.join(ARCHIVE_SUFFIXES)}")
+
+
 def collect(
     root: Path,
     output: Path,
@@ -539,6 +557,7 @@ def collect(
     days; current files are always taken.
     """
     now = time.time() if now is None else now
+    fmt = archive_format(output)
     target = Path(output) / DEFAULT_BUNDLE_NAME if Path(output).is_dir() else Path(output)
     summary = CollectSummary(output=target)
     os.close(open_under(root, "", directory=True))  # the root must be a readable folder
@@ -550,7 +569,10 @@ def collect(
             stored.append(_spool(spool, SELF_CHECK_NAME, int(now), data))
             summary.total_bytes += len(data)
             summary.included.append(CollectEntry(SELF_CHECK_NAME, f"{len(data)} bytes"))
-        _write_tarball(target, spool, stored)
+        if fmt == "zip":
+            _write_zip(target, spool, stored)
+        else:
+            _write_tarball(target, spool, stored)
     return summary
 
 
@@ -700,6 +722,24 @@ def _write_tarball(target: Path, spool: BinaryIO, stored: list[_Stored]) -> None
         raise
 
 
+def _write_zip(target: Path, spool: BinaryIO, stored: list[_Stored]) -> None:
+    """The same members as a deflated zip, written atomically like the tarball."""
+    fd, temp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as out:
+            for item in sorted(stored, key=lambda s: s.name):
+                info = zipfile.ZipInfo(item.name.lstrip("/"), date_time=_zip_time(item.mtime))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                with out.open(info, "w") as member:
+                    shutil.copyfileobj(_Slice(spool, item.offset, item.size), member)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+
+
 def _tar_info(item: _Stored) -> tarfile.TarInfo:
     info = tarfile.TarInfo(item.name.lstrip("/"))
     info.size = item.size
@@ -713,6 +753,10 @@ def _tar_info(item: _Stored) -> tarfile.TarInfo:
 
 def iter_archive_names(path: Path) -> Iterator[str]:
     """Names stored in a bundle written by ``collect`` (used by tests and the CLI listing)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            yield from archive.namelist()
+        return
     with tarfile.open(path, "r:gz") as tar:
         for member in tar:
             yield member.name

@@ -81,6 +81,11 @@ class ProbeResult:
         )
 
 
+NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
+"""Names of the targets :func:`default_targets` probes; any other name is the user's own
+(``--target NAME=HOST:PORT``) and also gets a ``network.custom.<name>.status`` row."""
+
+
 def default_targets(
     storage_host: str | None = None, *, managed_disks: bool = False
 ) -> list[Target]:

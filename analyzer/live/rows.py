@@ -61,12 +61,14 @@ key                                 value
 ``network.<target>.elapsed_ms``     time to the verdict
 ``network.<target>.endpoint``       ``host:port`` probed
 ``network.<target>.via_proxy``      proxy ``host:port`` or empty
+``network.custom.<target>.status``  the status again for a ``--target`` of the user's own
 ``live.unreadable_count``           files/commands that exist but could not be read
 ==================================  ===========================================================
 """
 
 from __future__ import annotations
 
+from analyzer.live.probes import NAMED_TARGETS
 from analyzer.live.vm_state import CONF_KEYS, LiveFacts
 from analyzer.parse.rows import ConfigRow
 
@@ -183,6 +185,8 @@ def _network_rows(out: _Rows, facts: LiveFacts) -> None:
         out.add(f"{prefix}.elapsed_ms", f"{result.elapsed_ms:.0f}")
         out.add(f"{prefix}.endpoint", f"{result.host}:{result.port}")
         out.add(f"{prefix}.via_proxy", result.via_proxy)
+        if result.name not in NAMED_TARGETS:  # the user's own target: WAA-NET-006 reads it
+            out.add(f"network.custom.{result.name}.status", result.status)
 
 
 # -- the files the facts were read from, as a bundle holding them would give them ---------------

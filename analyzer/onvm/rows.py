@@ -100,8 +100,14 @@ def live_rows(facts, member=MEMBER):
         add(prefix + ".elapsed_ms", "%.0f" % result["elapsed_ms"])
         add(prefix + ".endpoint", "%s:%s" % (result["host"], result["port"]))
         add(prefix + ".via_proxy", result["via_proxy"])
+        if result["name"] not in NAMED_TARGETS:  # the user's own --target: WAA-NET-006 reads it
+            add("network.custom." + result["name"] + ".status", result["status"])
     add("live.unreadable_count", len(facts["unreadable"]))
     return rows
+
+
+NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
+"""As analyzer.live.probes.NAMED_TARGETS (this module may import only the standard library)."""
 
 
 def _version_of(procs, role):

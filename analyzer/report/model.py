@@ -110,6 +110,10 @@ class Report:
     """(timestamp, role, version) for the "versions over time" section."""
     not_checked: list[Any] = field(default_factory=list)
     """:class:`analyzer.checkable.NotChecked` groups: rules whose sources were all missing."""
+    missing_sources: list[str] | None = None
+    """Self-check only: the VM sources it looked for and did not find."""
+    passed: list[str] | None = None
+    """Self-check only: ids of the rules that were checked and did not fire."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -146,5 +150,14 @@ class Report:
             "bundle": self._bundle_dict(),
             "findings": [f.to_dict() for f in self.sorted_findings()],
             "summary": {"worst_severity": self.worst_severity, "counts": self.counts},
-            "coverage": {"not_checked": [group.to_dict() for group in self.not_checked]},
+            "coverage": self._coverage_dict(),
         }
+
+    def _coverage_dict(self) -> dict[str, Any]:
+        coverage: dict[str, Any] = {
+            "not_checked": [group.to_dict() for group in self.not_checked]}
+        if self.missing_sources is not None:
+            coverage["missing_sources"] = list(self.missing_sources)
+        if self.passed is not None:
+            coverage["passed"] = list(self.passed)
+        return coverage
