@@ -649,7 +649,8 @@ def batch_run(folder: Path, out: Path, workers: int) -> BatchRun:
     busy = machine_busy_seconds() - busy_before
     if measured.returncode != 0:
         raise SystemExit(f"batch failed with exit code {measured.returncode}")
-    workers_cpu = sum(pq.read_table(out / "bundles", columns=["cpu_s"])
+    # rejected or skipped entries never reached a worker: no CPU column value
+    workers_cpu = sum(cpu or 0.0 for cpu in pq.read_table(out / "bundles", columns=["cpu_s"])
                       .column("cpu_s").to_pylist())
     ours = measured.cpu_seconds + workers_cpu
     return BatchRun(round(measured.seconds, 3), round(ours, 2), round(max(0.0, busy - ours), 2))
