@@ -17,10 +17,6 @@ CATALOGUE_SCHEMA = "waagent-analyzer/rules/v1"
 _GROUP_OF = {kind: group for group, kinds in SOURCE_GROUPS.items() for kind in kinds}
 
 
-def _guide_cause(rule: Rule) -> int | None:
-    return getattr(rule, "guide_cause", getattr(rule, "seed_cause", None))
-
-
 def _translated(rule: Rule, lang: str) -> dict[str, str]:
     """The rule's ``[translations.<lang>]`` table (empty for English or a rule without one)."""
     return getattr(rule, "translations", {}).get(lang, {})
@@ -34,7 +30,7 @@ def rule_entry(rule: Rule) -> dict[str, Any]:
         "title_pt": _translated(rule, "pt-BR").get("title") or None,
         "category": rule.category,
         "severity": rule.severity,
-        "guide_cause": _guide_cause(rule),
+        "guide_cause": rule.guide_cause,
         "description": rule.description.strip(),
         "condition": rule.condition_text,
         "checks": sorted(rule.checks),

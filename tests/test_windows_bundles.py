@@ -96,7 +96,7 @@ def test_cause_3_reaches_the_html_cause_table(shape: str, lang: str, label: str)
     table = html[html.index('class="table cat-table"'):]
     table = table[: table.index("</table>")]
     assert label in table
-    assert {f.seed_cause for f in analysis.report.findings} == {3}
+    assert {f.guide_cause for f in analysis.report.findings} == {3}
 
 
 @pytest.mark.parametrize("command", ["self-check", "collect"])

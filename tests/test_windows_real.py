@@ -23,7 +23,7 @@ def test_real_excerpt(excerpt: dict[str, object]) -> None:
     assert fired == sorted(excerpt["expect"])  # type: ignore[call-overload]
     for finding in analysis.report.findings:
         assert all(e.member.endswith("WindowsAzure/Logs/WaAppAgent.log") for e in finding.evidence)
-        assert finding.seed_cause in (1, 3, 4, 5)
+        assert finding.guide_cause in (1, 3, 4, 5)
 
 
 def test_every_excerpt_is_listed() -> None:

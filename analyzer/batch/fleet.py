@@ -29,7 +29,7 @@ class FleetRule:
     title: str
     category: str
     severity: str
-    seed_cause: int | None
+    guide_cause: int | None
     message: str
     remediation: dict[str, str]
     params: dict[str, Any]
@@ -48,7 +48,7 @@ def load_fleet_rules(path: Path = RULES_FILE) -> dict[str, FleetRule]:
     return {
         rule_id: FleetRule(
             id=rule_id, title=body["title"], category=body["category"],
-            severity=body["severity"], seed_cause=body.get("guide_cause"),
+            severity=body["severity"], guide_cause=body.get("guide_cause"),
             message=body["message"], remediation=dict(body["remediation"]),
             params=dict(body.get("params", {})), references=list(body.get("references", [])),
             translations={lang: dict(table)
@@ -125,7 +125,7 @@ def overlap_finding(deployment: str, runs: list[Run], rule: FleetRule,
                  "first_seen": first_seen.strftime("%Y-%m-%d %H:%M:%S UTC")}
     return {
         "rule": rule.id, "category": rule.category, "severity": rule.severity,
-        "seed_cause": rule.seed_cause, "title": rule.text("title", lang),
+        "guide_cause": rule.guide_cause, "title": rule.text("title", lang),
         "deployment": deployment,
         "vms": len(vms), "overlaps": len(pairs), "first_seen": first_seen,
         "last_seen": last_seen, "bundles": shas,

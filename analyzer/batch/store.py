@@ -66,7 +66,7 @@ def schemas() -> dict[str, pa.Schema]:
             ("sha256", pa.string()), ("rule", pa.string()), ("category", pa.string()),
             ("severity", pa.string()), ("title", pa.string()), ("count", pa.int64()),
             ("first_seen", stamp), ("last_seen", stamp), ("message", pa.string()),
-            ("seed_cause", pa.int32()), ("downranked", pa.string()),
+            ("guide_cause", pa.int32()), ("downranked", pa.string()),
         ]),
         "snapshot_runs": pa.schema([
             ("sha256", pa.string()), ("start", stamp), ("end", stamp),
@@ -74,7 +74,7 @@ def schemas() -> dict[str, pa.Schema]:
         ]),
         "fleet_findings": pa.schema([
             ("rule", pa.string()), ("category", pa.string()), ("severity", pa.string()),
-            ("seed_cause", pa.int32()), ("title", pa.string()), ("deployment", pa.string()),
+            ("guide_cause", pa.int32()), ("title", pa.string()), ("deployment", pa.string()),
             ("vms", pa.int32()), ("overlaps", pa.int32()), ("first_seen", stamp),
             ("last_seen", stamp), ("bundles", pa.list_(pa.string())), ("message", pa.string()),
             ("remediation", pa.string()),

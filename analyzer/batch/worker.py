@@ -193,7 +193,7 @@ def finding_dict(finding: Any) -> dict[str, Any]:
         "first_seen": iso(finding.first_seen),
         "last_seen": iso(finding.last_seen),
         "message": finding.message,
-        "seed_cause": finding.seed_cause,
+        "guide_cause": finding.guide_cause,
         "downranked": finding.downranked,
     }
 

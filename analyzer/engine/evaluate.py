@@ -213,7 +213,7 @@ def _finding(rule: Rule, positive: list[CheckResult], lang: str) -> Finding:
         evidence=evidence,
         remediation=rule.remediation.get(lang) or rule.remediation["en"],
         references=list(rule.references),
-        seed_cause=rule.guide_cause,
+        guide_cause=rule.guide_cause,
     )
 
 

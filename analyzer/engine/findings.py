@@ -73,7 +73,7 @@ class Finding:
     evidence: list[Evidence]
     remediation: str
     references: list[str]
-    seed_cause: int | None = None
+    guide_cause: int | None = None
     """Which cause of the troubleshooting guide (1-5) this finding belongs to, if any."""
     downranked: str = ""
     """Why the severity was lowered (known-benign noise under its threshold), if it was."""

@@ -265,7 +265,7 @@ class HtmlRenderer(Renderer):
 
     def _finding(self, index: int, f: Finding) -> dict[str, Any]:
         lang = self.lang
-        cause = finding_cause(f.category, f.seed_cause)
+        cause = finding_cause(f.category, f.guide_cause)
         references = []
         for ref in f.references:
             href = safe_href(ref)

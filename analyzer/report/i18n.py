@@ -54,7 +54,7 @@ CATEGORY_CAUSE: Mapping[str, int | None] = {
     "configuration": None,
 }
 """Guide cause a finding category usually belongs to. ``configuration`` spans several causes
-(2, 4, 5), so its findings rely on their own ``seed_cause``."""
+(2, 4, 5), so its findings rely on their own ``guide_cause``."""
 
 
 def normalize_lang(value: str) -> str | None:
@@ -157,8 +157,8 @@ def cause_label(cause: int, lang: str) -> str:
     return t("cause.label", lang, number=cause, title=t(f"cause.{cause}", lang))
 
 
-def finding_cause(category: str, seed_cause: int | None) -> int | None:
-    """The guide cause of a finding: its own ``seed_cause``, else its category's."""
-    if seed_cause in GUIDE_CAUSES:
-        return seed_cause
+def finding_cause(category: str, guide_cause: int | None) -> int | None:
+    """The guide cause of a finding: its own ``guide_cause``, else its category's."""
+    if guide_cause in GUIDE_CAUSES:
+        return guide_cause
     return CATEGORY_CAUSE.get(category)

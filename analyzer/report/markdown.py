@@ -221,7 +221,7 @@ class MarkdownRenderer(Renderer):
             "",
             md_inline(f.message) + "  ",
         ]
-        cause = finding_cause(f.category, f.seed_cause)
+        cause = finding_cause(f.category, f.guide_cause)
         meta = f"*{md_inline(tr('label.category'))}:* {md_inline(category_label(f.category, lang))}"
         if cause is not None:
             meta += f" · *{md_inline(tr('label.guide_cause'))}:* " + md_inline(

@@ -221,7 +221,7 @@ class TextRenderer(Renderer):
             "  ",
             (_clean(finding.title), "bold"),
         )
-        cause = finding_cause(finding.category, finding.seed_cause)
+        cause = finding_cause(finding.category, finding.guide_cause)
         meta: list[Any] = [
             (tr("label.category") + ": ", "dim"),
             _clean(category_label(finding.category, lang)),

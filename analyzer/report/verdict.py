@@ -135,7 +135,7 @@ def category_summaries(findings: Iterable[Finding]) -> list[CategorySummary]:
         row.count += 1
         if SEVERITY_RANK.get(finding.severity, 0) > SEVERITY_RANK.get(row.worst, 0):
             row.worst = finding.severity
-        cause = finding_cause(finding.category, finding.seed_cause)
+        cause = finding_cause(finding.category, finding.guide_cause)
         if cause is not None and cause not in row.causes:
             row.causes.append(cause)
     for row in rows.values():
@@ -154,7 +154,7 @@ def next_step(report: Report, lang: str) -> str:
     if findings:
         first = findings[0]
         parts.append(t("next.fix", lang, rule=first.rule, title=first.title))
-        cause = finding_cause(first.category, first.seed_cause)
+        cause = finding_cause(first.category, first.guide_cause)
         if cause is not None:
             parts.append(t("next.cause", lang, cause=cause_label(cause, lang)))
         if report.bundle.problems:

@@ -33,7 +33,7 @@ def test_overlapping_runs_in_one_deployment_fire() -> None:
                _bundle("c" * 64, "dep", "_c")]
     runs = [_run("a" * 64, 0, 10), _run("b" * 64, 5, 20), _run("c" * 64, 30, 40)]
     [finding] = evaluate_fleet(bundles, runs)
-    assert (finding["rule"], finding["category"], finding["severity"], finding["seed_cause"]) == (
+    assert (finding["rule"], finding["category"], finding["severity"], finding["guide_cause"]) == (
         "WAA-FLEET-001", "snapshot-failure", "medium", 5)
     assert (finding["deployment"], finding["vms"], finding["overlaps"]) == ("dep", 2, 1)
     assert finding["bundles"] == ["a" * 64, "b" * 64]

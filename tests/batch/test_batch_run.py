@@ -43,7 +43,7 @@ def test_rows_and_values(fleet: Path, tmp_path: Path) -> None:
     assert (row["category"], row["severity"], row["count"]) == ("network", "critical", 8)
     assert str(row["first_seen"]) == "2024-02-01 10:00:00+00:00"
     assert str(row["last_seen"]) == "2024-02-01 10:07:00+00:00"
-    assert "8 times" in row["message"] and row["seed_cause"] == 1
+    assert "8 times" in row["message"] and row["guide_cause"] == 1
     assert net.loc[sha256_of(Path(b)), "count"] == 5
 
 

@@ -78,7 +78,7 @@ def _findings() -> list[Finding]:
                 "https://learn.microsoft.com/azure/virtual-network/what-is-ip-address-168-63-129-16",
                 "javascript:alert(document.domain)",
             ],
-            seed_cause=1,
+            guide_cause=1,
         ),
         Finding(
             rule="WAA-SNAP-002",
@@ -97,7 +97,7 @@ def _findings() -> list[Finding]:
             remediation="Stop I/O-heavy jobs during the backup window; see vmbackup.conf "
             "timeout settings.",
             references=["https://learn.microsoft.com/azure/backup/backup-azure-linux-app-consistent"],
-            seed_cause=5,
+            guide_cause=5,
         ),
         Finding(
             rule="WAA-EXT-001",
@@ -113,7 +113,7 @@ def _findings() -> list[Finding]:
             ],
             remediation="Uninstall the VMSnapshot extension; the next backup reinstalls it.",
             references=[],
-            seed_cause=4,
+            guide_cause=4,
         ),
         Finding(
             rule="WAA-CONF-002",
@@ -127,7 +127,7 @@ def _findings() -> list[Finding]:
             evidence=[Evidence("case-4711.tgz!etc/waagent.conf", 31, None, "Logs.Verbose=n")],
             remediation="Set Logs.Verbose=y, restart waagent and reproduce the failure.",
             references=[],
-            seed_cause=2,
+            guide_cause=2,
             downranked="hint only",
         ),
         Finding(

@@ -84,7 +84,7 @@ def test_category_to_cause_mapping_covers_every_category() -> None:
     assert finding_cause("configuration", 4) == 4
     assert finding_cause("configuration", None) is None
     assert finding_cause("network", None) == 1
-    assert finding_cause("network", 9) == 1  # out-of-range seed_cause ignored
+    assert finding_cause("network", 9) == 1  # out-of-range guide_cause ignored
 
 
 def test_lookups_and_formatting() -> None:
