@@ -26,6 +26,18 @@ True
 >>> line = "2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed."
 >>> parse_syslog_header(line).timestamp.isoformat()
 '2024-01-02T03:04:05.123456+00:00'
+
+The agent logs a multi-line message as one write; rsyslog and journald split it and wrap every
+line, so its second and later lines (``Inner error: ...``, ``[stderr]``, openssl's error stack)
+arrive under the agent process's identifier without the agent's own header. They stay agent
+lines (generation ``SYS-AGENT``): the rules about the agent's messages see them.
+
+>>> line = "2021-01-07T22:24:41.6+00:00 vm python3[1605]: Inner error: [ProtocolError] boom"
+>>> h = parse_syslog_header(line)
+>>> (h.generation, h.thread, h.message)
+('SYS-AGENT', 'python3', 'Inner error: [ProtocolError] boom')
+>>> parse_syslog_header("Jan  7 22:24:41 vm sshd[77]: Inner error: boom").generation
+'SYS'
 """
 
 from __future__ import annotations
@@ -38,6 +50,12 @@ from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.parse.waagent_log import Header, parse_header
 
 SYSLOG_GENERATION = "SYS"
+AGENT_CONTINUATION_GENERATION = "SYS-AGENT"
+"""A line the agent's process wrote without the agent's header (a later line of one of its
+multi-line messages)."""
+# Syslog identifiers of the agent's own process: the interpreter the service runs
+# (``python3[948]``) or the name distributions give it (``waagent[477]``, ``WALinuxAgent``).
+_AGENT_IDENT = re.compile(r"(?i)(?:waagent|walinuxagent|python(?:\d(?:\.\d+)?)?)")
 
 # ``Mon DD HH:MM:SS host ident[pid]: text`` (rsyslog's traditional format, journalctl's
 # short format) and ``2024-05-29T05:45:44.992712+00:00 host ident[pid]: text`` (RFC 3339).
@@ -93,7 +111,11 @@ def parse_syslog_header(line: str) -> Header | None:
     text = text[_kernel_time_end(text) :]
     stamp = _rfc3339(wrapper.group("rfc")) if wrapper.group("rfc") else None
     tz = Tz.UTC if stamp is not None else Tz.NONE
-    return Header(SYSLOG_GENERATION, stamp, tz, "", wrapper.group("ident"), "", text)
+    ident = wrapper.group("ident")
+    generation = (
+        AGENT_CONTINUATION_GENERATION if _AGENT_IDENT.fullmatch(ident) else SYSLOG_GENERATION
+    )
+    return Header(generation, stamp, tz, "", ident, "", text)
 
 
 def _kernel_time_end(text: str) -> int:
