@@ -38,6 +38,14 @@ lines (generation ``SYS-AGENT``): the rules about the agent's messages see them.
 ('SYS-AGENT', 'python3', 'Inner error: [ProtocolError] boom')
 >>> parse_syslog_header("Jan  7 22:24:41 vm sshd[77]: Inner error: boom").generation
 'SYS'
+
+On a console the agent's line can follow another writer's unfinished output:
+
+>>> h = parse_syslog_header("[  OK  ]Starting x: 2017/06/22 06:59:00.412282 ERROR Return code: 1")
+>>> (h.generation, h.level, h.message)
+('G1', 'ERROR', 'Return code: 1')
+>>> RECORD_START.match(b"abc:130:2017/06/22 06:59:00.585337 ERROR Failed") is not None
+True
 """
 
 from __future__ import annotations
@@ -67,6 +75,13 @@ _WRAPPER = re.compile(
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
 _KERNEL_TIME = re.compile(r"\[\s*\d+\.\d+\] ")
+# An agent header (G1-G4: microseconds and a level) further into a console line: consoles
+# interleave writers, so the agent's line can follow another program's unfinished output.
+_EMBEDDED_REACH = 200
+_EMBEDDED_AGENT_HEADER = re.compile(
+    r"(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
+    r" (?:VERBOSE|INFO|WARNING|ERROR) "
+)
 
 RECORD_START = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:"
@@ -75,7 +90,9 @@ RECORD_START = re.compile(
     rb" \S+ [^:\s\[]+(?:\[\d+\])?: ?\S"
     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
     rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
-    rb"|\[\s*\d+\.\d+\] )"
+    rb"|\[\s*\d+\.\d+\] "
+    rb"|[^\n]{1,%d}?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
+    rb" (?:VERBOSE|INFO|WARNING|ERROR) )" % 200
 )
 """Mirrors :func:`parse_syslog_header`: which physical lines open a record."""
 
@@ -98,6 +115,11 @@ def parse_syslog_header(line: str) -> Header | None:
         agent = parse_header(line)
         if agent is not None:
             return agent  # an agent line written to the console
+        embedded = _EMBEDDED_AGENT_HEADER.search(line, 1, _EMBEDDED_REACH + 1 + 64)
+        if embedded is not None and embedded.start() <= _EMBEDDED_REACH:
+            # Another program's console output without its newline, then the agent's line
+            # (``[  OK  ]Starting puppetmaster: 2017/06/22 06:59:00.412282 ERROR ...``).
+            return parse_header(line[embedded.start() :])
         kernel = _KERNEL_TIME.match(line)
         if kernel is None:
             return None
