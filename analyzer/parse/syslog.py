@@ -46,6 +46,12 @@ On a console the agent's line can follow another writer's unfinished output:
 ('G1', 'ERROR', 'Return code: 1')
 >>> RECORD_START.match(b"abc:130:2017/06/22 06:59:00.585337 ERROR Failed") is not None
 True
+
+``dmesg -T`` prints the kernel's lines with a readable local time:
+
+>>> h = parse_syslog_header("[Mon Apr 17 04:16:45 2023] Memory cgroup out of memory: Killed")
+>>> (h.generation, h.thread, h.timestamp.isoformat(), h.message)
+('SYS', 'kernel', '2023-04-17T04:16:45+00:00', 'Memory cgroup out of memory: Killed')
 """
 
 from __future__ import annotations
@@ -75,6 +81,25 @@ _WRAPPER = re.compile(
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
 _KERNEL_TIME = re.compile(r"\[\s*\d+\.\d+\] ")
+# ``dmesg -T``'s human-readable kernel time (``[Mon Apr 17 04:16:45 2023] ``), local time.
+_DMESG_HUMAN_TIME = re.compile(
+    r"\[[A-Z][a-z]{2} (?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] "
+)
+
+
+def _dmesg_human(match: re.Match[str], text: str) -> Header:
+    try:
+        stamp: datetime | None = datetime.strptime(
+            " ".join(match.group("stamp").split()), "%b %d %H:%M:%S %Y"
+        ).replace(tzinfo=UTC)
+    except ValueError:
+        stamp = None
+    if stamp is not None and not FIRST_YEAR <= stamp.year <= LAST_YEAR:
+        stamp = None
+    tz = Tz.ASSUMED_UTC if stamp is not None else Tz.NONE
+    return Header(SYSLOG_GENERATION, stamp, tz, "", "kernel", "", text)
+
+
 # An agent header (G1-G4: microseconds and a level) further into a console line: consoles
 # interleave writers, so the agent's line can follow another program's unfinished output.
 _EMBEDDED_REACH = 200
@@ -91,6 +116,7 @@ RECORD_START = re.compile(
     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
     rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
     rb"|\[\s*\d+\.\d+\] "
+    rb"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
     rb"|[^\n]{1,%d}?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
     rb" (?:VERBOSE|INFO|WARNING|ERROR) )" % 200
 )
@@ -120,6 +146,9 @@ def parse_syslog_header(line: str) -> Header | None:
             # Another program's console output without its newline, then the agent's line
             # (``[  OK  ]Starting puppetmaster: 2017/06/22 06:59:00.412282 ERROR ...``).
             return parse_header(line[embedded.start() :])
+        human = _DMESG_HUMAN_TIME.match(line)
+        if human is not None:
+            return _dmesg_human(human, line[human.end() :])
         kernel = _KERNEL_TIME.match(line)
         if kernel is None:
             return None
