@@ -49,7 +49,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"(?:^|/)(?:syslog|messages|kern\.log|daemon\.log)" + _ROT + r"$"
             r"|(?:^|/)journal[^/]*\.(?:txt|log)$"
-            r"|(?:^|/)(?:serial|console)[^/]*\.(?:txt|log)$",
+            r"|(?:^|/)(?:serial|console)[^/]*\.(?:txt|log)$"
+            # /var/log/dmesg (written at boot) and saved ``dmesg``/``dmesg -T`` output.
+            r"|(?:^|/)dmesg(?:\.\d+|\.txt|\.log)?$",
             K.SYSTEM_LOG,
         ),
         (r"(?:^|/)GoalState(?:\.\d+)?\.xml$", K.GOAL_STATE),

@@ -30,11 +30,16 @@ class BenignEntry:
     reason: str
     translations: dict[str, str] = field(default_factory=dict)
     """``{lang: reason}`` for languages other than English."""
+    unless: str = ""
+    """A message that also matches this is not the benign kind (the agent gave up the whole
+    operation, not one retried call); empty: no exception."""
 
     def reason_in(self, lang: str) -> str:
         return self.translations.get(lang) or self.reason
 
     def matches(self, text: str) -> bool:
+        if self.unless and compile_pattern(self.unless).search(text) is not None:
+            return False
         return compile_pattern(self.pattern).search(text) is not None
 
 
@@ -76,8 +81,11 @@ def load_benign(path: Path) -> tuple[BenignList, list[str]]:
                 int(raw.get("max_count", 1)),
                 str(raw.get("reason", "")),
                 _translated_reasons(raw.get("translations", {})),
+                str(raw.get("unless", "")),
             )
             compile_pattern(entry.pattern)
+            if entry.unless:
+                compile_pattern(entry.unless)
         except (KeyError, TypeError, ValueError, PatternError) as error:
             errors.append(f"{path}: benign entry {index + 1}: {error}")
             continue

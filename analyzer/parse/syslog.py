@@ -26,6 +26,32 @@ True
 >>> line = "2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed."
 >>> parse_syslog_header(line).timestamp.isoformat()
 '2024-01-02T03:04:05.123456+00:00'
+
+The agent logs a multi-line message as one write; rsyslog and journald split it and wrap every
+line, so its second and later lines (``Inner error: ...``, ``[stderr]``, openssl's error stack)
+arrive under the agent process's identifier without the agent's own header. They stay agent
+lines (generation ``SYS-AGENT``): the rules about the agent's messages see them.
+
+>>> line = "2021-01-07T22:24:41.6+00:00 vm python3[1605]: Inner error: [ProtocolError] boom"
+>>> h = parse_syslog_header(line)
+>>> (h.generation, h.thread, h.message)
+('SYS-AGENT', 'python3', 'Inner error: [ProtocolError] boom')
+>>> parse_syslog_header("Jan  7 22:24:41 vm sshd[77]: Inner error: boom").generation
+'SYS'
+
+On a console the agent's line can follow another writer's unfinished output:
+
+>>> h = parse_syslog_header("[  OK  ]Starting x: 2017/06/22 06:59:00.412282 ERROR Return code: 1")
+>>> (h.generation, h.level, h.message)
+('G1', 'ERROR', 'Return code: 1')
+>>> RECORD_START.match(b"abc:130:2017/06/22 06:59:00.585337 ERROR Failed") is not None
+True
+
+``dmesg -T`` prints the kernel's lines with a readable local time:
+
+>>> h = parse_syslog_header("[Mon Apr 17 04:16:45 2023] Memory cgroup out of memory: Killed")
+>>> (h.generation, h.thread, h.timestamp.isoformat(), h.message)
+('SYS', 'kernel', '2023-04-17T04:16:45+00:00', 'Memory cgroup out of memory: Killed')
 """
 
 from __future__ import annotations
@@ -38,6 +64,12 @@ from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.parse.waagent_log import Header, parse_header
 
 SYSLOG_GENERATION = "SYS"
+AGENT_CONTINUATION_GENERATION = "SYS-AGENT"
+"""A line the agent's process wrote without the agent's header (a later line of one of its
+multi-line messages)."""
+# Syslog identifiers of the agent's own process: the interpreter the service runs
+# (``python3[948]``) or the name distributions give it (``waagent[477]``, ``WALinuxAgent``).
+_AGENT_IDENT = re.compile(r"(?i)(?:waagent|walinuxagent|python(?:\d(?:\.\d+)?)?)")
 
 # ``Mon DD HH:MM:SS host ident[pid]: text`` (rsyslog's traditional format, journalctl's
 # short format) and ``2024-05-29T05:45:44.992712+00:00 host ident[pid]: text`` (RFC 3339).
@@ -49,6 +81,32 @@ _WRAPPER = re.compile(
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
 _KERNEL_TIME = re.compile(r"\[\s*\d+\.\d+\] ")
+# ``dmesg -T``'s human-readable kernel time (``[Mon Apr 17 04:16:45 2023] ``), local time.
+_DMESG_HUMAN_TIME = re.compile(
+    r"\[[A-Z][a-z]{2} (?P<stamp>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\] "
+)
+
+
+def _dmesg_human(match: re.Match[str], text: str) -> Header:
+    try:
+        stamp: datetime | None = datetime.strptime(
+            " ".join(match.group("stamp").split()), "%b %d %H:%M:%S %Y"
+        ).replace(tzinfo=UTC)
+    except ValueError:
+        stamp = None
+    if stamp is not None and not FIRST_YEAR <= stamp.year <= LAST_YEAR:
+        stamp = None
+    tz = Tz.ASSUMED_UTC if stamp is not None else Tz.NONE
+    return Header(SYSLOG_GENERATION, stamp, tz, "", "kernel", "", text)
+
+
+# An agent header (G1-G4: microseconds and a level) further into a console line: consoles
+# interleave writers, so the agent's line can follow another program's unfinished output.
+_EMBEDDED_REACH = 200
+_EMBEDDED_AGENT_HEADER = re.compile(
+    r"(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
+    r" (?:VERBOSE|INFO|WARNING|ERROR) "
+)
 
 RECORD_START = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:"
@@ -57,7 +115,10 @@ RECORD_START = re.compile(
     rb" \S+ [^:\s\[]+(?:\[\d+\])?: ?\S"
     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
     rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
-    rb"|\[\s*\d+\.\d+\] )"
+    rb"|\[\s*\d+\.\d+\] "
+    rb"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
+    rb"|[^\n]{1,%d}?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
+    rb" (?:VERBOSE|INFO|WARNING|ERROR) )" % 200
 )
 """Mirrors :func:`parse_syslog_header`: which physical lines open a record."""
 
@@ -80,6 +141,14 @@ def parse_syslog_header(line: str) -> Header | None:
         agent = parse_header(line)
         if agent is not None:
             return agent  # an agent line written to the console
+        embedded = _EMBEDDED_AGENT_HEADER.search(line, 1, _EMBEDDED_REACH + 1 + 64)
+        if embedded is not None and embedded.start() <= _EMBEDDED_REACH:
+            # Another program's console output without its newline, then the agent's line
+            # (``[  OK  ]Starting puppetmaster: 2017/06/22 06:59:00.412282 ERROR ...``).
+            return parse_header(line[embedded.start() :])
+        human = _DMESG_HUMAN_TIME.match(line)
+        if human is not None:
+            return _dmesg_human(human, line[human.end() :])
         kernel = _KERNEL_TIME.match(line)
         if kernel is None:
             return None
@@ -93,7 +162,11 @@ def parse_syslog_header(line: str) -> Header | None:
     text = text[_kernel_time_end(text) :]
     stamp = _rfc3339(wrapper.group("rfc")) if wrapper.group("rfc") else None
     tz = Tz.UTC if stamp is not None else Tz.NONE
-    return Header(SYSLOG_GENERATION, stamp, tz, "", wrapper.group("ident"), "", text)
+    ident = wrapper.group("ident")
+    generation = (
+        AGENT_CONTINUATION_GENERATION if _AGENT_IDENT.fullmatch(ident) else SYSLOG_GENERATION
+    )
+    return Header(generation, stamp, tz, "", ident, "", text)
 
 
 def _kernel_time_end(text: str) -> int:
