@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from analyzer.engine.bulk import parse_stamps
+from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import Hit, RawHit, SequenceStore
-from analyzer.pipeline import AnalyzeOptions, analyze_path
+from analyzer.engine.model import Rule
+from analyzer.pipeline import AnalyzeOptions, analyze_files, analyze_path
 from analyzer.report.json_renderer import JsonRenderer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +89,46 @@ def test_benchmark_mixes_same_on_both_paths(mix: str, tmp_path: Path,
     monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
     report = analyze_path(bundle, AnalyzeOptions(isolate=False)).report
     assert report.findings, "the mix is meant to make rules fire"
+
+
+def _rule_test_outcome(files: dict[str, str | bytes], monkeypatch: pytest.MonkeyPatch,
+                       bulk: bool) -> tuple[str, ...]:
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+    analysis = analyze_files(files, AnalyzeOptions(timeline=True), pack=_PACK)
+    tables = analysis.tables
+    return (JsonRenderer().render(analysis.report),
+            repr([dataclasses.astuple(row) for row in tables.agent + tables.extensions]),
+            repr(tables.events))
+
+
+_PACK = load_rules(sorted(default_rules_dir().rglob("*.toml")))
+
+
+@pytest.mark.parametrize("rule", _PACK.rules, ids=[r.id for r in _PACK.rules])
+def test_rule_test_inputs_same_on_both_paths(rule: Rule, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule's real and written test lines, under the whole pack (``exclude``,
+    ``emitted_by`` and extension filters are decided per message on the bulk path)."""
+    for test in rule.tests:
+        records = _rule_test_outcome(test.files, monkeypatch, bulk=False)
+        bulk = _rule_test_outcome(test.files, monkeypatch, bulk=True)
+        assert records == bulk, f"{rule.id} / {test.name}: bulk and record paths differ"
+
+
+def test_extension_named_by_a_handler_path_in_the_message(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A line without a ``[Name-Version]`` prefix is about the extension whose handler path
+    it names: ``emitted_by`` takes the first line only, on both paths."""
+    lines = [f"starting daemon initially from /var/lib/waagent/{bench.VMSNAP}-1.0.9225.0/main",
+             "starting daemon initially (no path)",
+             "starting daemon initially from /var/lib/waagent/Other.Ext-1.0/main"]
+    lines += ["Agent WALinuxAgent-2.10.0.8 is running"] * 10
+    log = "".join(f"2024-01-31T{index + 1:02d}:00:00.000000Z INFO ExtHandler ExtHandler {line}\n"
+                  for index, line in enumerate(lines))
+    for bulk in (False, True):
+        monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+        report = analyze_files({"var/log/waagent.log": log}, AnalyzeOptions(), pack=_PACK).report
+        evidence = {f.rule: [e.line for e in f.evidence] for f in report.findings}
+        assert evidence.get("WAA-SNAP-003") == [1], f"bulk={bulk}: {evidence}"
 
 
 def test_stamps_equal_datetime_timestamps() -> None:
