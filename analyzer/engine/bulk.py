@@ -103,8 +103,8 @@ class _HeaderView:
 class BulkContext:
     """What the bulk path needs from the scan state."""
 
-    first_sighting: Callable[[float, bytes, str], bool]
-    """(timestamp, message bytes, member) -> False when another member held the record."""
+    first_sightings: Callable[[list[float], list[bytes], str], list[bool]]
+    """(timestamps, message bytes, member) -> False for each record another member held."""
     facts: LogFacts
     add_facts: Callable[[Record], None]
     add_event: Callable[[LogEvent], None]
@@ -274,7 +274,8 @@ class BulkPlan:
         self.rows_line, self.rows_time = line_numbers, time_list
         self.rows_message = messages
         self.rows_prefix = [head[2] for head in heads]
-        first_sighting, member = context.first_sighting, self.member
+        member = self.member
+        taken: list[int] = []
         for row, message in enumerate(messages):
             if not valid_list[row]:
                 old.append(starts[row])
@@ -287,8 +288,15 @@ class BulkPlan:
             if known is None:
                 old.append(starts[row])
                 continue
-            if not first_sighting(time_list[row], message, member):
+            taken.append(row)
+        firsts = context.first_sightings([time_list[row] for row in taken],
+                                         [messages[row] for row in taken], member)
+        for row, first in zip(taken, firsts, strict=True):
+            if not first:
                 continue  # the same record in an earlier member: counted there
+            message = messages[row]
+            known = distinct[message]
+            assert known is not None
             queries, facts, event, text = known
             if facts or event:
                 self._facts.append(row)

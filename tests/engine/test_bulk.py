@@ -24,6 +24,7 @@ from analyzer.engine.bulk import parse_stamps
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import Hit, RawHit, SequenceStore
 from analyzer.engine.model import Rule
+from analyzer.parse.dedupe import FirstSighting
 from analyzer.pipeline import AnalyzeOptions, analyze_files, analyze_path
 from analyzer.report.json_renderer import JsonRenderer
 
@@ -185,3 +186,19 @@ def test_bulk_starts_keep_the_same_samples_and_cap(samples: int, seed: int) -> N
     for name in ("first", "last", "spread"):
         assert sorted(getattr(mixed, name)) == sorted(getattr(one_by_one, name)), name
     assert all(isinstance(hit, Hit) for hit in mixed.sampled().values())
+
+
+def test_first_sightings_in_bulk_answer_like_one_by_one() -> None:
+    """The bulk path asks about a chunk's records at once; the answers (and what later
+    members see) are those of asking one record at a time."""
+    rnd = random.Random(5)
+    records = [[(float(rnd.randint(0, 30)), b"m%d" % rnd.randint(0, 3)) for _ in range(60)]
+               for _ in range(3)]
+    one, many = FirstSighting(), FirstSighting()
+    for index, member in enumerate(records):
+        name = f"waagent.log.{index}"
+        expected = [one.is_first_raw("waagent_log", t, m, name) for t, m in member]
+        got = many.first_of_many("waagent_log", [t for t, _ in member], [m for _, m in member],
+                                 name)
+        assert got == expected
+        assert index == 0 or not all(got), "later members repeat earlier records"
