@@ -193,6 +193,8 @@ class BulkPlan:
         self._pending: dict[int, _Pending] = {}
         self._facts: list[int] = []
         self._facts_done = 0
+        self._events: dict[bytes, tuple[str | None, str]] = {}
+        """Event kind and label of each distinct message of the chunk."""
         self._classify(line_base, first_line_cut, prefilter, max_line_bytes)
 
     # -- planning ---------------------------------------------------------------------------
@@ -391,8 +393,9 @@ class BulkPlan:
             if self.rows_line[row] >= before_line:
                 return
             self._facts_done += 1
-            message = self.rows_message[row].decode("utf-8", "surrogateescape")
-            if agent_log and may_hold_facts_bytes(self.rows_message[row]):
+            raw = self.rows_message[row]
+            if agent_log and may_hold_facts_bytes(raw):
+                message = raw.decode("utf-8", "surrogateescape")
                 prefix = self.rows_prefix[row].decode("utf-8", "surrogateescape")
                 extension, version = split_extension_prefix(prefix)
                 if not self.real_version:
@@ -401,10 +404,16 @@ class BulkPlan:
                                            message):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            kind = context.facts.event_kind(message)
+            described = self._events.get(raw)
+            if described is None:  # event kind and label depend on the message alone
+                message = raw.decode("utf-8", "surrogateescape")
+                kind = context.facts.event_kind(message)
+                described = self._events[raw] = (
+                    kind, event_label(message) if kind is not None else "")
+            kind, label = described
             if kind is not None:
                 stamp = _EPOCH + timedelta(microseconds=self.rows_micros[row])
-                context.add_event(LogEvent(stamp, kind, event_label(message)))
+                context.add_event(LogEvent(stamp, kind, label))
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:
