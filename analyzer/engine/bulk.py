@@ -203,6 +203,7 @@ class BulkPlan:
                   max_line_bytes: int) -> None:
         region = self.region
         dash_ok = local_zone() is UTC
+        dash_first = False
         starts: list[int] = []
         ends: list[int] = []
         stamps: list[bytes] = []
@@ -228,14 +229,21 @@ class BulkPlan:
             if end - start > max_line_bytes or (start == 0 and first_line_cut):
                 old.append(start)
                 continue
-            match = _G4.fullmatch(region, start, end)
-            if match is not None:
+            # No line matches both layouts (``T`` vs a space after the date), so the one
+            # that matched the previous candidate is tried first: a member is one or the other.
+            match = _DASH.fullmatch(region, start, end) if dash_first else None
+            if match is None:
+                match = _G4.fullmatch(region, start, end)
+            if match is not None and match.re is _G4:
                 stamp, level, thread, prefix, message = match.groups()
+                dash_first = False
             else:
-                match = _DASH.fullmatch(region, start, end) if dash_ok else None
+                if match is None and dash_ok and not dash_first:
+                    match = _DASH.fullmatch(region, start, end)
                 if match is None:
                     old.append(start)
                     continue
+                dash_first = True
                 stamp, prefix, message = match.groups()
                 level = thread = b""
                 if b"  " in message[:_WORD_LEVEL_WINDOW]:
