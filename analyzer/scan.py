@@ -111,10 +111,11 @@ class ScanState:
         if kind not in self._bulk:
             seen = self._seen
 
-            def first_sighting(time: float, message: bytes, member: str) -> bool:
-                return seen.is_first_raw(kind, time, message, member)
+            def first_sightings(times: list[float], messages: list[bytes],
+                                member: str) -> list[bool]:
+                return seen.first_of_many(kind, times, messages, member)
 
-            context = BulkContext(first_sighting, self.log_facts, self.add_facts,
+            context = BulkContext(first_sightings, self.log_facts, self.add_facts,
                                   lambda event: self.add("events", [event]))
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]

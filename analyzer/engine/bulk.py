@@ -42,6 +42,7 @@ from analyzer.parse.waagent_log import (
     split_extension_prefix,
     version_fields,
 )
+from analyzer.redact import redact_text
 
 # Mirrors parse_header for the two layouts that make up nearly every line of a large bundle;
 # a line these do not match whole takes the record path, so they may be strict.
@@ -60,20 +61,27 @@ SAMPLE_HEAD = 4
 SAMPLE_TAIL = 3
 
 
-def _filtered(query: LogQuery) -> bool:
+_HEADER_FILTER = 1
+"""The query filters on level, thread or prefix: decided per distinct header."""
+_MESSAGE_FILTER = 2
+"""The query filters on the extension a record is about (``extensions``, ``emitted_by``):
+without a ``[Name-Version]`` prefix that comes from handler paths in the message, so it is
+decided per distinct (header, message)."""
+
+
+def _filtered(query: LogQuery) -> int:
     wanted = query.filter
-    return bool(wanted.levels or wanted.threads or wanted.prefixes or wanted.extensions
-                or wanted.exclude_extensions)
+    if wanted.extensions or wanted.exclude_extensions or wanted.emitted_by:
+        return _MESSAGE_FILTER
+    return _HEADER_FILTER if (wanted.levels or wanted.threads or wanted.prefixes) else 0
 
 
 def bulk_capable(query: LogQuery) -> bool:
-    """A query whose matches the bulk path can record: no ``where``, no grouping, no
-    ``exclude`` (decided on the whole record) and no ``emitted_by`` (which reads the
-    handler paths of the folded record), and no extension filter (a record without a
-    ``[Name-Version]`` prefix is attributed from the handler paths in its text)."""
-    wanted = query.filter
-    return (not query.group_by and not query.where and not query.excluders
-            and not wanted.emitted_by and not wanted.extensions and not wanted.exclude_extensions
+    """A query whose matches the bulk path can record: no ``where`` and no grouping (both
+    read structured fields of the parsed record). ``exclude`` and the extension filters
+    are decided on the message, which for a one-line record is the whole record, once per
+    distinct message (:meth:`BulkPlan._queries_for`)."""
+    return (not query.group_by and not query.where
             and query.role in ("hit", "start", "then"))
 
 
@@ -85,6 +93,9 @@ class _HeaderView:
     thread: str
     prefix: str
     extension: str
+    message: str = ""
+    """The redacted message, as a record would hold it (only for extension filters)."""
+    member: str = ""
     fields: dict[str, str] = field(default_factory=dict)
 
 
@@ -92,8 +103,8 @@ class _HeaderView:
 class BulkContext:
     """What the bulk path needs from the scan state."""
 
-    first_sighting: Callable[[float, bytes, str], bool]
-    """(timestamp, message bytes, member) -> False when another member held the record."""
+    first_sightings: Callable[[list[float], list[bytes], str], list[bool]]
+    """(timestamps, message bytes, member) -> False for each record another member held."""
     facts: LogFacts
     add_facts: Callable[[Record], None]
     add_event: Callable[[LogEvent], None]
@@ -182,6 +193,8 @@ class BulkPlan:
         self._pending: dict[int, _Pending] = {}
         self._facts: list[int] = []
         self._facts_done = 0
+        self._events: dict[bytes, tuple[str | None, str]] = {}
+        """Event kind and label of each distinct message of the chunk."""
         self._classify(line_base, first_line_cut, prefilter, max_line_bytes)
 
     # -- planning ---------------------------------------------------------------------------
@@ -190,6 +203,7 @@ class BulkPlan:
                   max_line_bytes: int) -> None:
         region = self.region
         dash_ok = local_zone() is UTC
+        dash_first = False
         starts: list[int] = []
         ends: list[int] = []
         stamps: list[bytes] = []
@@ -215,14 +229,21 @@ class BulkPlan:
             if end - start > max_line_bytes or (start == 0 and first_line_cut):
                 old.append(start)
                 continue
-            match = _G4.fullmatch(region, start, end)
-            if match is not None:
+            # No line matches both layouts (``T`` vs a space after the date), so the one
+            # that matched the previous candidate is tried first: a member is one or the other.
+            match = _DASH.fullmatch(region, start, end) if dash_first else None
+            if match is None:
+                match = _G4.fullmatch(region, start, end)
+            if match is not None and match.re is _G4:
                 stamp, level, thread, prefix, message = match.groups()
+                dash_first = False
             else:
-                match = _DASH.fullmatch(region, start, end) if dash_ok else None
+                if match is None and dash_ok and not dash_first:
+                    match = _DASH.fullmatch(region, start, end)
                 if match is None:
                     old.append(start)
                     continue
+                dash_first = True
                 stamp, prefix, message = match.groups()
                 level = thread = b""
                 if b"  " in message[:_WORD_LEVEL_WINDOW]:
@@ -254,16 +275,17 @@ class BulkPlan:
                         + line_base).tolist()
         time_list = times.tolist()
         valid_list = valid.tolist()
-        distinct: dict[bytes, tuple[list[LogQuery], bool, str | None] | None] = {}
+        distinct: dict[bytes, tuple[list[LogQuery], bool, str | None, str] | None] = {}
         filtered = owner.filtered
         match_set = owner.pattern_set.Match  # type: ignore[union-attr]
         views: dict[tuple[bytes, bytes, bytes], _HeaderView] = {}
-        accepted: dict[tuple[int, tuple[bytes, bytes, bytes]], bool] = {}
+        accepted: dict[tuple[Any, ...], bool] = {}
         self.rows_start, self.rows_end = starts, ends
         self.rows_line, self.rows_time = line_numbers, time_list
         self.rows_message = messages
         self.rows_prefix = [head[2] for head in heads]
-        first_sighting, member = context.first_sighting, self.member
+        member = self.member
+        taken: list[int] = []
         for row, message in enumerate(messages):
             if not valid_list[row]:
                 old.append(starts[row])
@@ -276,20 +298,32 @@ class BulkPlan:
             if known is None:
                 old.append(starts[row])
                 continue
-            if not first_sighting(time_list[row], message, member):
+            taken.append(row)
+        firsts = context.first_sightings([time_list[row] for row in taken],
+                                         [messages[row] for row in taken], member)
+        for row, first in zip(taken, firsts, strict=True):
+            if not first:
                 continue  # the same record in an earlier member: counted there
-            queries, facts, event = known
+            message = messages[row]
+            known = distinct[message]
+            assert known is not None
+            queries, facts, event, text = known
             if facts or event:
                 self._facts.append(row)
             head = heads[row]
             for query in queries:
-                if filtered[id(query)]:
-                    key = (id(query), head)
+                how = filtered[id(query)]
+                if how:
+                    key: tuple[Any, ...] = ((id(query), head) if how == _HEADER_FILTER
+                                            else (id(query), head, message))
                     ok = accepted.get(key)
                     if ok is None:
-                        view = views.get(head)
-                        if view is None:
-                            view = views[head] = _view(head)
+                        if how == _HEADER_FILTER:
+                            view = views.get(head)
+                            if view is None:
+                                view = views[head] = _view(head)
+                        else:
+                            view = _view(head, text, member)
                         ok = accepted[key] = query.accepts(view)  # type: ignore[arg-type]
                     if not ok:
                         continue
@@ -300,17 +334,26 @@ class BulkPlan:
                 pending.lines.append(line_numbers[row])
 
     def _queries_for(self, message: bytes, match_set: Any
-                     ) -> tuple[list[LogQuery], bool, str | None] | None:
-        """The queries a message matches, whether it may hold agent facts and the kind of
-        event it is; None when it must take the record path."""
+                     ) -> tuple[list[LogQuery], bool, str | None, str] | None:
+        """The queries a message matches (less those its ``exclude`` drops), whether it may
+        hold agent facts, the kind of event it is and its text as a record would hold it
+        (redacted); None when it must take the record path."""
         owner = self.owner
         queries: list[LogQuery] = []
+        decoded = message.decode("utf-8", "surrogateescape")
+        text = ""
         for index in match_set(message):
             if not owner.bulk_pattern[index]:
                 return None
-            queries.extend(owner.queries_of_pattern[index])
-        event = owner.context.facts.event_kind(message.decode("utf-8", "surrogateescape"))
-        return queries, may_hold_facts_bytes(message), event
+            for query in owner.queries_of_pattern[index]:
+                if query.excluders or owner.filtered[id(query)] == _MESSAGE_FILTER:
+                    # What the record path reads: the one-line record's redacted message.
+                    text = text or redact_text(decoded)
+                    if any(x.search(text) is not None for x in query.excluders):
+                        continue
+                queries.append(query)
+        event = owner.context.facts.event_kind(decoded)
+        return queries, may_hold_facts_bytes(message), event, text
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -358,8 +401,9 @@ class BulkPlan:
             if self.rows_line[row] >= before_line:
                 return
             self._facts_done += 1
-            message = self.rows_message[row].decode("utf-8", "surrogateescape")
-            if agent_log and may_hold_facts_bytes(self.rows_message[row]):
+            raw = self.rows_message[row]
+            if agent_log and may_hold_facts_bytes(raw):
+                message = raw.decode("utf-8", "surrogateescape")
                 prefix = self.rows_prefix[row].decode("utf-8", "surrogateescape")
                 extension, version = split_extension_prefix(prefix)
                 if not self.real_version:
@@ -368,10 +412,16 @@ class BulkPlan:
                                            message):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            kind = context.facts.event_kind(message)
+            described = self._events.get(raw)
+            if described is None:  # event kind and label depend on the message alone
+                message = raw.decode("utf-8", "surrogateescape")
+                kind = context.facts.event_kind(message)
+                described = self._events[raw] = (
+                    kind, event_label(message) if kind is not None else "")
+            kind, label = described
             if kind is not None:
                 stamp = _EPOCH + timedelta(microseconds=self.rows_micros[row])
-                context.add_event(LogEvent(stamp, kind, event_label(message)))
+                context.add_event(LogEvent(stamp, kind, label))
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:
@@ -380,9 +430,11 @@ def may_hold_facts_bytes(message: bytes) -> bool:
             or b"Target handler state" in message)
 
 
-def _view(head: tuple[bytes, bytes, bytes]) -> _HeaderView:
+def _view(head: tuple[bytes, bytes, bytes], message: str = "", member: str = ""
+          ) -> _HeaderView:
     level, thread, prefix = (part.decode("utf-8", "surrogateescape") for part in head)
-    return _HeaderView(level, thread, prefix, split_extension_prefix(prefix)[0])
+    return _HeaderView(level, thread, prefix, split_extension_prefix(prefix)[0], message,
+                       member)
 
 
 

@@ -21,8 +21,11 @@ from pathlib import Path
 import pytest
 
 from analyzer.engine.bulk import parse_stamps
+from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import Hit, RawHit, SequenceStore
-from analyzer.pipeline import AnalyzeOptions, analyze_path
+from analyzer.engine.model import Rule
+from analyzer.parse.dedupe import FirstSighting
+from analyzer.pipeline import AnalyzeOptions, analyze_files, analyze_path
 from analyzer.report.json_renderer import JsonRenderer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +92,46 @@ def test_benchmark_mixes_same_on_both_paths(mix: str, tmp_path: Path,
     assert report.findings, "the mix is meant to make rules fire"
 
 
+def _rule_test_outcome(files: dict[str, str | bytes], monkeypatch: pytest.MonkeyPatch,
+                       bulk: bool) -> tuple[str, ...]:
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+    analysis = analyze_files(files, AnalyzeOptions(timeline=True), pack=_PACK)
+    tables = analysis.tables
+    return (JsonRenderer().render(analysis.report),
+            repr([dataclasses.astuple(row) for row in tables.agent + tables.extensions]),
+            repr(tables.events))
+
+
+_PACK = load_rules(sorted(default_rules_dir().rglob("*.toml")))
+
+
+@pytest.mark.parametrize("rule", _PACK.rules, ids=[r.id for r in _PACK.rules])
+def test_rule_test_inputs_same_on_both_paths(rule: Rule, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rule's real and written test lines, under the whole pack (``exclude``,
+    ``emitted_by`` and extension filters are decided per message on the bulk path)."""
+    for test in rule.tests:
+        records = _rule_test_outcome(test.files, monkeypatch, bulk=False)
+        bulk = _rule_test_outcome(test.files, monkeypatch, bulk=True)
+        assert records == bulk, f"{rule.id} / {test.name}: bulk and record paths differ"
+
+
+def test_extension_named_by_a_handler_path_in_the_message(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A line without a ``[Name-Version]`` prefix is about the extension whose handler path
+    it names: ``emitted_by`` takes the first line only, on both paths."""
+    lines = [f"starting daemon initially from /var/lib/waagent/{bench.VMSNAP}-1.0.9225.0/main",
+             "starting daemon initially (no path)",
+             "starting daemon initially from /var/lib/waagent/Other.Ext-1.0/main"]
+    lines += ["Agent WALinuxAgent-2.10.0.8 is running"] * 10
+    log = "".join(f"2024-01-31T{index + 1:02d}:00:00.000000Z INFO ExtHandler ExtHandler {line}\n"
+                  for index, line in enumerate(lines))
+    for bulk in (False, True):
+        monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+        report = analyze_files({"var/log/waagent.log": log}, AnalyzeOptions(), pack=_PACK).report
+        evidence = {f.rule: [e.line for e in f.evidence] for f in report.findings}
+        assert evidence.get("WAA-SNAP-003") == [1], f"bulk={bulk}: {evidence}"
+
+
 def test_stamps_equal_datetime_timestamps() -> None:
     rnd = random.Random(3)
     stamps = [datetime(rnd.randint(1990, 2199), rnd.randint(1, 12), rnd.randint(1, 28),
@@ -143,3 +186,19 @@ def test_bulk_starts_keep_the_same_samples_and_cap(samples: int, seed: int) -> N
     for name in ("first", "last", "spread"):
         assert sorted(getattr(mixed, name)) == sorted(getattr(one_by_one, name)), name
     assert all(isinstance(hit, Hit) for hit in mixed.sampled().values())
+
+
+def test_first_sightings_in_bulk_answer_like_one_by_one() -> None:
+    """The bulk path asks about a chunk's records at once; the answers (and what later
+    members see) are those of asking one record at a time."""
+    rnd = random.Random(5)
+    records = [[(float(rnd.randint(0, 30)), b"m%d" % rnd.randint(0, 3)) for _ in range(60)]
+               for _ in range(3)]
+    one, many = FirstSighting(), FirstSighting()
+    for index, member in enumerate(records):
+        name = f"waagent.log.{index}"
+        expected = [one.is_first_raw("waagent_log", t, m, name) for t, m in member]
+        got = many.first_of_many("waagent_log", [t for t, _ in member], [m for _, m in member],
+                                 name)
+        assert got == expected
+        assert index == 0 or not all(got), "later members repeat earlier records"
