@@ -148,7 +148,15 @@ class LogScanner:
 
     def _is_record_start(self, data: bytes, start: int) -> bool:
         pattern = self.grammar.record_start
-        return pattern is None or pattern.match(data, start) is not None
+        if pattern is None:
+            return True
+        if pattern.match(data, start) is None:
+            return False
+        # The cheap pattern is a superset of real headers ("...Z ERROR: " with no message):
+        # a line the header parser refuses is a continuation, as the record folder sees it.
+        newline = data.find(b"\n", start)
+        line = data[start:newline if newline >= 0 else len(data)]
+        return self.grammar.header_parser(decode_line(line[: self.max_line_bytes])[0]) is not None
 
     def _scan_region(self, region: bytes, line_base: int) -> None:
         self.stats.bytes += len(region)
