@@ -88,6 +88,9 @@ class LogFacts:
         # Every pattern is tried even when only runs are wanted, so a record gets the same
         # kind whether the timeline is on or off.
         self._events = [(re.compile(p), kind) for p, kind in EVENT_KINDS.items()]
+        # Most messages are no event: one search of the union rejects them before the
+        # ordered per-pattern loop (which decides the kind when two patterns match).
+        self._any_event = re.compile("|".join(f"(?:{p})" for p in EVENT_KINDS))
         self._wanted = set(EVENT_KINDS.values()) if all_events else {"snapshot-run"}
         self._last: dict[tuple[str, ...], str] = {}
 
@@ -138,6 +141,8 @@ class LogFacts:
 
     def event_kind(self, message: str) -> str | None:
         """The kind of event a record with this message is, when that kind is wanted."""
+        if self._any_event.search(message) is None:
+            return None
         for regex, kind in self._events:
             if regex.search(message):
                 return kind if kind in self._wanted else None
