@@ -81,7 +81,8 @@ _AGENT_IDENT = re.compile(r"(?i)(?:waagent|walinuxagent|python(?:\d(?:\.\d+)?)?)
 _BSD = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
 _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _WRAPPER = re.compile(
-    rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?:(?P<host>\S+) | )(?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
+    rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?:(?P<host>\S+) | )"
+    r"(?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
 )
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
