@@ -26,6 +26,9 @@ True
 >>> line = "2024-01-02T03:04:05.123456+00:00 vm systemd[1]: walinuxagent.service: Failed."
 >>> parse_syslog_header(line).timestamp.isoformat()
 '2024-01-02T03:04:05.123456+00:00'
+>>> line = "2021-07-19T14:41:39.8+00:00  python3[14949]: ModuleNotFoundError: No module named 'x'"
+>>> (parse_syslog_header(line).thread, parse_syslog_header(line).message)
+('python3', "ModuleNotFoundError: No module named 'x'")
 
 The agent logs a multi-line message as one write; rsyslog and journald split it and wrap every
 line, so its second and later lines (``Inner error: ...``, ``[stderr]``, openssl's error stack)
@@ -73,10 +76,13 @@ _AGENT_IDENT = re.compile(r"(?i)(?:waagent|walinuxagent|python(?:\d(?:\.\d+)?)?)
 
 # ``Mon DD HH:MM:SS host ident[pid]: text`` (rsyslog's traditional format, journalctl's
 # short format) and ``2024-05-29T05:45:44.992712+00:00 host ident[pid]: text`` (RFC 3339).
+# Excerpts posted publicly often have the host name blanked (``<stamp>  ident[pid]: text``, two
+# spaces): the same line without a host.
 _BSD = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
 _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)"
 _WRAPPER = re.compile(
-    rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?P<host>\S+) (?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
+    rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?:(?P<host>\S+) | )"
+    r"(?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
 )
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
@@ -112,7 +118,7 @@ RECORD_START = re.compile(
     rb"(?:\xef\xbb\xbf)?(?:"
     rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))"
-    rb" \S+ [^:\s\[]+(?:\[\d+\])?: ?\S"
+    rb" (?:\S+ | )[^:\s\[]+(?:\[\d+\])?: ?\S"
     rb"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z (?:VERBOSE|INFO|WARNING|ERROR) "
     rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
     rb"|\[\s*\d+\.\d+\] "

@@ -25,7 +25,7 @@ from analyzer.engine.checks.base import (
     window_start,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import Hit, LogQuery, MatchStore, NeighbourStore
+from analyzer.engine.matching import NO_TIME, Hit, LogQuery, MatchStore, NeighbourStore
 from analyzer.engine.model import Check, Guard, Location, Near, RecordFilter
 
 GUARD = "#guard"
@@ -93,7 +93,10 @@ class LogKind:
         if acc is None or acc.count == 0:
             return CheckResult(check.name, False, "no matching record")
         since = window_start(context.tables, check.within)
-        selected = [i for i, t in enumerate(acc.times) if since is None or t >= since]
+        # A record with no time of its own (the orphan lines an excerpt or a rotated file starts
+        # with) has an unknown age, not an old one: the window cannot exclude it.
+        selected = [i for i, t in enumerate(acc.times)
+                    if since is None or t >= since or t == NO_TIME]
         window_note = (f" in the last {format_duration(check.within)}"
                        if since is not None and check.within is not None else "")
         if not selected:

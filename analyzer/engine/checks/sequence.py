@@ -154,5 +154,11 @@ class SequenceKind:
             check.pattern,
             last_first=True,
         )
+        if check.group_by:
+            # What the unresolved starts are grouped by (an extension, a run) names the
+            # finding even when the start record's text does not: ``{extension}``.
+            names = {index: name for name, index in store.group_names.items()}
+            latest = max(unresolved, key=lambda i: store.start_times[i])
+            result.captures.setdefault(check.group_by, names.get(store.start_groups[latest], ""))
         result.in_progress = in_progress
         return result
