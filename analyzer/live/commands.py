@@ -44,7 +44,6 @@ def self_check_inputs(
     managed_disks: bool | None = None,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     sample_seconds: float = 0.5,
-    proc_dir: Path | None = None,
     systemctl: SystemctlRunner | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LiveFacts:
@@ -55,9 +54,7 @@ def self_check_inputs(
     ``proxy_override``, else ``HttpProxy.Host/Port`` from waagent.conf, else
     ``https_proxy``/``http_proxy`` from ``environ`` (default: this process's environment).
     """
-    facts = gather_live_facts(
-        root, sample_seconds=sample_seconds, proc_dir=proc_dir, systemctl=systemctl
-    )
+    facts = gather_live_facts(root, sample_seconds=sample_seconds, systemctl=systemctl)
     if not network:
         return facts
     if targets_override is not None:

@@ -80,7 +80,7 @@ def live_rows(facts, member=MEMBER):
         add("cpu.load1", "%.2f" % facts["load1"])
 
     add("conf.found", _flag(facts["conf_found"]))
-    for key, _ in F.CONF_DEFAULTS:
+    for key in F.CONF_KEYS:
         value, line = F.conf_value(facts, key)
         if value is not None:
             add("conf." + key, value, line)
