@@ -13,6 +13,9 @@ from typing import Any  # noqa: F401  (type comments)
 
 WIRESERVER_IP = "168.63.129.16"
 IMDS_IP = "169.254.169.254"
+NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
+"""Names of the targets :func:`default_targets` probes; any other name is the user's own
+(``--target NAME=HOST:PORT``) and also gets a ``network.custom.<name>.status`` row."""
 _MAX_PROXY_REPLY = 8 * 1024
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})+$")
@@ -133,7 +136,7 @@ class _ProxyRefused(OSError):
 
 def probe_one(tgt, proxy, timeout):
     # type: (dict, Any, float) -> dict
-    start = time.time()
+    start = time.monotonic()
     use_proxy = proxy if (proxy is not None and tgt["use_proxy"]) else None
     shown = "%s:%s" % use_proxy if use_proxy else ""
     try:
@@ -151,7 +154,7 @@ def probe_one(tgt, proxy, timeout):
     except OSError as exc:
         timed_out = type(exc).__name__ == "TimeoutError"
         status, error = ("timeout" if timed_out else "error"), _describe(exc, shown)
-    elapsed = round((time.time() - start) * 1000.0, 1)
+    elapsed = round((time.monotonic() - start) * 1000.0, 1)
     return _result(tgt, status, elapsed, error, shown)
 
 
@@ -202,7 +205,7 @@ def _connect_via_proxy(tgt, proxy, deadline):
 
 def _remaining(deadline):
     # type: (float) -> float
-    left = deadline - time.time()
+    left = deadline - time.monotonic()
     if left <= 0:
         raise socket.timeout("timed out")
     return left
