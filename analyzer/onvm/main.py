@@ -90,6 +90,12 @@ def _check_output(path):
     parent = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise UsageError("--output %s: folder does not exist or is not writable" % path)
+    from analyzer.onvm.collect import archive_format
+
+    try:
+        archive_format(path)  # .tar.gz, .tgz or .zip (or a folder), as the full tool's collect
+    except ValueError as exc:
+        raise UsageError("--output %s" % exc) from None
 
 
 def sanitize(text):

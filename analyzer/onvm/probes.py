@@ -81,7 +81,7 @@ def looks_managed(host):
 
 
 def proxy_from_settings(conf, environ):
-    # type: (dict, dict) -> Any
+    # type: (Any, Any) -> Any
     """(host, port) the agent would use for storage: waagent.conf first, then the environment."""
     host = (conf.get("HttpProxy.Host") or "").strip()
     port = (conf.get("HttpProxy.Port") or "").strip()
