@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from analyzer.live.collect import CollectSummary, collect
-from analyzer.live.probes import Proxy, Target, default_targets, probe_targets
+from analyzer.live.probes import (
+    Proxy,
+    Target,
+    plain_target,
+    probe_targets,
+    proxy_pair,
+    typed_target,
+)
 from analyzer.live.rows import live_rows
 from analyzer.live.vm_state import LiveFacts, SystemctlRunner, gather_live_facts
 from analyzer.onvm import facts as onvm_facts
@@ -47,17 +54,15 @@ def self_check_inputs(
     facts = gather_live_facts(root, sample_seconds=sample_seconds, systemctl=systemctl)
     if not network:
         return facts
-    if targets_override is not None:
-        targets = targets_override
-    else:
-        host = storage_host or discover_storage_host(root)
-        disks = managed_disks if managed_disks is not None else onvm_probes.looks_managed(host)
-        targets = default_targets(host, managed_disks=disks)
-    proxy = proxy_override or proxy_from_settings(
-        facts.conf, os.environ if environ is None else environ
+    given = None if targets_override is None else [plain_target(t) for t in targets_override]
+    chosen, pair, facts.proxy = onvm_probes.plan(
+        str(root), facts.conf, os.environ if environ is None else environ, given,
+        proxy_pair(proxy_override), storage_host, managed_disks,
     )
-    if proxy is not None and any(t.use_proxy for t in targets):
-        facts.proxy = str(proxy)
+    targets = targets_override if targets_override is not None else [
+        typed_target(t) for t in chosen
+    ]
+    proxy = None if pair is None else Proxy(*pair)
     facts.network = probe_targets(targets, proxy, timeout)
     facts.network_probed = True
     return facts

@@ -101,25 +101,32 @@ def default_targets(
     ``storage_host`` is the blob host from the goal state (status upload blob or extension
     location); without it no storage target is added. Port 8443 matters only for managed disks.
     """
-    return [
-        Target(t["name"], t["host"], t["port"], t["use_proxy"], _PURPOSES.get(t["name"], ""))
-        for t in onvm_probes.default_targets(storage_host, managed_disks)
-    ]
+    return [typed_target(t) for t in onvm_probes.default_targets(storage_host, managed_disks)]
 
 
-def _plain(target: Target) -> dict[str, Any]:
-    return onvm_probes.target(target.name, target.host, target.port, target.use_proxy)
+def typed_target(plain: dict[str, Any]) -> Target:
+    name = plain["name"]
+    return Target(name, plain["host"], plain["port"], plain["use_proxy"], _PURPOSES.get(name, ""))
 
 
-def _pair(proxy: Proxy | None) -> tuple[str, int] | None:
+def plain_target(target: Target) -> dict[str, Any]:
+    """The target as ``onvm/probes.py`` takes it."""
+    plain: dict[str, Any] = onvm_probes.target(target.name, target.host, target.port,
+                                               target.use_proxy)
+    return plain
+
+
+def proxy_pair(proxy: Proxy | None) -> tuple[str, int] | None:
     return None if proxy is None else (proxy.host, proxy.port)
 
 
 def probe_targets(targets: list[Target], proxy: Proxy | None, timeout: float) -> list[ProbeResult]:
     """Probe every target concurrently (total time ~ one timeout), results in input order."""
-    results = onvm_probes.probe_targets([_plain(t) for t in targets], _pair(proxy), timeout)
+    results = onvm_probes.probe_targets([plain_target(t) for t in targets], proxy_pair(proxy),
+                                          timeout)
     return [ProbeResult.from_dict(r) for r in results]
 
 
 def probe_one(target: Target, proxy: Proxy | None, timeout: float) -> ProbeResult:
-    return ProbeResult.from_dict(onvm_probes.probe_one(_plain(target), _pair(proxy), timeout))
+    result = onvm_probes.probe_one(plain_target(target), proxy_pair(proxy), timeout)
+    return ProbeResult.from_dict(result)

@@ -182,14 +182,9 @@ def write_out(text):
 
 def _probe(live, root, targets, proxy, timeout):
     # type: (dict, str, Any, Any, float) -> None
-    if targets is None:
-        reader = facts.Reader(root)
-        host = probes.discover_storage_host(reader)
-        targets = probes.default_targets(host, managed_disks=probes.looks_managed(host))
-    if proxy is None:
-        proxy = probes.proxy_from_settings(live["conf"], dict(os.environ))
-    if proxy is not None and any(t["use_proxy"] for t in targets):
-        live["proxy"] = "%s:%s" % proxy
+    targets, proxy, shown = probes.plan(root, live["conf"], dict(os.environ), targets, proxy)
+    if shown:
+        live["proxy"] = shown
     live["network"] = probes.probe_targets(targets, proxy, timeout)
     live["network_probed"] = True
 

@@ -75,6 +75,25 @@ def _incarnation(path):
     return int(number) if number.isdigit() else -1
 
 
+def plan(root, conf, environ, targets=None, proxy=None, storage_host=None, managed_disks=None):
+    # type: (str, Any, Any, Any, Any, Any, Any) -> tuple
+    """``(targets, proxy, shown)`` of a ``--network`` run: the given targets, else the defaults
+    for the storage host of the current goal state under ``root`` (``storage_host`` wins;
+    port 8443 when the host looks like managed disks, unless ``managed_disks`` says); the given
+    proxy, else the one the agent would use (:func:`proxy_from_settings`); ``shown`` is the
+    proxy's ``host:port`` when a target goes through it, else empty."""
+    if targets is None:
+        from analyzer.onvm.facts import Reader
+
+        host = storage_host or discover_storage_host(Reader(root))
+        disks = looks_managed(host) if managed_disks is None else managed_disks
+        targets = default_targets(host, managed_disks=disks)
+    if proxy is None:
+        proxy = proxy_from_settings(conf, environ)
+    used = proxy is not None and any(t["use_proxy"] for t in targets)
+    return targets, proxy, "%s:%s" % proxy if used else ""
+
+
 def looks_managed(host):
     # type: (Any) -> bool
     return bool(host) and str(host).lower().startswith("md-")
