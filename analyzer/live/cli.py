@@ -202,10 +202,12 @@ def collect(
 
 
 def _host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    from analyzer.onvm.probes import parse_host_port  # the zipapp's --target/--proxy reading
+
+    parsed: tuple[str, int] | None = parse_host_port(value)
+    if parsed is None:
         raise UsageError(f"{value!r}: expected HOST:PORT")
-    return host.strip("[]"), int(port)
+    return parsed
 
 
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_]{1,40}")

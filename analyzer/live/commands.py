@@ -8,31 +8,28 @@ tested without a terminal. Strings read from the VM (file names, errors) are esc
 from __future__ import annotations
 
 import os
-import re
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from analyzer.live.collect import CollectSummary, collect
-from analyzer.live.probes import Proxy, Target, default_targets, probe_targets
+from analyzer.live.probes import (
+    Proxy,
+    Target,
+    plain_target,
+    probe_targets,
+    proxy_pair,
+    typed_target,
+)
 from analyzer.live.rows import live_rows
 from analyzer.live.vm_state import LiveFacts, SystemctlRunner, gather_live_facts
+from analyzer.onvm import facts as onvm_facts
+from analyzer.onvm import probes as onvm_probes
 from analyzer.parse.rows import ConfigRow
 from analyzer.redact import redact_text
 
 SELF_CHECK_MEMBER = "self-check.json"
 DEFAULT_PROBE_TIMEOUT = 3.0
-
-_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})+")
-_STATUS_BLOB_RE = re.compile(r"<StatusUploadBlob\b[^>]*>\s*https?://([^/\s<?:#]+)", re.I)
-_LOCATION_RE = re.compile(r"""\blocation\s*=\s*["']https?://([^/\s"'?:#]+)""", re.I)
-_LOCATION_ELEMENT_RE = re.compile(r"<(?:Location|FailoverLocation)>\s*https?://([^/\s<?:#]+)")
-_STATUS_JSON_RE = re.compile(
-    r'"statusUploadBlob"\s*:\s*\{[^{}]*?"value"\s*:\s*"https?://([^/"?:#]+)'
-)
-_DOC_CAP = 4 * 1024 * 1024
-
 
 def self_check_inputs(
     root: Path,
@@ -44,7 +41,6 @@ def self_check_inputs(
     managed_disks: bool | None = None,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     sample_seconds: float = 0.5,
-    proc_dir: Path | None = None,
     systemctl: SystemctlRunner | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> LiveFacts:
@@ -55,22 +51,18 @@ def self_check_inputs(
     ``proxy_override``, else ``HttpProxy.Host/Port`` from waagent.conf, else
     ``https_proxy``/``http_proxy`` from ``environ`` (default: this process's environment).
     """
-    facts = gather_live_facts(
-        root, sample_seconds=sample_seconds, proc_dir=proc_dir, systemctl=systemctl
-    )
+    facts = gather_live_facts(root, sample_seconds=sample_seconds, systemctl=systemctl)
     if not network:
         return facts
-    if targets_override is not None:
-        targets = targets_override
-    else:
-        host = storage_host or discover_storage_host(root)
-        disks = managed_disks if managed_disks is not None else _looks_managed(host)
-        targets = default_targets(host, managed_disks=disks)
-    proxy = proxy_override or proxy_from_settings(
-        facts.conf, os.environ if environ is None else environ
+    given = None if targets_override is None else [plain_target(t) for t in targets_override]
+    chosen, pair, facts.proxy = onvm_probes.plan(
+        str(root), facts.conf, os.environ if environ is None else environ, given,
+        proxy_pair(proxy_override), storage_host, managed_disks,
     )
-    if proxy is not None and any(t.use_proxy for t in targets):
-        facts.proxy = str(proxy)
+    targets = targets_override if targets_override is not None else [
+        typed_target(t) for t in chosen
+    ]
+    proxy = None if pair is None else Proxy(*pair)
     facts.network = probe_targets(targets, proxy, timeout)
     facts.network_probed = True
     return facts
@@ -101,80 +93,29 @@ def collect_bundle(
 
 
 def discover_storage_host(root: Path) -> str | None:
-    """Blob host of the current goal state: the status upload blob, else an extension location.
+    """Blob host of the current goal state: the status upload blob, else an extension location
+    (``onvm/probes.discover_storage_host``, read through ``safe_open``).
 
     Looks at the newest ``ExtensionsConfig.<n>.xml`` (agents up to 2.7), then at the newest
     unzipped goal-state history folder (2.8+), then at ``VmSettings`` JSON. Only the host
     name is returned; the SAS token of those URLs is never kept.
     """
-    for path in _goal_state_documents(Path(root)):
-        text = _read_capped(path)
-        if not text:
-            continue
-        for pattern in (_STATUS_BLOB_RE, _STATUS_JSON_RE, _LOCATION_RE, _LOCATION_ELEMENT_RE):
-            match = pattern.search(text)
-            if match and _HOST_RE.fullmatch(match.group(1)):
-                return match.group(1).lower()
-    return None
-
-
-def _goal_state_documents(root: Path) -> list[Path]:
-    lib = root / "var" / "lib" / "waagent"
-    docs = sorted(lib.glob("ExtensionsConfig.*.xml"), key=_incarnation, reverse=True)
-    history = lib / "history"
-    try:
-        folders = sorted(
-            (p for p in history.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True
-        )
-    except OSError:
-        folders = []
-    for folder in folders[:3]:
-        docs += [folder / "ExtensionsConfig.xml", folder / "VmSettings.json"]
-    docs += sorted(lib.glob("VmSettings.*.json"), key=_incarnation, reverse=True)
-    return docs
-
-
-def _incarnation(path: Path) -> int:
-    number = path.name.split(".")[1] if path.name.count(".") >= 2 else ""
-    return int(number) if number.isdigit() else -1
-
-
-def _read_capped(path: Path) -> str:
-    try:
-        if path.is_symlink() or not path.is_file():
-            return ""
-        with path.open("rb") as handle:
-            return handle.read(_DOC_CAP).decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _looks_managed(host: str | None) -> bool:
-    # Status blobs of managed-disk VMs live on "md-..." storage accounts.
-    return bool(host) and str(host).lower().startswith("md-")
+    host: str | None = onvm_probes.discover_storage_host(onvm_facts.Reader(str(root)))
+    return host
 
 
 def proxy_from_settings(conf: Mapping[str, str], environ: Mapping[str, str]) -> Proxy | None:
     """The proxy the agent would use for storage: waagent.conf first, then the environment."""
-    host = (conf.get("HttpProxy.Host") or "").strip()
-    port = (conf.get("HttpProxy.Port") or "").strip()
-    if host and host.lower() != "none" and port.isdigit():
-        return Proxy(host, int(port))
-    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
-        value = environ.get(name, "").strip()
-        if value:
-            return parse_proxy_url(value)
-    return None
+    return _proxy(onvm_probes.proxy_from_settings(conf, environ))
 
 
 def parse_proxy_url(value: str) -> Proxy | None:
     """``http://[user:pass@]host:port`` or ``host:port`` to a Proxy (credentials dropped)."""
-    parts = urlsplit(value if "://" in value else f"http://{value}")
-    try:
-        port = parts.port or 80
-    except ValueError:
-        return None
-    return Proxy(parts.hostname, port) if parts.hostname else None
+    return _proxy(onvm_probes.proxy_from_settings({}, {"https_proxy": value}))
+
+
+def _proxy(pair: tuple[str, int] | None) -> Proxy | None:
+    return None if pair is None else Proxy(pair[0], pair[1])
 
 
 # -- text output ------------------------------------------------------------------------------

@@ -6,26 +6,25 @@ storage calls do; WireServer, HostGAPlugin and IMDS never use a proxy because th
 sends them through one.
 
 The default target list is data (``default_targets``); callers and tests replace it freely.
+
+The probing itself is ``analyzer/onvm/probes.py`` (the zipapp's, Python 3.6+), the one
+implementation: this module only types its targets and results.
 """
 
 from __future__ import annotations
 
-import socket
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-WIRESERVER_IP = "168.63.129.16"
-IMDS_IP = "169.254.169.254"
+from analyzer.onvm import probes as onvm_probes
+
+WIRESERVER_IP = onvm_probes.WIRESERVER_IP
+IMDS_IP = onvm_probes.IMDS_IP
 
 STATUS_OK = "ok"
 STATUS_REFUSED = "refused"
 STATUS_TIMEOUT = "timeout"
 STATUS_ERROR = "error"
-
-_MAX_PROXY_REPLY = 8 * 1024
-"""Bytes of a proxy's CONNECT reply we are willing to read before giving up on it."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,17 @@ class ProbeResult:
         )
 
 
-NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
+NAMED_TARGETS = onvm_probes.NAMED_TARGETS
 """Names of the targets :func:`default_targets` probes; any other name is the user's own
 (``--target NAME=HOST:PORT``) and also gets a ``network.custom.<name>.status`` row."""
+
+_PURPOSES = {
+    "wireserver_80": "WireServer (goal state, status)",
+    "wireserver_32526": "HostGAPlugin",
+    "imds_80": "Instance Metadata Service",
+    "storage_443": "Storage (HTTPS)",
+    "storage_8443": "Managed disks",
+}
 
 
 def default_targets(
@@ -94,107 +101,32 @@ def default_targets(
     ``storage_host`` is the blob host from the goal state (status upload blob or extension
     location); without it no storage target is added. Port 8443 matters only for managed disks.
     """
-    targets = [
-        Target("wireserver_80", WIRESERVER_IP, 80, purpose="WireServer (goal state, status)"),
-        Target("wireserver_32526", WIRESERVER_IP, 32526, purpose="HostGAPlugin"),
-        Target("imds_80", IMDS_IP, 80, purpose="Instance Metadata Service"),
-    ]
-    if storage_host:
-        targets.append(Target("storage_443", storage_host, 443, True, "Storage (HTTPS)"))
-        if managed_disks:
-            targets.append(Target("storage_8443", storage_host, 8443, True, "Managed disks"))
-    return targets
+    return [typed_target(t) for t in onvm_probes.default_targets(storage_host, managed_disks)]
+
+
+def typed_target(plain: dict[str, Any]) -> Target:
+    name = plain["name"]
+    return Target(name, plain["host"], plain["port"], plain["use_proxy"], _PURPOSES.get(name, ""))
+
+
+def plain_target(target: Target) -> dict[str, Any]:
+    """The target as ``onvm/probes.py`` takes it."""
+    plain: dict[str, Any] = onvm_probes.target(target.name, target.host, target.port,
+                                               target.use_proxy)
+    return plain
+
+
+def proxy_pair(proxy: Proxy | None) -> tuple[str, int] | None:
+    return None if proxy is None else (proxy.host, proxy.port)
 
 
 def probe_targets(targets: list[Target], proxy: Proxy | None, timeout: float) -> list[ProbeResult]:
     """Probe every target concurrently (total time ~ one timeout), results in input order."""
-    if not targets:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-        return list(pool.map(lambda t: probe_one(t, proxy, timeout), targets))
+    results = onvm_probes.probe_targets([plain_target(t) for t in targets], proxy_pair(proxy),
+                                          timeout)
+    return [ProbeResult.from_dict(r) for r in results]
 
 
 def probe_one(target: Target, proxy: Proxy | None, timeout: float) -> ProbeResult:
-    start = time.monotonic()
-    use_proxy = proxy if (proxy is not None and target.use_proxy) else None
-    try:
-        if use_proxy is None:
-            _direct_connect(target, timeout)
-        else:
-            _connect_via_proxy(target, use_proxy, start + timeout)
-        status, error = STATUS_OK, ""
-    except _ProxyRefused as exc:
-        status, error = STATUS_ERROR, str(exc)
-    except ConnectionRefusedError as exc:
-        status, error = STATUS_REFUSED, _describe(exc, use_proxy)
-    except TimeoutError as exc:
-        status, error = STATUS_TIMEOUT, _describe(exc, use_proxy) or "timed out"
-    except OSError as exc:
-        status, error = STATUS_ERROR, _describe(exc, use_proxy)
-    elapsed = round((time.monotonic() - start) * 1000.0, 1)
-    return ProbeResult(
-        name=target.name,
-        host=target.host,
-        port=target.port,
-        status=status,
-        elapsed_ms=elapsed,
-        error=error,
-        via_proxy=str(use_proxy) if use_proxy else "",
-    )
-
-
-class _ProxyRefused(OSError):
-    """The proxy answered CONNECT with something other than 2xx."""
-
-
-def _describe(exc: BaseException, proxy: Proxy | None) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return f"via proxy {proxy}: {text}" if proxy else text
-
-
-def _direct_connect(target: Target, timeout: float) -> None:
-    sock = socket.create_connection((target.host, target.port), timeout=timeout)
-    sock.close()
-
-
-def _connect_via_proxy(target: Target, proxy: Proxy, deadline: float) -> None:
-    """Open a tunnel with ``CONNECT``; a 2xx answer means the proxy reached the target."""
-    sock = socket.create_connection((proxy.host, proxy.port), timeout=_remaining(deadline))
-    try:
-        authority = _authority(target.host, target.port)
-        request = f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n"
-        sock.settimeout(_remaining(deadline))
-        sock.sendall(request.encode("ascii", "strict"))
-        status_line = _read_status_line(sock, deadline)
-    finally:
-        sock.close()
-    parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise _ProxyRefused(f"proxy {proxy} sent an invalid reply: {status_line[:80]!r}")
-    if not parts[1].startswith("2"):
-        raise _ProxyRefused(f"proxy {proxy} answered CONNECT with {' '.join(parts[1:])[:80]}")
-
-
-def _read_status_line(sock: socket.socket, deadline: float) -> str:
-    buffer = b""
-    while b"\r\n" not in buffer:
-        sock.settimeout(_remaining(deadline))
-        chunk = sock.recv(1024)
-        if not chunk:
-            raise ConnectionResetError("proxy closed the connection before answering CONNECT")
-        buffer += chunk
-        if len(buffer) > _MAX_PROXY_REPLY:
-            raise _ProxyRefused("proxy reply line too long")
-    return buffer.split(b"\r\n", 1)[0].decode("latin-1")
-
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("timed out")
-    return left
-
-
-def _authority(host: str, port: int) -> str:
-    # IPv6 literals need brackets in the CONNECT authority.
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    result = onvm_probes.probe_one(plain_target(target), proxy_pair(proxy), timeout)
+    return ProbeResult.from_dict(result)

@@ -68,125 +68,21 @@ key                                 value
 
 from __future__ import annotations
 
-from analyzer.live.probes import NAMED_TARGETS
-from analyzer.live.vm_state import CONF_KEYS, LiveFacts
+from analyzer.live.vm_state import LiveFacts
+from analyzer.onvm import rows as onvm_rows
 from analyzer.parse.rows import ConfigRow
 
-SOURCE_KIND = "live"
+SOURCE_KIND = onvm_rows.SOURCE_KIND
 
 
-def _flag(value: bool | None) -> str:
-    if value is None:
-        return "unknown"
-    return "true" if value else "false"
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.1f}" if whole else "0.0"
-
-
-class _Rows:
-    def __init__(self, member: str) -> None:
-        self.member = member
-        self.rows: list[ConfigRow] = []
-
-    def add(self, key: str, value: object, line: int | None = None) -> None:
-        self.rows.append(ConfigRow(SOURCE_KIND, key, str(value), self.member, line))
+def _typed(rows: list[dict[str, object]]) -> list[ConfigRow]:
+    return [ConfigRow(**row) for row in rows]  # type: ignore[arg-type]
 
 
 def live_rows(facts: LiveFacts, member: str) -> list[ConfigRow]:
-    out = _Rows(member)
-    _agent_rows(out, facts)
-    _service_rows(out, facts)
-    out.add("python.version", facts.python_version)
-    out.add("python.source", facts.python_source)
-    _resource_rows(out, facts)
-    _conf_rows(out, facts)
-    _dhcp_rows(out, facts)
-    _network_rows(out, facts)
-    out.add("live.unreadable_count", len(facts.unreadable))
-    return out.rows
-
-
-def _agent_rows(out: _Rows, facts: LiveFacts) -> None:
-    daemons, handlers = facts.pids("daemon"), facts.pids("exthandler")
-    out.add("agent.running", _flag(bool(daemons or handlers)))
-    out.add("agent.daemon_running", _flag(bool(daemons)))
-    out.add("agent.daemon_pid", ",".join(map(str, daemons)))
-    out.add("agent.daemon_version", facts.version_of("daemon"))
-    out.add("agent.exthandler_running", _flag(bool(handlers)))
-    out.add("agent.exthandler_pid", ",".join(map(str, handlers)))
-    out.add("agent.exthandler_version", facts.version_of("exthandler"))
-    out.add("agent.installed_version", facts.installed_version)
-
-
-def _service_rows(out: _Rows, facts: LiveFacts) -> None:
-    svc = facts.service()
-    out.add("agent.service_unit", svc.unit if svc else "")
-    out.add("agent.service_found", _flag(svc is not None))
-    active: bool | None = None
-    state = ""
-    if svc is not None and svc.active_state:
-        active = svc.active_state == "active"
-        state = f"{svc.active_state}/{svc.sub_state}" if svc.sub_state else svc.active_state
-    out.add("agent.service_active", _flag(active))
-    out.add("agent.service_state", state)
-    out.add("agent.service_enabled", (svc.unit_file_state if svc else "") or "unknown")
-    out.add("agent.service_restart", facts.restart_policy())
-    out.add("agent.auto_restart", _flag(facts.auto_restart()))
-
-
-def _resource_rows(out: _Rows, facts: LiveFacts) -> None:
-    for mount, label in (("/", "root"), ("/var", "var")):
-        disk = facts.disk(mount)
-        if disk is not None:
-            out.add(f"disk.{label}_free_bytes", disk.free_bytes)
-            out.add(f"disk.{label}_free_percent", f"{disk.free_percent:.1f}")
-    if facts.mem_total_bytes is not None:
-        out.add("memory.total_bytes", facts.mem_total_bytes)
-    if facts.mem_available_bytes is not None:
-        out.add("memory.available_bytes", facts.mem_available_bytes)
-        if facts.mem_total_bytes:
-            out.add(
-                "memory.available_percent",
-                _percent(facts.mem_available_bytes, facts.mem_total_bytes),
-            )
-    if facts.cpu_busy_percent is not None:
-        out.add("cpu.busy_percent", f"{facts.cpu_busy_percent:.1f}")
-    if facts.cpu_count is not None:
-        out.add("cpu.count", facts.cpu_count)
-    if facts.load1 is not None:
-        out.add("cpu.load1", f"{facts.load1:.2f}")
-
-
-def _conf_rows(out: _Rows, facts: LiveFacts) -> None:
-    out.add("conf.found", _flag(facts.conf_found))
-    for key in CONF_KEYS:
-        value, line = facts.conf_value(key)
-        if value is not None:
-            out.add(f"conf.{key}", value, line)
-
-
-def _dhcp_rows(out: _Rows, facts: LiveFacts) -> None:
-    option = facts.option_245()
-    out.add("dhcp.lease_files", len(facts.leases))
-    out.add("dhcp.option_245", option)
-    out.add("dhcp.option_245_present", _flag(bool(option)))
-
-
-def _network_rows(out: _Rows, facts: LiveFacts) -> None:
-    out.add("network.probed", _flag(facts.network_probed))
-    out.add("network.proxy", facts.proxy)
-    for result in facts.network:
-        prefix = f"network.{result.name}"
-        out.add(f"{prefix}.ok", _flag(result.ok))
-        out.add(f"{prefix}.status", result.status)
-        out.add(f"{prefix}.error", result.error)
-        out.add(f"{prefix}.elapsed_ms", f"{result.elapsed_ms:.0f}")
-        out.add(f"{prefix}.endpoint", f"{result.host}:{result.port}")
-        out.add(f"{prefix}.via_proxy", result.via_proxy)
-        if result.name not in NAMED_TARGETS:  # the user's own target: WAA-NET-006 reads it
-            out.add(f"network.custom.{result.name}.status", result.status)
+    """The rows above, made by ``onvm/rows.py`` (the zipapp's own rows, the one
+    implementation) from the same facts."""
+    return _typed(onvm_rows.live_rows(facts.as_plain(), member))
 
 
 # -- the files the facts were read from, as a bundle holding them would give them ---------------
@@ -202,15 +98,5 @@ def file_rows(facts: LiveFacts, member: str, kinds: tuple[str, ...] = FILE_KINDS
     """waagent.conf settings as written (the last assignment of each key, with its line) and,
     per lease file, a ``lease`` row and the current lease's ``option_245`` row: what
     ``parse.conf`` and ``parse.dhcp`` give for the same files (older leases aside)."""
-    rows: list[ConfigRow] = []
-    if "waagent_conf" in kinds and facts.conf_found:
-        rows += [ConfigRow("waagent_conf", key, value, member, facts.conf_lines.get(key))
-                 for key, value in facts.conf.items()]
-    if "dhcp_lease" in kinds:
-        for lease in facts.leases:
-            if lease.leases <= 0:
-                continue
-            rows.append(ConfigRow("dhcp_lease", "lease", lease.kind, member))
-            if lease.option_245:
-                rows.append(ConfigRow("dhcp_lease", "option_245", lease.option_245, member))
-    return rows
+    rows = onvm_rows.file_rows(facts.as_plain(), member)
+    return _typed([row for row in rows if row["source_kind"] in kinds])

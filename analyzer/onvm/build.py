@@ -48,8 +48,8 @@ _MAIN = (
     "from analyzer.onvm.main import main\n"
     "sys.exit(main())\n"
 )
-_SHIPPED_MODULES = ("__init__.py", "checks.py", "collect.py", "facts.py", "main.py", "probes.py",
-                    "redact.py", "rows.py", "texts.py")
+_SHIPPED_MODULES = ("__init__.py", "checks.py", "collect.py", "facts.py", "formats.py", "main.py",
+                    "probes.py", "redact.py", "rows.py", "specs.py", "texts.py")
 
 
 class BuildError(Exception):

@@ -21,6 +21,8 @@ import time
 from typing import Any, Dict  # noqa: F401  (type comments)
 
 from analyzer import safe_open
+from analyzer.onvm import formats
+from analyzer.onvm.specs import DHCP_LEASE_GLOBS, WAAGENT_CONF
 
 SCHEMA = "waagent-analyzer/live-facts/v1"
 
@@ -29,28 +31,8 @@ UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "lib/systemd/system",
              "usr/lib/systemd/system")
 UPSTART_JOBS = ("etc/init/walinuxagent.conf", "etc/init/waagent.conf")
 SYSTEMCTL_PROPERTIES = "LoadState,ActiveState,SubState,Restart,UnitFileState"
-CONF_PATH = "etc/waagent.conf"
-CONF_DEFAULTS = (
-    ("Logs.Verbose", "n"),
-    ("Extensions.Enabled", "y"),
-    ("AutoUpdate.Enabled", "y"),
-    ("AutoUpdate.UpdateToLatestVersion", "y"),
-    ("HttpProxy.Host", None),
-    ("HttpProxy.Port", None),
-    ("OS.EnableFirewall", "n"),
-    ("Logs.Collect", "y"),
-    ("Protocol.EndpointDiscovery", "dhcp"),
-)
-"""Settings the rules care about and the agent's own defaults (``None`` = reported only when
-the file sets it); the same as ``analyzer/parse/conf.py``, which the parity test compares."""
-DHCP_LEASE_GLOBS = (
-    "var/lib/dhcp/dhclient*.leases",
-    "var/lib/dhclient/*.lease",
-    "var/lib/dhclient/*.leases",
-    "var/lib/NetworkManager/*.lease",
-    "run/systemd/netif/leases/*",
-    "var/lib/wicked/lease-*-dhcp-ipv4.xml",
-)
+CONF_PATH = WAAGENT_CONF
+CONF_KEYS = formats.REPORTED_KEYS
 AGENT_VERSION_GLOBS = (
     "usr/lib/python3/dist-packages/azurelinuxagent/common/version.py",
     "usr/lib/python3*/site-packages/azurelinuxagent/common/version.py",
@@ -84,20 +66,12 @@ class Reader(object):
         # type: (str, int, bool) -> Any
         """First ``limit`` bytes, or None when missing or unreadable."""
         try:
-            fd = safe_open.open_under(self.root, relpath)
+            return read_capped(self.root, relpath, limit)
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ESRCH) or quiet:
                 return None
             self.note(relpath, exc)
             return None
-        try:
-            return _read_fd(fd, limit)
-        except OSError as exc:
-            if not quiet:
-                self.note(relpath, exc)
-            return None
-        finally:
-            os.close(fd)
 
     def text(self, relpath, limit=READ_CAP, quiet=False):
         # type: (str, int, bool) -> Any
@@ -146,6 +120,18 @@ def reason(exc):
     return "%s: %s" % (type(exc).__name__, detail) if detail else type(exc).__name__
 
 
+def read_capped(root, relpath, limit):
+    # type: (str, str, int) -> bytes
+    """At most ``limit`` bytes of the regular (or /proc) file root/relpath, opened through
+    ``safe_open`` (no link followed anywhere, no FIFO or device opened). Every file read of
+    the self-check goes through here (tests patch it to simulate errors)."""
+    fd = safe_open.open_under(root, relpath)
+    try:
+        return _read_fd(fd, limit)
+    finally:
+        os.close(fd)
+
+
 def _read_fd(fd, limit):
     # type: (int, int) -> bytes
     chunks = []
@@ -172,9 +158,17 @@ def _is_live_root(root):
         return False
 
 
-def gather(root, sample_seconds=0.5, systemctl=None):
-    # type: (str, float, Any) -> dict
-    """Every live fact under ``root`` (``/`` on the VM, a fake tree in tests)."""
+def gather(root, sample_seconds=0.5, systemctl=None, redactor=None, wicked=None,
+           sleep=time.sleep):
+    # type: (str, float, Any, Any, Any, Any) -> dict
+    """Every live fact under ``root`` (``/`` on the VM, a fake tree in tests).
+
+    ``systemctl`` replaces the ``systemctl show`` runner (by default used only when ``root``
+    is ``/``); ``redactor`` (``redact_text``/``redact_obj``) cleans what is read, by default
+    the zipapp's ``analyzer.onvm.redact``; ``wicked`` reads a wicked XML lease (the full tool
+    passes its lxml parser); ``sleep`` waits between the two CPU samples."""
+    if redactor is None:
+        from analyzer.onvm import redact as redactor
     reader = Reader(root)
     facts = {  # type: Dict[str, Any]
         "root": root, "gathered_at": utc_now(), "schema": SCHEMA,
@@ -185,7 +179,7 @@ def gather(root, sample_seconds=0.5, systemctl=None):
         "conf": {}, "conf_lines": {}, "leases": [], "proxy": "", "network": [],
         "network_probed": False, "unreadable": [],
     }
-    facts["processes"] = scan_agent_processes(reader)
+    facts["processes"] = scan_agent_processes(reader, redactor)
     facts["installed_version"] = _installed_agent_version(reader)
     if systemctl is None and _is_live_root(root) and shutil.which("systemctl"):
         systemctl = run_systemctl
@@ -196,9 +190,9 @@ def gather(root, sample_seconds=0.5, systemctl=None):
     _memory_facts(facts, reader)
     facts["cpu_count"], facts["load1"] = _cpu_static_facts(reader)
     facts["cpu_sample_seconds"] = float(sample_seconds)
-    facts["cpu_busy_percent"] = _cpu_busy_percent(reader, sample_seconds)
-    _conf_facts(facts, reader)
-    facts["leases"] = dhcp_lease_facts(reader)
+    facts["cpu_busy_percent"] = cpu_busy_percent(reader, sample_seconds, sleep)
+    _conf_facts(facts, reader, redactor)
+    facts["leases"] = dhcp_lease_facts(reader, wicked or wicked_lease_rows)
     facts["versions"] = versions_on_disk(reader)
     facts["unreadable"] = reader.unreadable
     return facts
@@ -282,8 +276,8 @@ def _script_index(argv):
     return None
 
 
-def scan_agent_processes(reader):
-    # type: (Reader) -> list
+def scan_agent_processes(reader, redactor):
+    # type: (Reader, Any) -> list
     found = []
     errors = 0
     entries = sorted((n for n, kind in reader.listdir("proc") if n.isdigit() and kind == "dir"),
@@ -293,7 +287,8 @@ def scan_agent_processes(reader):
         if raw is None:
             errors += 1
             continue
-        argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+        # Redacted where it is read: a command line can carry ``--password X``.
+        argv = [redactor.redact_text(a.decode("utf-8", "replace")) for a in raw.split(b"\0") if a]
         classified = classify_cmdline(argv) if argv else None
         if classified is None:
             continue
@@ -599,14 +594,15 @@ def _cpu_ticks(text):
     return None
 
 
-def _cpu_busy_percent(reader, sample_seconds):
-    # type: (Reader, float) -> Any
+def cpu_busy_percent(reader, sample_seconds, sleep=time.sleep):
+    # type: (Reader, float, Any) -> Any
+    """Share of CPU time not idle between two reads of /proc/stat ``sample_seconds`` apart."""
     if sample_seconds <= 0:
         return None
     first = _cpu_ticks(reader.text("proc/stat") or "")
     if first is None:
         return None
-    time.sleep(sample_seconds)
+    sleep(sample_seconds)
     second = _cpu_ticks(reader.text("proc/stat", quiet=True) or "")
     if second is None:
         return None
@@ -616,52 +612,59 @@ def _cpu_busy_percent(reader, sample_seconds):
     return round(100.0 * max(0, busy) / total, 1)
 
 
-# -- waagent.conf -----------------------------------------------------------------------------
+# -- waagent.conf and DHCP leases: read by formats.py, the bundle parsers' own reading ----------
 
 
-def parse_waagent_conf(text):
-    # type: (str) -> list
-    """``(key, value, line)`` per ``Key=Value``; ``#`` starts a comment, quotes dropped."""
-    out = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        key, sep, value = line.partition("=")
-        if sep and key.strip():
-            out.append((key.strip(), value.strip().strip('"').strip(), number))
-    return out
-
-
-def _conf_facts(facts, reader):
-    # type: (dict, Reader) -> None
-    from analyzer.onvm import redact
-
-    text = reader.text(CONF_PATH)
-    if text is None:
+def _conf_facts(facts, reader, redactor):
+    # type: (dict, Reader, Any) -> None
+    data = reader.read(CONF_PATH)
+    if data is None:
         return
     facts["conf_found"] = True
-    for key, value, line in parse_waagent_conf(text):
-        # Values end up in self-check.json: a proxy URL may carry a password.
-        facts["conf"][key] = redact.redact_text(value)
+    try:
+        text = formats.decode_small_text(data)
+    except ValueError as exc:
+        reader.note(CONF_PATH, str(exc))
+        return
+    for key, value, line in formats.conf_assignments(text):
+        # Values end up in self-check.json: a proxy URL may carry a password. The last
+        # assignment wins, as for the agent.
+        facts["conf"][key] = formats.redact_setting(key, value, redactor)
         facts["conf_lines"][key] = line
 
 
 def conf_value(facts, key):
     # type: (dict, str) -> tuple
+    """Value of a waagent.conf key and its line (``None`` line: the agent's default)."""
     if key in facts["conf"]:
         return facts["conf"][key], facts["conf_lines"].get(key)
-    return dict(CONF_DEFAULTS).get(key), None
+    return formats.effective_conf(facts["conf"].items()).get(key), None
 
 
-# -- DHCP leases ------------------------------------------------------------------------------
-
-_DHCLIENT_LEASE_RE = re.compile(r"^\s*lease\s*\{(.*?)^\s*\}", re.MULTILINE | re.DOTALL)
-_DHCLIENT_245_RE = re.compile(r"^\s*option\s+unknown-245\s+([^;]+);", re.MULTILINE)
-_NETWORKD_245_RE = re.compile(r"^OPTION_245=([0-9A-Fa-f]+)\s*$", re.MULTILINE)
 _WICKED_245_RE = re.compile(r"<code>\s*245\s*</code>\s*<data>\s*([0-9A-Fa-f:]+)\s*</data>")
 
 
-def dhcp_lease_facts(reader):
-    # type: (Reader) -> list
+def wicked_lease_rows(data, vm_path):
+    # type: (bytes, str) -> list
+    """The zipapp's reading of a wicked XML lease (no safe XML parser on the VM): option 245
+    as ``<option><code>245</code><data>..</data>``; the full tool reads it with lxml."""
+    match = _WICKED_245_RE.search(data.decode("utf-8", "replace"))
+    return formats.lease_rows({"option_245": match.group(1)} if match else {}, 1)
+
+
+def lease_file_rows(data, vm_path, wicked=wicked_lease_rows):
+    # type: (bytes, str, Any) -> list
+    """``(key, value, line)`` rows of one lease file; [] when it is not a lease file."""
+    if data.lstrip()[:1] == b"<":
+        return wicked(data, vm_path)
+    try:
+        return formats.lease_text_rows(formats.decode_small_text(data), vm_path.rsplit("/", 1)[-1])
+    except ValueError:
+        return []
+
+
+def dhcp_lease_facts(reader, wicked=wicked_lease_rows):
+    # type: (Reader, Any) -> list
     found = []
     seen = set()
     for pattern in DHCP_LEASE_GLOBS:
@@ -669,55 +672,11 @@ def dhcp_lease_facts(reader):
             if path in seen:
                 continue
             seen.add(path)
-            text = reader.text(path)
-            if text is not None:
-                found.append(_lease_facts("/" + path, text))
+            data = reader.read(path)
+            if data is not None:
+                vm_path = "/" + path
+                found.append(formats.lease_summary(vm_path, lease_file_rows(data, vm_path, wicked)))
     return found
-
-
-def _lease_facts(vm_path, text):
-    # type: (str, str) -> dict
-    if vm_path.startswith("/run/systemd/netif/leases/"):
-        match = _NETWORKD_245_RE.search(text)
-        return _lease(vm_path, "networkd", 1, _ip_from_hex(match.group(1)) if match else "")
-    if vm_path.endswith(".xml"):
-        match = _WICKED_245_RE.search(text)
-        return _lease(vm_path, "wicked", 1, _ip_from_hex(match.group(1)) if match else "")
-    # dhclient appends one ``lease { }`` block per renewal: the last one is the current lease.
-    blocks = _DHCLIENT_LEASE_RE.findall(text)
-    match = _DHCLIENT_245_RE.search(blocks[-1]) if blocks else None
-    return _lease(vm_path, "dhclient", len(blocks), _ip_from_dhclient(match.group(1)) if match
-                  else "")
-
-
-def _lease(path, kind, leases, option):
-    # type: (str, str, int, str) -> dict
-    return {"path": path, "kind": kind, "leases": leases, "option_245": option}
-
-
-def _ip_from_dhclient(value):
-    # type: (str) -> str
-    value = value.strip()
-    if value.startswith('"') and value.endswith('"'):
-        raw = value[1:-1].encode("latin-1", "replace")
-        return ".".join(str(b) for b in bytearray(raw)) if len(raw) == 4 else ""
-    return _ip_from_hex(value)
-
-
-def _ip_from_hex(value):
-    # type: (str) -> str
-    try:
-        if ":" in value:
-            octets = [int(part, 16) for part in value.split(":")]
-        else:
-            if len(value) != 8:
-                return ""
-            octets = [int(value[i:i + 2], 16) for i in range(0, 8, 2)]
-    except ValueError:
-        return ""
-    if len(octets) != 4 or any(o > 255 for o in octets):
-        return ""
-    return ".".join(str(o) for o in octets)
 
 
 def option_245(facts):

@@ -90,6 +90,12 @@ def _check_output(path):
     parent = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
         raise UsageError("--output %s: folder does not exist or is not writable" % path)
+    from analyzer.onvm.collect import archive_format
+
+    try:
+        archive_format(path)  # .tar.gz, .tgz or .zip (or a folder), as the full tool's collect
+    except ValueError as exc:
+        raise UsageError("--output %s" % exc) from None
 
 
 def sanitize(text):
@@ -176,14 +182,9 @@ def write_out(text):
 
 def _probe(live, root, targets, proxy, timeout):
     # type: (dict, str, Any, Any, float) -> None
-    if targets is None:
-        reader = facts.Reader(root)
-        host = probes.discover_storage_host(reader)
-        targets = probes.default_targets(host, managed_disks=probes.looks_managed(host))
-    if proxy is None:
-        proxy = probes.proxy_from_settings(live["conf"], dict(os.environ))
-    if proxy is not None and any(t["use_proxy"] for t in targets):
-        live["proxy"] = "%s:%s" % proxy
+    targets, proxy, shown = probes.plan(root, live["conf"], dict(os.environ), targets, proxy)
+    if shown:
+        live["proxy"] = shown
     live["network"] = probes.probe_targets(targets, proxy, timeout)
     live["network_probed"] = True
 

@@ -13,6 +13,9 @@ from typing import Any  # noqa: F401  (type comments)
 
 WIRESERVER_IP = "168.63.129.16"
 IMDS_IP = "169.254.169.254"
+NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
+"""Names of the targets :func:`default_targets` probes; any other name is the user's own
+(``--target NAME=HOST:PORT``) and also gets a ``network.custom.<name>.status`` row."""
 _MAX_PROXY_REPLY = 8 * 1024
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})+$")
@@ -72,13 +75,32 @@ def _incarnation(path):
     return int(number) if number.isdigit() else -1
 
 
+def plan(root, conf, environ, targets=None, proxy=None, storage_host=None, managed_disks=None):
+    # type: (str, Any, Any, Any, Any, Any, Any) -> tuple
+    """``(targets, proxy, shown)`` of a ``--network`` run: the given targets, else the defaults
+    for the storage host of the current goal state under ``root`` (``storage_host`` wins;
+    port 8443 when the host looks like managed disks, unless ``managed_disks`` says); the given
+    proxy, else the one the agent would use (:func:`proxy_from_settings`); ``shown`` is the
+    proxy's ``host:port`` when a target goes through it, else empty."""
+    if targets is None:
+        from analyzer.onvm.facts import Reader
+
+        host = storage_host or discover_storage_host(Reader(root))
+        disks = looks_managed(host) if managed_disks is None else managed_disks
+        targets = default_targets(host, managed_disks=disks)
+    if proxy is None:
+        proxy = proxy_from_settings(conf, environ)
+    used = proxy is not None and any(t["use_proxy"] for t in targets)
+    return targets, proxy, "%s:%s" % proxy if used else ""
+
+
 def looks_managed(host):
     # type: (Any) -> bool
     return bool(host) and str(host).lower().startswith("md-")
 
 
 def proxy_from_settings(conf, environ):
-    # type: (dict, dict) -> Any
+    # type: (Any, Any) -> Any
     """(host, port) the agent would use for storage: waagent.conf first, then the environment."""
     host = (conf.get("HttpProxy.Host") or "").strip()
     port = (conf.get("HttpProxy.Port") or "").strip()
@@ -133,7 +155,7 @@ class _ProxyRefused(OSError):
 
 def probe_one(tgt, proxy, timeout):
     # type: (dict, Any, float) -> dict
-    start = time.time()
+    start = time.monotonic()
     use_proxy = proxy if (proxy is not None and tgt["use_proxy"]) else None
     shown = "%s:%s" % use_proxy if use_proxy else ""
     try:
@@ -151,7 +173,7 @@ def probe_one(tgt, proxy, timeout):
     except OSError as exc:
         timed_out = type(exc).__name__ == "TimeoutError"
         status, error = ("timeout" if timed_out else "error"), _describe(exc, shown)
-    elapsed = round((time.time() - start) * 1000.0, 1)
+    elapsed = round((time.monotonic() - start) * 1000.0, 1)
     return _result(tgt, status, elapsed, error, shown)
 
 
@@ -202,7 +224,7 @@ def _connect_via_proxy(tgt, proxy, deadline):
 
 def _remaining(deadline):
     # type: (float) -> float
-    left = deadline - time.time()
+    left = deadline - time.monotonic()
     if left <= 0:
         raise socket.timeout("timed out")
     return left

@@ -9,6 +9,7 @@ tool's for the same facts: the rules see the same table on the VM and in ``analy
 from typing import Any  # noqa: F401  (type comments)
 
 from analyzer.onvm import facts as F
+from analyzer.onvm.probes import NAMED_TARGETS
 
 SOURCE_KIND = "live"
 MEMBER = "self-check.json"
@@ -80,7 +81,7 @@ def live_rows(facts, member=MEMBER):
         add("cpu.load1", "%.2f" % facts["load1"])
 
     add("conf.found", _flag(facts["conf_found"]))
-    for key, _ in F.CONF_DEFAULTS:
+    for key in F.CONF_KEYS:
         value, line = F.conf_value(facts, key)
         if value is not None:
             add("conf." + key, value, line)
@@ -106,8 +107,6 @@ def live_rows(facts, member=MEMBER):
     return rows
 
 
-NAMED_TARGETS = ("wireserver_80", "wireserver_32526", "imds_80", "storage_443", "storage_8443")
-"""As analyzer.live.probes.NAMED_TARGETS (this module may import only the standard library)."""
 
 
 def _version_of(procs, role):

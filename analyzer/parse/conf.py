@@ -14,85 +14,52 @@ agent's own reading rules and defaults.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from analyzer import redact
 from analyzer.bundle.model import SourceKind
+from analyzer.onvm import formats
+from analyzer.onvm.formats import STRING_DEFAULTS, SWITCH_DEFAULTS
 from analyzer.parse.rows import ConfigRow
 from analyzer.parse.text import decode_text
-from analyzer.redact import redact_obj, redact_text
 from analyzer.settings import DEFAULT_LIMITS
 
+__all__ = ["STRING_DEFAULTS", "SWITCH_DEFAULTS", "effective_waagent_conf", "parse_vmbackup_conf",
+           "parse_waagent_conf"]
+
 _MAX = DEFAULT_LIMITS.max_xml_bytes
-_KEY = re.compile(r"^[A-Za-z][\w.\-]{0,127}$")
-_MAX_VALUE = 1024
+_MAX_VALUE = formats.MAX_VALUE
+
 
 def _redact_setting(key: str, value: str) -> str:
     """A setting whose name says secret loses its value (yes/no switches stay), others are
     redacted as text: the value alone no longer shows it was a password."""
-    masked = redact_obj({key: value})[key]
-    return redact_text(masked) if isinstance(masked, str) else value
+    return formats.redact_setting(key, value, redact)
 
 
 # --- waagent.conf -------------------------------------------------------------------------
 
 
 def parse_waagent_conf(data: bytes, member: str, *, max_bytes: int = _MAX) -> list[ConfigRow]:
-    """``Key=Value`` lines as the agent reads them: ``#`` lines are comments, the value is cut
-    at the first ``#`` and stripped of spaces and double quotes. Lines that are not
-    assignments, or whose key is not a plain identifier, are ignored.
-    """
-    rows = []
-    for number, line in enumerate(decode_text(data, member, max_bytes).splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or "=" not in stripped:
-            continue
-        key, _, raw = stripped.partition("=")
-        key = key.strip()
-        if not _KEY.match(key):
-            continue
-        value = raw.split("#", 1)[0].strip('" ').strip()
-        rows.append(
-            ConfigRow(
-                source_kind=SourceKind.WAAGENT_CONF,
-                key=key,
-                value=_redact_setting(key, value)[:_MAX_VALUE],
-                member=member,
-                line=number,
-            )
+    """``Key=Value`` lines as the agent reads them (``analyzer/onvm/formats.py``, the one
+    reading of the format, which the live self-check and the on-VM zipapp use too)."""
+    text = decode_text(data, member, max_bytes)
+    return [
+        ConfigRow(
+            source_kind=SourceKind.WAAGENT_CONF,
+            key=key,
+            value=_redact_setting(key, value),
+            member=member,
+            line=number,
         )
-    return rows
-
-
-# Switch defaults of the agent (a switch reads only y/n, case-insensitive; anything else,
-# including "yes"/"true", falls back to the default). Code defaults, not the shipped file:
-# distro packages ship OS.EnableFirewall=y, the agent's own default is n.
-SWITCH_DEFAULTS: dict[str, str] = {
-    "Extensions.Enabled": "y",
-    "Logs.Verbose": "n",
-    "Logs.Collect": "y",
-    "AutoUpdate.Enabled": "y",
-    "OS.EnableFirewall": "n",
-    "EnableOverProvisioning": "y",
-}
-STRING_DEFAULTS: dict[str, str | None] = {
-    "HttpProxy.Host": None,
-    "HttpProxy.Port": None,
-    "Protocol.EndpointDiscovery": "dhcp",
-    "AutoUpdate.GAFamily": "Prod",
-    "Lib.Dir": "/var/lib/waagent",
-    "Extension.LogDir": "/var/log/azure",
-}
-_UPDATE_TO_LATEST = "AutoUpdate.UpdateToLatestVersion"
+        for key, value, number in formats.conf_assignments(text)
+    ]
 
 
 def effective_waagent_conf(rows: Iterable[ConfigRow]) -> dict[str, str | None]:
-    """The configuration the agent runs with: every key set in the file (last assignment
-    wins, ``None`` means unset) plus defaults for the keys the rules look at.
-
-    Switch values are normalised to ``"y"``/``"n"``. ``AutoUpdate.UpdateToLatestVersion``
-    defaults to the effective ``AutoUpdate.Enabled`` (the newer key overrides the older one
-    only when present).
+    """The configuration the agent runs with (``formats.effective_conf``): every key set in
+    the file (last assignment wins, ``None`` means unset) plus defaults for the keys the
+    rules look at; switch values normalised to ``"y"``/``"n"``.
 
     >>> conf = effective_waagent_conf([
     ...     ConfigRow("waagent_conf", "AutoUpdate.Enabled", "N", "f", 1),
@@ -101,26 +68,10 @@ def effective_waagent_conf(rows: Iterable[ConfigRow]) -> dict[str, str | None]:
     >>> conf["AutoUpdate.UpdateToLatestVersion"], conf["Extensions.Enabled"], conf["HttpProxy.Host"]
     ('n', 'y', None)
     """
-    values: dict[str, str | None] = {}
-    for row in rows:
-        if row.source_kind == SourceKind.WAAGENT_CONF:
-            values[row.key] = None if row.value == "None" else row.value
-    effective: dict[str, str | None] = dict(values)
-    for key, default in SWITCH_DEFAULTS.items():
-        effective[key] = _switch(values.get(key), default)
-    for key, fallback in STRING_DEFAULTS.items():
-        if values.get(key) is None:
-            effective[key] = fallback
-    effective[_UPDATE_TO_LATEST] = _switch(
-        values.get(_UPDATE_TO_LATEST), effective["AutoUpdate.Enabled"] or "y"
+    effective: dict[str, str | None] = formats.effective_conf(
+        (row.key, row.value) for row in rows if row.source_kind == SourceKind.WAAGENT_CONF
     )
     return effective
-
-
-def _switch(value: str | None, default: str) -> str:
-    if value is not None and value.lower() in ("y", "n"):
-        return value.lower()
-    return default
 
 
 # --- vmbackup.conf ------------------------------------------------------------------------

@@ -22,193 +22,42 @@ All rows of one lease share ``line`` (the line where the lease starts).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from analyzer.bundle.model import PROVENANCE_SEPARATOR, SourceKind
+from analyzer.onvm import formats
+from analyzer.onvm.formats import UNKNOWN_INTERFACE, option_245_to_ip
 from analyzer.parse.errors import ParseError
 from analyzer.parse.rows import ConfigRow
 from analyzer.parse.text import decode_text
-from analyzer.parse.timeutil import iso_utc
 from analyzer.settings import DEFAULT_LIMITS
 
+__all__ = ["UNKNOWN_INTERFACE", "option_245_to_ip", "parse_dhcp_lease"]
+
 _MAX = DEFAULT_LIMITS.max_xml_bytes
-UNKNOWN_INTERFACE = "?"
 
 
 def parse_dhcp_lease(data: bytes, member: str, *, max_bytes: int = _MAX) -> list[ConfigRow]:
-    """Any supported lease file -> ConfigRows (format detected from the content)."""
+    """Any supported lease file -> ConfigRows (format detected from the content). dhclient
+    and networkd text is read by ``analyzer/onvm/formats.py``, as the live self-check and the
+    on-VM zipapp read it."""
     if data.lstrip()[:1] == b"<":
         return _wicked(data, member, max_bytes)
     text = decode_text(data, member, max_bytes)
-    # [ \t] and not \s: with MULTILINE, "^\s*" would rescan every following blank line.
-    if re.search(r"(?m)^[ \t]*lease[ \t]*\{", text):
-        return _dhclient(text, member)
-    if re.search(r"(?m)^[A-Z][A-Z0-9_]*=", text):
-        return _networkd(text, member)
-    if not text.strip() or all(line.lstrip().startswith("#") for line in text.splitlines()):
-        return []
-    raise ParseError("not a recognised DHCP lease file", member)
-
-
-def option_245_to_ip(value: str) -> str | None:
-    """Decode option 245 as dhclient or networkd write it; None if it is not 4 bytes.
-
-    >>> [option_245_to_ip(v) for v in ("a8:3f:81:10", "a83f8110", "a8:3f:81:a", "a8:3f")]
-    ['168.63.129.16', '168.63.129.16', '168.63.129.10', None]
-    >>> option_245_to_ip('"\\\\250?\\\\201\\\\020"')
-    '168.63.129.16'
-    """
-    value = value.strip().rstrip(";").strip()
-    if len(value) > 64:  # four bytes in any notation fit easily
-        return None
-    raw = _octets(value)
-    if raw is None or len(raw) != 4:
-        return None
-    return ".".join(str(b) for b in raw)
-
-
-def _octets(value: str) -> bytes | None:
-    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-        return _c_string(value[1:-1])
-    if ":" in value:  # dhclient prints each byte with %x: "a8:3f:81:10", leading zeros dropped
-        try:
-            return bytes(int(part, 16) for part in value.split(":"))
-        except ValueError:
-            return None
-    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", value):
-        return bytes.fromhex(value)
-    return None
-
-
-_OCTAL = re.compile(r"[0-7]{1,3}")
-
-
-def _c_string(body: str) -> bytes | None:
-    """dhclient prints printable option bytes as a quoted string with octal escapes."""
-    out = bytearray()
-    i = 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            octal = _OCTAL.match(body, i + 1)
-            if octal:
-                out.append(int(octal.group(0), 8) & 0xFF)
-                i += 1 + len(octal.group(0))
-                continue
-            out.append(ord(body[i + 1]) & 0xFF)
-            i += 2
-            continue
-        if ord(ch) > 0xFF:
-            return None
-        out.append(ord(ch))
-        i += 1
-    return bytes(out)
-
-
-def _row(key: str, value: str, member: str, line: int) -> ConfigRow:
-    return ConfigRow(
-        source_kind=SourceKind.DHCP_LEASE, key=key, value=value, member=member, line=line
-    )
-
-
-# --- dhclient -----------------------------------------------------------------------------
-
-# "expire <weekday> <yyyy/mm/dd hh:mm:ss>;", "expire <weekday> never;", "expire epoch <n>; # .."
-_EXPIRE = re.compile(
-    r"^expire\s+(?:epoch\s+(?P<epoch>\d{1,12})|(?:\d\s+)?(?:(?P<never>never)"
-    r"|(?P<date>\d{4}/\d{1,2}/\d{1,2}\s+\d{1,2}:\d{2}:\d{2})))"
-)
-
-
-def _dhclient(text: str, member: str) -> list[ConfigRow]:
-    rows: list[ConfigRow] = []
-    start = 0
-    lease: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if re.match(r"^lease\s*\{", stripped):
-            start, lease = number, {}
-        elif stripped.startswith("}") and start:
-            rows.extend(_lease_rows(lease, member, start))
-            start = 0
-        elif start:
-            _dhclient_statement(stripped, lease)
-    if start:  # file cut inside a lease: keep what was read
-        rows.extend(_lease_rows(lease, member, start))
-    return rows
-
-
-def _dhclient_statement(stripped: str, lease: dict[str, str]) -> None:
-    """One ``name args;`` line (a trailing ``# comment`` allowed), read with str methods."""
-    code = stripped.split("#", 1)[0].rstrip() if "#" in stripped else stripped
-    if not code.endswith(";") or "{" in code or "}" in code:
-        return
-    statement = code[:-1].strip()
-    if statement.startswith("interface "):
-        lease["interface"] = statement.split(None, 1)[1].strip('"')
-    elif statement.startswith("option unknown-245 "):
-        lease["option_245"] = statement.split(None, 2)[2]
-    elif statement.startswith("option dhcp-server-identifier "):
-        lease["dhcp_server"] = statement.split(None, 2)[2]
-    elif statement.startswith("expire "):
-        lease["lease_expire"] = _dhclient_expiry(statement)
-
-
-def _dhclient_expiry(statement: str) -> str:
-    """ISO expiry (UTC, as dhclient writes it unless told to use local time), or "never"."""
-    m = _EXPIRE.match(statement)
-    raw = statement.removeprefix("expire").strip()
-    if not m:
-        return raw
-    if m.group("never"):
-        return "never"
-    try:
-        if m.group("epoch"):
-            return iso_utc(datetime.fromtimestamp(int(m.group("epoch")), tz=UTC))
-        parsed = datetime.strptime(m.group("date"), "%Y/%m/%d %H:%M:%S").replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError):
-        return raw
-    return iso_utc(parsed)
-
-
-def _lease_rows(lease: dict[str, str], member: str, line: int) -> list[ConfigRow]:
-    rows = [_row("lease", lease.get("interface") or UNKNOWN_INTERFACE, member, line)]
-    if "option_245" in lease:
-        raw = lease["option_245"]
-        rows.append(
-            _row("option_245", option_245_to_ip(raw) or f"invalid:{raw[:64]}", member, line)
-        )
-    for key in ("lease_expire", "dhcp_server"):
-        if key in lease:
-            rows.append(_row(key, lease[key][:64], member, line))
-    return rows
-
-
-# --- systemd-networkd / NetworkManager internal -------------------------------------------
-
-
-def _networkd(text: str, member: str) -> list[ConfigRow]:
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
-            values[key] = value.strip()
-    # networkd names the file after the interface index; NetworkManager after the device.
     name = member.rsplit(PROVENANCE_SEPARATOR, 1)[-1].rsplit("/", 1)[-1]
-    interface = f"ifindex {name}" if name.isdigit() else _nm_interface(name)
-    lease: dict[str, str] = {"interface": interface}
-    if "OPTION_245" in values:
-        lease["option_245"] = values["OPTION_245"]
-    if "SERVER_ADDRESS" in values:
-        lease["dhcp_server"] = values["SERVER_ADDRESS"]
-    return _lease_rows(lease, member, 1)
+    try:
+        found = formats.lease_text_rows(text, name)
+    except formats.NotALease as exc:
+        raise ParseError(str(exc), member) from None
+    return _rows(found, member)
 
 
-def _nm_interface(name: str) -> str:
-    # internal-<uuid>-eth0.lease / dhclient-<uuid>-eth0.lease
-    m = re.match(r"^(?:internal|dhclient)-[0-9a-fA-F-]{36}-(.+?)\.lease$", name)
-    return m.group(1) if m else UNKNOWN_INTERFACE
+def _rows(found: list[tuple[str, str, int]], member: str) -> list[ConfigRow]:
+    return [
+        ConfigRow(source_kind=SourceKind.DHCP_LEASE, key=key, value=value, member=member,
+                  line=line)
+        for key, value, line in found
+    ]
 
 
 # --- wicked -------------------------------------------------------------------------------
@@ -239,7 +88,7 @@ def _wicked(data: bytes, member: str, max_bytes: int) -> list[ConfigRow]:
             lease["option_245"] = _wicked_data(node)
         elif tag == "server-id" and node.text:
             lease["dhcp_server"] = node.text.strip()
-    return _lease_rows(lease, member, 1)
+    return _rows(formats.lease_rows(lease, 1), member)
 
 
 def _wicked_code(node: Any) -> str:

@@ -4,10 +4,9 @@ library alone."""
 
 from __future__ import annotations
 
+from analyzer.onvm.formats import decode_small_text
 from analyzer.parse.errors import ParseError
 from analyzer.settings import DEFAULT_LIMITS
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def check_size(data: bytes, member: str, max_bytes: int, what: str = "document") -> None:
@@ -32,12 +31,7 @@ def decode_text(data: bytes, member: str, max_bytes: int = DEFAULT_LIMITS.max_xm
     'a=1\\n'
     """
     check_size(data, member, max_bytes, "text file")
-    if data[:2] == _GZIP_MAGIC:
-        raise ParseError("not text: gzip-compressed data", member)
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = data.decode("utf-16", errors="replace")
-    else:
-        text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    if "\x00" in text:
-        raise ParseError("not text: contains NUL bytes", member)
-    return text
+    try:
+        return decode_small_text(data)  # the one decoding, shared with the on-VM zipapp
+    except ValueError as exc:
+        raise ParseError(str(exc), member) from None

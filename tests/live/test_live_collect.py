@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from live_fakes import DHCLIENT_WITH_245, write
 
-from analyzer.live import collect as collect_module
 from analyzer.live.collect import CollectLimits, collect, secret_file_reason
 from analyzer.live.commands import format_collect_summary
+from analyzer.onvm import collect as collect_module  # the one collector (live/ wraps it)
 
 NOW = 1_750_000_000.0
 DAY = 86400.0

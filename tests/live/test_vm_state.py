@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from live_fakes import DHCLIENT_WITH_245, MEMINFO, RUNNING_UNIT, STAT, systemd_fake, write
 
-from analyzer.live import vm_state as facts_module
 from analyzer.live.probes import ProbeResult
 from analyzer.live.vm_state import (
     LiveFacts,
@@ -18,6 +17,7 @@ from analyzer.live.vm_state import (
     cpu_busy_percent,
     gather_live_facts,
 )
+from analyzer.onvm import facts as onvm_facts
 
 
 def _tree_snapshot(root: Path) -> dict[str, tuple[int, float, str]]:
@@ -289,14 +289,16 @@ def test_lease_symlink_is_ignored(tmp_path: Path) -> None:
 def test_permission_errors_are_recorded(
     running_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = facts_module._read_bytes
+    real = onvm_facts.read_capped
 
-    def deny(path: Path, limit: int, root: Path | None = None) -> bytes:
+    def deny(root: str, relpath: str, limit: int) -> bytes:
+        path = Path(relpath)
         if path.name in ("waagent.conf", "meminfo") or path.parent.name == "1040":
-            raise PermissionError(13, "Permission denied", str(path))
-        return real(path, limit, root)
+            raise PermissionError(13, "Permission denied", relpath)
+        return real(root, relpath, limit)
 
-    monkeypatch.setattr(facts_module, "_read_bytes", deny)
+    # Every live read goes through the one reader of onvm/facts.py.
+    monkeypatch.setattr(onvm_facts, "read_capped", deny)
     facts = gather_live_facts(running_root, sample_seconds=0)
     reasons = dict(facts.unreadable)
     assert reasons["/etc/waagent.conf"] == "PermissionError: Permission denied"

@@ -8,16 +8,14 @@ bundle. A missing interpreter fails the test: the matrix is the point.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import os
 import subprocess
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 from onvm_fakes import INTERPRETERS, SECRETS, Loopback, interpreter
+from test_live_collect import _all_contents
 
 from analyzer.pipeline import AnalyzeOptions, analyze_path
 
@@ -46,24 +44,6 @@ def _snapshot(top: Path, skip: Path) -> dict[str, tuple[int, int, int]]:
             info = path.lstat()
             state[str(path.relative_to(top))] = (info.st_mode, info.st_size, info.st_mtime_ns)
     return state
-
-
-def _bundle_contents(bundle: Path) -> dict[str, bytes]:
-    contents = {}
-    with tarfile.open(bundle, "r:gz") as tar:
-        for member in tar:
-            assert member.isreg(), member.name
-            handle = tar.extractfile(member)
-            assert handle is not None
-            data = handle.read()
-            contents[member.name] = data
-            if member.name.endswith(".gz"):
-                contents[member.name + "!"] = gzip.decompress(data)
-            if member.name.endswith(".zip"):
-                with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                    for name in archive.namelist():
-                        contents[f"{member.name}!{name}"] = archive.read(name)
-    return contents
 
 
 def _run(python: Path, zipapp: Path, root: Path, out: Path, cwd: Path, guard: Path,
@@ -121,7 +101,7 @@ def test_zipapp_under_each_python(
 
     # The bundle: no planted secret, nothing read through a link, self-check.json inside.
     bundle = out / "bundle.tar.gz"
-    contents = _bundle_contents(bundle)
+    contents = _all_contents(bundle)
     raw = gzip.decompress(bundle.read_bytes())
     for label, secret in SECRETS.items():
         assert secret.encode() not in raw, f"{label} in the tar stream"
