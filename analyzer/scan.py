@@ -232,6 +232,8 @@ def scan_member(member: Member, state: ScanState) -> None:
     )
     state.add("files", [row])
     state.kinds_seen.add(member.kind)
+    if member.extension:
+        state.matcher.note_emitter(member.provenance, member.extension)
     state.add_windows_plugin_folder(member)
     if member.mtime:
         state.tables.note_member_time(_mtime(member.mtime))
