@@ -413,6 +413,15 @@ class _Tally:
     embedded_agent: int = 0
     windows: int = 0
 
+    def recognised(self) -> int:
+        """Lines of any known shape, or 1 (so that no line at all is never a majority)."""
+        counts = (
+            self.agent, self.slash_seconds, self.snapshot_prefixed, self.word_level, self.shell,
+            self.logfmt, self.shim, self.syslog, self.journal_verbose, self.dmesg, self.console,
+            self.embedded_agent, self.windows,
+        )
+        return max(sum(counts), 1)
+
 
 def _tally(text: str) -> tuple[_Tally, Counter[str]]:
     tally = _Tally()
@@ -496,7 +505,9 @@ def _sniff_lines(text: str) -> ContentGuess:
         if _AGENT_VOCABULARY.search(text):
             return ContentGuess(SourceKind.WAAGENT_LOG)
         return NOTHING
-    if tally.agent and tally.agent + tally.slash_seconds >= half:
+    if tally.agent * 2 >= tally.recognised():
+        # Agent headers among raw lines: a command's output or openssl's error stack logged
+        # without indentation continues the agent's record.
         return ContentGuess(SourceKind.WAAGENT_LOG)
     if tally.shim and not tally.agent and tally.shim * 3 >= tally.lines:
         return ContentGuess(SourceKind.EXTENSION_LOG, named)
