@@ -330,7 +330,12 @@ def decide_kind(name_kind: str, logical_path: str, head: bytes) -> tuple[str, st
     """
     guess = sniff_content(head)
     if name_kind != K.OTHER:
-        if guess.kind in _CONTENT_MAY_REPLACE.get(name_kind, ()):
+        # An agent log by name keeps its kind while any line opens with the agent's header
+        # (a command's output in it may look like a console's).
+        agent_named = name_kind in (K.WAAGENT_LOG, K.COMMAND_EXECUTION_LOG)
+        if guess.kind in _CONTENT_MAY_REPLACE.get(name_kind, ()) and not (
+            agent_named and guess.agent_lines
+        ):
             return guess.kind, guess.extension
         return name_kind, guess.extension if name_kind == guess.kind else ""
     hint = name_hint(logical_path)

@@ -327,6 +327,8 @@ class ContentGuess:
     """A ``SourceKind``, or ``""`` when nothing recognisable was found."""
     extension: str = ""
     """The extension (``Publisher.Type``) whose own log this is, when the lines name it."""
+    agent_lines: int = 0
+    """Lines that open with the agent's own header (G1-G4)."""
 
 
 NOTHING = ContentGuess("")
@@ -429,6 +431,10 @@ def _tally(text: str) -> tuple[_Tally, Counter[str]]:
     for line in text.splitlines():
         if not line.strip():
             continue
+        if line[0] in " \t" and _CONSOLE_LINE.match(line):
+            tally.lines += 1
+            tally.console += 1
+            continue
         if line[0] in " \t" or line.rstrip() in _OUTPUT_MARKERS:
             # Continuations: traceback frames, journal fields, a wrapped syslog line.
             if _JOURNAL_FIELD.match(line):
@@ -477,6 +483,11 @@ def _tally(text: str) -> tuple[_Tally, Counter[str]]:
 
 def _sniff_lines(text: str) -> ContentGuess:
     tally, names = _tally(text)
+    guess = _decide_lines(text, tally, names)
+    return ContentGuess(guess.kind, guess.extension, tally.agent) if guess.kind else guess
+
+
+def _decide_lines(text: str, tally: _Tally, names: Counter[str]) -> ContentGuess:
     if tally.lines == 0:
         return NOTHING
     half = tally.lines / 2
@@ -494,11 +505,12 @@ def _sniff_lines(text: str) -> ContentGuess:
         tally.snapshot_prefixed + tally.word_level >= half and VMSNAPSHOT in text
     ):
         return ContentGuess(SourceKind.VMSNAPSHOT_LOG, VMSNAPSHOT)
-    if tally.agent >= half:
-        return ContentGuess(SourceKind.WAAGENT_LOG)
     system = tally.syslog + tally.journal_verbose + tally.dmesg + tally.console
     if tally.agent + tally.embedded_agent + system >= half and (system or tally.embedded_agent):
+        # A console capture: the agent's lines among the kernel's, init's and cloud-init's.
         return ContentGuess(SourceKind.SYSTEM_LOG)
+    if tally.agent >= half:
+        return ContentGuess(SourceKind.WAAGENT_LOG)
     if tally.slash_seconds >= half:
         if tally.dotted * 10 >= tally.slash_seconds * 3:
             return ContentGuess(SourceKind.EXTENSION_LOG, named)
