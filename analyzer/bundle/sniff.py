@@ -495,7 +495,8 @@ def _decide_lines(text: str, tally: _Tally, names: Counter[str]) -> ContentGuess
     named = own_name or _named_extension(text)
     if tally.journal_verbose >= half or tally.syslog >= half:
         return ContentGuess(SourceKind.SYSTEM_LOG)
-    if tally.windows >= half:
+    if tally.windows and tally.windows * 2 >= tally.recognised():
+        # .NET stack frames (``at Microsoft...``) continue a record unindented.
         return ContentGuess(SourceKind.WINDOWS_AGENT_LOG)
     if tally.logfmt and (tally.logfmt + tally.shim) * 3 >= tally.lines:
         return ContentGuess(SourceKind.EXTENSION_LOG, named)
