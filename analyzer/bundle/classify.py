@@ -24,7 +24,7 @@ from analyzer.settings import Limits
 
 from .model import SourceKind as K
 from .sniff import head_text, looks_like_log_text, sniff_content
-from .specs import secret_reason
+from .specs import NON_LOG_TREES, OTHER_PROGRAM_LOGS, secret_reason
 
 # Rotation suffixes: ".1", "-20240131", "-2024-01-31-1706659200", optionally followed by ".N".
 _ROT = r"(?:-\d{8}(?:-\d+)?|-\d{4}-\d{2}-\d{2}(?:-\d+)?)?(?:\.\d+)?"
@@ -276,12 +276,12 @@ CONTENT_CHECKED_KINDS = frozenset(_CONTENT_MAY_REPLACE)
 """Kinds given by a name whose member's head is still read to check the name."""
 
 # Where a VM keeps files that are not logs (packages, state, scripts), and logs of other
-# programs: their content is never taken for an agent source.
+# programs (``specs.py``): their content is never taken for an agent source.
 _NOT_SNIFFED_TREES = re.compile(
-    r"^(?:var/lib|usr|opt|proc|sys|boot|lib|lib64|bin|sbin|dev|etc|run|snap|root|home)/"
-    r"|(?:^|/)var/log/(?:cloud-init[^/]*|auth\.log[^/]*|secure[^/]*|dpkg\.log[^/]*|yum\.log[^/]*"
-    r"|dnf[^/]*|apt/.*|audit/.*|sa/.*|journal/.*|lastlog|wtmp[^/]*|btmp[^/]*|faillog"
-    r"|cron[^/]*|maillog[^/]*|mail\.[^/]*|alternatives\.log[^/]*|installer/.*|Xorg[^/]*)$"
+    r"^(?:" + "|".join(re.escape(tree) for tree in NON_LOG_TREES) + r")/"
+    r"|(?:^|/)(?:"
+    + "|".join(re.escape(glob).replace(r"\*", ".*") for glob in OTHER_PROGRAM_LOGS)
+    + r")$"
 )
 _NOT_TEXT_SUFFIX = re.compile(
     r"(?i)\.(?:py|pyc|pyo|sh|so|a|o|ko|deb|rpm|whl|egg|jar|png|jpe?g|gif|bmp|ico|svg|pdf|exe"
