@@ -286,8 +286,10 @@ _WINDOWS_LINE = re.compile(
 # Words only the 2.0 agent's log holds among whole-second slash-stamped logs (a Go program's
 # standard logger writes the same stamp).
 _AGENT_VOCABULARY = re.compile(
-    r"(?i)waagent|Azure Linux Agent|WALinuxAgent|\bPlugin\b|goal ?state|Incarnation|ovf-env"
-    r"|Retry=|168\.63\.129\.16|Provision|HandlerState|/var/lib/waagent/"
+    r"(?i)waagent|Azure|WALinuxAgent|\bPlugin\b|goal ?state|Incarnation|ovf-env|Retry="
+    r"|168\.63\.129\.16|Provision|Handler ?St(?:ate|atus)|/var/lib/waagent/|\bextension\b"
+    # The 2.0 logger's own level markers, glued to the message.
+    r"|(?-i:\d\d:\d\d:\d\d (?:ERROR|WARNING|VERBOSE):)"
 )
 _HANDLER_PATH = re.compile(
     r"/var/lib/waagent/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)-\d+(?:\.\d+)+"
@@ -502,9 +504,12 @@ def _decide_lines(text: str, tally: _Tally, names: Counter[str]) -> ContentGuess
         return ContentGuess(SourceKind.EXTENSION_LOG, named)
     if tally.shell >= half:
         return ContentGuess(SourceKind.VMSNAPSHOT_SHELL_LOG, VMSNAPSHOT)
-    if names.get(VMSNAPSHOT, 0) * 3 >= tally.lines or (
-        tally.snapshot_prefixed + tally.word_level >= half and VMSNAPSHOT in text
-    ):
+    stamped = tally.slash_seconds + tally.snapshot_prefixed + tally.word_level
+    prefixed = own_name == VMSNAPSHOT and (names[VMSNAPSHOT] * 3 >= tally.lines or stamped >= half)
+    console = tally.snapshot_prefixed + tally.word_level >= half and VMSNAPSHOT in text
+    if prefixed or console:
+        # The backup extension's extension.log (its Python 2 traceback frames are stamped
+        # lines without its prefix), or its console format with its handler path in the head.
         return ContentGuess(SourceKind.VMSNAPSHOT_LOG, VMSNAPSHOT)
     system = tally.syslog + tally.journal_verbose + tally.dmesg + tally.console
     if tally.agent + tally.embedded_agent + system >= half and (system or tally.embedded_agent):
@@ -513,7 +518,7 @@ def _decide_lines(text: str, tally: _Tally, names: Counter[str]) -> ContentGuess
     if tally.agent >= half:
         return ContentGuess(SourceKind.WAAGENT_LOG)
     if tally.slash_seconds >= half:
-        if tally.dotted * 10 >= tally.slash_seconds * 3:
+        if tally.dotted * 5 >= tally.slash_seconds:
             return ContentGuess(SourceKind.EXTENSION_LOG, named)
         if _AGENT_VOCABULARY.search(text):
             return ContentGuess(SourceKind.WAAGENT_LOG)
