@@ -340,7 +340,12 @@ def decide_kind(name_kind: str, logical_path: str, head: bytes) -> tuple[str, st
         return name_kind, guess.extension if name_kind == guess.kind else ""
     hint = name_hint(logical_path)
     if hint:
-        if guess.kind and guess.kind in _CONTENT_MAY_REPLACE.get(hint, ()):
+        # A loose name is a weaker word than a VM path: the agent's own headers (G1-G4) also
+        # override an ``extension.log`` someone saved the agent's log as.
+        agent_headers = guess.kind == K.WAAGENT_LOG and guess.agent_lines > 0
+        if guess.kind and (guess.kind in _CONTENT_MAY_REPLACE.get(hint, ()) or (
+            agent_headers and hint in (K.EXTENSION_LOG, K.VMSNAPSHOT_SHELL_LOG)
+        )):
             return guess.kind, guess.extension
         if guess.kind or looks_like_log_text(head_text(head)):
             extension = guess.extension if guess.kind == hint else ""

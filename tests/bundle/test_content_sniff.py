@@ -173,6 +173,10 @@ def test_names_hint_and_content_decides() -> None:
     assert decide_kind(K.WAAGENT_LOG, "var/log/waagent.log", syslog)[0] == K.SYSTEM_LOG
     # A console capture of agent lines at its VM path stays a system log.
     assert decide_kind(K.SYSTEM_LOG, "var/log/console.log", agent)[0] == K.SYSTEM_LOG
+    # The agent's own headers in a loose file named like an extension's log: the agent's log.
+    assert decide_kind(K.OTHER, "ticket/extension.log", agent)[0] == K.WAAGENT_LOG
+    assert decide_kind(K.EXTENSION_LOG, "var/log/azure/X.Y/extension.log", agent)[0] == (
+        K.EXTENSION_LOG)
     # A hinted name with text that is no log is not taken.
     assert decide_kind(K.OTHER, "syslog.txt", b"nothing to see here\n") == (K.OTHER, "")
 
