@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.bundle.classify import decide_kind, name_hint
 from analyzer.bundle.model import SourceKind as K
@@ -235,3 +237,16 @@ def test_emitted_by_sees_an_extension_log_outside_its_folder() -> None:
     )
     assert [row.kind for row in analysis.tables.files] == [K.VMSNAPSHOT_LOG]
     assert "WAA-SNAP-002" in {finding.rule for finding in analysis.report.findings}
+
+
+LOG_LINES = [line for _, head, _, _ in SHAPES for line in head.splitlines(keepends=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(LOG_LINES), st.binary(max_size=120)), max_size=40))
+def test_any_head_gets_an_answer_and_never_an_error(parts: list[bytes]) -> None:
+    head = b"".join(parts)[:CONTENT_SNIFF_BYTES]
+    guess = sniff_content(head)
+    assert guess.kind in {"", *{kind for _, _, kind, _ in SHAPES}}
+    kind, _ = decide_kind(K.OTHER, "ticket/attachment.log", head)
+    assert kind == (guess.kind or K.OTHER)
