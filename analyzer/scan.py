@@ -196,32 +196,7 @@ def guarded(members: Iterable[Member], state: ScanState) -> Iterator[Member]:
         yield member
 
 
-def _looks_like_agent_log(
-    member: Member, parse_header: Callable[[str], Any] | None = None
-) -> bool:
-    """A single file given on its own (``case.log``, ``journal.txt``) counts as a waagent log
-    when its first lines are agent records, whatever its name (Windows guest agent records
-    with ``parse_header=winlog.parse_windows_header``)."""
-    from analyzer.parse.waagent_log import decode_line
-    from analyzer.parse.waagent_log import parse_header as linux_header
-
-    parse_header = parse_header or linux_header
-    with member.open() as stream:
-        head = stream.read(16384)
-    lines = head.split(b"\n")[:20]
-    return any(parse_header(decode_line(line)[0]) is not None for line in lines if line)
-
-
 def scan_member(member: Member, state: ScanState) -> None:
-    if (member.kind == SourceKind.OTHER and member.depth == 0
-            and "!" not in member.provenance and "/" not in member.provenance):
-        try:
-            if _looks_like_agent_log(member):
-                member.kind = SourceKind.WAAGENT_LOG
-            elif _looks_like_agent_log(member, winlog.parse_windows_header):
-                member.kind = SourceKind.WINDOWS_AGENT_LOG
-        except (BundleError, *_READ_ERRORS):
-            pass
     row = FileRow(
         member.provenance,
         member.logical_path,
@@ -232,6 +207,8 @@ def scan_member(member: Member, state: ScanState) -> None:
     )
     state.add("files", [row])
     state.kinds_seen.add(member.kind)
+    if member.extension:
+        state.matcher.note_emitter(member.provenance, member.extension)
     state.add_windows_plugin_folder(member)
     if member.mtime:
         state.tables.note_member_time(_mtime(member.mtime))

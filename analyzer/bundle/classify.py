@@ -23,7 +23,8 @@ import re
 from analyzer.settings import Limits
 
 from .model import SourceKind as K
-from .specs import secret_reason
+from .sniff import head_text, looks_like_log_text, sniff_content
+from .specs import NON_LOG_TREES, OTHER_PROGRAM_LOGS, secret_reason
 
 # Rotation suffixes: ".1", "-20240131", "-2024-01-31-1706659200", optionally followed by ".N".
 _ROT = r"(?:-\d{8}(?:-\d+)?|-\d{4}-\d{2}-\d{2}(?:-\d+)?)?(?:\.\d+)?"
@@ -237,3 +238,119 @@ def cap_name(kind: str) -> str:
     if kind == K.ARCHIVE:
         return "nested-archive limit"
     return "per-member limit"
+
+
+# -- names and content together -----------------------------------------------------------------
+# ``classify`` knows where the VM keeps each file. A ticket attachment (``messages.txt``,
+# ``waagent.log.txt``, an ``extension.log`` taken out of its folder, ``excerpt.txt``) is at no such
+# place: its base name may still hint, and its first lines (``sniff.sniff_content``) decide.
+
+_COPY_SUFFIX = re.compile(r"(?i)(?:[ _-]?\(\d+\)|[ _-]copy)?(?:\.(?:txt|log|out|text))*$")
+_NAME_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind)
+    for pattern, kind in (
+        (r"^waagent\b", K.WAAGENT_LOG),
+        (r"^commandexecution", K.COMMAND_EXECUTION_LOG),
+        (r"^(?:syslog|messages|kern|daemon|journal|journalctl|serial|console|dmesg|boot-?diag)",
+         K.SYSTEM_LOG),
+        (r"^shell\b", K.VMSNAPSHOT_SHELL_LOG),
+        (r"^(?:extension|handler)\b", K.EXTENSION_LOG),
+    )
+)
+
+# Content may replace a kind the name gave only where the parsers would otherwise misread the
+# lines: syslog-wrapped lines in a file named waagent.log, a backup extension log in an
+# ``extension.log`` of no known folder. A system log holding mostly agent lines (a console
+# capture) stays a system log; agent rules see its agent lines there too.
+_CONTENT_MAY_REPLACE: dict[str, frozenset[str]] = {
+    K.WAAGENT_LOG: frozenset({K.SYSTEM_LOG, K.EXTENSION_LOG, K.VMSNAPSHOT_LOG,
+                              K.VMSNAPSHOT_SHELL_LOG, K.WINDOWS_AGENT_LOG}),
+    K.SYSTEM_LOG: frozenset({K.EXTENSION_LOG, K.VMSNAPSHOT_LOG, K.VMSNAPSHOT_SHELL_LOG,
+                             K.WINDOWS_AGENT_LOG}),
+    K.EXTENSION_LOG: frozenset({K.SYSTEM_LOG, K.VMSNAPSHOT_LOG, K.VMSNAPSHOT_SHELL_LOG}),
+    K.COMMAND_EXECUTION_LOG: frozenset({K.SYSTEM_LOG}),
+    K.VMSNAPSHOT_SHELL_LOG: frozenset({K.SYSTEM_LOG, K.WAAGENT_LOG, K.EXTENSION_LOG,
+                                       K.VMSNAPSHOT_LOG}),
+}
+CONTENT_CHECKED_KINDS = frozenset(_CONTENT_MAY_REPLACE)
+"""Kinds given by a name whose member's head is still read to check the name."""
+
+# Where a VM keeps files that are not logs (packages, state, scripts), and logs of other
+# programs (``specs.py``): their content is never taken for an agent source.
+_NOT_SNIFFED_TREES = re.compile(
+    r"^(?:" + "|".join(re.escape(tree) for tree in NON_LOG_TREES) + r")/"
+    r"|(?:^|/)(?:"
+    + "|".join(re.escape(glob).replace(r"\*", ".*") for glob in OTHER_PROGRAM_LOGS)
+    + r")$"
+)
+_NOT_TEXT_SUFFIX = re.compile(
+    r"(?i)\.(?:py|pyc|pyo|sh|so|a|o|ko|deb|rpm|whl|egg|jar|png|jpe?g|gif|bmp|ico|svg|pdf|exe"
+    r"|dll|msi|ps1|psm1|psd1|bat|cmd|html?|css|js|db|sqlite|bin|dat|img|iso|vhdx?|pem|key"
+    r"|crt|cer|pfx|p7m|prv|docx?|xlsx?|pptx?)(?:\.gz)?$"
+)
+
+
+def name_hint(logical_path: str) -> str:
+    """The kind a loose file's base name suggests (``messages.txt``, ``waagent.log.txt``,
+    ``extension.log``), or ``""``.
+
+    >>> name_hint("ticket/messages (1).txt"), name_hint("case/waagent.log.txt")
+    ('system_log', 'waagent_log')
+    >>> name_hint("excerpt.txt")
+    ''
+    """
+    base = logical_path.rsplit("/", 1)[-1]
+    base = base[:-3] if base.lower().endswith(".gz") else base
+    stem = _COPY_SUFFIX.sub("", base) or base
+    for pattern, kind in _NAME_HINTS:
+        if pattern.search(stem):
+            return kind
+    return ""
+
+
+def content_candidate(logical_path: str) -> bool:
+    """A member of no known kind whose head is worth reading: not in a VM folder of packages
+    or state, not another program's log, not a binary or script by its suffix."""
+    return not (_NOT_SNIFFED_TREES.search(logical_path) or _NOT_TEXT_SUFFIX.search(logical_path))
+
+
+def decide_kind(name_kind: str, logical_path: str, head: bytes) -> tuple[str, str]:
+    """(kind, extension) of a member from its name's kind and its (decompressed) head.
+
+    ``name_kind`` is ``classify``'s answer; for ``OTHER`` the base name may hint, and the
+    content decides. The extension is the one whose own log the content says this is.
+
+    >>> decide_kind("other", "excerpt.txt", b"time=2022-02-15T04:13:13Z version=v2 seq=1\\n")
+    ('extension_log', '')
+    >>> decide_kind("waagent_log", "waagent.log",
+    ...             b"Oct 30 00:00:12 vm python3[1]: 2022-10-30T00:00:12.8Z INFO ExtHandler x\\n")
+    ('system_log', '')
+    >>> decide_kind("other", "notes/README.txt", b"How to build\\n\\nRun make.\\n")
+    ('other', '')
+    """
+    guess = sniff_content(head)
+    if name_kind != K.OTHER:
+        # An agent log by name keeps its kind while any line opens with the agent's header
+        # (a command's output in it may look like a console's).
+        agent_named = name_kind in (K.WAAGENT_LOG, K.COMMAND_EXECUTION_LOG)
+        if guess.kind in _CONTENT_MAY_REPLACE.get(name_kind, ()) and not (
+            agent_named and guess.agent_lines
+        ):
+            return guess.kind, guess.extension
+        return name_kind, guess.extension if name_kind == guess.kind else ""
+    hint = name_hint(logical_path)
+    if hint:
+        # A loose name is a weaker word than a VM path: the agent's own headers (G1-G4) also
+        # override an ``extension.log`` someone saved the agent's log as.
+        agent_headers = guess.kind == K.WAAGENT_LOG and guess.agent_lines > 0
+        if guess.kind and (guess.kind in _CONTENT_MAY_REPLACE.get(hint, ()) or (
+            agent_headers and hint in (K.EXTENSION_LOG, K.VMSNAPSHOT_SHELL_LOG)
+        )):
+            return guess.kind, guess.extension
+        if guess.kind or looks_like_log_text(head_text(head)):
+            extension = guess.extension if guess.kind == hint else ""
+            return hint, extension
+        return K.OTHER, ""
+    if guess.kind:
+        return guess.kind, guess.extension
+    return K.OTHER, ""

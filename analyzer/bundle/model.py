@@ -100,6 +100,9 @@ class Member:
     """The agent's log collector kept only the tail of this file (``truncated_*`` name): its
     first line is probably cut."""
     mtime: float | None = None
+    extension: str = ""
+    """The extension (``Publisher.Type``) whose own log this member is, when its content names
+    it (a handler log outside its ``/var/log/azure/<Name>/`` folder); ``""`` otherwise."""
     problems: list[str] = field(default_factory=list)
     opener: Callable[[], BinaryIO] | None = field(default=None, repr=False, compare=False)
 

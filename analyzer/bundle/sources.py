@@ -161,8 +161,8 @@ class Opener:
 
 
 
-def read_head(raw: Any) -> tuple[bytes, BaseException | None]:
-    """Up to ``HEAD_BYTES`` from ``raw``, keeping what was read before an error.
+def read_head(raw: Any, limit: int = HEAD_BYTES) -> tuple[bytes, BaseException | None]:
+    """Up to ``limit`` bytes from ``raw``, keeping what was read before an error.
 
     The layers below raise data errors again on the next read (tar and decompression errors
     are sticky, a CRC mismatch repeats at end of data), so the error is not lost either.
@@ -170,8 +170,8 @@ def read_head(raw: Any) -> tuple[bytes, BaseException | None]:
     parts: list[bytes] = []
     got = 0
     try:
-        while got < HEAD_BYTES:
-            data = raw.read(HEAD_BYTES - got)
+        while got < limit:
+            data = raw.read(limit - got)
             if not data:
                 break
             parts.append(data)

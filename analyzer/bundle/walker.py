@@ -62,18 +62,39 @@ from analyzer.settings import Limits
 
 from . import names
 from .budget import Budget, WalkStopped, format_bytes
-from .classify import READ_KINDS, cap_name, classify, member_cap, refine_kind
+from .classify import (
+    CONTENT_CHECKED_KINDS,
+    READ_KINDS,
+    cap_name,
+    classify,
+    content_candidate,
+    decide_kind,
+    member_cap,
+    refine_kind,
+)
 from .decompress import DecompressStream
 from .folders import FolderReading
 from .model import PROVENANCE_SEPARATOR, Member, SourceKind
 from .nested import NestedReading
 from .read_errors import describe_read_error
-from .sniff import SNIFF_BYTES, InputFormat, Sniffed, sniff_head
-from .sources import BytesSource, FileSource, Opener, Source, compression, read_head
+from .sniff import CONTENT_SNIFF_BYTES, SNIFF_BYTES, InputFormat, Sniffed, inflate_head, sniff_head
+from .sources import (
+    HEAD_BYTES,
+    BytesSource,
+    FileSource,
+    Opener,
+    Source,
+    compression,
+    read_head,
+)
 from .streams import CountingReader
 from .tar_reader import TarReading
 from .walk_base import LIBRARY_ERRORS, MEMBER_ERRORS, ArchiveError, Ctx
 from .zip_reader import ZipReading
+
+MAX_CONTENT_SNIFFS = 2_000
+"""Members of no known kind whose head is read to recognise them, per walk (a bundle of
+extension packages holds thousands of files that are not logs)."""
 
 
 def walk(path: Path, limits: Limits, problems: list[Problem]) -> Iterator[Member]:
@@ -163,6 +184,7 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
         self.raw_name = raw_name
         self.budget = Budget(limits, problems, label)
         self.yielded = 0
+        self.content_sniffs = 0
         self._tmpdir = None
 
     # -- top level -------------------------------------------------------------------------
@@ -342,25 +364,8 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
             self._yield_count()
             yield member
             return
-        cap = member_cap(kind, self.limits)
-        if kind in READ_KINDS or kind == SourceKind.ARCHIVE:
-            if size > cap:
-                self.budget.problem(
-                    prov,
-                    f"skipped: declared size {format_bytes(size)} exceeds "
-                    f"{cap_name(kind)} {format_bytes(cap)}",
-                )
-                return
-            remaining = self.budget.remaining_total()
-            if remaining == 0:
-                raise self.budget.total_exceeded(prov)
-            if size > remaining:
-                self.budget.problem(
-                    prov,
-                    f"skipped: declared size {format_bytes(size)} exceeds the remaining total "
-                    f"budget {format_bytes(remaining)}",
-                )
-                return
+        if (kind in READ_KINDS or kind == SourceKind.ARCHIVE) and not self._fits(kind, size, prov):
+            return
         if kind == SourceKind.ARCHIVE:
             self._yield_count()
             yield member
@@ -369,16 +374,21 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
 
         peeked: tuple[bytes, Any] | None = None
         counted = False
-        if kind in READ_KINDS:
-            self.budget.count_member_read(prov)
-            counted = True
-            head, raw = self._peek(member, source)
+        sniff = self._wants_content(kind, logical, size, single=provenance is not None)
+        if kind in READ_KINDS or sniff:
+            if kind in READ_KINDS:
+                self.budget.count_member_read(prov)
+                counted = True
+            head, raw = self._peek(member, source, CONTENT_SNIFF_BYTES if sniff else HEAD_BYTES)
             if raw is not None:
                 if not source.reopenable:
                     peeked = (head, raw)
                 member.compressed = compression(head, xz_ok) is not None
+                if sniff:
+                    counted = self._decide_by_content(member, logical, head, xz_ok, counted)
                 if not member.compressed:
-                    member.kind = refine_kind(kind, head)
+                    member.kind = refine_kind(member.kind, head)
+        cap = member_cap(member.kind, self.limits)
         opener = Opener(self, member, source, cap, peeked, counted, xz_ok)
         member.opener = opener
         self._yield_count()
@@ -387,11 +397,69 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
         finally:
             opener.release()
 
+    def _fits(self, kind: str, size: int, prov: str) -> bool:
+        """The declared size is within the kind's cap and the remaining total budget (else
+        the member is skipped with a problem)."""
+        cap = member_cap(kind, self.limits)
+        if size > cap:
+            self.budget.problem(
+                prov,
+                f"skipped: declared size {format_bytes(size)} exceeds "
+                f"{cap_name(kind)} {format_bytes(cap)}",
+            )
+            return False
+        remaining = self.budget.remaining_total()
+        if remaining == 0:
+            raise self.budget.total_exceeded(prov)
+        if size > remaining:
+            self.budget.problem(
+                prov,
+                f"skipped: declared size {format_bytes(size)} exceeds the remaining total "
+                f"budget {format_bytes(remaining)}",
+            )
+            return False
+        return True
+
+    def _wants_content(self, kind: str, logical: str, size: int, *, single: bool) -> bool:
+        """Read the member's head to recognise it: a log kind whose name may be wrong, or a
+        file of no known kind (the single input always; in a bundle, a text file outside the
+        VM's package and state folders, up to ``MAX_CONTENT_SNIFFS`` of them)."""
+        if kind in CONTENT_CHECKED_KINDS:
+            return True
+        if kind != SourceKind.OTHER or size == 0:
+            return False
+        if single:
+            return True
+        if self.content_sniffs >= MAX_CONTENT_SNIFFS or not content_candidate(logical):
+            return False
+        self.content_sniffs += 1
+        return True
+
+    def _decide_by_content(
+        self, member: Member, logical: str, head: bytes, xz_ok: bool, counted: bool
+    ) -> bool:
+        """Set the member's kind (and the extension it belongs to) from its name and head;
+        returns whether it is now counted as a member read."""
+        plain = head
+        if member.compressed:
+            plain = inflate_head(head, "xz" if xz_ok and not head.startswith(b"\x1f\x8b")
+                                 else "gzip", CONTENT_SNIFF_BYTES, self.limits.xz_memlimit)
+        kind, extension = decide_kind(member.kind, logical, plain)
+        if kind != member.kind and member.kind == SourceKind.OTHER:
+            if not self._fits(kind, member.size, member.provenance):
+                return counted
+            if not counted and kind in READ_KINDS:
+                self.budget.count_member_read(member.provenance)
+                counted = True
+        member.kind = kind
+        member.extension = extension
+        return counted
+
     def _yield_count(self) -> None:
         self.budget.check_running()
         self.yielded += 1
 
-    def _peek(self, member: Member, source: Source) -> tuple[bytes, Any]:
+    def _peek(self, member: Member, source: Source, limit: int = HEAD_BYTES) -> tuple[bytes, Any]:
         """First bytes of the raw member; for reopenable sources the handle is closed again
         (a bundle can list thousands of members: keep no file descriptors open)."""
         try:
@@ -401,7 +469,7 @@ class _Walker(TarReading, ZipReading, FolderReading, NestedReading):
         except MEMBER_ERRORS as exc:
             self.member_problem(member, describe_read_error(exc))
             return b"", None
-        head, error = read_head(raw)
+        head, error = read_head(raw, limit)
         if error is not None:
             self.member_problem(member, describe_read_error(error))
         if source.reopenable:

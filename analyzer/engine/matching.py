@@ -481,6 +481,9 @@ class LogQuery:
     where: list[tuple[str, str, Any, bool]] = field(default_factory=list)
     excluders: list[Any] = field(default_factory=list)
     _where_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
+    member_emitters: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """Member provenance -> the extension whose own log it is by its content (a handler log
+    outside its folder); shared with the :class:`RecordMatcher` that fills it."""
 
     def __post_init__(self) -> None:
         self.regex = compile_pattern(self.pattern) if self.pattern else None
@@ -514,7 +517,8 @@ class LogQuery:
             return False
         if wanted.exclude_extensions and extension_of(record).lower() in wanted.exclude_extensions:
             return False
-        if wanted.emitted_by and not emitted_by(record, wanted.emitted_by):
+        if wanted.emitted_by and not emitted_by(record, wanted.emitted_by,
+                                                 self.member_emitters):
             return False
         return all(
             _field_matches(record_value(record, name), value, regex) != negate
@@ -555,10 +559,14 @@ def extension_of(record: Record) -> str:
     return (found.group("name") or "") if found is not None else ""
 
 
-def emitted_by(record: Record, names: tuple[str, ...]) -> bool:
+def emitted_by(record: Record, names: tuple[str, ...],
+               member_emitters: dict[str, str] | None = None) -> bool:
     """The record was written by (or about) one of these extensions, in whatever log it is:
-    the agent's log names it, or it sits in the extension's own log folder."""
+    the agent's log names it, or it sits in the extension's own log (its folder, or a file
+    whose content says it is that extension's log)."""
     if extension_of(record).lower() in names:
+        return True
+    if member_emitters and member_emitters.get(record.member, "").lower() in names:
         return True
     folder = _EXTENSION_LOG_DIR.search(record.member)
     return folder is not None and (folder.group("name") or "").lower() in names
@@ -653,8 +661,15 @@ class RecordMatcher:
         if agent_copies:
             self.by_kind[AGENT_IN_SYSTEM_LOG] = agent_copies
         self.store = MatchStore.for_limits(limits)
+        self.member_emitters: dict[str, str] = {}
+        for query in self.queries:
+            query.member_emitters = self.member_emitters
         self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
         self._light_sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
+
+    def note_emitter(self, member: str, extension: str) -> None:
+        """Records of ``member`` were written by ``extension`` (``emitted_by`` filters)."""
+        self.member_emitters[member] = extension
 
     def _pattern_set(self, kind: str) -> tuple[Any, list[list[LogQuery]]]:
         """One RE2 set per source kind: a single pass over a record says which patterns

@@ -50,6 +50,15 @@ On a console the agent's line can follow another writer's unfinished output:
 >>> RECORD_START.match(b"abc:130:2017/06/22 06:59:00.585337 ERROR Failed") is not None
 True
 
+``journalctl -o verbose`` opens each entry with its time and cursor; the entry's fields follow on
+indented lines (``    MESSAGE=...``) and continue the record. Which program wrote the entry is in
+those fields, so the entry is offered to the rules of both the agent's and the system's lines
+(generation ``SYS-JOURNAL``), with its time:
+
+>>> h = parse_syslog_header("Thu 2023-02-02 11:49:13.015489 CET [s=1d8f;i=a1;b=79;m=1f;t=5f;x=e5]")
+>>> (h.generation, h.timestamp.isoformat(), h.tz)
+('SYS-JOURNAL', '2023-02-02T10:49:13.015489+00:00', 'utc')
+
 ``dmesg -T`` prints the kernel's lines with a readable local time:
 
 >>> h = parse_syslog_header("[Mon Apr 17 04:16:45 2023] Memory cgroup out of memory: Killed")
@@ -60,7 +69,7 @@ True
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from analyzer.parse.records import Tz
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
@@ -84,6 +93,18 @@ _WRAPPER = re.compile(
     rf"(?:(?P<bsd>{_BSD})|(?P<rfc>{_RFC3339})) (?:(?P<host>\S+) | )"
     r"(?P<ident>[^:\s\[]+)(?:\[\d+\])?: ?"
 )
+JOURNAL_VERBOSE_GENERATION = "SYS-JOURNAL"
+_JOURNAL_VERBOSE = re.compile(
+    r"[A-Z][a-z]{2} (?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) "
+    r"(?P<zone>[A-Za-z]{1,5}|[+-]\d\d:?\d\d) \[s=[0-9a-f]+;[^\]]*\]"
+)
+# Zone names journalctl prints, with their offsets in minutes (others are read as UTC, assumed).
+_ZONES = {
+    "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 60, "BST": 60, "CET": 60, "CEST": 120,
+    "EET": 120, "EEST": 180, "MSK": 180, "IST": 330, "SGT": 480, "CST": -360, "CDT": -300,
+    "EST": -300, "EDT": -240, "MST": -420, "MDT": -360, "PST": -480, "PDT": -420, "JST": 540,
+    "KST": 540, "AEST": 600, "AEDT": 660,
+}
 # A kernel ring-buffer time (``[   48.490326] ``) as the console and the kernel's syslog lines
 # show it.
 _KERNEL_TIME = re.compile(r"\[\s*\d+\.\d+\] ")
@@ -123,10 +144,32 @@ RECORD_START = re.compile(
     rb"|\d{4}[-/]\d\d[-/]\d\d \d\d:\d\d:\d\d"
     rb"|\[\s*\d+\.\d+\] "
     rb"|\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}\] "
+    rb"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? "
+    rb"(?:[A-Za-z]{1,5}|[+-]\d\d:?\d\d) \[s="
     rb"|[^\n]{1,%d}?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{6}|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z)"
     rb" (?:VERBOSE|INFO|WARNING|ERROR) )" % 200
 )
 """Mirrors :func:`parse_syslog_header`: which physical lines open a record."""
+
+
+def _journal_verbose(match: re.Match[str]) -> Header:
+    zone = match.group("zone")
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        sign = -1 if zone[0] == "-" else 1
+        offset: int | None = sign * (int(digits[:2]) * 60 + int(digits[2:]))
+    else:
+        offset = _ZONES.get(zone.upper())
+    try:
+        stamp: datetime | None = datetime.fromisoformat(match.group("stamp")).replace(tzinfo=UTC)
+    except ValueError:
+        stamp = None
+    if stamp is None or not FIRST_YEAR <= stamp.year <= LAST_YEAR:
+        return Header(JOURNAL_VERBOSE_GENERATION, None, Tz.NONE, "", "", "", "")
+    if offset is not None:
+        stamp = stamp - timedelta(minutes=offset)
+    tz = Tz.UTC if offset is not None else Tz.ASSUMED_UTC
+    return Header(JOURNAL_VERBOSE_GENERATION, stamp, tz, "", "", "", "")
 
 
 def _rfc3339(text: str) -> datetime | None:
@@ -152,6 +195,9 @@ def parse_syslog_header(line: str) -> Header | None:
             # Another program's console output without its newline, then the agent's line
             # (``[  OK  ]Starting puppetmaster: 2017/06/22 06:59:00.412282 ERROR ...``).
             return parse_header(line[embedded.start() :])
+        journal = _JOURNAL_VERBOSE.match(line)
+        if journal is not None:
+            return _journal_verbose(journal)
         human = _DMESG_HUMAN_TIME.match(line)
         if human is not None:
             return _dmesg_human(human, line[human.end() :])

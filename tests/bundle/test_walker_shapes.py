@@ -344,9 +344,9 @@ def test_archive_names_lie_content_decides(tmp_path: Path) -> None:
     walked = walk_data(zip_bytes([("var/log/waagent.log", LOG)]), "case.tgz")
     assert walked.provenances == ["case.tgz!var/log/waagent.log"]
     walked = walk_data(LOG, "case.tgz")
-    # Its name says archive, its content does not: not an archive (the pipeline then
-    # recognises the log by its lines).
-    assert [(m.provenance, m.kind) for m in walked.members] == [("case.tgz", K.OTHER)]
+    # Its name says archive, its content does not: not an archive; its lines say it is the
+    # agent's log.
+    assert [(m.provenance, m.kind) for m in walked.members] == [("case.tgz", K.WAAGENT_LOG)]
     assert walked.problems == []
 
 
