@@ -56,7 +56,34 @@ class BenignList:
             if count <= entry.max_count and all(entry.matches(t) for t in texts):
                 tally = _TALLY.get(lang, _TALLY["en"]).format(count=count, limit=entry.max_count)
                 return f"{entry.id}: {entry.reason_in(lang)} ({tally})"
-        return ""
+        return self._mixed_reason(results, lang)
+
+    def _mixed_reason(self, results: Iterable[_HasRecords], lang: str) -> str:
+        """Several kinds of known noise together (one telemetry drop, one goal-state timeout,
+        one heartbeat failure): benign when every record is of some kind and each kind stays
+        within its own threshold, as the agent team counts them, one counter per kind. A
+        record's kind is the first entry it matches; a kind's count is its largest count in
+        any one check (the checks of a rule see the same records)."""
+        tallies: dict[str, int] = {}
+        for result in results:
+            counted: dict[str, int] = {}
+            for text in result.records_text:
+                entry = next((e for e in self.entries if e.matches(text)), None)
+                if entry is None:
+                    return ""
+                counted[entry.id] = counted.get(entry.id, 0) + 1
+            for entry_id, seen in counted.items():
+                tallies[entry_id] = max(tallies.get(entry_id, 0), seen)
+        by_id = {entry.id: entry for entry in self.entries}
+        if len(tallies) < 2 or any(seen > by_id[i].max_count for i, seen in tallies.items()):
+            return ""
+        template = _TALLY.get(lang, _TALLY["en"])
+        parts = []
+        for entry_id, seen in tallies.items():
+            entry = by_id[entry_id]
+            tally = template.format(count=seen, limit=entry.max_count)
+            parts.append(f"{entry_id}: {entry.reason_in(lang)} ({tally})")
+        return "; ".join(parts)
 
 
 _TALLY = {"en": "seen {count}x, threshold {limit}", "pt-BR": "visto {count}x, limite {limit}"}
