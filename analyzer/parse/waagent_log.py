@@ -74,6 +74,11 @@ _WORD_LEVEL = re.compile(
     r"\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)?\s*(Info|Warning|Error|Verbose)  "
 )
 _WORD_LEVELS = {"Info": "INFO", "Warning": "WARNING", "Error": "ERROR", "Verbose": "VERBOSE"}
+BACKUP_CONSOLE_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
+"""Who wrote a console-format line (``<time>  Info  msg``): only the backup extension's logger
+(VMBackup ``backuplogger``) writes that layout, to /dev/console, to its in-memory freeze-window
+buffer and, through the old waagent helper, to waagent.log. The tag is the one the extension
+puts on its own extension.log lines (the handler *schema* version, never a build)."""
 
 
 @dataclass(slots=True)
@@ -154,7 +159,8 @@ def _parse_slash(line: str) -> Header | None:
         leveled = _split_level(rest)
         if leveled is None:
             word_level, message = _word_level(rest)
-            return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", "", message)
+            return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "",
+                          BACKUP_CONSOLE_PREFIX if word_level else "", message)
         level, tail = leveled
         first, _, after = tail.partition(" ")
         if first in PREFIXES:
@@ -168,6 +174,10 @@ def _parse_slash(line: str) -> Header | None:
         message = rest[end + 1 :].removeprefix(" ") if end > 0 else rest
         word_level, message = _word_level(message)
         return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", prefix, message)
+    word_level, message = _word_level(rest)
+    if word_level:  # a console-format line re-stamped by the old helper (Python 2 builds)
+        return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", BACKUP_CONSOLE_PREFIX,
+                      message)
     for marker, level in (("ERROR:", "ERROR"), ("WARNING:", "WARNING")):
         if rest.startswith(marker):
             return Header("G0", timestamp, Tz.ASSUMED_UTC, level, "", "", rest[len(marker) :])
@@ -185,6 +195,8 @@ def _parse_dash_space(line: str) -> Header | None:
         if end > 0:
             prefix, rest = rest[: end + 1], rest[end + 1 :]
     word_level, rest = _word_level(rest)
+    if word_level and not prefix:
+        prefix = BACKUP_CONSOLE_PREFIX
     return Header(
         "X", parse_dash_space(match.group(1)), Tz.ASSUMED_UTC, word_level, "", prefix, rest
     )
