@@ -23,6 +23,17 @@ A record is a header line plus the following lines that are not headers (traceba
 'Daemon'
 >>> parse_header("2016/03/01 10:00:05 ERROR:HTTP Err: Status=503").level
 'ERROR'
+
+The backup extension's console format (its serial-console lines, its freeze-window block, and
+the same lines re-stamped by the old helper in waagent.log) names no writer; only that
+extension's logger uses it, so the record is attributed to it:
+
+>>> h = parse_header("2024/01/14 22:16:48.796446  Error  freeze timed-out ")
+>>> (h.generation, h.level, h.prefix, h.message)
+('X', 'ERROR', '[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]', 'freeze timed-out')
+>>> h = parse_header("2018/11/19 19:10:11 2018-11-19 19:10:10.331872  Info  T:S thaw result ")
+>>> (h.generation, h.prefix, h.message)
+('X', '[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]', 'T:S thaw result')
 """
 
 from __future__ import annotations
