@@ -40,7 +40,7 @@ SUCCESS = "success"
 NOTHING_TO_DO = "already processed"
 UNFINISHED = "unfinished"
 
-RUN_START_PATTERN = r"starting daemon(?: initially)? *(?:\n|$)"
+RUN_START_PATTERN = r"starting daemon(?: initially\b| *(?:\n|$))"
 RUN_END_PATTERN = r"Enable,\w+,\d+,"
 _RUN_END = re.compile(r"Enable,(?P<status>\w+),(?P<code>\d+),")
 
