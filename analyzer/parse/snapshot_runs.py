@@ -2,8 +2,9 @@
 this backup run succeed".
 
 A run starts with ``starting daemon initially`` (plain ``starting daemon`` before the
-2022-09 builds; not ``starting daemon for freezing the file system``, which follows it) and ends with the status line the extension
-logs after every status report, ``Enable,<status>,<code>,<message>,...``
+2022-09 builds; not ``starting daemon for freezing the file system``, which follows it) and
+ends with the status line the extension logs after every status report,
+``Enable,<status>,<code>,<message>,...``
 (``HandlerUtil.do_status_report``). The ``status`` word is forced to ``success`` on ARM VMs,
 so only the ``code`` tells the result (see ``ExtensionErrorCodeHelper.ExtensionErrorCodeEnum``):
 
