@@ -58,3 +58,25 @@ def test_scenario(scenario: Scenario) -> None:
         assert not fired, f"false alarm on a healthy or running backup: {fired}"
     alarms = [rule for rule in scenario.absent if rule in fired]
     assert not alarms, f"must not fire: {alarms}; fired {fired}"
+
+
+RUN_OUTCOMES = {"healthy": "success", "freeze-timeout": "failed", "thaw-failure": "failed",
+                "snapshot-conn": "failed", "stopped-after-freeze/timed-out-logs-only": "unfinished"}
+
+
+@pytest.mark.parametrize("era", sorted(ERAS))
+def test_snapshot_runs_table_answers_for_every_era(era: str) -> None:
+    """The one answer to "did this run succeed" pairs each era's run start (``starting
+    daemon initially`` since 2022-09, plain ``starting daemon`` before) with its final status."""
+    by_name = {s.name: s for s in SCENARIOS}
+    for suffix, outcome in RUN_OUTCOMES.items():
+        scenario = by_name[f"{era}/{suffix}"]
+        set_local_zone(timezone(scenario.zone))
+        try:
+            analysis = analyze_files(scenario.files, AnalyzeOptions(), source=scenario.name)
+        finally:
+            set_local_zone(UTC)
+        runs = analysis.tables.snapshot_runs
+        assert len(runs) == 1, (scenario.name, runs)
+        assert runs[0].outcome.startswith(outcome), (scenario.name, runs[0])
+        assert (runs[0].duration_seconds is None) == (outcome == "unfinished"), scenario.name
