@@ -44,7 +44,7 @@ EVENT_KINDS: dict[str, str] = {
     r"Fetched a new incarnation": "goal-state",
     r"Enable extension": "extension-op",
     r"Install extension": "extension-op",
-    r"starting daemon initially": "snapshot-run",
+    r"starting daemon(?: initially\b| *(?:\n|$))": "snapshot-run",
     r"Enable,\w+,\d+,": "snapshot-run",
     r"WindowsAzureGuestAgent starting": "agent-start",  # Windows guest agent
     r"failed for plugin \(name: ": "extension-op",  # Windows guest agent

@@ -1,8 +1,10 @@
 """Backup runs of the VMSnapshotLinux extension: one row per run, and the one answer to "did
 this backup run succeed".
 
-A run starts with ``starting daemon initially`` and ends with the status line the extension
-logs after every status report, ``Enable,<status>,<code>,<message>,...``
+A run starts with ``starting daemon initially`` (plain ``starting daemon`` before the
+2022-09 builds; not ``starting daemon for freezing the file system``, which follows it) and
+ends with the status line the extension logs after every status report,
+``Enable,<status>,<code>,<message>,...``
 (``HandlerUtil.do_status_report``). The ``status`` word is forced to ``success`` on ARM VMs,
 so only the ``code`` tells the result (see ``ExtensionErrorCodeHelper.ExtensionErrorCodeEnum``):
 
@@ -39,7 +41,7 @@ SUCCESS = "success"
 NOTHING_TO_DO = "already processed"
 UNFINISHED = "unfinished"
 
-RUN_START_PATTERN = r"starting daemon initially"
+RUN_START_PATTERN = r"starting daemon(?: initially\b| *(?:\n|$))"
 RUN_END_PATTERN = r"Enable,\w+,\d+,"
 _RUN_END = re.compile(r"Enable,(?P<status>\w+),(?P<code>\d+),")
 

@@ -23,6 +23,17 @@ A record is a header line plus the following lines that are not headers (traceba
 'Daemon'
 >>> parse_header("2016/03/01 10:00:05 ERROR:HTTP Err: Status=503").level
 'ERROR'
+
+The backup extension's console format (its serial-console lines, its freeze-window block, and
+the same lines re-stamped by the old helper in waagent.log) names no writer; only that
+extension's logger uses it, so the record is attributed to it:
+
+>>> h = parse_header("2024/01/14 22:16:48.796446  Error  freeze timed-out ")
+>>> (h.generation, h.level, h.prefix, h.message)
+('X', 'ERROR', '[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]', 'freeze timed-out')
+>>> h = parse_header("2018/11/19 19:10:11 2018-11-19 19:10:10.331872  Info  T:S thaw result ")
+>>> (h.generation, h.prefix, h.message)
+('X', '[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]', 'T:S thaw result')
 """
 
 from __future__ import annotations
@@ -74,6 +85,11 @@ _WORD_LEVEL = re.compile(
     r"\s*(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)?\s*(Info|Warning|Error|Verbose)  "
 )
 _WORD_LEVELS = {"Info": "INFO", "Warning": "WARNING", "Error": "ERROR", "Verbose": "VERBOSE"}
+BACKUP_CONSOLE_PREFIX = "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0]"
+"""Who wrote a console-format line (``<time>  Info  msg``): only the backup extension's logger
+(VMBackup ``backuplogger``) writes that layout, to /dev/console, to its in-memory freeze-window
+buffer and, through the old waagent helper, to waagent.log. The tag is the one the extension
+puts on its own extension.log lines (the handler *schema* version, never a build)."""
 
 
 @dataclass(slots=True)
@@ -154,7 +170,8 @@ def _parse_slash(line: str) -> Header | None:
         leveled = _split_level(rest)
         if leveled is None:
             word_level, message = _word_level(rest)
-            return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", "", message)
+            return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "",
+                          BACKUP_CONSOLE_PREFIX if word_level else "", message)
         level, tail = leveled
         first, _, after = tail.partition(" ")
         if first in PREFIXES:
@@ -168,6 +185,10 @@ def _parse_slash(line: str) -> Header | None:
         message = rest[end + 1 :].removeprefix(" ") if end > 0 else rest
         word_level, message = _word_level(message)
         return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", prefix, message)
+    word_level, message = _word_level(rest)
+    if word_level:  # a console-format line re-stamped by the old helper (Python 2 builds)
+        return Header("X", timestamp, Tz.ASSUMED_UTC, word_level, "", BACKUP_CONSOLE_PREFIX,
+                      message)
     for marker, level in (("ERROR:", "ERROR"), ("WARNING:", "WARNING")):
         if rest.startswith(marker):
             return Header("G0", timestamp, Tz.ASSUMED_UTC, level, "", "", rest[len(marker) :])
@@ -185,6 +206,8 @@ def _parse_dash_space(line: str) -> Header | None:
         if end > 0:
             prefix, rest = rest[: end + 1], rest[end + 1 :]
     word_level, rest = _word_level(rest)
+    if word_level and not prefix:
+        prefix = BACKUP_CONSOLE_PREFIX
     return Header(
         "X", parse_dash_space(match.group(1)), Tz.ASSUMED_UTC, word_level, "", prefix, rest
     )

@@ -158,6 +158,15 @@ def test_sequence_in_progress_versus_budget_elapsed(tmp_path: Path) -> None:
     assert [(f.severity, f.status) for f in found] == [("medium", "")]
 
 
+def test_logs_that_end_with_a_run_show_it_stopped(tmp_path: Path) -> None:
+    """With no collection time but the newest line, logs whose last lines are the run's own
+    (an excerpt that ends after a phase marker) show a run that stopped, not one in
+    progress; a later record (the heartbeat half an hour on) is what shows time passing."""
+    ended = g4(0, "run started", hour=9) + g4(2, "next step", hour=9)
+    found, _ = findings(tmp_path, SEQUENCE, {"var/log/waagent.log": ended})
+    assert [(f.severity, f.status) for f in found] == [("medium", "")]
+
+
 def test_sequence_without_within_means_never_recovered(tmp_path: Path) -> None:
     body = "[checks.a]\nkind = \"sequence\"\npattern = 'failed'\nthen = 'recovered'\n"
     later = g4(0, "failed", hour=1) + g4(0, "recovered", hour=20)

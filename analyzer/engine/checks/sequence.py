@@ -6,6 +6,12 @@ never recovered"). With ``within``, a start that has no end yet but whose budget
 elapsed when the bundle was collected is *in progress*: not a violation, reported apart
 (:attr:`CheckResult.in_progress`) so that the rule can say "still running" instead of
 "never finished" or nothing.
+
+When nothing but the logs' newest line tells when the bundle was taken, and that newest line
+comes within :data:`ENDS_WITH_IT` of the check's last start (an excerpt of extension.log that
+ends a few lines after a phase marker), nothing in the logs shows time passing after the run:
+its starts are not called in progress - it is a run that stopped, which is what such a log
+shows. A later record elsewhere (the agent's heartbeat half an hour on) does show it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from analyzer.engine.matching import Hit, LogQuery
 from analyzer.engine.model import Check, Guard, Location, RecordFilter
 
 GUARD = "#guard"
+ENDS_WITH_IT = 600.0
+"""Seconds: logs whose newest line is this close to a check's last start end with that run."""
 
 
 @dataclass
@@ -97,11 +105,16 @@ class SequenceKind:
         ends = store.ends_by_group()
         guards = (guard_times(context.store, (rule_id, check.name + GUARD), store.group_names)
                   if check.guard is not None else [])
-        collected = context.tables.collected_at
+        collected, collected_source = context.tables.collection_time()
         now = collected.timestamp() if collected is not None else None
+        sampled = store.sampled()
+        latest_start = max(store.start_times)
+        ends_with_run = (collected_source == "newest_line" and now is not None
+                         and now - latest_start <= ENDS_WITH_IT)
         unresolved: list[int] = []
         running: list[int] = []
         explained = 0
+        stopped_at_end = 0
         for index in range(store.starts):
             start = store.start_times[index]
             group = store.start_groups[index]
@@ -113,14 +126,20 @@ class SequenceKind:
             if position < len(times) and (window is None or times[position] - start <= window):
                 continue
             if window is not None and now is not None and now - start < window:
-                running.append(index)  # no end yet, but the budget had not run out
+                if ends_with_run:
+                    stopped_at_end += 1  # the logs end with the run: no sign of time passing
+                    unresolved.append(index)
+                else:
+                    running.append(index)  # no end yet, but the budget had not run out
             else:
                 unresolved.append(index)
         notes = (f" (only the first {store.starts} starts were kept; "
                  f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
         if explained:
             notes += f" ({explained} explained by a record just before them)"
-        sampled = store.sampled()
+        if stopped_at_end:
+            notes += (f" ({stopped_at_end} with nothing logged after them but the run's own "
+                      "lines and no collection time: a run that stopped, not one in progress)")
         in_progress = None
         if running:
             in_progress = hits_result(
@@ -145,7 +164,8 @@ class SequenceKind:
             return result
         hits: list[Hit] = [sampled[i] for i in unresolved if i in sampled]
         elapsed = (f"; the budget had elapsed before collection ({short(collected)})"
-                   if window is not None and collected is not None else "")
+                   if window is not None and collected is not None
+                   and stopped_at_end < len(unresolved) else "")
         result = hits_result(
             check.name,
             hits,
@@ -162,3 +182,4 @@ class SequenceKind:
             result.captures.setdefault(check.group_by, names.get(store.start_groups[latest], ""))
         result.in_progress = in_progress
         return result
+

@@ -167,7 +167,13 @@ def _derived(row: Any, name: str, context: EvalContext | None) -> Any:
     is older than, the same as or newer than the agent that runs extensions (the newest
     goal-state agent row, else the newest daemon row; None when neither is known) - e.g. a
     blacklisted version newer than the running one means the VM is stuck on the old one.
+    ``age_minutes`` (any row with a timestamp) is how many minutes before collection the
+    row's fact was recorded (None when either time is unknown): a status still "transitioning"
+    that was written a few minutes before the bundle was taken is a run in progress, one
+    written hours before is stuck.
     Other names are the row's own columns."""
+    if name == "age_minutes" and context is not None:
+        return _age_minutes(row, context)
     if context is None or not isinstance(row, AgentRow):
         return _value(row, name)
     if name == "superseded_days":
@@ -176,6 +182,14 @@ def _derived(row: Any, name: str, context: EvalContext | None) -> Any:
         running = _running_version(context.tables.agent)
         return None if running is None else compare_versions(row.value, running)
     return _value(row, name)
+
+
+def _age_minutes(row: Any, context: EvalContext) -> float | None:
+    stamp = _value(row, "timestamp")
+    collected = context.tables.collected_at
+    if not isinstance(stamp, datetime) or collected is None:
+        return None
+    return round((collected - stamp).total_seconds() / 60, 1)
 
 
 def _running_version(rows: list[AgentRow]) -> str | None:
