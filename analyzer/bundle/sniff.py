@@ -256,7 +256,8 @@ _HANDLER_SHIM = re.compile(
 _SYSLOG_LINE = re.compile(
     r"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?"
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d))"
-    r" \S+ [^:\s\[]+(?:\[\d+\])?: "
+    # a host name, or none: posted excerpts often blank it, leaving two spaces
+    r" (?:\S+ | )[^:\s\[]+(?:\[\d+\])?: "
 )
 # journalctl -o verbose: an entry header, then indented FIELD=value lines.
 _JOURNAL_VERBOSE = re.compile(
