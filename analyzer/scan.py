@@ -111,9 +111,8 @@ class ScanState:
         if kind not in self._bulk:
             seen = self._seen
 
-            def first_sightings(times: list[float], messages: list[bytes],
-                                member: str) -> list[bool]:
-                return seen.first_of_many(kind, times, messages, member)
+            def first_sightings(micros: Any, hashes: Any, member: str) -> Any:
+                return seen.first_of_many(kind, micros, hashes, member)
 
             context = BulkContext(first_sightings, self.log_facts, self.add_facts,
                                   lambda event: self.add("events", [event]))

@@ -24,8 +24,8 @@ line had been taken one by one.
 from __future__ import annotations
 
 import re
+import sys
 from array import array
-from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -103,8 +103,9 @@ class _HeaderView:
 class BulkContext:
     """What the bulk path needs from the scan state."""
 
-    first_sightings: Callable[[list[float], list[bytes], str], list[bool]]
-    """(timestamps, message bytes, member) -> False for each record another member held."""
+    first_sightings: Callable[[Any, Any, str], Any]
+    """(POSIX microseconds, hashes of the message bytes, member; numpy arrays) -> False for
+    each record another member held (:meth:`FirstSighting.first_of_many`)."""
     facts: LogFacts
     add_facts: Callable[[Record], None]
     add_event: Callable[[LogEvent], None]
@@ -123,13 +124,16 @@ def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
-def parse_stamps(stamps: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated) -> (POSIX
+def parse_stamps(stamps: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated, or the rows of
+    a uint8 array) -> (POSIX
     microseconds, valid). ``micros / 1e6`` equals ``datetime(..., tzinfo=UTC).timestamp()``
     to the bit (both are the correctly rounded quotient); a stamp that
     parse_header would reject (year outside FIRST_YEAR..LAST_YEAR, 30 February) is not valid.
     """
-    raw = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES).astype(np.int64) - 48
+    if isinstance(stamps, bytes | bytearray):
+        stamps = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES)
+    raw = stamps.astype(np.int64) - 48
 
     def number(start: int, width: int) -> np.ndarray:
         value = np.zeros(len(raw), dtype=np.int64)
@@ -153,9 +157,25 @@ class _Pending:
     """Bulk matches of one query in the current chunk, in line order."""
 
     query: LogQuery
-    rows: list[int] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
+    rows: Any
+    """Indices into the plan's bulk rows (numpy, ascending)."""
+    lines: Any
+    """Their line numbers (numpy, ascending)."""
     done: int = 0
+
+
+@dataclass(slots=True)
+class _Distinct:
+    """What the bulk path decided once for one distinct header-less line (level, thread,
+    prefix and message of a G4 line; prefix and message of a backup-extension line)."""
+
+    queries: list[LogQuery]
+    message: bytes
+    prefix: bytes
+    facts: bool
+    """May hold agent facts or is a timeline event: applied row by row, in line order."""
+    event: tuple[str | None, str] | None = None
+    """Event kind and label, computed when first needed."""
 
 
 class BulkMatcher:
@@ -178,6 +198,47 @@ class BulkMatcher:
                         prefilter, max_line_bytes)
 
 
+def _template(text: bytes) -> tuple[Any, Any, Any]:
+    """Digit positions, literal positions and literal values of a header template
+    (``D`` stands for a digit)."""
+    codes = np.frombuffer(text, dtype=np.uint8)
+    digits = np.flatnonzero(codes == ord("D"))
+    literal = np.flatnonzero(codes != ord("D"))
+    return digits, literal, codes[literal]
+
+
+_G4_STAMP = _template(b"DDDD-DD-DDTDD:DD:DD.DDDDDDZ ")
+_DASH_STAMP = _template(b"DDDD-DD-DD DD:DD:DD.DDDDDD [")
+_DASH_SPACE_START = _template(b"DDDD-DD-DD DD:DD:DD")
+_SLASH_SPACE_START = _template(b"DDDD/DD/DD DD:DD:DD")
+_G4_REST_AT = 28
+"""A G4 line after its stamp: ``LEVEL thread prefix message``."""
+_DASH_REST_AT = 27
+"""A backup-extension line after its stamp: ``[prefix]message``."""
+_WINDOW = 40
+_LEVEL_WORDS = (b"VERBOSE ", b"INFO ", b"WARNING ", b"ERROR ")
+_G4_REST = re.compile(
+    rb"(VERBOSE|INFO|WARNING|ERROR) ([^\[ \n][^ \n]*) "
+    rb"(Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) ([^\r\n\x00]*)")
+_DASH_REST = re.compile(rb"(\[[^\]\n]*\])([^\r\n\x00]*)")
+
+
+def _shaped(window: Any, template: tuple[Any, Any, Any]) -> Any:
+    """Rows of ``window`` (bytes of line starts) that fit the template."""
+    digits, literal, values = template
+    return (((window[:, digits] - 48) < 10).all(axis=1)
+            & (window[:, literal] == values).all(axis=1))
+
+
+def _level_follows(window: Any, at: int) -> Any:
+    """Rows whose bytes from ``at`` are one of the four level words and a space."""
+    found = np.zeros(len(window), dtype=bool)
+    for word in _LEVEL_WORDS:
+        codes = np.frombuffer(word, dtype=np.uint8)
+        found |= (window[:, at:at + len(codes)] == codes).all(axis=1)
+    return found
+
+
 class BulkPlan:
     """One chunk: ``positions`` are the candidate lines the record path must take (byte
     offsets, ascending); every other candidate was matched here and is applied by ``flush``."""
@@ -191,220 +252,233 @@ class BulkPlan:
         self.real_version = real_version
         self.positions: list[int] = []
         self._pending: dict[int, _Pending] = {}
-        self._facts: list[int] = []
+        self._next_line = sys.maxsize
+        """The earliest line a pending bulk match or fact is on (flush has nothing to do
+        before it)."""
+        self._facts: Any = np.zeros(0, dtype=np.int64)
         self._facts_done = 0
-        self._events: dict[bytes, tuple[str | None, str]] = {}
-        """Event kind and label of each distinct message of the chunk."""
+        self._distinct: list[_Distinct | None] = []
         self._classify(line_base, first_line_cut, prefilter, max_line_bytes)
 
     # -- planning ---------------------------------------------------------------------------
 
     def _classify(self, line_base: int, first_line_cut: bool, prefilter: Any,
                   max_line_bytes: int) -> None:
+        """Every step is an array operation over the chunk's candidate lines, except one
+        dictionary lookup per candidate and the decisions per distinct line."""
         region = self.region
-        dash_ok = local_zone() is UTC
-        dash_first = False
-        starts: list[int] = []
-        ends: list[int] = []
-        stamps: list[bytes] = []
-        messages: list[bytes] = []
-        heads: list[tuple[bytes, bytes, bytes]] = []
-        old = self.positions
         size = len(region)
-        position = 0
-        next_hit = prefilter.next_hit
-        record_start = RECORD_START.match
-        while True:
-            hit = next_hit(region, position)
-            if hit < 0 or hit >= size:
-                break
-            start = region.rfind(b"\n", 0, hit) + 1
-            end = region.find(b"\n", hit)
-            if end < 0:
-                end = size
-            position = end + 1
-            if end + 1 < size and record_start(region, end + 1) is None:
-                old.append(start)  # a record of several lines: the record path folds it
-                continue
-            if end - start > max_line_bytes or (start == 0 and first_line_cut):
-                old.append(start)
-                continue
-            # No line matches both layouts (``T`` vs a space after the date), so the one
-            # that matched the previous candidate is tried first: a member is one or the other.
-            match = _DASH.fullmatch(region, start, end) if dash_first else None
-            if match is None:
-                match = _G4.fullmatch(region, start, end)
-            if match is not None and match.re is _G4:
-                stamp, level, thread, prefix, message = match.groups()
-                dash_first = False
-            else:
-                if match is None and dash_ok and not dash_first:
-                    match = _DASH.fullmatch(region, start, end)
-                if match is None:
-                    old.append(start)
-                    continue
-                dash_first = True
-                stamp, prefix, message = match.groups()
-                level = thread = b""
-                if b"  " in message[:_WORD_LEVEL_WINDOW]:
-                    old.append(start)
-                    continue
-            if _EVENT_FIELD in message:
-                old.append(start)
-                continue
-            starts.append(start)
-            ends.append(end)
-            stamps.append(stamp)
-            messages.append(message)
-            heads.append((level, thread, prefix))
-        if not starts:
+        padded = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
+        newlines = np.flatnonzero(padded[:size] == 10)
+        lines = prefilter.hit_lines(region, newlines)
+        if not len(lines):
             return
-        self._match(line_base, starts, ends, stamps, messages, heads, old)
-        old.sort()
+        bounds = np.concatenate(([-1], newlines, [size]))
+        starts = bounds[lines] + 1
+        ends = bounds[lines + 1]
+        window = padded[starts[:, None] + np.arange(_WINDOW)]
+        g4 = _shaped(window, _G4_STAMP)
+        dash = (_shaped(window, _DASH_STAMP) if local_zone() is UTC
+                else np.zeros(len(lines), dtype=bool))
+        usable = (g4 | dash) & (ends - starts <= max_line_bytes)
+        if first_line_cut:
+            usable &= starts != 0
+        usable &= self._one_line(padded, ends, size)
+        micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
+        usable &= valid
+        rows = np.flatnonzero(usable)
+        codes = self._codes(starts[rows], ends[rows], g4[rows])
+        known = np.asarray([found is not None for found in self._distinct], dtype=bool)
+        bulk = np.zeros(len(lines), dtype=bool)
+        if len(rows):
+            bulk[rows] = known[codes]
+        self.positions = starts[~bulk].tolist()
+        taken = np.flatnonzero(known[codes]) if len(rows) else rows
+        if not len(taken):
+            return
+        rows, codes = rows[taken], codes[taken]
+        self._match(rows, codes, starts, ends, lines + line_base, micros)
 
-    def _match(self, line_base: int, starts: list[int], ends: list[int], stamps: list[bytes],
-               messages: list[bytes], heads: list[tuple[bytes, bytes, bytes]],
-               old: list[int]) -> None:
-        owner, region = self.owner, self.region
-        context = owner.context
-        micros, valid = parse_stamps(b"".join(stamps))
-        times = micros / 1e6
-        self.rows_micros = micros.tolist()
-        newline_offsets = np.flatnonzero(np.frombuffer(region, dtype=np.uint8) == 10)
-        line_numbers = (np.searchsorted(newline_offsets, np.asarray(starts, dtype=np.int64))
-                        + line_base).tolist()
-        time_list = times.tolist()
-        valid_list = valid.tolist()
-        distinct: dict[bytes, tuple[list[LogQuery], bool, str | None, str] | None] = {}
-        filtered = owner.filtered
-        match_set = owner.pattern_set.Match  # type: ignore[union-attr]
-        views: dict[tuple[bytes, bytes, bytes], _HeaderView] = {}
-        accepted: dict[tuple[Any, ...], bool] = {}
-        self.rows_start, self.rows_end = starts, ends
-        self.rows_line, self.rows_time = line_numbers, time_list
-        self.rows_message = messages
-        self.rows_prefix = [head[2] for head in heads]
-        member = self.member
-        taken: list[int] = []
-        for row, message in enumerate(messages):
-            if not valid_list[row]:
-                old.append(starts[row])
-                continue
-            if message in distinct:
-                known = distinct[message]
-            else:
-                known = self._queries_for(message, match_set)
-                distinct[message] = known
-            if known is None:
-                old.append(starts[row])
-                continue
-            taken.append(row)
-        firsts = context.first_sightings([time_list[row] for row in taken],
-                                         [messages[row] for row in taken], member)
-        for row, first in zip(taken, firsts, strict=True):
-            if not first:
-                continue  # the same record in an earlier member: counted there
-            message = messages[row]
-            known = distinct[message]
-            assert known is not None
-            queries, facts, event, text = known
-            if facts or event:
-                self._facts.append(row)
-            head = heads[row]
-            for query in queries:
-                how = filtered[id(query)]
-                if how:
-                    key: tuple[Any, ...] = ((id(query), head) if how == _HEADER_FILTER
-                                            else (id(query), head, message))
-                    ok = accepted.get(key)
-                    if ok is None:
-                        if how == _HEADER_FILTER:
-                            view = views.get(head)
-                            if view is None:
-                                view = views[head] = _view(head)
-                        else:
-                            view = _view(head, text, member)
-                        ok = accepted[key] = query.accepts(view)  # type: ignore[arg-type]
-                    if not ok:
-                        continue
-                pending = self._pending.get(id(query))
-                if pending is None:
-                    pending = self._pending[id(query)] = _Pending(query)
-                pending.rows.append(row)
-                pending.lines.append(line_numbers[row])
+    def _one_line(self, padded: Any, ends: Any, size: int) -> Any:
+        """Candidates whose next line opens a record (or who end the chunk): ``RECORD_START``
+        decided by array tests where the line is a common header or surely none, by the
+        regex for the rest."""
+        next_starts = ends + 1
+        inside = next_starts < size
+        ahead = padded[np.minimum(next_starts, size)[:, None] + np.arange(_WINDOW)]
+        opens = ((_shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT))
+                 | _shaped(ahead, _DASH_SPACE_START) | _shaped(ahead, _SLASH_SPACE_START))
+        first = ahead[:, 0]
+        maybe = (((first - 48) < 10) | (first == 0xEF)
+                 | (((first - 65) < 26) & (((ahead[:, 1] - 97) < 26)
+                                            & ((ahead[:, 2] - 97) < 26) & (ahead[:, 3] == 32))))
+        unsure = np.flatnonzero(inside & ~opens & maybe)
+        if len(unsure):
+            record_start = RECORD_START.match
+            region = self.region
+            decided = [record_start(region, int(at)) is not None for at in next_starts[unsure]]
+            opens[unsure] = decided
+        return ~inside | opens
 
-    def _queries_for(self, message: bytes, match_set: Any
-                     ) -> tuple[list[LogQuery], bool, str | None, str] | None:
-        """The queries a message matches (less those its ``exclude`` drops), whether it may
-        hold agent facts, the kind of event it is and its text as a record would hold it
-        (redacted); None when it must take the record path."""
+    def _codes(self, starts: Any, ends: Any, g4: Any) -> Any:
+        """The distinct-line code of each row (new lines decided on first sight)."""
+        region = self.region
+        rest_at = np.where(g4, _G4_REST_AT, _DASH_REST_AT) + starts
+        index: dict[bytes, int] = {}
+        keys = [region[begin:end] for begin, end in zip(rest_at.tolist(), ends.tolist(),
+                                                        strict=True)]
+        codes = [index.setdefault(key, len(index)) for key in keys]
+        match_set = self.owner.pattern_set.Match  # type: ignore[union-attr]
+        self._distinct = [self._decide(key, match_set) for key in index]
+        return np.asarray(codes, dtype=np.int64)
+
+    def _decide(self, rest: bytes, match_set: Any) -> _Distinct | None:
+        """The queries a distinct line matches (those its filters and ``exclude`` accept),
+        or None when it must take the record path."""
+        if rest[:1] == b"[":
+            found = _DASH_REST.fullmatch(rest)
+            if found is None:
+                return None
+            prefix, message = found.groups()
+            level = thread = b""
+            if b"  " in message[:_WORD_LEVEL_WINDOW]:
+                return None
+        else:
+            found = _G4_REST.fullmatch(rest)
+            if found is None:
+                return None
+            level, thread, prefix, message = found.groups()
+        if _EVENT_FIELD in message:
+            return None
         owner = self.owner
         queries: list[LogQuery] = []
         decoded = message.decode("utf-8", "surrogateescape")
         text = ""
+        view: _HeaderView | None = None
         for index in match_set(message):
             if not owner.bulk_pattern[index]:
                 return None
             for query in owner.queries_of_pattern[index]:
-                if query.excluders or owner.filtered[id(query)] == _MESSAGE_FILTER:
+                how = owner.filtered[id(query)]
+                if query.excluders or how == _MESSAGE_FILTER:
                     # What the record path reads: the one-line record's redacted message.
                     text = text or redact_text(decoded)
                     if any(x.search(text) is not None for x in query.excluders):
                         continue
+                if how:
+                    if view is None:
+                        view = _view((level, thread, prefix), text, self.member)
+                    view.message = text
+                    if not query.accepts(view):  # type: ignore[arg-type]
+                        continue
                 queries.append(query)
-        event = owner.context.facts.event_kind(decoded)
-        return queries, may_hold_facts_bytes(message), event, text
+        facts = (may_hold_facts_bytes(message)
+                 or owner.context.facts.event_kind(decoded) is not None)
+        return _Distinct(queries, message, prefix, facts)
+
+    def _match(self, rows: Any, codes: Any, starts: Any, ends: Any, line_numbers: Any,
+               micros: Any) -> None:
+        """Hands the bulk rows' matches to the pending lists (per query, in line order)."""
+        context = self.owner.context
+        distinct = self._distinct
+        hashes = np.asarray([hash(d.message) if d is not None else 0 for d in distinct],
+                            dtype=np.int64)
+        row_micros = micros[rows]
+        first = context.first_sightings(row_micros, hashes[codes], self.member)
+        keep = np.flatnonzero(first)
+        rows, codes = rows[keep], codes[keep]
+        self.rows_start = starts[rows]
+        self.rows_end = ends[rows]
+        self.rows_line = line_numbers[rows]
+        self.rows_micros = row_micros[keep]
+        self.rows_time = self.rows_micros / 1e6
+        self.rows_code = codes
+        by_query: dict[int, tuple[LogQuery, list[int]]] = {}
+        facts = np.zeros(len(distinct), dtype=bool)
+        for code, found in enumerate(distinct):
+            if found is None:
+                continue
+            facts[code] = found.facts
+            for query in found.queries:
+                by_query.setdefault(id(query), (query, []))[1].append(code)
+        for key, (query, members) in by_query.items():
+            table = np.zeros(len(distinct), dtype=bool)
+            table[members] = True
+            chosen = np.flatnonzero(table[codes])
+            if len(chosen):
+                self._pending[key] = _Pending(query, chosen, self.rows_line[chosen])
+        self._facts = np.flatnonzero(facts[codes])
+        firsts = [int(p.lines[0]) for p in self._pending.values()]
+        if len(self._facts):
+            firsts.append(int(self.rows_line[self._facts[0]]))
+        self._next_line = min(firsts, default=sys.maxsize)
 
     # -- applying ---------------------------------------------------------------------------
 
     def flush(self, before_line: int) -> None:
         """Apply the bulk matches on lines before ``before_line`` (all: a huge number)."""
+        if before_line <= self._next_line:
+            return
+        following = sys.maxsize
         for pending in self._pending.values():
-            cut = bisect_left(pending.lines, before_line, pending.done)
+            cut = int(np.searchsorted(pending.lines, before_line))
             if cut > pending.done:
                 self._apply(pending, pending.done, cut)
                 pending.done = cut
-        self._flush_facts(before_line)
+            if cut < len(pending.lines):
+                following = min(following, int(pending.lines[cut]))
+        following = min(following, self._flush_facts(before_line))
+        self._next_line = following
 
     def _raw(self, row: int, capture_pattern: str) -> RawHit:
-        return RawHit(self.region[self.rows_start[row]:self.rows_end[row]], self.member,
-                      self.owner.kind, self.rows_line[row], self.real_version,
-                      capture_pattern=capture_pattern)
+        return RawHit(self.region[int(self.rows_start[row]):int(self.rows_end[row])],
+                      self.member, self.owner.kind, int(self.rows_line[row]),
+                      self.real_version, capture_pattern=capture_pattern)
 
     def _apply(self, pending: _Pending, begin: int, end: int) -> None:
         query = pending.query
         rows = pending.rows[begin:end]
-        times = array("d", [self.rows_time[row] for row in rows])
+        times = array("d")
+        times.frombytes(self.rows_time[rows].tobytes())
         key = (query.rule_id, query.check)
         store = self.owner.matcher.store
         captures = query.pattern if query.has_captures else ""
         if query.role == "then":
             store.sequence(key).add_ends_bulk(times)
         elif query.role == "start":
-            lines = array("q", [self.rows_line[row] for row in rows])
+            lines = array("q")
+            lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())
             store.sequence(key).add_starts_bulk(
-                times, lines, lambda index: self._raw(rows[index], captures))
+                times, lines, lambda index: self._raw(int(rows[index]), captures))
         else:
-            chosen = (rows if len(rows) <= SAMPLE_HEAD + SAMPLE_TAIL
-                      else rows[:SAMPLE_HEAD] + rows[-SAMPLE_TAIL:])
+            chosen = (rows.tolist() if len(rows) <= SAMPLE_HEAD + SAMPLE_TAIL
+                      else rows[:SAMPLE_HEAD].tolist() + rows[-SAMPLE_TAIL:].tolist())
             accumulator = store.accumulators.get(key)
             if accumulator is None:
                 accumulator = store.accumulators[key] = Accumulator()
             accumulator.add_bulk(times, [self._raw(row, captures) for row in chosen])
 
-    def _flush_facts(self, before_line: int) -> None:
-        """Agent facts and events of the bulk lines before ``before_line``, in line order."""
+    def _flush_facts(self, before_line: int) -> int:
+        """Agent facts and events of the bulk lines before ``before_line``, in line order;
+        returns the line of the next one left (a huge number: none)."""
         context = self.owner.context
         agent_log = self.owner.kind == "waagent_log"
-        while self._facts_done < len(self._facts):
-            row = self._facts[self._facts_done]
-            if self.rows_line[row] >= before_line:
-                return
+        facts, lines = self._facts, self.rows_line
+        last_code = -1
+        while self._facts_done < len(facts):
+            row = int(facts[self._facts_done])
+            if lines[row] >= before_line:
+                return int(lines[row])
             self._facts_done += 1
-            raw = self.rows_message[row]
-            if agent_log and may_hold_facts_bytes(raw):
+            code = int(self.rows_code[row])
+            found = self._distinct[code]
+            assert found is not None
+            raw = found.message
+            if agent_log and code != last_code and may_hold_facts_bytes(raw):
+                # The same line again, with no record-path record in between, adds no fact.
+                last_code = code
                 message = raw.decode("utf-8", "surrogateescape")
-                prefix = self.rows_prefix[row].decode("utf-8", "surrogateescape")
+                prefix = found.prefix.decode("utf-8", "surrogateescape")
                 extension, version = split_extension_prefix(prefix)
                 if not self.real_version:
                     version = ""
@@ -412,16 +486,15 @@ class BulkPlan:
                                            message):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            described = self._events.get(raw)
-            if described is None:  # event kind and label depend on the message alone
+            if found.event is None:  # event kind and label depend on the message alone
                 message = raw.decode("utf-8", "surrogateescape")
                 kind = context.facts.event_kind(message)
-                described = self._events[raw] = (
-                    kind, event_label(message) if kind is not None else "")
-            kind, label = described
+                found.event = (kind, event_label(message) if kind is not None else "")
+            kind, label = found.event
             if kind is not None:
-                stamp = _EPOCH + timedelta(microseconds=self.rows_micros[row])
+                stamp = _EPOCH + timedelta(microseconds=int(self.rows_micros[row]))
                 context.add_event(LogEvent(stamp, kind, label))
+        return sys.maxsize
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:

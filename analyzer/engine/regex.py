@@ -14,6 +14,7 @@ invalid escape sequence: \\1
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -143,12 +144,22 @@ def unanchored(pattern: str) -> str:
 
 
 class Prefilter:
-    """One bytes regex matching wherever any of the patterns could match."""
+    """One bytes regex matching wherever any of the patterns could match.
 
-    __slots__ = ("_regexp",)
+    ``literals`` (the required literals, every byte ASCII) and ``residual`` (the alternatives
+    that are not plain literals) split the same alternation for :meth:`hit_lines`, which finds
+    every line holding a match in one compiled pass when Hyperscan is installed.
+    """
 
-    def __init__(self, alternatives: bytes) -> None:
+    __slots__ = ("_literal_scanner", "_regexp", "literals", "residual")
+
+    def __init__(self, alternatives: bytes, literals: tuple[bytes, ...] = (),
+                 residual: bytes | None = None) -> None:
         self._regexp = re2.compile(alternatives, _options(never_capture=True))._regexp
+        self.literals = literals
+        self.residual = (re2.compile(residual, _options(never_capture=True))._regexp
+                         if residual is not None else None)
+        self._literal_scanner: Any = None
 
     def next_hit(self, data: bytes, pos: int) -> int:
         """Offset of the next match at or after ``pos``, or -1 (RE2's matcher called
@@ -159,6 +170,97 @@ class Prefilter:
     def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> bool:
         end = len(data) if endpos is None else endpos
         return bool(self._regexp.Match(_UNANCHORED, data, pos, end)[0] != _NO_MATCH)
+
+    def hit_lines(self, data: bytes, newlines: Any) -> Any:
+        """Indices (0-based, ascending, unique) of the lines of ``data`` in which a match
+        starts; ``newlines`` are the offsets of its newline bytes. The same lines as calling
+        :meth:`next_hit` from the start of each next line, without a Python step per line
+        when Hyperscan is available (a literal's occurrences come back from one compiled
+        scan; the few non-literal alternatives still go through RE2)."""
+        import numpy as np
+
+        scanner = self._scanner()
+        if scanner is None:
+            return self._lines_by_search(self._regexp, data, newlines)
+        starts = scanner.starts(data)
+        lines = [np.searchsorted(newlines, starts, side="right")]
+        if self.residual is not None:
+            lines.append(self._lines_by_search(self.residual, data, newlines))
+        return np.unique(np.concatenate(lines))
+
+    def _scanner(self) -> Any:
+        if self._literal_scanner is None:
+            self._literal_scanner = literal_scanner(self.literals) or False
+        return self._literal_scanner or None
+
+    @staticmethod
+    def _lines_by_search(regexp: Any, data: bytes, newlines: Any) -> Any:
+        import numpy as np
+
+        found: list[int] = []
+        size, position = len(data), 0
+        while position < size:
+            start = regexp.Match(_UNANCHORED, data, position, size)[0][0]
+            if start < 0:
+                break
+            found.append(start)
+            end = data.find(b"\n", start)
+            position = end + 1 if end >= 0 else size
+        return np.searchsorted(newlines, np.asarray(found, dtype=np.int64), side="right")
+
+
+UNICODE_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")
+"""RE2 folds case the Unicode way: a caseless ``k`` also matches the Kelvin sign and a
+caseless ``s`` the long s. Hyperscan folds ASCII only, so lines holding either are hits too
+(a superset, as a prefilter may be)."""
+_MAX_LITERALS = 1 << 12
+
+
+class LiteralScanner:
+    """Hyperscan's block scan over a set of caseless ASCII literals (and the two letters of
+    :data:`UNICODE_FOLDS`, as they are): the start offset of every occurrence of any of them
+    (overlapping ones included)."""
+
+    def __init__(self, literals: tuple[bytes, ...]) -> None:
+        import hyperscan
+        import numpy as np
+
+        self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        literals = literals + UNICODE_FOLDS
+        expressions = [b"".join(b"\\x%02x" % byte for byte in literal) for literal in literals]
+        flags = [hyperscan.HS_FLAG_CASELESS] * (len(literals) - len(UNICODE_FOLDS))
+        self._database.compile(expressions=expressions, ids=list(range(len(literals))),
+                               elements=len(literals),
+                               flags=flags + [0] * len(UNICODE_FOLDS))
+        self._lengths = np.asarray([len(literal) for literal in literals], dtype=np.int64)
+
+    def starts(self, data: bytes) -> Any:
+        import numpy as np
+
+        found: list[int] = []
+        append = found.append
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
+            append(end << 12 | ident)
+
+        self._database.scan(data, match_event_handler=on_match)
+        packed = np.asarray(found, dtype=np.int64)
+        return (packed >> 12) - self._lengths[packed & (_MAX_LITERALS - 1)]
+
+
+def literal_scanner(literals: tuple[bytes, ...]) -> LiteralScanner | None:
+    """A compiled scanner for ``literals``, or None when there are none, too many, or
+    Hyperscan is not installed (or ``WAAGENT_ANALYZER_HYPERSCAN=0``): then RE2 does it all."""
+    import os
+
+    if not literals or len(literals) + len(UNICODE_FOLDS) > _MAX_LITERALS:
+        return None
+    if os.environ.get("WAAGENT_ANALYZER_HYPERSCAN", "1") == "0":
+        return None
+    try:
+        return LiteralScanner(literals)
+    except ImportError:
+        return None
 
 
 def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
@@ -176,11 +278,28 @@ def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
 def compile_prefilter(patterns: tuple[str, ...]) -> Prefilter:
     # Case-insensitive as a whole: rule patterns are (by default) case-insensitive, a
     # superset costs nothing here (measured: same speed as the case-sensitive alternation).
-    alternatives = b"(?i:" + b"|".join(prefilter_alternatives(patterns)) + b")"
+    alternatives = prefilter_alternatives(patterns)
+    whole = b"(?i:" + b"|".join(alternatives) + b")"
+    literals: list[bytes] = []
+    others: list[bytes] = []
+    for pattern in patterns:
+        found = required_literals(pattern)
+        encoded = [literal.encode("utf-8") for literal in sorted(found or ())]
+        if found and all(_plain_ascii(literal) for literal in encoded):
+            literals.extend(encoded)
+        elif found:  # as in the whole alternation: the literals, escaped
+            others.extend(re2.escape(literal) for literal in encoded)
+        else:
+            others.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
+    residual = b"(?i:" + b"|".join(dict.fromkeys(others)) + b")" if others else None
     try:
-        return Prefilter(alternatives)
+        return Prefilter(whole, tuple(dict.fromkeys(literals)), residual)
     except re2.error as error:
         raise PatternError(_message(error)) from None
+
+
+def _plain_ascii(literal: bytes) -> bool:
+    return literal.isascii() and b"\n" not in literal and bool(literal)
 
 
 def _message(error: Exception) -> str:
@@ -229,6 +348,8 @@ def compile_set(patterns: tuple[str, ...]) -> PatternSet | None:
 _LITERAL_ESCAPES = set("[](){}.*+?^$|\\/-'\"#&~<>=!:,;%@` ")
 _CLASS_ESCAPES = set("dDwWsSbBAzpPC")
 MIN_LITERAL = 4
+_FLAG_GROUP = re.compile(r"\?[imsU]+:")
+_FLAG_SETTING = re.compile(r"\(\?[imsU-]+\)")
 
 
 class _Unsure(Exception):
@@ -255,16 +376,16 @@ class _LiteralScanner:
         while self.pos < len(self.text) and self.text[self.pos] not in "|)":
             atom, literal = self.atom()
             quantifier = self.quantifier()
-            if literal is not None and quantifier in ("", "+"):
-                run += literal
-                if quantifier == "+":
+            if literal is not None and quantifier[:1] in ("", "+", "="):
+                run += literal * (int(quantifier[1:]) if quantifier[1:] else 1)
+                if quantifier[:1] == "+":
                     candidates.append({run})
                     run = ""
                 continue
             if len(run) >= MIN_LITERAL:
                 candidates.append({run})
             run = ""
-            if atom is not None and quantifier in ("", "+"):
+            if atom is not None and quantifier[:1] in ("", "+", "="):
                 candidates.append(atom)
         if len(run) >= MIN_LITERAL:
             candidates.append({run})
@@ -302,6 +423,10 @@ class _LiteralScanner:
             self.pos += 2
         elif self.text.startswith("?P<", self.pos):
             self.pos = self.text.index(">", self.pos) + 1
+        elif _FLAG_GROUP.match(self.text, self.pos):
+            # (?i:...) and the like: the prefilter is caseless and ``.`` only widens, so the
+            # group's literals are still required.
+            self.pos = self.text.index(":", self.pos) + 1
         elif self.text.startswith("?", self.pos):
             raise _Unsure("flags or other group syntax")
         inner = self.alternation()
@@ -321,7 +446,8 @@ class _LiteralScanner:
         self.pos += 1
 
     def quantifier(self) -> str:
-        """"" (exactly once), "+" (one or more) or "?" (possibly absent)."""
+        """"" (exactly once), "+" (one or more), "?" (possibly absent), "=n" (exactly n
+        times) or "+n" (at least n times)."""
         if self.pos >= len(self.text):
             return ""
         char = self.text[self.pos]
@@ -336,7 +462,9 @@ class _LiteralScanner:
             low = body.split(",")[0]
             if end > 0 and low.isdigit():
                 self.pos = end + 1
-                return "+" if int(low) >= 1 else "?"
+                if body.isdigit() and 0 < int(body) <= MIN_LITERAL * 4:
+                    return f"={int(body)}"
+                return f"+{min(int(low), MIN_LITERAL * 4)}" if int(low) >= 1 else "?"
         return ""
 
 
@@ -355,10 +483,10 @@ def required_literals(pattern: str) -> set[str] | None:
     A leading ``(?i)`` (how case-insensitive rule patterns are compiled) is dropped: the
     prefilter built from these literals is itself case-insensitive.
     """
-    if pattern.startswith(CASE_INSENSITIVE):
+    while pattern.startswith(CASE_INSENSITIVE):
         pattern = pattern[len(CASE_INSENSITIVE):]
-    if "(?i" in pattern or "(?s" in pattern:
-        return None
+    if _FLAG_SETTING.search(pattern):
+        return None  # flags switched mid-pattern, e.g. ``a(?i)b``: not modelled
     scanner = _LiteralScanner(pattern)
     try:
         found = scanner.alternation()
