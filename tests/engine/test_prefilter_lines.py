@@ -1,0 +1,107 @@
+"""The candidate lines of a chunk: Hyperscan's literal scan finds the lines RE2 finds.
+
+``Prefilter.hit_lines`` is what the bulk path plans a chunk from. With Hyperscan it scans the
+prefilter's literals in one compiled pass; without it (or with
+``WAAGENT_ANALYZER_HYPERSCAN=0``) it walks RE2 from line to line. A line the literal scan
+missed would be a record no rule ever sees, so both must give the same lines on any text, and
+the shipped pack's prefilters must need RE2 for nothing but the odd pattern.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.engine.loader import default_rules_dir, load_rules
+from analyzer.engine.matching import RecordMatcher
+from analyzer.engine.regex import (
+    UNICODE_FOLDS,
+    compile_prefilter,
+    literal_scanner,
+    required_literals,
+)
+from analyzer.parse.log_facts import FACT_PATTERNS, TIMELINE_PATTERNS
+
+PACK = load_rules(sorted(default_rules_dir().rglob("*.toml")))
+MATCHER = RecordMatcher(PACK.rules)
+AGENT_PATTERNS = MATCHER.patterns_for("waagent_log") + FACT_PATTERNS + TIMELINE_PATTERNS
+PREFILTER = compile_prefilter(AGENT_PATTERNS)
+
+
+def _newlines(data: bytes) -> np.ndarray:
+    return np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+
+
+def _by_re2(data: bytes) -> list[int]:
+    lines = PREFILTER._lines_by_search(PREFILTER._regexp, data, _newlines(data))
+    return sorted(set(lines.tolist()))
+
+
+def test_hyperscan_is_used_for_the_shipped_pack() -> None:
+    assert literal_scanner(PREFILTER.literals) is not None, "hyperscan is a dependency on x86-64"
+    assert len(PREFILTER.literals) > 100
+
+
+def test_every_shipped_agent_pattern_has_required_literals() -> None:
+    """A pattern without literals is searched by RE2 line after line on every chunk."""
+    assert [p for p in AGENT_PATTERNS if not required_literals(p)] == []
+
+
+_WORDS = [*sorted({literal.decode() for literal in PREFILTER.literals})[:80],
+          "ExtHandler", "INFO", "K", "\u212a", "\u017f", "s", "\n", " ", "\r\n", "é", "HTTP", "x"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS) | st.text(max_size=6), max_size=60))
+def test_same_lines_as_re2_on_any_text(parts: list[str]) -> None:
+    """Every line RE2 finds; more only where a Kelvin sign or long s stands."""
+    data = "".join(parts).encode("utf-8", "surrogateescape")
+    got = PREFILTER.hit_lines(data, _newlines(data)).tolist()
+    expected = _by_re2(data)
+    assert set(expected) <= set(got), data
+    lines = data.split(b"\n")
+    extra = [index for index in got if index not in expected]
+    assert all(any(fold in lines[index] for fold in UNICODE_FOLDS) for index in extra), data
+
+
+@pytest.mark.parametrize("text, hit", [
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n", True),
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [http failed] get x\n", True),
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler all is well\n", False),
+])
+def test_case_is_ignored_like_re2(text: str, hit: bool) -> None:
+    data = text.encode()
+    assert bool(len(PREFILTER.hit_lines(data, _newlines(data)))) is hit
+
+
+def test_unicode_case_folds_of_k_and_s_are_candidates() -> None:
+    """RE2 matches ``Kelvin`` written with the Kelvin sign caselessly; the ASCII-only
+    literal scan would not, so such lines are handed on as candidates."""
+    data = "a\nHTTP FAILED \u212a\nb\nFetching the goal \u017ftate\n".encode()
+    got = PREFILTER.hit_lines(data, _newlines(data)).tolist()
+    assert set(_by_re2(data)) <= set(got)
+    assert got == [1, 3]
+
+
+def test_without_hyperscan_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAAGENT_ANALYZER_HYPERSCAN", "0")
+    plain = compile_prefilter(AGENT_PATTERNS)
+    data = ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n"
+            + "nothing here\n" * 3 + "Exception uploading status blob: y\n").encode()
+    assert plain._scanner() is None
+    assert plain.hit_lines(data, _newlines(data)).tolist() == [0, 4]
+    assert PREFILTER.hit_lines(data, _newlines(data)).tolist() == [0, 4]
+
+
+@pytest.mark.parametrize("pattern, literals", [
+    (r"\*{6} \d\. [^\n]*", {"****** "}),
+    (r"[^\n]*(?i:goal state|extension handlers)[^\n]*(?:410|Gone)",
+     {"goal state", "extension handlers"}),
+    (r"ab{2,}cdef", {"cdef"}),
+    (r"a(?i)bcdef", None),
+])
+def test_required_literals_of_repeats_and_flag_groups(pattern: str,
+                                                      literals: set[str] | None) -> None:
+    assert required_literals(pattern) == literals
