@@ -171,11 +171,15 @@ class _Distinct:
 
     queries: list[LogQuery]
     message: bytes
-    prefix: bytes
-    facts: bool
-    """May hold agent facts or is a timeline event: applied row by row, in line order."""
-    event: tuple[str | None, str] | None = None
-    """Event kind and label, computed when first needed."""
+    facts: tuple[dict[str, str], str, str, str] | None
+    """(version fields, extension, version, message) of a line that may hold agent facts
+    (whether it adds one depends on what came before: decided row by row)."""
+    event: tuple[str, str] | None
+    """Event kind and label of a line that is a timeline event."""
+
+    @property
+    def row_by_row(self) -> bool:
+        return self.facts is not None or self.event is not None
 
 
 class BulkMatcher:
@@ -252,9 +256,11 @@ class BulkPlan:
         self.real_version = real_version
         self.positions: list[int] = []
         self._pending: dict[int, _Pending] = {}
-        self._next_line = sys.maxsize
-        """The earliest line a pending bulk match or fact is on (flush has nothing to do
-        before it)."""
+        self._by_key: dict[tuple[str, str], list[_Pending]] = {}
+        self._cursor = 0
+        """The line the record path is on: bulk matches before it may be applied."""
+        self._next_fact_line = sys.maxsize
+        """The earliest line a pending fact or event is on."""
         self._facts: Any = np.zeros(0, dtype=np.int64)
         self._facts_done = 0
         self._distinct: list[_Distinct | None] = []
@@ -372,9 +378,22 @@ class BulkPlan:
                     if not query.accepts(view):  # type: ignore[arg-type]
                         continue
                 queries.append(query)
-        facts = (may_hold_facts_bytes(message)
-                 or owner.context.facts.event_kind(decoded) is not None)
-        return _Distinct(queries, message, prefix, facts)
+        return _Distinct(queries, message, self._fact_parts(message, prefix, decoded),
+                         self._event(decoded))
+
+    def _fact_parts(self, message: bytes, prefix: bytes, decoded: str
+                    ) -> tuple[dict[str, str], str, str, str] | None:
+        if self.owner.kind != "waagent_log" or not may_hold_facts_bytes(message):
+            return None
+        fields = version_fields(decoded)
+        extension, version = split_extension_prefix(prefix.decode("utf-8", "surrogateescape"))
+        if not fields and not (extension and b"Target handler state" in message):
+            return None  # nothing :meth:`LogFacts.rows` could keep
+        return fields, extension, version if self.real_version else "", decoded
+
+    def _event(self, decoded: str) -> tuple[str, str] | None:
+        kind = self.owner.context.facts.event_kind(decoded)
+        return None if kind is None else (kind, event_label(decoded))
 
     def _match(self, rows: Any, codes: Any, starts: Any, ends: Any, line_numbers: Any,
                micros: Any) -> None:
@@ -398,7 +417,7 @@ class BulkPlan:
         for code, found in enumerate(distinct):
             if found is None:
                 continue
-            facts[code] = found.facts
+            facts[code] = found.row_by_row
             for query in found.queries:
                 by_query.setdefault(id(query), (query, []))[1].append(code)
         for key, (query, members) in by_query.items():
@@ -408,27 +427,47 @@ class BulkPlan:
             if len(chosen):
                 self._pending[key] = _Pending(query, chosen, self.rows_line[chosen])
         self._facts = np.flatnonzero(facts[codes])
-        firsts = [int(p.lines[0]) for p in self._pending.values()]
         if len(self._facts):
-            firsts.append(int(self.rows_line[self._facts[0]]))
-        self._next_line = min(firsts, default=sys.maxsize)
+            self._next_fact_line = int(self.rows_line[self._facts[0]])
+        for pending in self._pending.values():
+            self._by_key.setdefault((pending.query.rule_id, pending.query.check),
+                                    []).append(pending)
+        if self._pending:
+            self.owner.matcher.store.before_write = self._before_write
 
     # -- applying ---------------------------------------------------------------------------
 
     def flush(self, before_line: int) -> None:
-        """Apply the bulk matches on lines before ``before_line`` (all: a huge number)."""
-        if before_line <= self._next_line:
-            return
-        following = sys.maxsize
-        for pending in self._pending.values():
-            cut = int(np.searchsorted(pending.lines, before_line))
-            if cut > pending.done:
+        """The record path is about to take line ``before_line`` (``sys.maxsize``: the chunk
+        is done). Facts and events of earlier bulk lines are applied now (they share state
+        across checks); a check's bulk matches wait until the record path writes to that
+        check (:attr:`MatchStore.before_write`) or the chunk ends, so each store still sees
+        its records in line order."""
+        self._cursor = before_line
+        if before_line == sys.maxsize:
+            for pending in self._pending.values():
+                self._apply_upto(pending, before_line)
+            self._pending.clear()
+            store = self.owner.matcher.store
+            if store.before_write == self._before_write:
+                store.before_write = None
+        if before_line > self._next_fact_line:
+            self._next_fact_line = self._flush_facts(before_line)
+
+    def _before_write(self, key: tuple[str, str]) -> None:
+        for pending in self._by_key.get(key, ()):
+            self._apply_upto(pending, self._cursor)
+
+    def _apply_upto(self, pending: _Pending, before_line: int) -> None:
+        cut = int(np.searchsorted(pending.lines, before_line))
+        if cut > pending.done:
+            store = self.owner.matcher.store
+            hook, store.before_write = store.before_write, None
+            try:
                 self._apply(pending, pending.done, cut)
-                pending.done = cut
-            if cut < len(pending.lines):
-                following = min(following, int(pending.lines[cut]))
-        following = min(following, self._flush_facts(before_line))
-        self._next_line = following
+            finally:
+                store.before_write = hook
+            pending.done = cut
 
     def _raw(self, row: int, capture_pattern: str) -> RawHit:
         return RawHit(self.region[int(self.rows_start[row]):int(self.rows_end[row])],
@@ -462,7 +501,6 @@ class BulkPlan:
         """Agent facts and events of the bulk lines before ``before_line``, in line order;
         returns the line of the next one left (a huge number: none)."""
         context = self.owner.context
-        agent_log = self.owner.kind == "waagent_log"
         facts, lines = self._facts, self.rows_line
         last_code = -1
         while self._facts_done < len(facts):
@@ -473,25 +511,14 @@ class BulkPlan:
             code = int(self.rows_code[row])
             found = self._distinct[code]
             assert found is not None
-            raw = found.message
-            if agent_log and code != last_code and may_hold_facts_bytes(raw):
+            if found.facts is not None and code != last_code:
                 # The same line again, with no record-path record in between, adds no fact.
                 last_code = code
-                message = raw.decode("utf-8", "surrogateescape")
-                prefix = found.prefix.decode("utf-8", "surrogateescape")
-                extension, version = split_extension_prefix(prefix)
-                if not self.real_version:
-                    version = ""
-                if context.facts.would_add(version_fields(message), extension, version,
-                                           message):
+                if context.facts.would_add(*found.facts):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            if found.event is None:  # event kind and label depend on the message alone
-                message = raw.decode("utf-8", "surrogateescape")
-                kind = context.facts.event_kind(message)
-                found.event = (kind, event_label(message) if kind is not None else "")
-            kind, label = found.event
-            if kind is not None:
+            if found.event is not None:
+                kind, label = found.event
                 stamp = _EPOCH + timedelta(microseconds=int(self.rows_micros[row]))
                 context.add_event(LogEvent(stamp, kind, label))
         return sys.maxsize

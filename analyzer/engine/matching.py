@@ -616,18 +616,32 @@ class MatchStore:
     samples: int = DEFAULT_LIMITS.sequence_samples
     group_samples: int = DEFAULT_LIMITS.max_group_samples
 
+    before_write: Callable[[tuple[str, str]], None] | None = field(
+        default=None, repr=False, compare=False)
+    """Called with a check's key before the record path adds to it: the bulk path applies
+    its matches of that check on earlier lines first, so every store sees line order."""
+
     @classmethod
     def for_limits(cls, limits: Limits) -> MatchStore:
         return cls(max_starts=limits.max_sequence_starts, samples=limits.sequence_samples,
                    group_samples=limits.max_group_samples)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["before_write"] = None  # a chunk's plan never travels with the store
+        return state
+
     def accumulator(self, key: tuple[str, str]) -> Accumulator:
+        if self.before_write is not None:
+            self.before_write(key)
         found = self.accumulators.get(key)
         if found is None:
             found = self.accumulators[key] = Accumulator(max_group_samples=self.group_samples)
         return found
 
     def sequence(self, key: tuple[str, str]) -> SequenceStore:
+        if self.before_write is not None:
+            self.before_write(key)
         store = self.sequences.get(key)
         if store is None:
             store = self.sequences[key] = SequenceStore(self.max_starts, self.samples)

@@ -182,11 +182,11 @@ class Prefilter:
         scanner = self._scanner()
         if scanner is None:
             return self._lines_by_search(self._regexp, data, newlines)
-        starts = scanner.starts(data)
-        lines = [np.searchsorted(newlines, starts, side="right")]
+        hit = np.zeros(len(newlines) + 1, dtype=bool)
+        hit[np.searchsorted(newlines, scanner.starts(data), side="right")] = True
         if self.residual is not None:
-            lines.append(self._lines_by_search(self.residual, data, newlines))
-        return np.unique(np.concatenate(lines))
+            hit[self._lines_by_search(self.residual, data, newlines)] = True
+        return np.flatnonzero(hit)
 
     def _scanner(self) -> Any:
         if self._literal_scanner is None:
