@@ -33,12 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.engine.matching import Accumulator, LogQuery, RawHit, RecordMatcher
+from analyzer.engine.matching import Accumulator, LogQuery, RawHit, RecordMatcher, group_key
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
+    decode_line,
+    parse_header,
     split_extension_prefix,
     version_fields,
 )
@@ -69,20 +71,34 @@ without a ``[Name-Version]`` prefix that comes from handler paths in the message
 decided per distinct (header, message)."""
 
 
+_RECORD_FILTER = 3
+"""A sequence end grouped by, or filtered with ``where`` on, what a one-line record's
+header and message say (its extension, member, level, thread or prefix): decided, and its
+group taken, per distinct line."""
+_PER_LINE_FIELDS = frozenset({"extension", "member", "level", "thread", "prefix"})
+
+
 def _filtered(query: LogQuery) -> int:
     wanted = query.filter
+    if query.group_by or query.where:
+        return _RECORD_FILTER
     if wanted.extensions or wanted.exclude_extensions or wanted.emitted_by:
         return _MESSAGE_FILTER
     return _HEADER_FILTER if (wanted.levels or wanted.threads or wanted.prefixes) else 0
 
 
 def bulk_capable(query: LogQuery) -> bool:
-    """A query whose matches the bulk path can record: no ``where`` and no grouping (both
-    read structured fields of the parsed record). ``exclude`` and the extension filters
-    are decided on the message, which for a one-line record is the whole record, once per
-    distinct message (:meth:`BulkPlan._queries_for`)."""
-    return (not query.group_by and not query.where
-            and query.role in ("hit", "start", "then"))
+    """A query whose matches the bulk path can record. ``exclude`` and the extension
+    filters are decided on the message, once per distinct record. ``where`` and
+    ``group_by`` are too, for sequence ends whose fields are those of the record's header
+    and message (a sequence end is kept as a time per group, so the order in which groups
+    are applied does not matter); other grouped queries take the record path."""
+    if query.role not in ("hit", "start", "then"):
+        return False
+    if not query.group_by and not query.where:
+        return True
+    names = {name for name, _, _, _ in query.where} | ({query.group_by} - {""})
+    return query.role == "then" and names <= _PER_LINE_FIELDS
 
 
 @dataclass(slots=True)
@@ -161,6 +177,7 @@ class _Pending:
     """Indices into the plan's bulk rows (numpy, ascending)."""
     lines: Any
     """Their line numbers (numpy, ascending)."""
+    group: str = ""
     done: int = 0
 
 
@@ -169,7 +186,8 @@ class _Distinct:
     """What the bulk path decided once for one distinct header-less line (level, thread,
     prefix and message of a G4 line; prefix and message of a backup-extension line)."""
 
-    queries: list[LogQuery]
+    queries: list[tuple[LogQuery, str]]
+    """The queries it matches, with the group each puts it in."""
     message: bytes
     facts: tuple[dict[str, str], str, str, str] | None
     """(version fields, extension, version, message) of a line that may hold agent facts
@@ -223,7 +241,10 @@ _WINDOW = 40
 _LEVEL_WORDS = (b"VERBOSE ", b"INFO ", b"WARNING ", b"ERROR ")
 _G4_REST = re.compile(
     rb"(VERBOSE|INFO|WARNING|ERROR) ([^\[ \n][^ \n]*) "
-    rb"(Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) ([^\r\n\x00]*)")
+    rb"(Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) (.*)", re.DOTALL)
+"""The message may go on over continuation lines (a record of several lines)."""
+_ALTERED = (b"\r", b"\x00", b"\n\xef\xbb\xbf")
+"""Bytes the line decoder drops: a record holding them takes the record path."""
 _DASH_REST = re.compile(rb"(\[[^\]\n]*\])([^\r\n\x00]*)")
 
 
@@ -243,6 +264,115 @@ def _level_follows(window: Any, at: int) -> Any:
     return found
 
 
+@dataclass
+class _Rows:
+    """Bulk records of a chunk as parallel arrays: first line (0-based in the chunk), byte
+    span (the last line's newline excluded), POSIX microseconds, G4 layout (else dash)."""
+
+    lines: Any
+    starts: Any
+    ends: Any
+    micros: Any
+    g4: Any
+
+    def taken(self, index: Any) -> _Rows:
+        return _Rows(self.lines[index], self.starts[index], self.ends[index],
+                     self.micros[index], self.g4[index])
+
+    def joined(self, other: _Rows) -> _Rows:
+        return _Rows(*(np.concatenate((mine, theirs)) for mine, theirs in (
+            (self.lines, other.lines), (self.starts, other.starts), (self.ends, other.ends),
+            (self.micros, other.micros), (self.g4, other.g4))))
+
+
+class _MultiLine:
+    """Records of several lines (a header and its ``[stdout]`` block or traceback) in a
+    waagent.log chunk, taken in bulk when they are plain: a G4 header, no line longer than
+    the line cap, no more lines or bytes than a record may hold, no CR, NUL or BOM (which the
+    line decoder would alter). Their message is then the bytes as they stand."""
+
+    def __init__(self, plan: BulkPlan, padded: Any, bounds: Any, size: int,
+                 max_line_bytes: int, first_line_cut: bool) -> None:
+        self.plan = plan
+        self.padded = padded
+        self.bounds = bounds
+        self.size = size
+        self.max_line_bytes = max_line_bytes
+        self.first_line_cut = first_line_cut
+        limits = plan.owner.matcher.limits
+        self.max_lines = limits.max_continuation_lines
+        self.max_bytes = limits.max_record_bytes
+
+    def records(self, lines: Any, wanted: Any) -> tuple[_Rows, Any] | None:
+        """(the bulk-able records holding the ``wanted`` candidate lines, and for each
+        candidate the index of its record or -1), or None when there are none."""
+        opens, odd = self._line_kinds()
+        heads = np.flatnonzero(opens)
+        if not len(heads):
+            return None
+        which = np.searchsorted(heads, lines, side="right") - 1
+        which = np.where(wanted & (which >= 0), which, -1)
+        chosen = np.unique(which[which >= 0])
+        if not len(chosen):
+            return None
+        head_lines = heads[chosen]
+        real_lines = len(self.bounds) - 1 - (self.size > 0 and self.plan.region[-1:] == b"\n")
+        after = np.minimum(np.append(heads, real_lines)[chosen + 1], real_lines)
+        starts = self.bounds[head_lines] + 1
+        ends = self.bounds[after]  # the newline ending the record's last line (or the end)
+        window = self.padded[starts[:, None] + np.arange(_WINDOW)]
+        micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
+        lengths = np.diff(self.bounds) - 1
+        longest = np.maximum.reduceat(lengths, heads)[chosen]
+        odd_inside = np.logical_or.reduceat(odd, heads)[chosen]
+        plain = (_shaped(window, _G4_STAMP) & valid & (after - head_lines <= self.max_lines)
+                 & (ends - starts <= self.max_bytes) & ~odd_inside
+                 & (longest <= self.max_line_bytes))
+        if self.first_line_cut:
+            plain &= head_lines != 0
+        keep = np.flatnonzero(plain)
+        record_index = np.full(len(chosen) + 1, -1, dtype=np.int64)
+        record_index[keep] = np.arange(len(keep))
+        position = np.searchsorted(chosen, np.maximum(which, 0))
+        record_of = np.where(which >= 0, record_index[np.minimum(position, len(chosen))], -1)
+        rows = _Rows(head_lines[keep], starts[keep], ends[keep], micros[keep],
+                     np.ones(len(keep), dtype=bool))
+        return rows, record_of
+
+    def _line_kinds(self) -> tuple[Any, Any]:
+        """(lines that open a record, lines the record path would not read as they stand:
+        a header the folder and the scanner disagree on)."""
+        padded, size = self.padded, self.size
+        line_starts = self.bounds[:-1] + 1
+        window = padded[np.minimum(line_starts, size)[:, None] + np.arange(_WINDOW)]
+        opens = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
+        first = window[:, 0]
+        maybe = (((first - 48) < 10) | (first >= 0x80)
+                 | (((first - 65) < 26) & (((window[:, 1] - 97) < 26)
+                                            & ((window[:, 2] - 97) < 26) & (window[:, 3] == 32))))
+        odd = np.zeros(len(line_starts), dtype=bool)
+        unsure = np.flatnonzero(maybe & ~opens & (line_starts < size))
+        region = self.plan.region
+        for index in unsure.tolist():
+            begin = int(line_starts[index])
+            end = int(self.bounds[index + 1])
+            parsed = _parses(region, begin, end, self.max_line_bytes)
+            started = RECORD_START.match(region, begin) is not None
+            opens[index] = parsed and started
+            odd[index] = parsed != started
+        return opens, odd
+
+
+def _parses(region: bytes, begin: int, end: int, cap: int) -> bool:
+    """The record folder would read this line (cut at ``cap`` bytes) as a header."""
+    return parse_header(decode_line(region[begin:min(end, begin + cap)])[0]) is not None
+
+
+def _opens_record(region: bytes, begin: int, end: int, cap: int) -> bool:
+    """The scanner's record-start test (``RECORD_START`` and the header parser agree)."""
+    return RECORD_START.match(region, begin) is not None and _parses(region, begin, end, cap)
+
+
 class BulkPlan:
     """One chunk: ``positions`` are the candidate lines the record path must take (byte
     offsets, ascending); every other candidate was matched here and is applied by ``flush``."""
@@ -255,7 +385,7 @@ class BulkPlan:
         self.member = member
         self.real_version = real_version
         self.positions: list[int] = []
-        self._pending: dict[int, _Pending] = {}
+        self._pending: dict[tuple[int, str], _Pending] = {}
         self._by_key: dict[tuple[str, str], list[_Pending]] = {}
         self._cursor = 0
         """The line the record path is on: bulk matches before it may be applied."""
@@ -264,6 +394,7 @@ class BulkPlan:
         self._facts: Any = np.zeros(0, dtype=np.int64)
         self._facts_done = 0
         self._distinct: list[_Distinct | None] = []
+        self._max_line_bytes = max_line_bytes
         self._classify(line_base, first_line_cut, prefilter, max_line_bytes)
 
     # -- planning ---------------------------------------------------------------------------
@@ -271,7 +402,7 @@ class BulkPlan:
     def _classify(self, line_base: int, first_line_cut: bool, prefilter: Any,
                   max_line_bytes: int) -> None:
         """Every step is an array operation over the chunk's candidate lines, except one
-        dictionary lookup per candidate and the decisions per distinct line."""
+        dictionary lookup per candidate and the decisions per distinct record."""
         region = self.region
         size = len(region)
         padded = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
@@ -286,24 +417,40 @@ class BulkPlan:
         g4 = _shaped(window, _G4_STAMP)
         dash = (_shaped(window, _DASH_STAMP) if local_zone() is UTC
                 else np.zeros(len(lines), dtype=bool))
-        usable = (g4 | dash) & (ends - starts <= max_line_bytes)
+        shaped = (g4 | dash) & (ends - starts <= max_line_bytes)
         if first_line_cut:
-            usable &= starts != 0
-        usable &= self._one_line(padded, ends, size)
+            shaped &= starts != 0
+        one_line = self._one_line(padded, ends, size)
         micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
-        usable &= valid
+        usable = shaped & one_line & valid
         rows = np.flatnonzero(usable)
-        codes = self._codes(starts[rows], ends[rows], g4[rows])
+        row_of = np.full(len(lines), -1, dtype=np.int64)  # candidate -> its row in ``table``
+        row_of[rows] = np.arange(len(rows))
+        table = _Rows(lines[rows], starts[rows], ends[rows], micros[rows], g4[rows])
+        if self.owner.kind == "waagent_log" and not usable.all():
+            records = _MultiLine(self, padded, bounds, size, max_line_bytes,
+                                 first_line_cut).records(lines, ~usable)
+            if records is not None:
+                heads, record_of = records
+                row_of = np.where(record_of >= 0, record_of + len(rows), row_of)
+                table = table.joined(heads)
+        if not len(table.lines):
+            self.positions = starts.tolist()
+            return
+        order = np.argsort(table.lines, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        table = table.taken(order)
+        row_of = np.where(row_of >= 0, rank[np.maximum(row_of, 0)], -1)
+        codes = self._codes(table.starts, table.ends, table.g4)
         known = np.asarray([found is not None for found in self._distinct], dtype=bool)
-        bulk = np.zeros(len(lines), dtype=bool)
-        if len(rows):
-            bulk[rows] = known[codes]
-        self.positions = starts[~bulk].tolist()
-        taken = np.flatnonzero(known[codes]) if len(rows) else rows
+        row_known = known[codes]
+        handled = (row_of >= 0) & row_known[np.maximum(row_of, 0)]
+        self.positions = starts[~handled].tolist()
+        taken = np.flatnonzero(row_known)
         if not len(taken):
             return
-        rows, codes = rows[taken], codes[taken]
-        self._match(rows, codes, starts, ends, lines + line_base, micros)
+        self._match(table.taken(taken), codes[taken], line_base)
 
     def _one_line(self, padded: Any, ends: Any, size: int) -> Any:
         """Candidates whose next line opens a record (or who end the chunk): ``RECORD_START``
@@ -315,16 +462,21 @@ class BulkPlan:
         opens = ((_shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT))
                  | _shaped(ahead, _DASH_SPACE_START) | _shaped(ahead, _SLASH_SPACE_START))
         first = ahead[:, 0]
-        maybe = (((first - 48) < 10) | (first == 0xEF)
+        maybe = (((first - 48) < 10) | (first >= 0x80)
                  | (((first - 65) < 26) & (((ahead[:, 1] - 97) < 26)
                                             & ((ahead[:, 2] - 97) < 26) & (ahead[:, 3] == 32))))
         unsure = np.flatnonzero(inside & ~opens & maybe)
         if len(unsure):
-            record_start = RECORD_START.match
-            region = self.region
-            decided = [record_start(region, int(at)) is not None for at in next_starts[unsure]]
-            opens[unsure] = decided
+            opens[unsure] = [_opens_record(self.region, at, end, self._max_line_bytes)
+                             for at, end in
+                             zip(next_starts[unsure].tolist(),
+                                 self._line_ends(next_starts[unsure]), strict=True)]
         return ~inside | opens
+
+    def _line_ends(self, starts: Any) -> list[int]:
+        region = self.region
+        found = [region.find(b"\n", at) for at in starts.tolist()]
+        return [end if end >= 0 else len(region) for end in found]
 
     def _codes(self, starts: Any, ends: Any, g4: Any) -> Any:
         """The distinct-line code of each row (new lines decided on first sight)."""
@@ -354,10 +506,12 @@ class BulkPlan:
             if found is None:
                 return None
             level, thread, prefix, message = found.groups()
+            if any(altered in message for altered in _ALTERED):
+                return None
         if _EVENT_FIELD in message:
             return None
         owner = self.owner
-        queries: list[LogQuery] = []
+        queries: list[tuple[LogQuery, str]] = []
         decoded = message.decode("utf-8", "surrogateescape")
         text = ""
         view: _HeaderView | None = None
@@ -371,13 +525,21 @@ class BulkPlan:
                     text = text or redact_text(decoded)
                     if any(x.search(text) is not None for x in query.excluders):
                         continue
+                if how == _RECORD_FILTER:
+                    text = text or redact_text(decoded)
                 if how:
                     if view is None:
                         view = _view((level, thread, prefix), text, self.member)
                     view.message = text
                     if not query.accepts(view):  # type: ignore[arg-type]
                         continue
-                queries.append(query)
+                    if query.group_by:
+                        captures = query.match(view)  # type: ignore[arg-type]
+                        if captures is None:
+                            continue
+                        queries.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
+                        continue
+                queries.append((query, ""))
         return _Distinct(queries, message, self._fact_parts(message, prefix, decoded),
                          self._event(decoded))
 
@@ -395,37 +557,35 @@ class BulkPlan:
         kind = self.owner.context.facts.event_kind(decoded)
         return None if kind is None else (kind, event_label(decoded))
 
-    def _match(self, rows: Any, codes: Any, starts: Any, ends: Any, line_numbers: Any,
-               micros: Any) -> None:
+    def _match(self, table: _Rows, codes: Any, line_base: int) -> None:
         """Hands the bulk rows' matches to the pending lists (per query, in line order)."""
         context = self.owner.context
         distinct = self._distinct
         hashes = np.asarray([hash(d.message) if d is not None else 0 for d in distinct],
                             dtype=np.int64)
-        row_micros = micros[rows]
-        first = context.first_sightings(row_micros, hashes[codes], self.member)
-        keep = np.flatnonzero(first)
-        rows, codes = rows[keep], codes[keep]
-        self.rows_start = starts[rows]
-        self.rows_end = ends[rows]
-        self.rows_line = line_numbers[rows]
-        self.rows_micros = row_micros[keep]
+        first = context.first_sightings(table.micros, hashes[codes], self.member)
+        table = table.taken(np.flatnonzero(first))
+        codes = codes[first]
+        self.rows_start = table.starts
+        self.rows_end = table.ends
+        self.rows_line = table.lines + line_base
+        self.rows_micros = table.micros
         self.rows_time = self.rows_micros / 1e6
         self.rows_code = codes
-        by_query: dict[int, tuple[LogQuery, list[int]]] = {}
+        by_query: dict[tuple[int, str], tuple[LogQuery, str, list[int]]] = {}
         facts = np.zeros(len(distinct), dtype=bool)
         for code, found in enumerate(distinct):
             if found is None:
                 continue
             facts[code] = found.row_by_row
-            for query in found.queries:
-                by_query.setdefault(id(query), (query, []))[1].append(code)
-        for key, (query, members) in by_query.items():
-            table = np.zeros(len(distinct), dtype=bool)
-            table[members] = True
-            chosen = np.flatnonzero(table[codes])
+            for query, group in found.queries:
+                by_query.setdefault((id(query), group), (query, group, []))[2].append(code)
+        for key, (query, group, members) in by_query.items():
+            matched = np.zeros(len(distinct), dtype=bool)
+            matched[members] = True
+            chosen = np.flatnonzero(matched[codes])
             if len(chosen):
-                self._pending[key] = _Pending(query, chosen, self.rows_line[chosen])
+                self._pending[key] = _Pending(query, chosen, self.rows_line[chosen], group)
         self._facts = np.flatnonzero(facts[codes])
         if len(self._facts):
             self._next_fact_line = int(self.rows_line[self._facts[0]])
@@ -483,7 +643,7 @@ class BulkPlan:
         store = self.owner.matcher.store
         captures = query.pattern if query.has_captures else ""
         if query.role == "then":
-            store.sequence(key).add_ends_bulk(times)
+            store.sequence(key).add_ends_bulk(times, pending.group)
         elif query.role == "start":
             lines = array("q")
             lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())

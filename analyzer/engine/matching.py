@@ -95,13 +95,19 @@ class RawHit:
     capture_pattern: str = ""
 
     def resolve(self) -> Hit:
-        from analyzer.parse.waagent_log import decode_line, parse_header
+        from analyzer.parse.waagent_log import decode_line, iter_records, parse_header
 
-        header = parse_header(decode_line(self.raw)[0])
-        if header is None:  # not reachable for lines the bulk path accepted
-            raise ValueError(f"{self.member}:{self.line}: not a record header")
-        record = LineRef(header, self.member, self.source_kind, self.line, False,
-                         self.real_version).to_record()
+        if b"\n" in self.raw:  # a record of several lines: folded as the record path does
+            record = next(iter_records([self.raw + b"\n"], self.member, self.source_kind,
+                                       first_line=self.line, max_line_bytes=len(self.raw),
+                                       max_continuation_lines=self.raw.count(b"\n") + 1,
+                                       prefix_has_real_version=self.real_version))
+        else:
+            header = parse_header(decode_line(self.raw)[0])
+            if header is None:  # not reachable for lines the bulk path accepted
+                raise ValueError(f"{self.member}:{self.line}: not a record header")
+            record = LineRef(header, self.member, self.source_kind, self.line, False,
+                             self.real_version).to_record()
         captures: dict[str, str] = {}
         if self.capture_pattern:
             found = compile_pattern(self.capture_pattern).search(record.message)
@@ -379,9 +385,9 @@ class SequenceStore:
                 self.stride *= 2
                 self.spread = {i: h for i, h in self.spread.items() if i % self.stride == 0}
 
-    def add_ends_bulk(self, times: array) -> None:
+    def add_ends_bulk(self, times: array, group: str = "") -> None:
         self.end_times.extend(times)
-        self.end_groups.extend(array("i", [self._group_index("")]) * len(times))
+        self.end_groups.extend(array("i", [self._group_index(group)]) * len(times))
 
     def _sample(self, index: int, hit: Hit | RawHit) -> None:
         if len(self.first) < self.samples:
