@@ -114,8 +114,16 @@ class ScanState:
             def first_sightings(micros: Any, hashes: Any, member: str) -> Any:
                 return seen.first_of_many(kind, micros, hashes, member)
 
+            def events_full() -> bool:
+                kept = len(self.tables.events) + self.sent["events"]
+                return kept >= self.tables.caps.of("events")
+
+            def drop_events(count: int) -> None:
+                self.tables.dropped["events"] += count
+
             context = BulkContext(first_sightings, self.log_facts, self.add_facts,
-                                  lambda event: self.add("events", [event]))
+                                  lambda event: self.add("events", [event]), events_full,
+                                  drop_events)
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]
 

@@ -125,6 +125,9 @@ class BulkContext:
     facts: LogFacts
     add_facts: Callable[[Record], None]
     add_event: Callable[[LogEvent], None]
+    events_full: Callable[[], bool] = lambda: False
+    """The timeline's cap is reached: further events are only counted."""
+    drop_events: Callable[[int], None] = lambda count: None
 
 
 def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -243,8 +246,6 @@ _G4_REST = re.compile(
     rb"(VERBOSE|INFO|WARNING|ERROR) ([^\[ \n][^ \n]*) "
     rb"(Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) (.*)", re.DOTALL)
 """The message may go on over continuation lines (a record of several lines)."""
-_ALTERED = (b"\r", b"\x00", b"\n\xef\xbb\xbf")
-"""Bytes the line decoder drops: a record holding them takes the record path."""
 _DASH_REST = re.compile(rb"(\[[^\]\n]*\])([^\r\n\x00]*)")
 
 
@@ -506,8 +507,8 @@ class BulkPlan:
             if found is None:
                 return None
             level, thread, prefix, message = found.groups()
-            if any(altered in message for altered in _ALTERED):
-                return None
+            if b"\r" in message or b"\x00" in message or b"\n\xef\xbb\xbf" in message:
+                return None  # bytes the line decoder drops or alters: the record path
         if _EVENT_FIELD in message:
             return None
         owner = self.owner
@@ -677,7 +678,9 @@ class BulkPlan:
                 if context.facts.would_add(*found.facts):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            if found.event is not None:
+            if found.event is not None and context.events_full():
+                context.drop_events(1)  # what ``add_event`` would count, without the event
+            elif found.event is not None:
                 kind, label = found.event
                 stamp = _EPOCH + timedelta(microseconds=int(self.rows_micros[row]))
                 context.add_event(LogEvent(stamp, kind, label))

@@ -215,3 +215,22 @@ def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
     micros = int(parse_stamps(b"2024-01-31T10:00:00.123456")[0][0])
     assert not first.is_first_raw("waagent_log", micros, b"Agent is running", "waagent.log")
     assert first.is_first_raw("waagent_log", micros + 1, b"Agent is running", "waagent.log")
+
+
+def test_events_beyond_the_timeline_cap_are_counted_alike(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """With the timeline full, the bulk path counts further events without making them:
+    the kept events and the dropped count are those of the record path."""
+    from analyzer.settings import Limits
+
+    bundle = _mix_bundle(tmp_path, "extension-log-heavy")
+    outcomes = []
+    for bulk in (False, True):
+        monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+        options = AnalyzeOptions(isolate=False, timeline=True,
+                                 limits=Limits(max_timeline_events=25))
+        tables = analyze_path(bundle, options).tables
+        outcomes.append((repr(tables.events), tables.dropped["events"]))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][1] > 100, "the mix holds far more events than the cap"
