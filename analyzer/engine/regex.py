@@ -293,9 +293,21 @@ def compile_prefilter(patterns: tuple[str, ...]) -> Prefilter:
             others.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
     residual = b"(?i:" + b"|".join(dict.fromkeys(others)) + b")" if others else None
     try:
-        return Prefilter(whole, tuple(dict.fromkeys(literals)), residual)
+        return Prefilter(whole, _shortest_cover(literals), residual)
     except re2.error as error:
         raise PatternError(_message(error)) from None
+
+
+def _shortest_cover(literals: list[bytes]) -> tuple[bytes, ...]:
+    """The literals less those holding another one (caselessly): a line holding
+    ``[HTTP Failed] GET`` holds ``[HTTP Failed]``, so the longer one only adds reports of
+    the same lines to the scan."""
+    kept: list[bytes] = []
+    for literal in sorted(set(literals), key=lambda item: (len(item), item)):
+        folded = literal.lower()
+        if not any(shorter.lower() in folded for shorter in kept):
+            kept.append(literal)
+    return tuple(kept)
 
 
 def _plain_ascii(literal: bytes) -> bool:

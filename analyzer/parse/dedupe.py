@@ -66,8 +66,9 @@ class FirstSighting:
         self._current = array("q")
         """Keys of the member being read: 8 bytes each, no lookup needed (repeats inside one
         member count)."""
-        self._earlier: Any = None
-        """Sorted numpy array of the keys of every earlier member."""
+        self._earlier: list[Any] = []
+        """Sorted numpy arrays of the keys of each earlier member (kept apart: merging them
+        would sort everything read so far again at every member)."""
 
     def _kind_hash(self, source_kind: str) -> int:
         return hash(source_kind) if self.per_kind else 0
@@ -85,8 +86,7 @@ class FirstSighting:
         key = record_key(self._kind_hash(source_kind), micros, hash(message))
         if member != self._member:
             self._close_member(member)
-        earlier = self._earlier
-        if earlier is not None and len(earlier):
+        for earlier in self._earlier:
             at = int(earlier.searchsorted(key))
             if at < len(earlier) and earlier[at] == key:
                 return False
@@ -104,11 +104,11 @@ class FirstSighting:
         if member != self._member:
             self._close_member(member)
         self._current.frombytes(keys.tobytes())
-        earlier = self._earlier
-        if earlier is None or not len(earlier) or not len(keys):
-            return np.ones(len(keys), dtype=bool)
-        at = np.minimum(earlier.searchsorted(keys), len(earlier) - 1)
-        return earlier[at] != keys
+        first = np.ones(len(keys), dtype=bool)
+        for earlier in self._earlier:
+            at = np.minimum(earlier.searchsorted(keys), len(earlier) - 1)
+            first &= earlier[at] != keys
+        return first
 
     def _close_member(self, member: str) -> None:
         """The member changed: its keys join the sorted earlier keys (the compact form keeps
@@ -116,7 +116,8 @@ class FirstSighting:
         import numpy as np
 
         if self._current:
-            keys = np.unique(np.frombuffer(self._current, dtype=np.int64))
-            self._earlier = keys if self._earlier is None else np.union1d(self._earlier, keys)
+            keys = np.frombuffer(self._current, dtype=np.int64).copy()
+            keys.sort()
+            self._earlier.append(keys)
         self._member = member
         self._current = array("q")
