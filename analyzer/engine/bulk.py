@@ -321,7 +321,7 @@ class _MultiLine:
         after = np.minimum(np.append(heads, real_lines)[chosen + 1], real_lines)
         starts = self.bounds[head_lines] + 1
         ends = self.bounds[after]  # the newline ending the record's last line (or the end)
-        window = self.padded[starts[:, None] + np.arange(_WINDOW)]
+        window = self.padded[starts]
         micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
         lengths = np.diff(self.bounds) - 1
         longest = np.maximum.reduceat(lengths, heads)[chosen]
@@ -345,7 +345,7 @@ class _MultiLine:
         a header the folder and the scanner disagree on)."""
         padded, size = self.padded, self.size
         line_starts = self.bounds[:-1] + 1
-        window = padded[np.minimum(line_starts, size)[:, None] + np.arange(_WINDOW)]
+        window = padded[np.minimum(line_starts, size)]
         opens = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
         first = window[:, 0]
         maybe = (((first - 48) < 10) | (first >= 0x80)
@@ -406,15 +406,17 @@ class BulkPlan:
         dictionary lookup per candidate and the decisions per distinct record."""
         region = self.region
         size = len(region)
-        padded = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
-        newlines = np.flatnonzero(padded[:size] == 10)
+        data = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
+        newlines = np.flatnonzero(data[:size] == 10)
+        # ``padded[i]`` is the window of bytes from offset i: a row gather, no index matrix.
+        padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
         lines = prefilter.hit_lines(region, newlines)
         if not len(lines):
             return
         bounds = np.concatenate(([-1], newlines, [size]))
         starts = bounds[lines] + 1
         ends = bounds[lines + 1]
-        window = padded[starts[:, None] + np.arange(_WINDOW)]
+        window = padded[starts]
         g4 = _shaped(window, _G4_STAMP)
         dash = (_shaped(window, _DASH_STAMP) if local_zone() is UTC
                 else np.zeros(len(lines), dtype=bool))
@@ -459,7 +461,7 @@ class BulkPlan:
         regex for the rest."""
         next_starts = ends + 1
         inside = next_starts < size
-        ahead = padded[np.minimum(next_starts, size)[:, None] + np.arange(_WINDOW)]
+        ahead = padded[np.minimum(next_starts, size)]
         opens = ((_shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT))
                  | _shaped(ahead, _DASH_SPACE_START) | _shaped(ahead, _SLASH_SPACE_START))
         first = ahead[:, 0]

@@ -105,9 +105,17 @@ class FirstSighting:
             self._close_member(member)
         self._current.frombytes(keys.tobytes())
         first = np.ones(len(keys), dtype=bool)
+        if not self._earlier or not len(keys):
+            return first
+        # Searched in sorted order: numpy's binary search starts from the previous answer,
+        # so the lookups walk each array once instead of jumping about it.
+        order = np.argsort(keys)
+        ordered = keys[order]
+        seen = np.zeros(len(keys), dtype=bool)
         for earlier in self._earlier:
-            at = np.minimum(earlier.searchsorted(keys), len(earlier) - 1)
-            first &= earlier[at] != keys
+            at = np.minimum(earlier.searchsorted(ordered), len(earlier) - 1)
+            seen |= earlier[at] == ordered
+        first[order] = ~seen
         return first
 
     def _close_member(self, member: str) -> None:
