@@ -20,7 +20,7 @@ from analyzer import progress
 from analyzer.bundle.model import Member, SourceKind
 from analyzer.engine.bulk import BulkContext, BulkMatcher
 from analyzer.engine.loader import RulePack
-from analyzer.engine.matching import LineRef, MatchStore, RecordMatcher
+from analyzer.engine.matching import EVENT_TAG, FACT_TAG, LineRef, MatchStore, RecordMatcher
 from analyzer.engine.regex import compile_prefilter
 from analyzer.errors import BundleError, Problem
 from analyzer.parse import windows_agent_log as winlog
@@ -94,7 +94,8 @@ class ScanState:
             extra: tuple[str, ...] = FACT_PATTERNS if kind == SourceKind.WAAGENT_LOG else ()
             if kind in SourceKind.WINDOWS_LOG_KINDS:  # the guest agent's version, plugin facts
                 extra = tuple(winlog.FACT_PATTERNS)
-            self._prefilters[kind] = self.matcher.prefilter(kind, extra + self._events)
+            tags = (FACT_TAG,) * len(extra) + (EVENT_TAG,) * len(self._events)
+            self._prefilters[kind] = self.matcher.prefilter(kind, extra + self._events, tags)
         return self._prefilters[kind]
 
     def full_prefilter(self, kind: str) -> Any:

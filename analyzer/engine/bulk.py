@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.engine.matching import Accumulator, LogQuery, RawHit, RecordMatcher, group_key
+from analyzer.engine.matching import (
+    EVENT_TAG,
+    QUERY_TAG,
+    Accumulator,
+    LogQuery,
+    RawHit,
+    RecordMatcher,
+    group_key,
+)
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
@@ -211,6 +219,8 @@ class BulkMatcher:
         self.kind = kind
         self.context = context
         self.pattern_set, groups = matcher._pattern_set(kind)
+        self.match_set: Callable[[bytes], Any] = (
+            self.pattern_set.raw_match if self.pattern_set is not None else (lambda _: ()))
         self.queries_of_pattern: list[list[LogQuery]] = groups
         self.bulk_pattern = [all(bulk_capable(q) for q in group) for group in groups]
         self.filtered = {id(q): _filtered(q) for group in groups for q in group}
@@ -275,15 +285,17 @@ class _Rows:
     ends: Any
     micros: Any
     g4: Any
+    tags: Any
+    """Prefilter tags of the record's candidate lines (:meth:`Prefilter.tagged_lines`)."""
 
     def taken(self, index: Any) -> _Rows:
         return _Rows(self.lines[index], self.starts[index], self.ends[index],
-                     self.micros[index], self.g4[index])
+                     self.micros[index], self.g4[index], self.tags[index])
 
     def joined(self, other: _Rows) -> _Rows:
         return _Rows(*(np.concatenate((mine, theirs)) for mine, theirs in (
             (self.lines, other.lines), (self.starts, other.starts), (self.ends, other.ends),
-            (self.micros, other.micros), (self.g4, other.g4))))
+            (self.micros, other.micros), (self.g4, other.g4), (self.tags, other.tags))))
 
 
 class _MultiLine:
@@ -304,7 +316,7 @@ class _MultiLine:
         self.max_lines = limits.max_continuation_lines
         self.max_bytes = limits.max_record_bytes
 
-    def records(self, lines: Any, wanted: Any) -> tuple[_Rows, Any] | None:
+    def records(self, lines: Any, line_tags: Any, wanted: Any) -> tuple[_Rows, Any] | None:
         """(the bulk-able records holding the ``wanted`` candidate lines, and for each
         candidate the index of its record or -1), or None when there are none."""
         opens, odd = self._line_kinds()
@@ -337,7 +349,9 @@ class _MultiLine:
         position = np.searchsorted(chosen, np.maximum(which, 0))
         record_of = np.where(which >= 0, record_index[np.minimum(position, len(chosen))], -1)
         rows = _Rows(head_lines[keep], starts[keep], ends[keep], micros[keep],
-                     np.ones(len(keep), dtype=bool))
+                     np.ones(len(keep), dtype=bool), np.zeros(len(keep), dtype=np.uint8))
+        inside = record_of >= 0
+        np.bitwise_or.at(rows.tags, record_of[inside], line_tags[inside])
         return rows, record_of
 
     def _line_kinds(self) -> tuple[Any, Any]:
@@ -410,7 +424,7 @@ class BulkPlan:
         newlines = np.flatnonzero(data[:size] == 10)
         # ``padded[i]`` is the window of bytes from offset i: a row gather, no index matrix.
         padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
-        lines = prefilter.hit_lines(region, newlines)
+        lines, line_tags = prefilter.tagged_lines(region, newlines)
         if not len(lines):
             return
         bounds = np.concatenate(([-1], newlines, [size]))
@@ -429,10 +443,11 @@ class BulkPlan:
         rows = np.flatnonzero(usable)
         row_of = np.full(len(lines), -1, dtype=np.int64)  # candidate -> its row in ``table``
         row_of[rows] = np.arange(len(rows))
-        table = _Rows(lines[rows], starts[rows], ends[rows], micros[rows], g4[rows])
+        table = _Rows(lines[rows], starts[rows], ends[rows], micros[rows], g4[rows],
+                      line_tags[rows])
         if self.owner.kind == "waagent_log" and not usable.all():
             records = _MultiLine(self, padded, bounds, size, max_line_bytes,
-                                 first_line_cut).records(lines, ~usable)
+                                 first_line_cut).records(lines, line_tags, ~usable)
             if records is not None:
                 heads, record_of = records
                 row_of = np.where(record_of >= 0, record_of + len(rows), row_of)
@@ -445,7 +460,7 @@ class BulkPlan:
         rank[order] = np.arange(len(order))
         table = table.taken(order)
         row_of = np.where(row_of >= 0, rank[np.maximum(row_of, 0)], -1)
-        codes = self._codes(table.starts, table.ends, table.g4)
+        codes = self._codes(table)
         known = np.asarray([found is not None for found in self._distinct], dtype=bool)
         row_known = known[codes]
         handled = (row_of >= 0) & row_known[np.maximum(row_of, 0)]
@@ -481,19 +496,23 @@ class BulkPlan:
         found = [region.find(b"\n", at) for at in starts.tolist()]
         return [end if end >= 0 else len(region) for end in found]
 
-    def _codes(self, starts: Any, ends: Any, g4: Any) -> Any:
-        """The distinct-line code of each row (new lines decided on first sight)."""
+    def _codes(self, table: _Rows) -> Any:
+        """The distinct-record code of each row (new records decided on first sight)."""
         region = self.region
-        rest_at = np.where(g4, _G4_REST_AT, _DASH_REST_AT) + starts
+        rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
         index: dict[bytes, int] = {}
-        keys = [region[begin:end] for begin, end in zip(rest_at.tolist(), ends.tolist(),
+        keys = [region[begin:end] for begin, end in zip(rest_at.tolist(), table.ends.tolist(),
                                                         strict=True)]
-        codes = [index.setdefault(key, len(index)) for key in keys]
-        match_set = self.owner.pattern_set.Match  # type: ignore[union-attr]
-        self._distinct = [self._decide(key, match_set) for key in index]
-        return np.asarray(codes, dtype=np.int64)
+        codes = np.asarray([index.setdefault(key, len(index)) for key in keys],
+                           dtype=np.int64)
+        tags = np.zeros(len(index), dtype=np.uint8)
+        np.bitwise_or.at(tags, codes, table.tags)
+        match_set = self.owner.match_set
+        self._distinct = [self._decide(key, match_set, tag)
+                          for key, tag in zip(index, tags.tolist(), strict=True)]
+        return codes
 
-    def _decide(self, rest: bytes, match_set: Any) -> _Distinct | None:
+    def _decide(self, rest: bytes, match_set: Any, tags: int) -> _Distinct | None:
         """The queries a distinct line matches (those its filters and ``exclude`` accept),
         or None when it must take the record path."""
         if rest[:1] == b"[":
@@ -518,7 +537,7 @@ class BulkPlan:
         decoded = message.decode("utf-8", "surrogateescape")
         text = ""
         view: _HeaderView | None = None
-        for index in match_set(message):
+        for index in match_set(message) if tags & QUERY_TAG else ():
             if not owner.bulk_pattern[index]:
                 return None
             for query in owner.queries_of_pattern[index]:
@@ -544,7 +563,7 @@ class BulkPlan:
                         continue
                 queries.append((query, ""))
         return _Distinct(queries, message, self._fact_parts(message, prefix, decoded),
-                         self._event(decoded))
+                         self._event(decoded) if tags & EVENT_TAG else None)
 
     def _fact_parts(self, message: bytes, prefix: bytes, decoded: str
                     ) -> tuple[dict[str, str], str, str, str] | None:

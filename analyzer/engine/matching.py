@@ -14,11 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.engine.model import RecordFilter, Rule
-from analyzer.engine.regex import compile_pattern, compile_prefilter, compile_set
+from analyzer.engine.regex import ALL_TAGS, compile_pattern, compile_prefilter, compile_set
 from analyzer.parse.records import Record, Tz
 from analyzer.parse.waagent_log import Header, split_extension_prefix, structured_fields
 from analyzer.settings import DEFAULT_LIMITS, Limits
 
+QUERY_TAG = 1
+"""Prefilter tag of the rules' patterns (:meth:`RecordMatcher.prefilter`)."""
+FACT_TAG = 2
+"""... of the patterns of agent facts."""
+EVENT_TAG = 4
+"""... of the patterns of timeline events."""
 SAMPLES_HEAD = 3
 SAMPLES_TAIL = 3
 MAX_GROUPS = 10_000
@@ -763,9 +769,14 @@ class RecordMatcher:
                 else:
                     self.store.sequence(key).add_end(time, group)
 
-    def prefilter(self, kind: str, extra: tuple[str, ...] = ()) -> Any:
-        patterns = self.patterns_for(kind) + extra
-        return compile_prefilter(patterns) if patterns else None
+    def prefilter(self, kind: str, extra: tuple[str, ...] = (),
+                  extra_tags: tuple[int, ...] = ()) -> Any:
+        """The prefilter of a kind: its rules' patterns (tagged ``QUERY_TAG``) and the
+        ``extra`` ones (tagged ``extra_tags``, or with every tag)."""
+        own = self.patterns_for(kind)
+        patterns = own + extra
+        tags = (QUERY_TAG,) * len(own) + (extra_tags or (ALL_TAGS,) * len(extra))
+        return compile_prefilter(patterns, tags) if patterns else None
 
     def __call__(self, record: Record) -> None:
         pattern_set, groups = self._pattern_set(query_kind(record.source_kind, record.generation))

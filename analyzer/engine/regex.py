@@ -143,6 +143,10 @@ def unanchored(pattern: str) -> str:
     return "".join(out)
 
 
+ALL_TAGS = 0xFF
+"""Tags of a line whose patterns are not known (every kind of pattern may match it)."""
+
+
 class Prefilter:
     """One bytes regex matching wherever any of the patterns could match.
 
@@ -151,14 +155,19 @@ class Prefilter:
     every line holding a match in one compiled pass when Hyperscan is installed.
     """
 
-    __slots__ = ("_literal_scanner", "_regexp", "literals", "residual")
+    __slots__ = ("_literal_scanner", "_regexp", "literal_tags", "literals", "residual",
+                 "residual_tags")
 
     def __init__(self, alternatives: bytes, literals: tuple[bytes, ...] = (),
-                 residual: bytes | None = None) -> None:
+                 residual: bytes | None = None, literal_tags: tuple[int, ...] = (),
+                 residual_tags: int = ALL_TAGS) -> None:
         self._regexp = re2.compile(alternatives, _options(never_capture=True))._regexp
         self.literals = literals
+        self.literal_tags = literal_tags or (ALL_TAGS,) * len(literals)
+        """What each literal may be the start of (the OR of the tags of its patterns)."""
         self.residual = (re2.compile(residual, _options(never_capture=True))._regexp
                          if residual is not None else None)
+        self.residual_tags = residual_tags
         self._literal_scanner: Any = None
 
     def next_hit(self, data: bytes, pos: int) -> int:
@@ -177,20 +186,30 @@ class Prefilter:
         :meth:`next_hit` from the start of each next line, without a Python step per line
         when Hyperscan is available (a literal's occurrences come back from one compiled
         scan; the few non-literal alternatives still go through RE2)."""
+        return self.tagged_lines(data, newlines)[0]
+
+    def tagged_lines(self, data: bytes, newlines: Any) -> tuple[Any, Any]:
+        """:meth:`hit_lines`, and for each line the OR of the tags of the patterns whose
+        literals it holds (``ALL_TAGS`` where that is not known): a line without a tag's
+        literal cannot match a pattern of that tag."""
         import numpy as np
 
         scanner = self._scanner()
         if scanner is None:
-            return self._lines_by_search(self._regexp, data, newlines)
-        hit = np.zeros(len(newlines) + 1, dtype=bool)
-        hit[np.searchsorted(newlines, scanner.starts(data), side="right")] = True
+            lines = np.unique(self._lines_by_search(self._regexp, data, newlines))
+            return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
+        tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
+        starts, idents = scanner.starts_and_idents(data)
+        np.bitwise_or.at(tags, np.searchsorted(newlines, starts, side="right"),
+                         scanner.tags[idents])
         if self.residual is not None:
-            hit[self._lines_by_search(self.residual, data, newlines)] = True
-        return np.flatnonzero(hit)
+            tags[self._lines_by_search(self.residual, data, newlines)] |= self.residual_tags
+        lines = np.flatnonzero(tags)
+        return lines, tags[lines]
 
     def _scanner(self) -> Any:
         if self._literal_scanner is None:
-            self._literal_scanner = literal_scanner(self.literals) or False
+            self._literal_scanner = literal_scanner(self.literals, self.literal_tags) or False
         return self._literal_scanner or None
 
     @staticmethod
@@ -221,9 +240,13 @@ class LiteralScanner:
     :data:`UNICODE_FOLDS`, as they are): the start offset of every occurrence of any of them
     (overlapping ones included)."""
 
-    def __init__(self, literals: tuple[bytes, ...]) -> None:
+    def __init__(self, literals: tuple[bytes, ...], tags: tuple[int, ...] = ()) -> None:
         import hyperscan
         import numpy as np
+
+        self.tags = np.asarray(
+            (tags or (ALL_TAGS,) * len(literals)) + (ALL_TAGS,) * len(UNICODE_FOLDS),
+            dtype=np.uint8)
 
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         literals = literals + UNICODE_FOLDS
@@ -235,6 +258,10 @@ class LiteralScanner:
         self._lengths = np.asarray([len(literal) for literal in literals], dtype=np.int64)
 
     def starts(self, data: bytes) -> Any:
+        return self.starts_and_idents(data)[0]
+
+    def starts_and_idents(self, data: bytes) -> tuple[Any, Any]:
+        """Start offset and literal index of every occurrence."""
         import numpy as np
 
         found: list[int] = []
@@ -245,10 +272,12 @@ class LiteralScanner:
 
         self._database.scan(data, match_event_handler=on_match)
         packed = np.asarray(found, dtype=np.int64)
-        return (packed >> 12) - self._lengths[packed & (_MAX_LITERALS - 1)]
+        idents = packed & (_MAX_LITERALS - 1)
+        return (packed >> 12) - self._lengths[idents], idents
 
 
-def literal_scanner(literals: tuple[bytes, ...]) -> LiteralScanner | None:
+def literal_scanner(literals: tuple[bytes, ...], tags: tuple[int, ...] = ()
+                    ) -> LiteralScanner | None:
     """A compiled scanner for ``literals``, or None when there are none, too many, or
     Hyperscan is not installed (or ``WAAGENT_ANALYZER_HYPERSCAN=0``): then RE2 does it all."""
     import os
@@ -258,7 +287,7 @@ def literal_scanner(literals: tuple[bytes, ...]) -> LiteralScanner | None:
     if os.environ.get("WAAGENT_ANALYZER_HYPERSCAN", "1") == "0":
         return None
     try:
-        return LiteralScanner(literals)
+        return LiteralScanner(literals, tags)
     except ImportError:
         return None
 
@@ -275,39 +304,53 @@ def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
     return list(dict.fromkeys(alternatives))
 
 
-def compile_prefilter(patterns: tuple[str, ...]) -> Prefilter:
+def compile_prefilter(patterns: tuple[str, ...], tags: tuple[int, ...] = ()) -> Prefilter:
+    """``tags``: a bit mask per pattern (what kind of pattern it is), carried to the lines
+    its literals are found on (:meth:`Prefilter.tagged_lines`)."""
     # Case-insensitive as a whole: rule patterns are (by default) case-insensitive, a
     # superset costs nothing here (measured: same speed as the case-sensitive alternation).
     alternatives = prefilter_alternatives(patterns)
     whole = b"(?i:" + b"|".join(alternatives) + b")"
-    literals: list[bytes] = []
+    literal_tags: dict[bytes, int] = {}
     others: list[bytes] = []
-    for pattern in patterns:
+    residual_tags = 0
+    for pattern, tag in zip(patterns, tags or (ALL_TAGS,) * len(patterns), strict=True):
         found = required_literals(pattern)
         encoded = [literal.encode("utf-8") for literal in sorted(found or ())]
         if found and all(_plain_ascii(literal) for literal in encoded):
-            literals.extend(encoded)
-        elif found:  # as in the whole alternation: the literals, escaped
+            for literal in encoded:
+                literal_tags[literal] = literal_tags.get(literal, 0) | tag
+            continue
+        residual_tags |= tag
+        if found:  # as in the whole alternation: the literals, escaped
             others.extend(re2.escape(literal) for literal in encoded)
         else:
             others.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
     residual = b"(?i:" + b"|".join(dict.fromkeys(others)) + b")" if others else None
+    literals, cover_tags = _shortest_cover(literal_tags)
     try:
-        return Prefilter(whole, _shortest_cover(literals), residual)
+        return Prefilter(whole, literals, residual, cover_tags, residual_tags or ALL_TAGS)
     except re2.error as error:
         raise PatternError(_message(error)) from None
 
 
-def _shortest_cover(literals: list[bytes]) -> tuple[bytes, ...]:
+def _shortest_cover(literal_tags: dict[bytes, int]) -> tuple[tuple[bytes, ...],
+                                                              tuple[int, ...]]:
     """The literals less those holding another one (caselessly): a line holding
     ``[HTTP Failed] GET`` holds ``[HTTP Failed]``, so the longer one only adds reports of
-    the same lines to the scan."""
+    the same lines to the scan. A kept literal takes the tags of those it stands for."""
     kept: list[bytes] = []
-    for literal in sorted(set(literals), key=lambda item: (len(item), item)):
+    tags: list[int] = []
+    for literal in sorted(literal_tags, key=lambda item: (len(item), item)):
         folded = literal.lower()
-        if not any(shorter.lower() in folded for shorter in kept):
+        holders = [index for index, shorter in enumerate(kept) if shorter.lower() in folded]
+        if not holders:
             kept.append(literal)
-    return tuple(kept)
+            tags.append(literal_tags[literal])
+            continue
+        for index in holders:
+            tags[index] |= literal_tags[literal]
+    return tuple(kept), tuple(tags)
 
 
 def _plain_ascii(literal: bytes) -> bool:
@@ -336,6 +379,13 @@ class PatternSet:
 
     def Match(self, text: str | bytes) -> list[int]:  # mirrors re2.Set
         return self._set.Match(_utf8(text)) or []
+
+    @property
+    def raw_match(self) -> Any:
+        """RE2's own set matcher, for bytes (no wrapper layers: the bulk path calls it once
+        per distinct record). Returns the indices of the patterns found, or a falsy value."""
+        inner = getattr(self._set, "_set", None)
+        return inner.Match if inner is not None else self.Match
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[str, ...]]]:
         return (PatternSet, (self._patterns,))
