@@ -41,6 +41,7 @@ from analyzer.engine.matching import (
     RawHit,
     RecordMatcher,
     group_key,
+    handler_extension,
 )
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.records import Record
@@ -83,6 +84,7 @@ _RECORD_FILTER = 3
 """A sequence end grouped by, or filtered with ``where`` on, what a one-line record's
 header and message say (its extension, member, level, thread or prefix): decided, and its
 group taken, per distinct line."""
+_MAX_ROUTES = 50_000
 _PER_LINE_FIELDS = frozenset({"extension", "member", "level", "thread", "prefix"})
 
 
@@ -121,6 +123,15 @@ class _HeaderView:
     """The redacted message, as a record would hold it (only for extension filters)."""
     member: str = ""
     fields: dict[str, str] = field(default_factory=dict)
+    _handler: str | None = None
+
+    @property
+    def extension_in_message(self) -> str:
+        """:func:`handler_extension` of ``message``, worked out once, when a filter first
+        asks (``extension_of`` reads it)."""
+        if self._handler is None:
+            self._handler = handler_extension(self.message)
+        return self._handler
 
 
 @dataclass
@@ -224,6 +235,43 @@ class BulkMatcher:
         self.queries_of_pattern: list[list[LogQuery]] = groups
         self.bulk_pattern = [all(bulk_capable(q) for q in group) for group in groups]
         self.filtered = {id(q): _filtered(q) for group in groups for q in group}
+        self._routes: dict[tuple[Any, ...], Any] = {}
+
+    def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes
+               ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
+        """For the patterns a record matched and its header: the queries that take it
+        whatever its message says, and those that must read its message; None when one
+        pattern needs the record path. Cached: a heartbeat's or a marker's many distinct
+        messages share one answer."""
+        key = (indices, level, thread, prefix)
+        found = self._routes.get(key, False)
+        if found is not False:
+            return found  # type: ignore[return-value]
+        if len(self._routes) > _MAX_ROUTES:
+            self._routes.clear()
+        decided = self._route(indices, (level, thread, prefix))
+        self._routes[key] = decided
+        return decided
+
+    def _route(self, indices: tuple[int, ...], head: tuple[bytes, bytes, bytes]
+               ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
+        fixed: list[tuple[LogQuery, str]] = []
+        per_message: list[LogQuery] = []
+        view: _HeaderView | None = None
+        for index in indices:
+            if not self.bulk_pattern[index]:
+                return None
+            for query in self.queries_of_pattern[index]:
+                how = self.filtered[id(query)]
+                if query.excluders or how in (_MESSAGE_FILTER, _RECORD_FILTER):
+                    per_message.append(query)
+                    continue
+                if how == _HEADER_FILTER:
+                    view = view or _view(head)
+                    if not query.accepts(view):  # type: ignore[arg-type]
+                        continue
+                fixed.append((query, ""))
+        return fixed, per_message
 
     def plan(self, region: bytes, line_base: int, member: str, real_version: bool,
              first_line_cut: bool, prefilter: Any, max_line_bytes: int) -> BulkPlan | None:
@@ -533,37 +581,38 @@ class BulkPlan:
         if _EVENT_FIELD in message:
             return None
         owner = self.owner
-        queries: list[tuple[LogQuery, str]] = []
         decoded = message.decode("utf-8", "surrogateescape")
-        text = ""
-        view: _HeaderView | None = None
-        for index in match_set(message) if tags & QUERY_TAG else ():
-            if not owner.bulk_pattern[index]:
+        queries: list[tuple[LogQuery, str]] = []
+        if tags & QUERY_TAG:
+            routes = owner.routes(tuple(match_set(message)), level, thread, prefix)
+            if routes is None:
                 return None
-            for query in owner.queries_of_pattern[index]:
-                how = owner.filtered[id(query)]
-                if query.excluders or how == _MESSAGE_FILTER:
-                    # What the record path reads: the one-line record's redacted message.
-                    text = text or redact_text(decoded)
-                    if any(x.search(text) is not None for x in query.excluders):
-                        continue
-                if how == _RECORD_FILTER:
-                    text = text or redact_text(decoded)
-                if how:
-                    if view is None:
-                        view = _view((level, thread, prefix), text, self.member)
-                    view.message = text
-                    if not query.accepts(view):  # type: ignore[arg-type]
-                        continue
-                    if query.group_by:
-                        captures = query.match(view)  # type: ignore[arg-type]
-                        if captures is None:
-                            continue
-                        queries.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
-                        continue
-                queries.append((query, ""))
+            fixed, per_message = routes
+            queries = fixed if not per_message else [*fixed, *self._per_message(
+                per_message, decoded, (level, thread, prefix))]
         return _Distinct(queries, message, self._fact_parts(message, prefix, decoded),
                          self._event(decoded) if tags & EVENT_TAG else None)
+
+    def _per_message(self, candidates: list[LogQuery], decoded: str,
+                     head: tuple[bytes, bytes, bytes]) -> list[tuple[LogQuery, str]]:
+        """The queries whose ``exclude``, extension filters, ``where`` or group read the
+        record's (redacted) message: decided on it, as the record path decides."""
+        text = redact_text(decoded)
+        view = _view(head, text, self.member)
+        taken: list[tuple[LogQuery, str]] = []
+        for query in candidates:
+            if any(x.search(text) is not None for x in query.excluders):
+                continue
+            if not query.accepts(view):  # type: ignore[arg-type]
+                continue
+            if query.group_by:
+                captures = query.match(view)  # type: ignore[arg-type]
+                if captures is None:
+                    continue
+                taken.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
+                continue
+            taken.append((query, ""))
+        return taken
 
     def _fact_parts(self, message: bytes, prefix: bytes, decoded: str
                     ) -> tuple[dict[str, str], str, str, str] | None:

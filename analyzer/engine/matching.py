@@ -567,7 +567,16 @@ def extension_of(record: Record) -> str:
     named = record.extension or record.fields.get("event_name", "")
     if named:
         return named
-    found = _HANDLER_PATH.search(record.message)
+    known = getattr(record, "extension_in_message", None)
+    if known is not None:  # worked out once for the bulk path's view of a record
+        return str(known)
+    return handler_extension(record.message)
+
+
+def handler_extension(message: str) -> str:
+    """The extension whose handler path (``/var/lib/waagent/<Name>-<Version>/``) the message
+    names first, or ""."""
+    found = _HANDLER_PATH.search(message)
     return (found.group("name") or "") if found is not None else ""
 
 
