@@ -155,20 +155,32 @@ class Prefilter:
     every line holding a match in one compiled pass when Hyperscan is installed.
     """
 
-    __slots__ = ("_literal_scanner", "_regexp", "literal_tags", "literals", "residual",
+    __slots__ = ("_literal_scanner", "_literal_tags", "_regexp", "_residual", "_residual_source",
                  "residual_tags")
 
-    def __init__(self, alternatives: bytes, literals: tuple[bytes, ...] = (),
-                 residual: bytes | None = None, literal_tags: tuple[int, ...] = (),
-                 residual_tags: int = ALL_TAGS) -> None:
+    def __init__(self, alternatives: bytes, literal_tags: dict[bytes, int] | None = None,
+                 residual: bytes | None = None, residual_tags: int = ALL_TAGS) -> None:
         self._regexp = re2.compile(alternatives, _options(never_capture=True))._regexp
-        self.literals = literals
-        self.literal_tags = literal_tags or (ALL_TAGS,) * len(literals)
-        """What each literal may be the start of (the OR of the tags of its patterns)."""
-        self.residual = (re2.compile(residual, _options(never_capture=True))._regexp
-                         if residual is not None else None)
+        self._literal_tags = literal_tags or {}
+        """Each required literal (ASCII) and the OR of the tags of its patterns."""
+        self._residual_source = residual
+        self._residual: Any = None
         self.residual_tags = residual_tags
         self._literal_scanner: Any = None
+
+    @property
+    def literals(self) -> tuple[bytes, ...]:
+        """The literals the compiled scan looks for (a literal holding a shorter one is
+        left out: it would only report the same lines again)."""
+        return _shortest_cover(self._literal_tags)[0]
+
+    @property
+    def residual(self) -> Any:
+        """RE2 over the alternatives that are no literal (None: there are none)."""
+        if self._residual is None and self._residual_source is not None:
+            self._residual = re2.compile(self._residual_source,
+                                         _options(never_capture=True))._regexp
+        return self._residual
 
     def next_hit(self, data: bytes, pos: int) -> int:
         """Offset of the next match at or after ``pos``, or -1 (RE2's matcher called
@@ -194,7 +206,7 @@ class Prefilter:
         literal cannot match a pattern of that tag."""
         import numpy as np
 
-        scanner = self._scanner()
+        scanner = self._scanner() if len(data) >= COMPILED_SCAN_BYTES else None
         if scanner is None:
             lines = np.unique(self._lines_by_search(self._regexp, data, newlines))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
@@ -209,7 +221,8 @@ class Prefilter:
 
     def _scanner(self) -> Any:
         if self._literal_scanner is None:
-            self._literal_scanner = literal_scanner(self.literals, self.literal_tags) or False
+            literals, tags = _shortest_cover(self._literal_tags)
+            self._literal_scanner = literal_scanner(literals, tags) or False
         return self._literal_scanner or None
 
     @staticmethod
@@ -233,6 +246,9 @@ UNICODE_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")
 caseless ``s`` the long s. Hyperscan folds ASCII only, so lines holding either are hits too
 (a superset, as a prefilter may be)."""
 _MAX_LITERALS = 1 << 12
+COMPILED_SCAN_BYTES = 256 * 1024
+"""Chunks at least this large are scanned by Hyperscan; smaller ones (a small bundle's
+members, a file's tail) by RE2, which needs no database compiled for them (~25 ms)."""
 
 
 class LiteralScanner:
@@ -304,6 +320,7 @@ def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
     return list(dict.fromkeys(alternatives))
 
 
+@lru_cache(maxsize=64)
 def compile_prefilter(patterns: tuple[str, ...], tags: tuple[int, ...] = ()) -> Prefilter:
     """``tags``: a bit mask per pattern (what kind of pattern it is), carried to the lines
     its literals are found on (:meth:`Prefilter.tagged_lines`)."""
@@ -327,9 +344,8 @@ def compile_prefilter(patterns: tuple[str, ...], tags: tuple[int, ...] = ()) -> 
         else:
             others.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
     residual = b"(?i:" + b"|".join(dict.fromkeys(others)) + b")" if others else None
-    literals, cover_tags = _shortest_cover(literal_tags)
     try:
-        return Prefilter(whole, literals, residual, cover_tags, residual_tags or ALL_TAGS)
+        return Prefilter(whole, literal_tags, residual, residual_tags or ALL_TAGS)
     except re2.error as error:
         raise PatternError(_message(error)) from None
 
@@ -340,12 +356,14 @@ def _shortest_cover(literal_tags: dict[bytes, int]) -> tuple[tuple[bytes, ...],
     ``[HTTP Failed] GET`` holds ``[HTTP Failed]``, so the longer one only adds reports of
     the same lines to the scan. A kept literal takes the tags of those it stands for."""
     kept: list[bytes] = []
+    folded_kept: list[bytes] = []
     tags: list[int] = []
     for literal in sorted(literal_tags, key=lambda item: (len(item), item)):
         folded = literal.lower()
-        holders = [index for index, shorter in enumerate(kept) if shorter.lower() in folded]
+        holders = [index for index, shorter in enumerate(folded_kept) if shorter in folded]
         if not holders:
             kept.append(literal)
+            folded_kept.append(folded)
             tags.append(literal_tags[literal])
             continue
         for index in holders:
@@ -530,7 +548,14 @@ class _LiteralScanner:
         return ""
 
 
-def required_literals(pattern: str) -> set[str] | None:
+def required_literals(pattern: str) -> frozenset[str] | None:
+    """Literals at least one of which every match of ``pattern`` contains, or None (cached:
+    a batch's forkserver works them out once for every child)."""
+    return _required_literals(pattern)
+
+
+@lru_cache(maxsize=4096)
+def _required_literals(pattern: str) -> frozenset[str] | None:
     """Literals at least one of which every match of ``pattern`` contains, or None.
 
     >>> sorted(required_literals(r"\\[HTTP Failed\\] (?:GET|POST) \\S+ -- IOError (?P<e>.*)"))
@@ -556,4 +581,4 @@ def required_literals(pattern: str) -> set[str] | None:
         return None
     if scanner.pos != len(pattern):
         return None
-    return found
+    return frozenset(found) if found is not None else None

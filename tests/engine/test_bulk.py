@@ -15,6 +15,7 @@ import random
 import sys
 import tarfile
 from array import array
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,6 +34,18 @@ sys.path.insert(0, str(REPO / "bench"))
 import run as bench  # noqa: E402
 
 FIXTURES = sorted((REPO / "fixtures" / "bundles").iterdir())
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_scan_for_any_size() -> Iterator[None]:
+    """Small chunks are scanned by RE2 in normal runs; here by Hyperscan (the bulk path is compared with the compiled scan and its tags, on small inputs too)."""
+    from analyzer.engine import regex
+
+    before = regex.COMPILED_SCAN_BYTES
+    regex.COMPILED_SCAN_BYTES = 0
+    yield
+    regex.COMPILED_SCAN_BYTES = before
 
 
 def _outcome(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[str, ...]:

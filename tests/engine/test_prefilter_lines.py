@@ -9,6 +9,8 @@ the shipped pack's prefilters must need RE2 for nothing but the odd pattern.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -28,6 +30,18 @@ PACK = load_rules(sorted(default_rules_dir().rglob("*.toml")))
 MATCHER = RecordMatcher(PACK.rules)
 AGENT_PATTERNS = MATCHER.patterns_for("waagent_log") + FACT_PATTERNS + TIMELINE_PATTERNS
 PREFILTER = compile_prefilter(AGENT_PATTERNS)
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiled_scan_for_any_size() -> Iterator[None]:
+    """Small chunks are scanned by RE2 in normal runs; here by Hyperscan (the compiled scan is what these tests are about)."""
+    from analyzer.engine import regex
+
+    before = regex.COMPILED_SCAN_BYTES
+    regex.COMPILED_SCAN_BYTES = 0
+    yield
+    regex.COMPILED_SCAN_BYTES = before
 
 
 def _newlines(data: bytes) -> np.ndarray:
@@ -87,7 +101,7 @@ def test_unicode_case_folds_of_k_and_s_are_candidates() -> None:
 
 def test_without_hyperscan_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAAGENT_ANALYZER_HYPERSCAN", "0")
-    plain = compile_prefilter(AGENT_PATTERNS)
+    plain = compile_prefilter.__wrapped__(AGENT_PATTERNS)  # not the cached one
     data = ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n"
             + "nothing here\n" * 3 + "Exception uploading status blob: y\n").encode()
     assert plain._scanner() is None
