@@ -211,9 +211,8 @@ class Prefilter:
             lines = np.unique(self._lines_by_search(self._regexp, data, newlines))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
         tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
-        starts, idents = scanner.starts_and_idents(data)
-        np.bitwise_or.at(tags, np.searchsorted(newlines, starts, side="right"),
-                         scanner.tags[idents])
+        ends, groups = scanner.line_ends(data)
+        np.bitwise_or.at(tags, np.searchsorted(newlines, ends, side="left"), scanner.tags[groups])
         if self.residual is not None:
             tags[self._lines_by_search(self.residual, data, newlines)] |= self.residual_tags
         lines = np.flatnonzero(tags)
@@ -245,51 +244,67 @@ UNICODE_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")
 """RE2 folds case the Unicode way: a caseless ``k`` also matches the Kelvin sign and a
 caseless ``s`` the long s. Hyperscan folds ASCII only, so lines holding either are hits too
 (a superset, as a prefilter may be)."""
-_MAX_LITERALS = 1 << 12
+_MAX_LITERALS = 1 << 14
 COMPILED_SCAN_BYTES = 256 * 1024
 """Chunks at least this large are scanned by Hyperscan; smaller ones (a small bundle's
 members, a file's tail) by RE2, which needs no database compiled for them (~25 ms)."""
 
 
 class LiteralScanner:
-    """Hyperscan's block scan over a set of caseless ASCII literals (and the two letters of
-    :data:`UNICODE_FOLDS`, as they are): the start offset of every occurrence of any of them
-    (overlapping ones included)."""
+    """Hyperscan's block scan for the lines holding any of a set of caseless ASCII literals
+    (or one of the two letters of :data:`UNICODE_FOLDS`, as they are).
+
+    The literals are grouped by tag, and each group is one expression
+    ``(?:literal|literal...)[^\\n]*$`` (multi-line): Hyperscan reports a match once per
+    expression and end offset, and every occurrence in a line ends at the line's end, so a
+    line costs one report per group it holds, however many literals it holds."""
 
     def __init__(self, literals: tuple[bytes, ...], tags: tuple[int, ...] = ()) -> None:
         import hyperscan
         import numpy as np
 
-        self.tags = np.asarray(
-            (tags or (ALL_TAGS,) * len(literals)) + (ALL_TAGS,) * len(UNICODE_FOLDS),
-            dtype=np.uint8)
-
+        groups: dict[int, list[bytes]] = {}
+        for literal, tag in zip(literals, tags or (ALL_TAGS,) * len(literals), strict=True):
+            groups.setdefault(tag, []).append(literal)
+        expressions: list[bytes] = []
+        group_tags: list[int] = []
+        for tag, members in groups.items():
+            for begin in range(0, len(members), _LITERALS_PER_EXPRESSION):
+                expressions.append(
+                    _line_expression(members[begin:begin + _LITERALS_PER_EXPRESSION]))
+                group_tags.append(tag)
+        flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(expressions)
+        expressions.append(_line_expression(list(UNICODE_FOLDS)))
+        flags.append(hyperscan.HS_FLAG_MULTILINE)
+        self.tags = np.asarray([*group_tags, ALL_TAGS], dtype=np.uint8)
         self._database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        literals = literals + UNICODE_FOLDS
-        expressions = [b"".join(b"\\x%02x" % byte for byte in literal) for literal in literals]
-        flags = [hyperscan.HS_FLAG_CASELESS] * (len(literals) - len(UNICODE_FOLDS))
-        self._database.compile(expressions=expressions, ids=list(range(len(literals))),
-                               elements=len(literals),
-                               flags=flags + [0] * len(UNICODE_FOLDS))
-        self._lengths = np.asarray([len(literal) for literal in literals], dtype=np.int64)
+        self._database.compile(expressions=expressions, ids=list(range(len(expressions))),
+                               elements=len(expressions), flags=flags)
 
-    def starts(self, data: bytes) -> Any:
-        return self.starts_and_idents(data)[0]
-
-    def starts_and_idents(self, data: bytes) -> tuple[Any, Any]:
-        """Start offset and literal index of every occurrence."""
+    def line_ends(self, data: bytes) -> tuple[Any, Any]:
+        """(end offset of each reported line - its newline, or the end of ``data`` -, index
+        of the group reported): one report per line and group."""
         import numpy as np
 
         found: list[int] = []
         append = found.append
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            append(end << 12 | ident)
+            append(end << 8 | ident)
 
         self._database.scan(data, match_event_handler=on_match)
         packed = np.asarray(found, dtype=np.int64)
-        idents = packed & (_MAX_LITERALS - 1)
-        return (packed >> 12) - self._lengths[idents], idents
+        return packed >> 8, packed & 0xFF
+
+
+_LITERALS_PER_EXPRESSION = 64
+"""Hyperscan limits the length of one expression."""
+
+
+def _line_expression(literals: list[bytes]) -> bytes:
+    escaped = (b"".join(bytes([byte]) if chr(byte).isalnum() and byte < 0x80
+                        else b"\\x%02x" % byte for byte in literal) for literal in literals)
+    return b"(?:" + b"|".join(escaped) + b")[^\\n]*$"
 
 
 def literal_scanner(literals: tuple[bytes, ...], tags: tuple[int, ...] = ()
@@ -304,7 +319,7 @@ def literal_scanner(literals: tuple[bytes, ...], tags: tuple[int, ...] = ()
         return None
     try:
         return LiteralScanner(literals, tags)
-    except ImportError:
+    except Exception:  # not installed, or the set refused: RE2 does it all
         return None
 
 
