@@ -431,12 +431,19 @@ class SequenceStore:
         self.end_groups.extend(self._group_index(names[g]) for g in other.end_groups)
 
     def ends_by_group(self) -> dict[int, list[float]]:
-        ends: dict[int, list[float]] = {}
-        for time, group in zip(self.end_times, self.end_groups, strict=True):
-            ends.setdefault(group, []).append(time)
-        for times in ends.values():
-            times.sort()
-        return ends
+        """Group -> the times of its ends, ascending (sorted in numpy: a success marker
+        can have hundreds of thousands of ends)."""
+        import numpy as np
+
+        if not self.end_times:
+            return {}
+        times = np.frombuffer(self.end_times, dtype=np.float64)
+        groups = np.frombuffer(self.end_groups, dtype=np.int32)
+        order = np.lexsort((times, groups))
+        groups, times = groups[order], times[order]
+        cuts = np.flatnonzero(np.diff(groups)) + 1
+        return {int(part_groups[0]): part_times.tolist() for part_groups, part_times
+                in zip(np.split(groups, cuts), np.split(times, cuts), strict=True)}
 
 
 MAX_NEIGHBOUR_CAPTURES = 2_000

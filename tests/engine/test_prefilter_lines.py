@@ -119,3 +119,17 @@ def test_without_hyperscan_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> No
 def test_required_literals_of_repeats_and_flag_groups(pattern: str,
                                                       literals: set[str] | None) -> None:
     assert required_literals(pattern) == literals
+
+
+def test_a_set_hyperscan_refuses_falls_back_to_re2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A literal set the compiled scan cannot take is no error: RE2 finds the lines."""
+    from analyzer.engine import regex
+
+    def refuse(*_args: object) -> None:
+        raise RuntimeError("Pattern length exceeds limit.")
+
+    monkeypatch.setattr(regex, "LiteralScanner", refuse)
+    fresh = compile_prefilter.__wrapped__(AGENT_PATTERNS)
+    data = b"nothing\nExceptionhere [HTTP Failed] GET\n"
+    assert fresh._scanner() is None
+    assert fresh.hit_lines(data, _newlines(data)).tolist() == [1]

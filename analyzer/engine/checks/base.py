@@ -335,14 +335,17 @@ def evidence_shape(text: str) -> str:
     return _VARYING.sub("#", text)
 
 
-def hits_result(name: str, hits: list[Hit], times: list[float], detail: str,
+def hits_result(name: str, hits: list[Hit], times: Any, detail: str,
                 pattern: str = "", last_first: bool = False) -> CheckResult:
     """A true check whose evidence is ``hits`` and whose count/span come from ``times``.
 
     ``last_first``: the newest hit leads the evidence list, so that a finding with more hits
     than evidence slots still shows it (a run that stopped: where it started *and* the last
     step it reached); the report sorts evidence by time again."""
-    real_times = [t for t in times if t != NO_TIME]
+    import numpy as np
+
+    every = np.asarray(times, dtype=np.float64)
+    real_times = every[every != NO_TIME]
     ordered = sorted(hits, key=lambda h: (hit_time(h), h.record.member, h.record.line))
     evidence = [record_evidence(h, pattern) for h in ordered]
     if last_first and len(evidence) > 1:
@@ -357,7 +360,7 @@ def hits_result(name: str, hits: list[Hit], times: list[float], detail: str,
         count=len(times),
         evidence=evidence,
         captures=dict(latest.captures) if latest else {},
-        first=from_ts(min(real_times)) if real_times else None,
-        last=from_ts(max(real_times)) if real_times else None,
+        first=from_ts(float(real_times.min())) if len(real_times) else None,
+        last=from_ts(float(real_times.max())) if len(real_times) else None,
         records_text=[h.record.message for h in ordered],
     )

@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
+
 from analyzer.engine.checks.base import (
     FILTER_KEYS,
     CheckBuilder,
@@ -95,11 +97,15 @@ class LogKind:
         since = window_start(context.tables, check.within)
         # A record with no time of its own (the orphan lines an excerpt or a rotated file starts
         # with) has an unknown age, not an old one: the window cannot exclude it.
-        selected = [i for i, t in enumerate(acc.times)
-                    if since is None or t >= since or t == NO_TIME]
+        times = np.frombuffer(acc.times, dtype=np.float64)
+        chosen = (np.arange(len(times)) if since is None
+                  else np.flatnonzero((times >= since) | (times == NO_TIME)))
+        selected: list[int] | Any = chosen
+        if check.near is not None or check.guard is not None or check.group_by:
+            selected = chosen.tolist()  # the joins and guards below read them one by one
         window_note = (f" in the last {format_duration(check.within)}"
                        if since is not None and check.within is not None else "")
-        if not selected:
+        if not len(selected):
             return CheckResult(check.name, False,
                                f"{acc.count} matching records, none{window_note}")
         joined: dict[tuple[str, int], dict[str, str]] = {}
@@ -162,7 +168,7 @@ class LogKind:
         return hits_result(
             check.name,
             hits,
-            [acc.times[i] for i in selected],
+            times[np.asarray(selected, dtype=np.int64)],
             f"{len(selected)} matching records{window_note}{guard_note}",
             check.pattern,
         )
