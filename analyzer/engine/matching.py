@@ -275,7 +275,7 @@ class Accumulator:
             remap[index] = mine if mine is not None else -1
         self.count += other.count
         self.times.extend(other.times)
-        self.groups.extend(remap.get(g, -1) for g in other.groups)
+        self.groups.frombytes(_remapped(other.groups, remap))
         for hit in [*other.head, *other.tail]:
             hit.group = remap.get(hit.group, -1)
             if len(self.head) < SAMPLES_HEAD:
@@ -283,6 +283,31 @@ class Accumulator:
             else:
                 self.tail.append(hit)
         del self.tail[:-SAMPLES_TAIL]
+
+
+def _first_seen(groups: array) -> list[int]:
+    """The distinct values of ``groups`` in the order they first appear."""
+    import numpy as np
+
+    if not groups:
+        return []
+    values, first = np.unique(np.frombuffer(groups, dtype=np.int32), return_index=True)
+    return [int(value) for value in values[np.argsort(first)]]
+
+
+def _remapped(groups: array, remap: dict[int, int]) -> bytes:
+    """``groups`` (int32) with each index replaced through ``remap`` (-1 when absent), as
+    bytes for ``array.frombytes``."""
+    import numpy as np
+
+    if not groups:
+        return b""
+    values = np.frombuffer(groups, dtype=np.int32)
+    table = np.full(int(values.max()) + 2, -1, dtype=np.int32)  # index -1 reads the last: -1
+    for old, new in remap.items():
+        if 0 <= old < len(table) - 1:
+            table[old] = new
+    return table[values].tobytes()
 
 
 @dataclass
@@ -421,14 +446,22 @@ class SequenceStore:
     def merge(self, other: SequenceStore) -> None:
         """Fold in what another store saw later (the next member of the bundle)."""
         names = {index: name for name, index in other.group_names.items()}
-        sampled = other.sampled()
-        for index in range(other.starts):
-            self._add_start(other.start_times[index],
-                            self._group_index(names[other.start_groups[index]]),
-                            other.start_lines[index], sampled.get(index))
-        self.starts_dropped += other.starts_dropped
+        # Group indices are handed out in the order the groups first appear (starts, then
+        # ends), as adding the records one by one would.
+        remap = {group: self._group_index(names[group])
+                 for group in [*_first_seen(other.start_groups), *_first_seen(other.end_groups)]}
+        room = max(0, self.max_starts - self.starts)
+        taken = min(other.starts, room)
+        self.starts_dropped += other.starts - taken + other.starts_dropped
+        begin = self.starts
+        self.start_times.extend(other.start_times[:taken])
+        self.start_groups.frombytes(_remapped(other.start_groups[:taken], remap))
+        self.start_lines.extend(other.start_lines[:taken])
+        for index, hit in sorted(other.sampled().items()):
+            if index < taken:
+                self._sample(begin + index, hit)
         self.end_times.extend(other.end_times)
-        self.end_groups.extend(self._group_index(names[g]) for g in other.end_groups)
+        self.end_groups.frombytes(_remapped(other.end_groups, remap))
 
     def ends_by_group(self) -> dict[int, list[float]]:
         """Group -> the times of its ends, ascending (sorted in numpy: a success marker

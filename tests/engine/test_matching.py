@@ -91,3 +91,56 @@ def test_a_grouped_check_keeps_one_record_for_at_most_max_group_samples_groups()
     later.accumulator(("R", "grouped")).add(Hit(_record(501), {}), "group-501")
     store.merge(later)
     assert len(store.accumulators[("R", "grouped")].group_samples) == 50
+
+
+def _merged_one_by_one(into: SequenceStore, other: SequenceStore) -> None:
+    """Merging as adding each start and end of the later member in turn."""
+    names = {index: name for name, index in other.group_names.items()}
+    sampled = other.sampled()
+    for index in range(other.starts):
+        into._add_start(other.start_times[index],
+                        into._group_index(names[other.start_groups[index]]),
+                        other.start_lines[index], sampled.get(index))
+    into.starts_dropped += other.starts_dropped
+    for time, group in zip(other.end_times, other.end_groups, strict=True):
+        into.add_end(time, names[group])
+
+
+def test_merging_members_equals_reading_them_one_by_one() -> None:
+    """Stores merged member by member (as the isolated reader's parent does) hold what
+    adding the later member's records one by one gives: starts under the cap, group
+    indices in order of first sight, ends, the sampled evidence, the group of every hit."""
+    import random
+
+    rnd = random.Random(11)
+    members = [[(rnd.choice("abc"), rnd.random() < 0.6) for _ in range(rnd.randint(20, 60))]
+               for _ in range(4)]
+    merged = SequenceStore(max_starts=50, samples=3)
+    reference = SequenceStore(max_starts=50, samples=3)
+    whole_hits, merged_hits = Accumulator(), Accumulator()
+    line = 0
+    for member in members:
+        part = SequenceStore(max_starts=50, samples=3)
+        copy = SequenceStore(max_starts=50, samples=3)
+        hits = Accumulator()
+        for group, is_start in member:
+            line += 1
+            for store in (part, copy):
+                store.add(_record(line, f"m {group}"), {}, group, is_start)
+            for accumulator in (whole_hits, hits):
+                accumulator.add(Hit(_record(line, f"m {group}"), {}), group)
+        merged.merge(part)
+        _merged_one_by_one(reference, copy)
+        merged_hits.merge(hits)
+    assert merged.starts_dropped > 0, "the cap is reached"
+    for name in ("start_times", "start_lines", "start_groups", "end_times", "end_groups"):
+        assert list(getattr(merged, name)) == list(getattr(reference, name)), name
+    assert merged.group_names == reference.group_names
+    assert merged.starts_dropped == reference.starts_dropped
+    assert ({i: h.record.line for i, h in merged.sampled().items()}
+            == {i: h.record.line for i, h in reference.sampled().items()})
+    hit_names = {index: name for name, index in merged_hits.group_names.items()}
+    whole_hit_names = {index: name for name, index in whole_hits.group_names.items()}
+    assert ([hit_names[g] for g in merged_hits.groups]
+            == [whole_hit_names[g] for g in whole_hits.groups])
+    assert merged_hits.count == whole_hits.count == line
