@@ -134,10 +134,47 @@ def _write(path: Path, pack: RulePack) -> None:
     prune(path.parent)
 
 
-def prune(folder: Path, keep: int = KEEP) -> None:
+MAX_BLOB_BYTES = 16 << 20
+"""A compiled scan database is ~100 KB; anything far larger is not ours."""
+
+
+def read_blob(name: str) -> bytes | None:
+    """A compiled artefact cached by :func:`write_blob` (``name``: a content hash with a
+    prefix and suffix), or None when absent, not the user's own, too large or bypassed."""
+    if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
+        return None
+    try:
+        path = cache_dir() / name
+        if path.stat().st_uid != os.getuid() or path.stat().st_size > MAX_BLOB_BYTES:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def write_blob(name: str, data: bytes) -> None:
+    """Cache ``data`` under ``name`` (atomic, mode 0600, in the user's 0700 folder), when
+    writing is allowed; the newest :data:`KEEP` blobs of the same prefix are kept."""
+    if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
+        return
+    try:
+        folder = cache_dir()
+        if not _may_write(folder):
+            return
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=folder, prefix=".blob-", suffix=".tmp")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, folder / name)
+    except OSError:
+        return  # a read-only home only costs speed
+    prune(folder, pattern=name.split("-", 1)[0] + "-*")
+
+
+def prune(folder: Path, keep: int = KEEP, pattern: str = "rules-*.pickle") -> None:
     """Remove all but the ``keep`` newest cache entries (by modification time)."""
     try:
-        entries = sorted(folder.glob("rules-*.pickle"), key=lambda p: p.stat().st_mtime_ns,
+        entries = sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime_ns,
                          reverse=True)
     except OSError:
         return

@@ -10,6 +10,7 @@ the shipped pack's prefilters must need RE2 for nothing but the odd pattern.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +134,30 @@ def test_a_set_hyperscan_refuses_falls_back_to_re2(monkeypatch: pytest.MonkeyPat
     data = b"nothing\nExceptionhere [HTTP Failed] GET\n"
     assert fresh._scanner() is None
     assert fresh.hit_lines(data, _newlines(data)).tolist() == [1]
+
+
+def test_compiled_database_is_cached_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                               ) -> None:
+    """The scan database (~0.1 s to compile) is kept in the user's cache folder and loaded
+    by the next run; a damaged file is compiled again; ``WAAGENT_ANALYZER_NO_CACHE`` writes
+    nothing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
+    data = b"nothing\n2024 [HTTP Failed] GET x\n" * 3
+    assert compile_prefilter.__wrapped__(AGENT_PATTERNS)._scanner() is not None
+    assert not (tmp_path / "waagent-analyzer").exists()
+
+    monkeypatch.delenv("WAAGENT_ANALYZER_NO_CACHE")
+    first = compile_prefilter.__wrapped__(AGENT_PATTERNS)
+    expected = first.hit_lines(data, _newlines(data)).tolist()
+    written = list((tmp_path / "waagent-analyzer").glob("hs-*.db"))
+    assert len(written) == 1 and oct(written[0].stat().st_mode & 0o777) == "0o600"
+    stored = written[0].stat().st_ino, written[0].stat().st_mtime_ns
+    again = compile_prefilter.__wrapped__(AGENT_PATTERNS)
+    scanner = again._scanner()
+    assert scanner is not None and again.hit_lines(data, _newlines(data)).tolist() == expected
+    assert (written[0].stat().st_ino, written[0].stat().st_mtime_ns) == stored, "loaded"
+    written[0].write_bytes(b"not a database")
+    damaged = compile_prefilter.__wrapped__(AGENT_PATTERNS)
+    assert damaged.hit_lines(data, _newlines(data)).tolist() == expected == [1, 3, 5]
+    assert written[0].stat().st_size > 1000, "compiled again and stored"
