@@ -134,7 +134,10 @@ class LogScanner:
             if newline < 0:
                 break
             start = newline + 1
-            if self._is_record_start(data, start) and start < len(data):
+            # A last line without its newline yet may read as a header only because it is
+            # cut short ("...Z INFO O" of "...Z INFO OS: "): it is judged whole, next read.
+            complete = data.find(b"\n", start) >= 0
+            if complete and self._is_record_start(data, start) and start < len(data):
                 return start
             position = newline + 1
         # One record larger than the window, or no header at all: cut at the last newline so

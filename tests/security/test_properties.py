@@ -336,3 +336,14 @@ def test_fuzzer_reproducers_stay_fixed(path: str) -> None:
         for chunk in (64, 4096):
             scan(data[8:], kind, chunk)
             assert records(chunked(data[8:], 7), kind) == records([data[8:]], kind)
+
+
+def test_a_last_line_cut_short_by_the_chunk_is_not_taken_for_a_header() -> None:
+    """Found by the chunk-boundary property: "...Z INFO O", the first bytes of a line that
+    reads "...Z INFO OS: ", parses as a header while the whole line does not, so a small
+    chunk cut the record there and a large one did not."""
+    data = (b"INFO WARNING WARNING Event: name=X, op=Enable, message=\n"
+            b"2024-01-31T10:00:00Z INFO OS: ")
+    whole = sorted(set(scan(data, SourceKind.SYSTEM_LOG, 1 << 22)))
+    for chunk in range(64, len(data) + 1):
+        assert sorted(set(scan(data, SourceKind.SYSTEM_LOG, chunk))) == whole, chunk
