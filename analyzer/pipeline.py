@@ -134,6 +134,15 @@ def _check_something_was_read(name: str, tables: BundleTables) -> None:
     if all(row.kind in _UNRECOGNISED for row in tables.files):
         raise InputRejected(f"{name}: rejected: no recognised source (no waagent log, "
                             "goal-state XML, status, configuration or extension log)")
+    recognised = [row for row in tables.files if row.kind not in _UNRECOGNISED]
+    if (all(row.kind in SourceKind.LOG_KINDS for row in recognised)
+            and not tables.readable_logs):
+        # Logs that hold nothing but white space (or could not be read) check nothing: an
+        # "OK" here would be an all-clear for a bundle nobody could look into.
+        shown = ", ".join(row.logical_path for row in recognised[:3])
+        reason = f"; {tables.problems[0].message}" if tables.problems else ""
+        raise InputRejected(f"{name}: rejected: nothing readable: no log in it holds a line "
+                            f"({shown}{', ...' if len(recognised) > 3 else ''}){reason}")
 
 
 def analyze_files(

@@ -275,7 +275,10 @@ def _scan_log(member: Member, state: ScanState) -> None:
         text: Any = _Counted(stream)
         if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # UTF-16 copies become UTF-8
             text = winlog.text_stream(text)
-        stats = scanner.scan(text)
+        try:
+            stats = scanner.scan(text)
+        finally:  # a read stopped by a budget still read the lines before it
+            state.tables.readable_logs += int(scanner.stats.text)
     coverage = state.tables.coverage.setdefault(member.kind, Coverage())
     coverage.extend(stats.first_timestamp, stats.last_timestamp, stats.lines, stats.bytes)
     state.tables.hourly.update(stats.hourly)

@@ -120,6 +120,8 @@ class BundleTables:
     newest_member_time: datetime | None = None
     """The newest modification time of any member (tar/zip/folder entries)."""
     """When the agent's log collector ran (results.txt), if the bundle says so."""
+    readable_logs: int = 0
+    """Log members in which more than white space was read (a read stopped later counts)."""
     caps: TableCaps = field(default_factory=TableCaps)
     dropped: Counter[str] = field(default_factory=Counter)
     """Rows each cap left out, per table (and ``events``, ``problems``)."""
@@ -157,6 +159,7 @@ class BundleTables:
             self.collector_time = max(filter(None, (self.collector_time, other.collector_time)))
         if other.archive_time is not None:
             self.archive_time = other.archive_time
+        self.readable_logs += other.readable_logs
         self.note_member_time(other.newest_member_time)
 
     def note_member_time(self, stamp: datetime | None) -> None:

@@ -84,3 +84,31 @@ def test_isolated_and_in_process_runs_agree(name: str) -> None:
     assert isolated.report.findings, name
     assert [vars(r) for r in isolated.tables.snapshot_runs] == \
         [vars(r) for r in inline.tables.snapshot_runs]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n" * 5000, b" \n\t\r\n\n"])
+def test_logs_holding_no_line_are_rejected_not_all_clear(content: bytes, tmp_path: Path) -> None:
+    """A bundle whose only source is an empty or blank log checked nothing: exit 3 with the
+    reason, never "OK"."""
+    bundle = tmp_path / "blank.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        for name in ("var/log/waagent.log", "var/log/waagent.log.1"):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    for isolate in (False, True):
+        with pytest.raises(InputRejected, match=r"nothing readable: no log in it holds a line "
+                                                r"\(var/log/waagent\.log, var/log/waagent\.log\.1\)"):
+            analyze_path(bundle, AnalyzeOptions(isolate=isolate))
+
+
+def test_one_log_with_lines_beside_blank_ones_is_analysed(tmp_path: Path) -> None:
+    bundle = tmp_path / "some.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        for name, content in (("var/log/waagent.log", b"\n\n"),
+                              ("var/log/waagent.log.1", WIRE.format(1).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    report = analyze_path(bundle, AnalyzeOptions(isolate=True)).report
+    assert report.findings

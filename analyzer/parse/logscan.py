@@ -41,6 +41,8 @@ class ScanStats:
     last_timestamp: datetime | None = None
     hourly: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(``YYYY-MM-DDTHH``, level) -> records, only when a timeline was asked for."""
+    text: bool = False
+    """Something other than white space was read."""
 
     def see_timestamp(self, stamp: datetime | None) -> None:
         if stamp is None:
@@ -163,6 +165,8 @@ class LogScanner:
 
     def _scan_region(self, region: bytes, line_base: int) -> None:
         self.stats.bytes += len(region)
+        if not self.stats.text and not region.isspace():  # stops at the first other byte
+            self.stats.text = True
         self._observe_edges(region)
         if self.timeline:
             if self.grammar.count_hours is not None:  # windows: other line layouts

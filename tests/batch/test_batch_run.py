@@ -82,15 +82,16 @@ def test_unreadable_and_damaged_inputs_become_rows(fleet: Path, tmp_path: Path) 
     # Nothing readable at all: the input is rejected, with the reason.
     assert bundles.loc[str(binary), "status"] == "rejected"
     assert "binary" in bundles.loc[str(binary), "error"]
-    assert summary.rejected == 2 and str(binary) in [f[0] for f in summary.failures]
+    assert summary.rejected == 3 and str(binary) in [f[0] for f in summary.failures]
     # A corrupt archive holds no recognised source: rejected like 'analyze' does (exit 3).
     assert bundles.loc[str(corrupt), "status"] == "rejected"
     assert "no recognised source" in bundles.loc[str(corrupt), "error"]
-    # Damaged but opened: analysed like 'analyze' would, the damage recorded as problems.
-    assert bundles.loc[str(truncated), "status"] == "ok"
-    assert bundles.loc[str(truncated), "problems"] >= 1
-    assert "truncated" in bundles.loc[str(truncated), "problem_detail"]
-    assert summary.ok == 4
+    # Cut before a single line of its only log could be read: nothing was checked, so it
+    # is rejected with both reasons, never an "ok" row with no findings.
+    assert bundles.loc[str(truncated), "status"] == "rejected"
+    error = bundles.loc[str(truncated), "error"]
+    assert "nothing readable" in error and "truncated" in error
+    assert summary.ok == 3
 
 
 @pytest.mark.slow
