@@ -44,11 +44,11 @@ from analyzer.engine.matching import (
     handler_extension,
 )
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
+from analyzer.parse.logscan import reads_as_header
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
-    decode_line,
     parse_header,
     split_extension_prefix,
     version_fields,
@@ -164,10 +164,10 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 
 def parse_stamps(stamps: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated, or the rows of
-    a uint8 array) -> (POSIX
-    microseconds, valid). ``micros / 1e6`` equals ``datetime(..., tzinfo=UTC).timestamp()``
-    to the bit (both are the correctly rounded quotient); a stamp that
-    parse_header would reject (year outside FIRST_YEAR..LAST_YEAR, 30 February) is not valid.
+    a uint8 array) -> (POSIX microseconds, valid). ``micros / 1e6`` equals
+    ``datetime(..., tzinfo=UTC).timestamp()`` to the bit (both are the correctly rounded
+    quotient); a stamp that parse_header would reject (year outside FIRST_YEAR..LAST_YEAR,
+    30 February) is not valid.
     """
     if isinstance(stamps, bytes | bytearray):
         stamps = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES)
@@ -409,31 +409,31 @@ class _MultiLine:
         line_starts = self.bounds[:-1] + 1
         window = padded[np.minimum(line_starts, size)]
         opens = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
-        first = window[:, 0]
-        maybe = (((first - 48) < 10) | (first >= 0x80)
-                 | (((first - 65) < 26) & (((window[:, 1] - 97) < 26)
-                                            & ((window[:, 2] - 97) < 26) & (window[:, 3] == 32))))
         odd = np.zeros(len(line_starts), dtype=bool)
-        unsure = np.flatnonzero(maybe & ~opens & (line_starts < size))
+        unsure = np.flatnonzero(_may_open(window) & ~opens & (line_starts < size))
         region = self.plan.region
         for index in unsure.tolist():
             begin = int(line_starts[index])
-            end = int(self.bounds[index + 1])
-            parsed = _parses(region, begin, end, self.max_line_bytes)
+            parsed = reads_as_header(region, begin, parse_header, self.max_line_bytes)
             started = RECORD_START.match(region, begin) is not None
             opens[index] = parsed and started
             odd[index] = parsed != started
         return opens, odd
 
 
-def _parses(region: bytes, begin: int, end: int, cap: int) -> bool:
-    """The record folder would read this line (cut at ``cap`` bytes) as a header."""
-    return parse_header(decode_line(region[begin:min(end, begin + cap)])[0]) is not None
+def _may_open(window: Any) -> Any:
+    """Rows whose first bytes could start a header at all (a digit, a non-ASCII byte, or a
+    syslog month such as ``Jan ``); the rest are continuation lines for sure."""
+    first = window[:, 0]
+    return (((first - 48) < 10) | (first >= 0x80)
+            | (((first - 65) < 26) & ((window[:, 1] - 97) < 26)
+               & ((window[:, 2] - 97) < 26) & (window[:, 3] == 32)))
 
 
-def _opens_record(region: bytes, begin: int, end: int, cap: int) -> bool:
+def _opens_record(region: bytes, begin: int, cap: int) -> bool:
     """The scanner's record-start test (``RECORD_START`` and the header parser agree)."""
-    return RECORD_START.match(region, begin) is not None and _parses(region, begin, end, cap)
+    return (RECORD_START.match(region, begin) is not None
+            and reads_as_header(region, begin, parse_header, cap))
 
 
 class BulkPlan:
@@ -527,22 +527,11 @@ class BulkPlan:
         ahead = padded[np.minimum(next_starts, size)]
         opens = ((_shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT))
                  | _shaped(ahead, _DASH_SPACE_START) | _shaped(ahead, _SLASH_SPACE_START))
-        first = ahead[:, 0]
-        maybe = (((first - 48) < 10) | (first >= 0x80)
-                 | (((first - 65) < 26) & (((ahead[:, 1] - 97) < 26)
-                                            & ((ahead[:, 2] - 97) < 26) & (ahead[:, 3] == 32))))
-        unsure = np.flatnonzero(inside & ~opens & maybe)
+        unsure = np.flatnonzero(inside & ~opens & _may_open(ahead))
         if len(unsure):
-            opens[unsure] = [_opens_record(self.region, at, end, self._max_line_bytes)
-                             for at, end in
-                             zip(next_starts[unsure].tolist(),
-                                 self._line_ends(next_starts[unsure]), strict=True)]
+            opens[unsure] = [_opens_record(self.region, at, self._max_line_bytes)
+                             for at in next_starts[unsure].tolist()]
         return ~inside | opens
-
-    def _line_ends(self, starts: Any) -> list[int]:
-        region = self.region
-        found = [region.find(b"\n", at) for at in starts.tolist()]
-        return [end if end >= 0 else len(region) for end in found]
 
     def _codes(self, table: _Rows) -> Any:
         """The distinct-record code of each row (new records decided on first sight)."""

@@ -288,11 +288,11 @@ class LiteralScanner:
         append = found.append
 
         def on_match(ident: int, _start: int, end: int, _flags: int, _context: Any) -> None:
-            append(end << 8 | ident)
+            append(end << 16 | ident)
 
         self._database.scan(data, match_event_handler=on_match)
         packed = np.asarray(found, dtype=np.int64)
-        return packed >> 8, packed & 0xFF
+        return packed >> 16, packed & 0xFFFF
 
 
 def _compiled(hyperscan: Any, expressions: list[bytes], flags: list[int]) -> Any:

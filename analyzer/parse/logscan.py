@@ -75,6 +75,15 @@ def looks_binary(head: bytes, sample: int = 8192) -> bool:
     return controls * 10 > len(window)
 
 
+def reads_as_header(data: bytes, start: int, header_parser: Callable[[str], Header | None],
+                    cap: int) -> bool:
+    """The line starting at ``start`` (cut at ``cap`` bytes) is a record header for
+    ``header_parser``, as the record folder reads it."""
+    newline = data.find(b"\n", start)
+    line = data[start:newline if newline >= 0 else len(data)]
+    return header_parser(decode_line(line[:cap])[0]) is not None
+
+
 _HOUR_LEVEL = re.compile(
     rb"^(\d{4}[-/]\d\d[-/]\d\d)[T ](\d\d):\d\d:\d\d\S* (VERBOSE|INFO|WARNING|ERROR) ", re.M
 )
@@ -159,9 +168,7 @@ class LogScanner:
             return False
         # The cheap pattern is a superset of real headers ("...Z ERROR: " with no message):
         # a line the header parser refuses is a continuation, as the record folder sees it.
-        newline = data.find(b"\n", start)
-        line = data[start:newline if newline >= 0 else len(data)]
-        return self.grammar.header_parser(decode_line(line[: self.max_line_bytes])[0]) is not None
+        return reads_as_header(data, start, self.grammar.header_parser, self.max_line_bytes)
 
     def _scan_region(self, region: bytes, line_base: int) -> None:
         self.stats.bytes += len(region)

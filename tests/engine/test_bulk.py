@@ -15,7 +15,6 @@ import random
 import sys
 import tarfile
 from array import array
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,15 +36,8 @@ FIXTURES = sorted((REPO / "fixtures" / "bundles").iterdir())
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_scan_for_any_size() -> Iterator[None]:
-    """Small chunks are scanned by RE2 in normal runs; here by Hyperscan (the bulk path is compared with the compiled scan and its tags, on small inputs too)."""
-    from analyzer.engine import regex
-
-    before = regex.COMPILED_SCAN_BYTES
-    regex.COMPILED_SCAN_BYTES = 0
-    yield
-    regex.COMPILED_SCAN_BYTES = before
+# The compiled scan and its tags, on small inputs too.
+pytestmark = pytest.mark.usefixtures("compiled_scan_for_any_size")
 
 
 def _outcome(path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ the shipped pack's prefilters must need RE2 for nothing but the odd pattern.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,15 +33,8 @@ PREFILTER = compile_prefilter(AGENT_PATTERNS)
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _compiled_scan_for_any_size() -> Iterator[None]:
-    """Small chunks are scanned by RE2 in normal runs; here by Hyperscan (the compiled scan is what these tests are about)."""
-    from analyzer.engine import regex
-
-    before = regex.COMPILED_SCAN_BYTES
-    regex.COMPILED_SCAN_BYTES = 0
-    yield
-    regex.COMPILED_SCAN_BYTES = before
+# The compiled scan and its tags, on small inputs too.
+pytestmark = pytest.mark.usefixtures("compiled_scan_for_any_size")
 
 
 def _newlines(data: bytes) -> np.ndarray:
