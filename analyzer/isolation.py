@@ -115,6 +115,8 @@ def _child_read(name: str, factory: MembersFactory, pack: RulePack, limits: Limi
             emit(Rejected(error.exit_code, str(error)))
             return
         state.tables.problems.append(Problem(name, str(error)))
+    finally:
+        state.close()
     state.tables.problems.extend(problems[sent_problems:])
     emit(MemberDelta(state.tables, state.matcher.store))
 

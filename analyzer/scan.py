@@ -128,6 +128,12 @@ class ScanState:
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]
 
+    def close(self) -> None:
+        """Ends the forked chunk planners (the pass is over)."""
+        for bulk in self._bulk.values():
+            if bulk is not None:
+                bulk.close()
+
     def on_line(self, ref: LineRef) -> None:
         """A one-line record only light checks and facts need: no fold, no full parse."""
         header = ref.header
@@ -185,8 +191,11 @@ def new_tables(source: str, limits: Limits, sha256: str = "") -> BundleTables:
 
 
 def scan_members(members: Iterable[Member], state: ScanState) -> ScanResult:
-    for member in guarded(members, state):
-        scan_member(member, state)
+    try:
+        for member in guarded(members, state):
+            scan_member(member, state)
+    finally:
+        state.close()
     return ScanResult(state.tables, state.matcher.store)
 
 
@@ -265,12 +274,13 @@ def _scan_log(member: Member, state: ScanState) -> None:
         prefilter = scanner.prefilter
 
         def plan(region: bytes, line_base: int) -> Any:
-            return bulk.plan(region, line_base, member.provenance,
-                             grammar.prefix_has_real_version,
-                             member.collector_truncated and line_base == 1, prefilter,
-                             limits.max_line_bytes)
+            return bulk.plan_later(region, line_base, member.provenance,
+                                   grammar.prefix_has_real_version,
+                                   member.collector_truncated and line_base == 1, prefilter,
+                                   limits.max_line_bytes)
 
         scanner.bulk = plan
+        scanner.bulk_depth = lambda: bulk.depth
     with member.open() as stream:
         text: Any = _Counted(stream)
         if member.kind in SourceKind.WINDOWS_LOG_KINDS:  # UTF-16 copies become UTF-8

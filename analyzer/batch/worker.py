@@ -28,6 +28,7 @@ from typing import Any
 import analyzer.pipeline
 from analyzer.batch.model import FAILED, OK, REJECTED, TIMEOUT, IsolationLimits, Outcome
 from analyzer.bundle.walker import walk  # noqa: F401  (preloaded into the forkserver)
+from analyzer.engine.bulk import set_plan_workers
 from analyzer.errors import AnalyzerError, InputRejected
 from analyzer.pipeline import Analysis, AnalyzeOptions, analyze_path
 from analyzer.report.model import SEVERITIES
@@ -124,6 +125,8 @@ def analyze_bundle(path: str, sha256: str, options: AnalyzeOptions,
                    isolation: IsolationLimits) -> Outcome:
     """Analyse one bundle; every failure becomes an outcome instead of an exception."""
     started = time.perf_counter()
+    # One core per bundle: the batch's workers already share the cores out.
+    set_plan_workers(0)
     try:
         analysis = analyze_path(Path(path), options)
         outcome = outcome_from_analysis(path, sha256, analysis)

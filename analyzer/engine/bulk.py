@@ -23,6 +23,7 @@ line had been taken one by one.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from array import array
@@ -43,6 +44,7 @@ from analyzer.engine.matching import (
     group_key,
     handler_extension,
 )
+from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.logscan import reads_as_header
 from analyzer.parse.records import Record
@@ -235,7 +237,14 @@ class BulkMatcher:
         self.queries_of_pattern: list[list[LogQuery]] = groups
         self.bulk_pattern = [all(bulk_capable(q) for q in group) for group in groups]
         self.filtered = {id(q): _filtered(q) for group in groups for q in group}
+        self.queries: list[LogQuery] = list({id(q): q for group in groups for q in group}
+                                            .values())
+        self.query_index = {id(query): index for index, query in enumerate(self.queries)}
         self._routes: dict[tuple[Any, ...], Any] = {}
+        self._pool: ForkPool | None = None
+        self._pool_prefilter: Any = None
+        self._big_regions = 0
+        self._pool_failed = False
 
     def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes
                ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
@@ -275,10 +284,97 @@ class BulkMatcher:
 
     def plan(self, region: bytes, line_base: int, member: str, real_version: bool,
              first_line_cut: bool, prefilter: Any, max_line_bytes: int) -> BulkPlan | None:
+        """The chunk's plan, worked out here."""
+        return self.plan_later(region, line_base, member, real_version, first_line_cut,
+                               prefilter, max_line_bytes)()
+
+    def plan_later(self, region: bytes, line_base: int, member: str, real_version: bool,
+                   first_line_cut: bool, prefilter: Any, max_line_bytes: int
+                   ) -> Callable[[], BulkPlan | None]:
+        """The chunk's plan, to be collected later (chunks are collected in the order they
+        were handed in). A large member's chunks are planned by forked workers on the other
+        cores (:attr:`depth` chunks ahead) while this process reads and applies."""
         if self.pattern_set is None or prefilter is None:
+            return lambda: None
+        task = (member, real_version, first_line_cut, max_line_bytes)
+        pool = self._pool_for(prefilter, len(region))
+        if pool is None:
+            return lambda: BulkPlan(self, region, line_base, member, real_version,
+                                    self._planned(prefilter, task, region))
+        ticket = pool.submit(task, region)
+
+        def collect() -> BulkPlan:
+            try:
+                planned: Planned = pool.result(ticket)
+            except WorkerLost:  # redone here, where a real error shows as it is
+                self.close()
+                self._pool_failed = True
+                planned = self._planned(prefilter, task, region)
+            return BulkPlan(self, region, line_base, member, real_version, planned)
+
+        return collect
+
+    def _planned(self, prefilter: Any, task: tuple[Any, ...], region: bytes) -> Planned:
+        member, real_version, first_line_cut, max_line_bytes = task
+        return ChunkPlanner(self, region, member, real_version, max_line_bytes).plan(
+            first_line_cut, prefilter)
+
+    @property
+    def depth(self) -> int:
+        """How many chunks may be handed in before the oldest is collected."""
+        return self._pool.count if self._pool is not None else 0
+
+    def _pool_for(self, prefilter: Any, size: int) -> ForkPool | None:
+        """Workers once a member proves large: its first large chunk is planned here (which
+        also loads the scan database the workers then inherit), the next ones by them."""
+        if self._pool is not None:
+            return self._pool if prefilter is self._pool_prefilter else None
+        workers = plan_workers()
+        if workers < 1 or size < POOL_MIN_REGION or self._pool_failed:
             return None
-        return BulkPlan(self, region, line_base, member, real_version, first_line_cut,
-                        prefilter, max_line_bytes)
+        self._big_regions += 1
+        if self._big_regions < 2:
+            return None
+        pool_prefilter = prefilter
+
+        def work(task: tuple[Any, ...], region: bytes) -> Planned:
+            return self._planned(pool_prefilter, task, region)
+
+        self._pool = ForkPool(work, workers)
+        self._pool_prefilter = prefilter
+        return self._pool
+
+    def close(self) -> None:
+        """Ends the planning workers (the pass over the members is over)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+
+POOL_MIN_REGION = 1 << 20
+"""Chunks smaller than this are planned in this process: a small member never forks."""
+_PLAN_WORKERS: list[int] = []
+
+
+def plan_workers() -> int:
+    """Forked planners for a large member: ``WAAGENT_ANALYZER_PLAN_WORKERS`` when set (0: none),
+    else one per usable core when there are two or more (this process reads and applies, which
+    costs far less than planning), or the value :func:`set_plan_workers` chose."""
+    if _PLAN_WORKERS:
+        return _PLAN_WORKERS[-1]
+    configured = os.environ.get("WAAGENT_ANALYZER_PLAN_WORKERS", "").strip()
+    if configured.isdigit():
+        return min(int(configured), 16)
+    cores = usable_cores()
+    return min(cores, 4) if cores >= 2 else 0
+
+
+def set_plan_workers(count: int | None) -> None:
+    """Fix the number of planners for this process (batch workers use none: the bundles
+    already share the cores); None: back to the default."""
+    _PLAN_WORKERS.clear()
+    if count is not None:
+        _PLAN_WORKERS.append(count)
 
 
 def _template(text: bytes) -> tuple[Any, Any, Any]:
@@ -352,7 +448,7 @@ class _MultiLine:
     the line cap, no more lines or bytes than a record may hold, no CR, NUL or BOM (which the
     line decoder would alter). Their message is then the bytes as they stand."""
 
-    def __init__(self, plan: BulkPlan, padded: Any, bounds: Any, size: int,
+    def __init__(self, plan: ChunkPlanner, padded: Any, bounds: Any, size: int,
                  max_line_bytes: int, first_line_cut: bool) -> None:
         self.plan = plan
         self.padded = padded
@@ -436,37 +532,65 @@ def _opens_record(region: bytes, begin: int, cap: int) -> bool:
             and reads_as_header(region, begin, parse_header, cap))
 
 
-class BulkPlan:
-    """One chunk: ``positions`` are the candidate lines the record path must take (byte
-    offsets, ascending); every other candidate was matched here and is applied by ``flush``."""
+@dataclass
+class Planned:
+    """What planning one chunk found, a pure function of its bytes and the rule pack (so a
+    forked worker can work it out and send it back as arrays)."""
 
-    def __init__(self, owner: BulkMatcher, region: bytes, line_base: int, member: str,
-                 real_version: bool, first_line_cut: bool, prefilter: Any,
+    positions: list[int]
+    """Candidate lines left to the record path (byte offsets, ascending)."""
+    table: _Rows | None = None
+    """The bulk rows."""
+    codes: Any = None
+    """Each row's distinct-record code."""
+    hashes: Any = None
+    """Per distinct record: the hash of its message bytes (first sightings)."""
+    matched: list[tuple[int, str, Any]] = field(default_factory=list)
+    """(query index in :attr:`BulkMatcher.queries`, group, the distinct codes it takes), in
+    the order the record path would first meet them."""
+    row_by_row: dict[int, tuple[Any, Any]] = field(default_factory=dict)
+    """Distinct code -> (facts, event) of the records applied row by row."""
+
+    @staticmethod
+    def of(owner: BulkMatcher, positions: list[int], table: _Rows, codes: Any,
+           distinct: list[_Distinct | None]) -> Planned:
+        hashes = np.zeros(len(distinct), dtype=np.int64)
+        by_query: dict[tuple[int, str], list[int]] = {}
+        row_by_row: dict[int, tuple[Any, Any]] = {}
+        index = owner.query_index
+        for code, found in enumerate(distinct):
+            if found is None:
+                continue
+            hashes[code] = hash(found.message)
+            if found.row_by_row:
+                row_by_row[code] = (found.facts, found.event)
+            for query, group in found.queries:
+                by_query.setdefault((index[id(query)], group), []).append(code)
+        matched = [(query, group, np.asarray(codes_of, dtype=np.int64))
+                   for (query, group), codes_of in by_query.items()]
+        return Planned(positions, table, codes, hashes, matched, row_by_row)
+
+
+class ChunkPlanner:
+    """Plans one chunk: which candidate lines the bulk path takes and what each distinct
+    record matches. Reads nothing but the chunk and the rule pack."""
+
+    def __init__(self, owner: BulkMatcher, region: bytes, member: str, real_version: bool,
                  max_line_bytes: int) -> None:
         self.owner = owner
         self.region = region
         self.member = member
         self.real_version = real_version
-        self.positions: list[int] = []
-        self._pending: dict[tuple[int, str], _Pending] = {}
-        self._by_key: dict[tuple[str, str], list[_Pending]] = {}
-        self._cursor = 0
-        """The line the record path is on: bulk matches before it may be applied."""
-        self._next_fact_line = sys.maxsize
-        """The earliest line a pending fact or event is on."""
-        self._facts: Any = np.zeros(0, dtype=np.int64)
-        self._facts_done = 0
-        self._distinct: list[_Distinct | None] = []
         self._max_line_bytes = max_line_bytes
-        self._classify(line_base, first_line_cut, prefilter, max_line_bytes)
+        self._distinct: list[_Distinct | None] = []
 
     # -- planning ---------------------------------------------------------------------------
 
-    def _classify(self, line_base: int, first_line_cut: bool, prefilter: Any,
-                  max_line_bytes: int) -> None:
+    def plan(self, first_line_cut: bool, prefilter: Any) -> Planned:
         """Every step is an array operation over the chunk's candidate lines, except one
         dictionary lookup per candidate and the decisions per distinct record."""
         region = self.region
+        max_line_bytes = self._max_line_bytes
         size = len(region)
         data = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
         newlines = np.flatnonzero(data[:size] == 10)
@@ -474,7 +598,7 @@ class BulkPlan:
         padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
         lines, line_tags = prefilter.tagged_lines(region, newlines)
         if not len(lines):
-            return
+            return Planned([])
         bounds = np.concatenate(([-1], newlines, [size]))
         starts = bounds[lines] + 1
         ends = bounds[lines + 1]
@@ -501,8 +625,7 @@ class BulkPlan:
                 row_of = np.where(record_of >= 0, record_of + len(rows), row_of)
                 table = table.joined(heads)
         if not len(table.lines):
-            self.positions = starts.tolist()
-            return
+            return Planned(starts.tolist())
         order = np.argsort(table.lines, kind="stable")
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
@@ -512,11 +635,12 @@ class BulkPlan:
         known = np.asarray([found is not None for found in self._distinct], dtype=bool)
         row_known = known[codes]
         handled = (row_of >= 0) & row_known[np.maximum(row_of, 0)]
-        self.positions = starts[~handled].tolist()
+        positions = starts[~handled].tolist()
         taken = np.flatnonzero(row_known)
         if not len(taken):
-            return
-        self._match(table.taken(taken), codes[taken], line_base)
+            return Planned(positions)
+        return Planned.of(self.owner, positions, table.taken(taken), codes[taken],
+                          self._distinct)
 
     def _one_line(self, padded: Any, ends: Any, size: int) -> Any:
         """Candidates whose next line opens a record (or who end the chunk): ``RECORD_START``
@@ -617,14 +741,37 @@ class BulkPlan:
         kind = self.owner.context.facts.event_kind(decoded)
         return None if kind is None else (kind, event_label(decoded))
 
-    def _match(self, table: _Rows, codes: Any, line_base: int) -> None:
+class BulkPlan:
+    """One chunk: ``positions`` are the candidate lines the record path must take (byte
+    offsets, ascending); every other candidate was matched here and is applied by ``flush``."""
+
+    def __init__(self, owner: BulkMatcher, region: bytes, line_base: int, member: str,
+                 real_version: bool, planned: Planned) -> None:
+        self.owner = owner
+        self.region = region
+        self.member = member
+        self.real_version = real_version
+        self.positions = planned.positions
+        self._pending: dict[tuple[int, str], _Pending] = {}
+        self._by_key: dict[tuple[str, str], list[_Pending]] = {}
+        self._cursor = 0
+        """The line the record path is on: bulk matches before it may be applied."""
+        self._next_fact_line = sys.maxsize
+        """The earliest line a pending fact or event is on."""
+        self._facts: Any = np.zeros(0, dtype=np.int64)
+        self._facts_done = 0
+        self._row_by_row = planned.row_by_row
+        if planned.table is not None:
+            self._match(planned, line_base)
+
+    def _match(self, planned: Planned, line_base: int) -> None:
         """Hands the bulk rows' matches to the pending lists (per query, in line order)."""
         context = self.owner.context
-        distinct = self._distinct
-        hashes = np.asarray([hash(d.message) if d is not None else 0 for d in distinct],
-                            dtype=np.int64)
-        first = context.first_sightings(table.micros, hashes[codes], self.member)
-        table = table.taken(np.flatnonzero(first))
+        codes = planned.codes
+        assert planned.table is not None
+        first = context.first_sightings(planned.table.micros, planned.hashes[codes],
+                                        self.member)
+        table = planned.table.taken(np.flatnonzero(first))
         codes = codes[first]
         self.rows_start = table.starts
         self.rows_end = table.ends
@@ -632,20 +779,18 @@ class BulkPlan:
         self.rows_micros = table.micros
         self.rows_time = self.rows_micros / 1e6
         self.rows_code = codes
-        by_query: dict[tuple[int, str], tuple[LogQuery, str, list[int]]] = {}
-        facts = np.zeros(len(distinct), dtype=bool)
-        for code, found in enumerate(distinct):
-            if found is None:
-                continue
-            facts[code] = found.row_by_row
-            for query, group in found.queries:
-                by_query.setdefault((id(query), group), (query, group, []))[2].append(code)
-        for key, (query, group, members) in by_query.items():
-            matched = np.zeros(len(distinct), dtype=bool)
+        count = len(planned.hashes)
+        queries = self.owner.queries
+        for index, group, members in planned.matched:
+            matched = np.zeros(count, dtype=bool)
             matched[members] = True
             chosen = np.flatnonzero(matched[codes])
             if len(chosen):
-                self._pending[key] = _Pending(query, chosen, self.rows_line[chosen], group)
+                query = queries[index]
+                self._pending[(id(query), group)] = _Pending(query, chosen,
+                                                             self.rows_line[chosen], group)
+        facts = np.zeros(count, dtype=bool)
+        facts[list(planned.row_by_row)] = True
         self._facts = np.flatnonzero(facts[codes])
         if len(self._facts):
             self._next_fact_line = int(self.rows_line[self._facts[0]])
@@ -729,18 +874,17 @@ class BulkPlan:
                 return int(lines[row])
             self._facts_done += 1
             code = int(self.rows_code[row])
-            found = self._distinct[code]
-            assert found is not None
-            if found.facts is not None and code != last_code:
+            found, event = self._row_by_row[code]
+            if found is not None and code != last_code:
                 # The same line again, with no record-path record in between, adds no fact.
                 last_code = code
-                if context.facts.would_add(*found.facts):
+                if context.facts.would_add(*found):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(row, "").resolve().record)
-            if found.event is not None and context.events_full():
+            if event is not None and context.events_full():
                 context.drop_events(1)  # what ``add_event`` would count, without the event
-            elif found.event is not None:
-                kind, label = found.event
+            elif event is not None:
+                kind, label = event
                 stamp = _EPOCH + timedelta(microseconds=int(self.rows_micros[row]))
                 context.add_event(LogEvent(stamp, kind, label))
         return sys.maxsize

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -109,33 +109,61 @@ class LogScanner:
     none of them matches goes to ``on_line`` instead: its header is parsed, nothing more."""
     on_line: Callable[[Header, int, bool], None] | None = None
     """Cheap path: (parsed header, line number, first line of a collector-cut file)."""
-    bulk: Callable[[bytes, int], Any] | None = None
-    """Bulk path (:mod:`analyzer.engine.bulk`): (region, first line number) -> a plan whose
-    ``positions`` are the candidate lines left to the record path and whose ``flush(line)``
-    applies the bulk matches before that line; None: this region takes the record path."""
+    bulk: Callable[[bytes, int], Callable[[], Any]] | None = None
+    """Bulk path (:mod:`analyzer.engine.bulk`): (region, first line number) -> what gives,
+    when the region's turn comes, a plan whose ``positions`` are the candidate lines left
+    to the record path and whose ``flush(line)`` applies the bulk matches before that line
+    (None: this region takes the record path)."""
+    bulk_depth: Callable[[], int] = lambda: 0
+    """How many regions the bulk planner may hold before the oldest is applied."""
 
-    def scan(self, stream: IO[bytes], chunk_bytes: int = CHUNK_BYTES) -> ScanStats:
+    def scan(self, stream: IO[bytes], chunk_bytes: int | None = None) -> ScanStats:
+        regions = self._regions(stream, chunk_bytes or CHUNK_BYTES)
+        # Regions handed to the bulk planner ahead of their turn (its workers plan them while
+        # this process reads the next ones); applied strictly in order.
+        waiting: deque[tuple[bytes, int, Any]] = deque()
+        while True:
+            try:
+                region, line_base = next(regions)
+            except StopIteration:
+                break
+            except Exception:
+                # A read stopped by a budget or a broken stream: what was read still counts.
+                while waiting:
+                    self._scan_region(*waiting.popleft())
+                raise
+            later = self.bulk(region, line_base) if self.bulk is not None else None
+            waiting.append((region, line_base, later))
+            while len(waiting) > self.bulk_depth():
+                self._scan_region(*waiting.popleft())
+        while waiting:
+            self._scan_region(*waiting.popleft())
+        return self.stats
+
+    def _regions(self, stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
+        """(region, number of its first line): the stream cut after whole records."""
         carry = b""
         line_base = 1
         first = True
-        while True:
-            chunk = stream.read(chunk_bytes)
-            if first and looks_binary(chunk):
-                raise BundleError("skipped: binary data, not a text log")
-            first = False
-            data = carry + chunk if carry else chunk
-            if not data:
-                break
-            at_end = not chunk
-            cut = len(data) if at_end else self._cut_point(data)
-            region, carry = data[:cut], data[cut:]
-            if region:
-                self._scan_region(region, line_base)
-                line_base += region.count(b"\n")
-            if at_end:
-                break
-        self.stats.lines = line_base - 1 + (0 if not carry else 1)
-        return self.stats
+        try:
+            while True:
+                chunk = stream.read(chunk_bytes)
+                if first and looks_binary(chunk):
+                    raise BundleError("skipped: binary data, not a text log")
+                first = False
+                data = carry + chunk if carry else chunk
+                if not data:
+                    break
+                at_end = not chunk
+                cut = len(data) if at_end else self._cut_point(data)
+                region, carry = data[:cut], data[cut:]
+                if region:
+                    yield region, line_base
+                    line_base += region.count(b"\n")
+                if at_end:
+                    break
+        finally:
+            self.stats.lines = line_base - 1 + (0 if not carry else 1)
 
     def _cut_point(self, data: bytes) -> int:
         """Index just past the last complete record: the start of the last record header."""
@@ -170,7 +198,8 @@ class LogScanner:
         # a line the header parser refuses is a continuation, as the record folder sees it.
         return reads_as_header(data, start, self.grammar.header_parser, self.max_line_bytes)
 
-    def _scan_region(self, region: bytes, line_base: int) -> None:
+    def _scan_region(self, region: bytes, line_base: int,
+                     later: Callable[[], Any] | None = None) -> None:
         self.stats.bytes += len(region)
         if not self.stats.text and not region.isspace():  # stops at the first other byte
             self.stats.text = True
@@ -182,7 +211,7 @@ class LogScanner:
                 self._count_hours(region)
         if self.prefilter is None:
             return
-        plan = self.bulk(region, line_base) if self.bulk is not None else None
+        plan = later() if later is not None else None
         if plan is not None:
             self._scan_planned(region, line_base, plan)
             return

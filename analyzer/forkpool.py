@@ -1,0 +1,211 @@
+"""A few forked workers that run one function on tasks; results come back in task order.
+
+Used to plan the chunks of a large log on the other cores while this process reads and
+applies them (:mod:`analyzer.engine.bulk`). Forked, not spawned: a worker starts with the
+compiled rule pack, pattern sets and scan database already in memory, in a few milliseconds.
+
+Safety of the protocol:
+
+* a task goes only to a worker whose last result was read, so a worker never blocks writing a
+  result while this process blocks writing it a task (no deadlock, whatever the pipe sizes);
+* a worker exits on end of file, so one left behind by a killed parent (the sandbox's wall
+  clock) ends as soon as its parent's pipes close;
+* a worker that dies or raises makes :meth:`ForkPool.result` raise :class:`WorkerLost`; the
+  caller does the work itself, where the real exception (or the memory limit) shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import signal
+import struct
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+_HEADER = struct.Struct("!Q")
+_TASK_HEADER = struct.Struct("!QQ")
+_FAILED = b"\x00"
+_DONE = b"\x01"
+
+
+class WorkerLost(Exception):
+    """A worker died or raised before returning a result."""
+
+
+@dataclass
+class _Worker:
+    pid: int
+    tasks: int
+    """Write end of the task pipe."""
+    results: int
+    """Read end of the result pipe."""
+    busy: int | None = None
+    """The ticket whose result is still to be read."""
+
+
+@dataclass
+class ForkPool:
+    """``count`` forked workers running ``work``. :meth:`submit` returns a ticket;
+    :meth:`result` gives its result (tickets are read in any order; results that arrive
+    early are kept)."""
+
+    work: Callable[[Any, bytes], Any]
+    """(task, data) -> result; ``data`` travels as raw bytes, not pickled."""
+    count: int
+    _workers: list[_Worker] = field(default_factory=list)
+    _early: dict[int, Any] = field(default_factory=dict)
+    _next: int = 0
+    _finalizer: Any = None
+
+    def __post_init__(self) -> None:
+        # Objects alive now are left out of the workers' garbage collections: a collection
+        # would write to every one of them and so copy every page the fork shares.
+        gc.freeze()
+        try:
+            for _ in range(self.count):
+                self._workers.append(self._fork())
+        finally:
+            gc.unfreeze()
+        # Workers of a pool nobody closed still end (and are reaped) with it.
+        self._finalizer = weakref.finalize(self, _shutdown, self._workers, self._early)
+
+    def _fork(self) -> _Worker:
+        task_read, task_write = os.pipe()
+        result_read, result_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # worker: never returns into the caller's code
+            code = 1
+            try:
+                # Only its own two pipes stay open: a worker holding another pool's (or a
+                # sibling's) pipe would keep that worker from ever seeing end of file.
+                _close_all_but((task_read, result_write))
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent answers Ctrl-C
+                _serve(self.work, task_read, result_write)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(task_read)
+        os.close(result_write)
+        return _Worker(pid, task_write, result_read)
+
+    def submit(self, task: Any, data: bytes = b"") -> int:
+        ticket = self._next
+        self._next += 1
+        worker = self._workers[ticket % self.count]
+        if worker.busy is not None:
+            waiting = worker.busy  # read first: _read clears it
+            self._early[waiting] = self._read(worker)
+        payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            _write_all(worker.tasks, _TASK_HEADER.pack(len(payload), len(data)) + payload)
+            _write_all(worker.tasks, data)
+        except OSError:
+            self._early[ticket] = WorkerLost("the worker is gone")
+        else:
+            worker.busy = ticket
+        return ticket
+
+    def result(self, ticket: int) -> Any:
+        if ticket in self._early:
+            found = self._early.pop(ticket)
+        elif not self._workers:
+            raise WorkerLost("the pool was closed")
+        else:
+            worker = self._workers[ticket % self.count]
+            if worker.busy != ticket:
+                raise KeyError(ticket)
+            found = self._read(worker)
+        if isinstance(found, WorkerLost):
+            raise found
+        return found
+
+    def _read(self, worker: _Worker) -> Any:
+        worker.busy = None
+        try:
+            status = _read_exact(worker.results, 1)
+            (size,) = _HEADER.unpack(_read_exact(worker.results, _HEADER.size))
+            payload = _read_exact(worker.results, size)
+        except (OSError, EOFError):
+            return WorkerLost("the worker ended without a result")
+        if status != _DONE:
+            return WorkerLost(payload.decode("utf-8", "replace"))
+        return pickle.loads(payload)
+
+    def close(self) -> None:
+        """Ends the workers (they exit on end of file) and reaps them."""
+        self._finalizer()
+
+
+def _shutdown(workers: list[_Worker], early: dict[int, Any]) -> None:
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            os.close(worker.tasks)
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            os.close(worker.results)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(worker.pid, 0)
+    workers.clear()
+    early.clear()
+
+
+def _close_all_but(keep: tuple[int, ...]) -> None:
+    low = 3  # standard streams stay
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):  # pragma: no cover - every Linux has it
+        return 65536
+
+
+def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int) -> None:
+    while True:
+        try:
+            size, data_size = _TASK_HEADER.unpack(_read_exact(tasks, _TASK_HEADER.size))
+        except EOFError:
+            return
+        task = pickle.loads(_read_exact(tasks, size))
+        data = _read_exact(tasks, data_size)
+        try:
+            payload = pickle.dumps(work(task, data), protocol=pickle.HIGHEST_PROTOCOL)
+            status = _DONE
+        except Exception as error:  # the caller redoes the task and sees the real error
+            payload, status = f"{type(error).__name__}: {error}".encode(), _FAILED
+        _write_all(results, status + _HEADER.pack(len(payload)) + payload)
+
+
+def _read_exact(fd: int, size: int) -> bytes:
+    parts: list[bytes] = []
+    left = size
+    while left:
+        part = os.read(fd, min(left, 1 << 22))
+        if not part:
+            raise EOFError
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask, as containers set it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

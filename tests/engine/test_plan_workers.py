@@ -1,0 +1,207 @@
+"""Chunks planned by forked workers (analyzer/forkpool.py, BulkMatcher.plan_later) give
+exactly what planning them in process gives, and a lost worker costs nothing but time.
+
+The planners start only for large members in normal runs; here every chunk is small
+(16 KiB) and any chunk may go to them, so the fixture bundles and the benchmark mixes run
+through the workers chunk after chunk.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyzer.engine import bulk
+from analyzer.forkpool import ForkPool, WorkerLost
+from analyzer.parse import logscan
+from tests.engine.test_bulk import FIXTURES, _mix_bundle, _outcome, bench
+
+pytestmark = pytest.mark.usefixtures("compiled_scan_for_any_size")
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(bulk, "POOL_MIN_REGION", 0)
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
+
+
+def _planned_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk.set_plan_workers(0)
+    try:
+        alone = _outcome(path, monkeypatch, bulk=True)
+        bulk.set_plan_workers(2)
+        pooled = _outcome(path, monkeypatch, bulk=True)
+    finally:
+        bulk.set_plan_workers(None)
+    for label, a, b in zip(("report", "facts", "events", "runs"), alone, pooled, strict=True):
+        assert a == b, f"{path.name}: planned by workers, the {label} differ"
+
+
+@pytest.fixture
+def forks_counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The pools started, by size (so a test can tell the workers really ran)."""
+    started: list[int] = []
+    original = ForkPool.__post_init__
+
+    def counting(self: ForkPool) -> None:
+        started.append(self.count)
+        original(self)
+
+    monkeypatch.setattr(ForkPool, "__post_init__", counting)
+    yield started
+
+
+@pytest.mark.parametrize("bundle", FIXTURES, ids=[p.name for p in FIXTURES])
+def test_fixture_bundles_same_when_planned_by_workers(
+        bundle: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None) -> None:
+    _planned_both_ways(bundle, monkeypatch)
+
+
+@pytest.mark.parametrize("mix", bench.MIXES)
+def test_benchmark_mixes_same_when_planned_by_workers(
+        mix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None,
+        forks_counted: list[int]) -> None:
+    _planned_both_ways(_mix_bundle(tmp_path, mix), monkeypatch)
+    assert forks_counted == [2] * len(forks_counted) and forks_counted, \
+        "the mix is large enough for the workers to plan most of its chunks"
+
+
+def test_lost_worker_is_redone_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          small_chunks: None) -> None:
+    """A worker killed mid-run (the memory limit, a crash): its chunk and the rest are
+    planned here, and the report does not change."""
+    bundle = _mix_bundle(tmp_path, "marker-heavy")
+    bulk.set_plan_workers(0)
+    try:
+        alone = _outcome(bundle, monkeypatch, bulk=True)
+    finally:
+        bulk.set_plan_workers(None)
+    original = ForkPool.submit
+    submitted: list[int] = []
+
+    def submit_then_kill(self: ForkPool, task: Any, data: bytes = b"") -> int:
+        ticket = original(self, task, data)
+        submitted.append(ticket)
+        if ticket == 3:
+            worker = self._workers[ticket % self.count]
+            os.kill(worker.pid, signal.SIGKILL)
+        return ticket
+
+    monkeypatch.setattr(ForkPool, "submit", submit_then_kill)
+    bulk.set_plan_workers(2)
+    try:
+        pooled = _outcome(bundle, monkeypatch, bulk=True)
+    finally:
+        bulk.set_plan_workers(None)
+    assert len(submitted) > 3, "the workers were used"
+    assert pooled == alone
+
+
+# -- the pool itself ------------------------------------------------------------------------
+
+
+def _square_and_length(task: int, data: bytes) -> tuple[int, int]:
+    if task < 0:
+        raise ValueError("negative")
+    return task * task, len(data)
+
+
+def test_results_come_back_in_any_order_asked() -> None:
+    pool = ForkPool(_square_and_length, 2)
+    try:
+        tickets = [pool.submit(n, b"x" * (n * 100_000)) for n in range(7)]
+        # more tasks than workers: earlier results are read while later tasks are handed in
+        assert [pool.result(t) for t in reversed(tickets)] == [
+            (n * n, n * 100_000) for n in reversed(range(7))]
+    finally:
+        pool.close()
+
+
+def test_a_task_that_raises_or_a_dead_worker_is_a_lost_worker() -> None:
+    pool = ForkPool(_square_and_length, 1)
+    try:
+        with pytest.raises(WorkerLost, match="ValueError: negative"):
+            pool.result(pool.submit(-1))
+        assert pool.result(pool.submit(3)) == (9, 0), "the worker serves on after an error"
+        os.kill(pool._workers[0].pid, signal.SIGKILL)
+        with pytest.raises(WorkerLost):
+            pool.result(pool.submit(4))
+    finally:
+        pool.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_pools_close_in_any_order_and_leave_no_process() -> None:
+    """A second pool's workers must not hold the first pool's pipes, or closing the first
+    would wait for ever (each worker ends on end of file)."""
+    first = ForkPool(_square_and_length, 2)
+    second = ForkPool(_square_and_length, 2)
+    pids = [w.pid for w in first._workers + second._workers]
+    signal.alarm(20)  # a hang fails the test instead of the whole run
+    try:
+        first.close()
+        assert second.result(second.submit(5)) == (25, 0)
+        second.close()
+    finally:
+        signal.alarm(0)
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(_alive(pid) for pid in pids), "every worker was reaped"
+
+
+def test_an_unclosed_pool_ends_its_workers_when_dropped() -> None:
+    pool = ForkPool(_square_and_length, 1)
+    pid = pool._workers[0].pid
+    del pool
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not _alive(pid)
+
+
+def test_batch_bundles_use_no_planners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's workers share the cores out already: a bundle run by one plans its
+    chunks itself."""
+    from analyzer.batch import worker
+
+    monkeypatch.setenv("WAAGENT_ANALYZER_PLAN_WORKERS", "3")
+    assert bulk.plan_workers() == 3
+    seen: list[int] = []
+
+    def analyze_path(*args: Any) -> None:
+        seen.append(bulk.plan_workers())
+        raise ValueError("enough")
+
+    monkeypatch.setattr(worker, "analyze_path", analyze_path)
+    try:
+        worker.analyze_bundle("x.tgz", "", None, None)  # type: ignore[arg-type]
+    finally:
+        bulk.set_plan_workers(None)
+    assert seen == [0]
+
+
+def test_default_planners_follow_the_usable_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAAGENT_ANALYZER_PLAN_WORKERS", raising=False)
+    monkeypatch.setattr(bulk, "usable_cores", lambda: 1)
+    assert bulk.plan_workers() == 0, "one core: planning in process is faster"
+    monkeypatch.setattr(bulk, "usable_cores", lambda: 2)
+    assert bulk.plan_workers() == 2
+    monkeypatch.setattr(bulk, "usable_cores", lambda: 64)
+    assert bulk.plan_workers() == 4
+    monkeypatch.setenv("WAAGENT_ANALYZER_PLAN_WORKERS", "0")
+    assert bulk.plan_workers() == 0
