@@ -555,19 +555,32 @@ class Planned:
     def of(owner: BulkMatcher, positions: list[int], table: _Rows, codes: Any,
            distinct: list[_Distinct | None]) -> Planned:
         hashes = np.zeros(len(distinct), dtype=np.int64)
-        by_query: dict[tuple[int, str], list[int]] = {}
         row_by_row: dict[int, tuple[Any, Any]] = {}
-        index = owner.query_index
+        # Records routed alike share one query list (BulkMatcher.routes): grouped by it, the
+        # queries are expanded once per list, not once per record.
+        by_list: dict[int, tuple[list[tuple[LogQuery, str]], list[int]]] = {}
         for code, found in enumerate(distinct):
             if found is None:
                 continue
             hashes[code] = hash(found.message)
             if found.row_by_row:
                 row_by_row[code] = (found.facts, found.event)
-            for query, group in found.queries:
-                by_query.setdefault((index[id(query)], group), []).append(code)
-        matched = [(query, group, np.asarray(codes_of, dtype=np.int64))
-                   for (query, group), codes_of in by_query.items()]
+            if found.queries:
+                same = by_list.get(id(found.queries))
+                if same is None:
+                    by_list[id(found.queries)] = (found.queries, [code])
+                else:
+                    same[1].append(code)
+        # Lists in the order of their first record, queries in list order: the order in which
+        # the record path first meets each (query, group).
+        by_query: dict[tuple[int, str], list[Any]] = {}
+        index = owner.query_index
+        for queries, codes_of in by_list.values():
+            taken = np.asarray(codes_of, dtype=np.int64)
+            for query, group in queries:
+                by_query.setdefault((index[id(query)], group), []).append(taken)
+        matched = [(query, group, np.concatenate(parts))
+                   for (query, group), parts in by_query.items()]
         return Planned(positions, table, codes, hashes, matched, row_by_row)
 
 
@@ -761,6 +774,7 @@ class BulkPlan:
         self._facts: Any = np.zeros(0, dtype=np.int64)
         self._facts_done = 0
         self._row_by_row = planned.row_by_row
+        self._events_counted = False
         if planned.table is not None:
             self._match(planned, line_base)
 
@@ -868,6 +882,9 @@ class BulkPlan:
         context = self.owner.context
         facts, lines = self._facts, self.rows_line
         last_code = -1
+        if context.events_full():
+            self._drop_remaining_events()
+            facts = self._facts
         while self._facts_done < len(facts):
             row = int(facts[self._facts_done])
             if lines[row] >= before_line:
@@ -888,6 +905,27 @@ class BulkPlan:
                 stamp = _EPOCH + timedelta(microseconds=int(self.rows_micros[row]))
                 context.add_event(LogEvent(stamp, kind, label))
         return sys.maxsize
+
+    def _drop_remaining_events(self) -> None:
+        """The timeline is full, and stays full: the events of the chunk's remaining rows
+        are counted in one step, and only the rows that may add a fact stay for the loop
+        (facts still go in line order)."""
+        if self._events_counted:
+            return
+        self._events_counted = True
+        facts = self._facts
+        done = self._facts_done
+        row_by_row = self._row_by_row
+        if not any(event is not None for _, event in row_by_row.values()):
+            return
+        segment = facts[done:]
+        unique, inverse = np.unique(self.rows_code[segment], return_inverse=True)
+        parts = [row_by_row[code] for code in unique.tolist()]
+        events = np.asarray([event is not None for _, event in parts], dtype=bool)
+        with_facts = np.asarray([found is not None for found, _ in parts], dtype=bool)
+        self.owner.context.drop_events(int(events[inverse].sum()))
+        self._facts = np.concatenate((facts[:done], segment[with_facts[inverse]]))
+        self._row_by_row = {code: (found, None) for code, (found, _) in row_by_row.items()}
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:
