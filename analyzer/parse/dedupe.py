@@ -67,8 +67,9 @@ class FirstSighting:
         """Keys of the member being read: 8 bytes each, no lookup needed (repeats inside one
         member count)."""
         self._earlier: list[Any] = []
-        """Sorted numpy arrays of the keys of each earlier member (kept apart: merging them
-        would sort everything read so far again at every member)."""
+        """Sorted numpy arrays of the keys of earlier members, each at least twice the size
+        of the next (merging all of them at every member would sort everything read so far
+        again and again)."""
 
     def _kind_hash(self, source_kind: str) -> int:
         return hash(source_kind) if self.per_kind else 0
@@ -126,6 +127,11 @@ class FirstSighting:
         if self._current:
             keys = np.frombuffer(self._current, dtype=np.int64).copy()
             keys.sort()
-            self._earlier.append(keys)
+            earlier = self._earlier
+            # A member no larger than the one before joins it: at most log2(members) arrays
+            # to search, and each key is merged again only when its array doubles.
+            while earlier and len(earlier[-1]) <= 2 * len(keys):
+                keys = np.sort(np.concatenate((earlier.pop(), keys)), kind="stable")
+            earlier.append(keys)
         self._member = member
         self._current = array("q")

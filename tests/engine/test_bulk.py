@@ -211,6 +211,26 @@ def test_first_sightings_in_bulk_answer_like_one_by_one() -> None:
         assert index == 0 or not all(got), "later members repeat earlier records"
 
 
+def test_first_sightings_over_many_members_of_any_size() -> None:
+    """Earlier members' keys are merged as members come (sizes up and down): the answers
+    stay those of a plain set of everything earlier members held."""
+    import numpy as np
+
+    rnd = random.Random(11)
+    sightings = FirstSighting()
+    held: set[tuple[int, bytes]] = set()
+    for index, size in enumerate([50, 400, 3, 3, 900, 20, 1, 0, 200, 200, 200, 5000, 7]):
+        member = [(rnd.randint(0, 300) * 1_000_000, b"m%d" % rnd.randint(0, 5))
+                  for _ in range(size)]
+        got = sightings.first_of_many("waagent_log", np.asarray([t for t, _ in member],
+                                                                  dtype=np.int64),
+                                      np.asarray([hash(m) for _, m in member], dtype=np.int64),
+                                      f"waagent.log.{index}")
+        assert got.tolist() == [record not in held for record in member], index
+        held.update(member)
+    assert len(sightings._earlier) <= 5, "merged as they came, not one array per member"
+
+
 def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
     """A rotated copy read on the other path is still recognised: the key of a datetime
     and a str equals the key of POSIX microseconds and bytes."""
