@@ -296,7 +296,9 @@ class BulkMatcher:
         cores (:attr:`depth` chunks ahead) while this process reads and applies."""
         if self.pattern_set is None or prefilter is None:
             return lambda: None
-        task = (member, real_version, first_line_cut, max_line_bytes)
+        # What the matcher learnt of the member after the workers were forked goes along.
+        emitter = self.matcher.member_emitters.get(member, "")
+        task = (member, real_version, first_line_cut, max_line_bytes, emitter)
         pool = self._pool_for(prefilter, len(region))
         if pool is None:
             return lambda: BulkPlan(self, region, line_base, member, real_version,
@@ -315,7 +317,9 @@ class BulkMatcher:
         return collect
 
     def _planned(self, prefilter: Any, task: tuple[Any, ...], region: bytes) -> Planned:
-        member, real_version, first_line_cut, max_line_bytes = task
+        member, real_version, first_line_cut, max_line_bytes, emitter = task
+        if emitter:  # a no-op here; in a worker, the parent's note (``emitted_by``)
+            self.matcher.member_emitters[member] = emitter
         return ChunkPlanner(self, region, member, real_version, max_line_bytes).plan(
             first_line_cut, prefilter)
 

@@ -205,3 +205,37 @@ def test_default_planners_follow_the_usable_cores(monkeypatch: pytest.MonkeyPatc
     assert bulk.plan_workers() == 4
     monkeypatch.setenv("WAAGENT_ANALYZER_PLAN_WORKERS", "0")
     assert bulk.plan_workers() == 0
+
+
+def test_a_log_known_by_its_content_after_the_workers_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None) -> None:
+    """A copy of the backup extension's log out of its folder is its log by content, so
+    its lines count for ``emitted_by`` rules even where their prefix names no extension.
+    The workers were forked while the first log was read; they learn it with each chunk."""
+    import io
+    import tarfile
+    from datetime import UTC, datetime, timedelta
+
+    from analyzer.pipeline import AnalyzeOptions, analyze_path
+
+    end = datetime(2024, 1, 31, 12, 0, tzinfo=UTC)
+    first = "".join(bench._heavy_extension_log(120_000, end)).encode()
+    later = end + timedelta(hours=2)
+    copy = ("".join(bench._heavy_extension_log(30_000, end + timedelta(hours=1))) + "".join(
+        f"{later + timedelta(seconds=n):%Y-%m-%d %H:%M:%S}.000000 [SnapshotThread]"
+        f"Failed to FIFREEZE: /data{n % 7}\n" for n in range(1, 3000))).encode()
+    bundle = tmp_path / "copied-log.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        for name, data in ((f"var/log/azure/{bench.VMSNAP}/extension.log", first),
+                           ("ticket-123/extension.log", copy)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    _planned_both_ways(bundle, monkeypatch)
+    bulk.set_plan_workers(2)
+    try:
+        report = analyze_path(bundle, AnalyzeOptions(isolate=False)).report
+    finally:
+        bulk.set_plan_workers(None)
+    members = {e.member for f in report.findings if f.rule == "WAA-SNAP-010" for e in f.evidence}
+    assert any(m.endswith("ticket-123/extension.log") for m in members), members
