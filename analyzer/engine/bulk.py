@@ -41,6 +41,7 @@ from analyzer.engine.matching import (
     LogQuery,
     RawHit,
     RecordMatcher,
+    extension_of,
     group_key,
     handler_extension,
 )
@@ -241,6 +242,9 @@ class BulkMatcher:
                                             .values())
         self.query_index = {id(query): index for index, query in enumerate(self.queries)}
         self._routes: dict[tuple[Any, ...], Any] = {}
+        self.decisions: dict[tuple[Any, ...], tuple[bool, str]] = {}
+        """(query, header, extension, member) -> (taken, group) of a query that reads no
+        capture (:meth:`ChunkPlanner._per_message`)."""
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._big_regions = 0
@@ -726,23 +730,49 @@ class ChunkPlanner:
     def _per_message(self, candidates: list[LogQuery], decoded: str,
                      head: tuple[bytes, bytes, bytes]) -> list[tuple[LogQuery, str]]:
         """The queries whose ``exclude``, extension filters, ``where`` or group read the
-        record's (redacted) message: decided on it, as the record path decides."""
+        record's (redacted) message: decided on it, as the record path decides. Filters,
+        ``where`` and groups on a one-line record's own fields read nothing of the message
+        but the extension it is about, so their answer is kept per (query, header,
+        extension, member)."""
         text = redact_text(decoded)
         view = _view(head, text, self.member)
+        extension: str | None = None
+        decisions = self.owner.decisions
         taken: list[tuple[LogQuery, str]] = []
         for query in candidates:
             if any(x.search(text) is not None for x in query.excluders):
                 continue
-            if not query.accepts(view):  # type: ignore[arg-type]
+            if query.has_captures:  # its group may be a capture: decided on this message
+                if query.accepts(view):  # type: ignore[arg-type]
+                    self._take(query, view, taken)
                 continue
-            if query.group_by:
-                captures = query.match(view)  # type: ignore[arg-type]
-                if captures is None:
-                    continue
-                taken.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
-                continue
-            taken.append((query, ""))
+            if extension is None:
+                extension = extension_of(view)  # type: ignore[arg-type]
+            key = (id(query), head, extension, self.member)
+            decided = decisions.get(key)
+            if decided is None:
+                if len(decisions) > _MAX_ROUTES:
+                    decisions.clear()
+                decided = decisions[key] = self._decided(query, view)
+            if decided[0]:
+                taken.append((query, decided[1]))
         return taken
+
+    @staticmethod
+    def _decided(query: LogQuery, view: _HeaderView) -> tuple[bool, str]:
+        """(taken, group) of a query without captures, on a record's header view."""
+        if not query.accepts(view):  # type: ignore[arg-type]
+            return False, ""
+        return True, group_key(query, view, {}) if query.group_by else ""  # type: ignore[arg-type]
+
+    @staticmethod
+    def _take(query: LogQuery, view: _HeaderView, taken: list[tuple[LogQuery, str]]) -> None:
+        if not query.group_by:
+            taken.append((query, ""))
+            return
+        captures = query.match(view)  # type: ignore[arg-type]
+        if captures is not None:
+            taken.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
 
     def _fact_parts(self, message: bytes, prefix: bytes, decoded: str
                     ) -> tuple[dict[str, str], str, str, str] | None:
