@@ -23,6 +23,7 @@ line had been taken one by one.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -311,7 +312,7 @@ class BulkMatcher:
 
         def collect() -> BulkPlan:
             try:
-                planned: Planned = pool.result(ticket)
+                planned: Planned = pool.result(ticket).resized(np.int64)
             except WorkerLost:  # redone here, where a real error shows as it is
                 self.close()
                 self._pool_failed = True
@@ -346,7 +347,8 @@ class BulkMatcher:
         pool_prefilter = prefilter
 
         def work(task: tuple[Any, ...], region: bytes) -> Planned:
-            return self._planned(pool_prefilter, task, region)
+            # A chunk is far below 2 GiB: its offsets, lines and codes fit 32 bits.
+            return self._planned(pool_prefilter, task, region).resized(np.int32)
 
         self._pool = ForkPool(work, workers)
         self._pool_prefilter = prefilter
@@ -558,6 +560,17 @@ class Planned:
     the order the record path would first meet them."""
     row_by_row: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     """Distinct code -> (facts, event) of the records applied row by row."""
+
+    def resized(self, dtype: Any) -> Planned:
+        """The chunk-relative arrays (lines, byte offsets, codes) as ``dtype``: int32 to
+        cross the pipe from a worker at half the size, int64 again on arrival."""
+        if self.table is None:
+            return self
+        table = self.table
+        return dataclasses.replace(
+            self, codes=self.codes.astype(dtype),
+            table=_Rows(table.lines.astype(dtype), table.starts.astype(dtype),
+                        table.ends.astype(dtype), table.micros, table.g4, table.tags))
 
     @staticmethod
     def of(owner: BulkMatcher, positions: list[int], table: _Rows, codes: Any,

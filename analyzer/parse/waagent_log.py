@@ -358,13 +358,16 @@ def _http_fields(message: str, fields: dict[str, str]) -> None:
 
 def _version_fields(message: str, fields: dict[str, str]) -> None:
     if "Agent" in message:
-        daemon = _DAEMON_VERSION.search(message)
+        # Each search only where its own words stand (a heartbeat names the agent on every
+        # line of a verbose log and holds neither the daemon's nor a blacklist's words).
+        daemon = _DAEMON_VERSION.search(message) if "Agent Version" in message else None
         if daemon:
             fields["daemon_version"] = daemon.group("v")
         goal_state = _GS_VERSION.search(message)
         if goal_state:
             fields["goal_state_agent_version"] = next(v for v in goal_state.groups() if v)
-        blacklisted = _BLACKLISTED_VERSION.search(message)
+        blacklisted = (_BLACKLISTED_VERSION.search(message) if "is blacklisted" in message
+                       else None)
         if blacklisted:
             fields["blacklisted_agent_version"] = blacklisted.group("v")
     if "Python: " in message:
