@@ -49,6 +49,14 @@ def _refuse_windows(root: Path, command: str) -> None:
         )
 
 
+def _one_core() -> None:
+    """On the customer's running VM the analysis takes one core: no forked chunk planners
+    beside the agent and the workload."""
+    from analyzer.engine.bulk import set_plan_workers
+
+    set_plan_workers(0)
+
+
 def self_check(
     root: Annotated[Path, typer.Option("--root", help="Root of the VM's filesystem.")] = Path("/"),
     network: Annotated[
@@ -104,6 +112,7 @@ def self_check(
 
     check_output_path(output)
     restrict_writes()  # self-check changes nothing on the VM, the user's cache included
+    _one_core()
     facts = self_check_inputs(root, network, targets, proxy_override, timeout=probe_timeout)
     facts_json = facts.to_json().encode("utf-8")
     options = AnalyzeOptions(lang=language, timeline=fmt == "html")
@@ -197,6 +206,7 @@ def collect(
     if not output.is_dir():
         check_output_path(output)
     restrict_writes()
+    _one_core()
     summary, _ = collect_bundle(root, output, since_days=since, network=network)
     sys.stdout.write(format_collect_summary(summary) + "\n")
 

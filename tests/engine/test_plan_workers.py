@@ -8,6 +8,7 @@ through the workers chunk after chunk.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -239,3 +240,37 @@ def test_a_log_known_by_its_content_after_the_workers_started(
         bulk.set_plan_workers(None)
     members = {e.member for f in report.findings if f.rule == "WAA-SNAP-010" for e in f.evidence}
     assert any(m.endswith("ticket-123/extension.log") for m in members), members
+
+
+def test_self_check_plans_on_one_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      forks_counted: list[int]) -> None:
+    """On the customer's running VM the analysis forks no planners, where the same files
+    analysed as a folder do use them."""
+    from analyzer.cli import main
+    from analyzer.pipeline import AnalyzeOptions, analyze_path
+
+    root = tmp_path / "vm"
+    (root / "var/log").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc/waagent.conf").write_text("Extensions.Enabled=y\n")
+    line = ("2024-01-31T10:00:{:02d}.{:06d}Z INFO ExtHandler ExtHandler [HEARTBEAT] Agent "
+            "WALinuxAgent-2.9.1.1 is running as the goal state agent [HeartbeatCounter: {}]\n")
+    log = "".join(line.format(n % 60, n % 1_000_000, n) for n in range(70_000))
+    (root / "var/log/waagent.log").write_text(log)
+    assert len(log) > 2 * 4 * 1024 * 1024 * 0.6
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 2 * 1024 * 1024)
+    monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
+    try:
+        bulk.set_plan_workers(2)
+        analyze_path(root, AnalyzeOptions(isolate=False))
+        assert forks_counted, "a log this large is planned by workers in analyze"
+        forks_counted.clear()
+        bulk.set_plan_workers(None)
+        with pytest.raises(SystemExit) as ended:
+            main(["self-check", "--root", str(root), "-f", "json", "-o",
+                  str(tmp_path / "report.json")])
+        assert ended.value.code in (0, 1)
+        assert json.loads((tmp_path / "report.json").read_text())["findings"] is not None
+        assert forks_counted == [] and bulk.plan_workers() == 0
+    finally:
+        bulk.set_plan_workers(None)
