@@ -19,6 +19,11 @@ carries a structured event, or matches a query that filters on ``where`` or grou
 Records of the two paths are applied in line order (:meth:`BulkPlan.flush` runs before each
 record-path record), so samples, sequence caps and agent facts come out exactly as if every
 line had been taken one by one.
+
+Planning a chunk (:class:`ChunkPlanner`, giving a :class:`Planned` of plain arrays) reads
+nothing but the chunk and the rule pack, so a large member's chunks are planned by forked
+workers (:mod:`analyzer.forkpool`) while this process reads ahead and applies the plans
+(:class:`BulkPlan`) in order.
 """
 
 from __future__ import annotations
@@ -286,12 +291,6 @@ class BulkMatcher:
                         continue
                 fixed.append((query, ""))
         return fixed, per_message
-
-    def plan(self, region: bytes, line_base: int, member: str, real_version: bool,
-             first_line_cut: bool, prefilter: Any, max_line_bytes: int) -> BulkPlan | None:
-        """The chunk's plan, worked out here."""
-        return self.plan_later(region, line_base, member, real_version, first_line_cut,
-                               prefilter, max_line_bytes)()
 
     def plan_later(self, region: bytes, line_base: int, member: str, real_version: bool,
                    first_line_cut: bool, prefilter: Any, max_line_bytes: int
