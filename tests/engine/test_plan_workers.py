@@ -247,7 +247,11 @@ def test_self_check_plans_on_one_core(tmp_path: Path, monkeypatch: pytest.Monkey
     """On the customer's running VM the analysis forks no planners, where the same files
     analysed as a folder do use them."""
     from analyzer.cli import main
+    from analyzer.engine import cache
     from analyzer.pipeline import AnalyzeOptions, analyze_path
+
+    # self-check restricts cache writes for the rest of the process: undone after the test
+    monkeypatch.setitem(cache._restricted, "on", cache._restricted["on"])
 
     root = tmp_path / "vm"
     (root / "var/log").mkdir(parents=True)
