@@ -105,8 +105,8 @@ class ForkPool:
             self._early[waiting] = self._read(worker)
         payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            _write_all(worker.tasks, _TASK_HEADER.pack(len(payload), len(data)) + payload)
-            _write_all(worker.tasks, data)
+            write_all(worker.tasks, _TASK_HEADER.pack(len(payload), len(data)) + payload)
+            write_all(worker.tasks, data)
         except OSError:
             self._early[ticket] = WorkerLost("the worker is gone")
         else:
@@ -197,7 +197,7 @@ def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int) -> None:
             status = _DONE
         except Exception as error:  # the caller redoes the task and sees the real error
             payload, status = f"{type(error).__name__}: {error}".encode(), _FAILED
-        _write_all(results, status + _HEADER.pack(len(payload)) + payload)
+        write_all(results, status + _HEADER.pack(len(payload)) + payload)
 
 
 def _read_exact(fd: int, size: int) -> bytes:
@@ -212,7 +212,8 @@ def _read_exact(fd: int, size: int) -> bytes:
     return b"".join(parts)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to a pipe (``os.write`` may take only part of it)."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from analyzer.forkpool import write_all
+
 _HEADER = struct.Struct("!Q")
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 
@@ -59,14 +61,7 @@ class _Emitter:
 
     def __call__(self, message: Any) -> None:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        _write_all(self.fd, _HEADER.pack(len(payload)) + payload)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+        write_all(self.fd, _HEADER.pack(len(payload)) + payload)
 
 
 def run_in_sandbox(

@@ -333,8 +333,9 @@ class BulkMatcher:
         return self._pool.count if self._pool is not None else 0
 
     def _pool_for(self, prefilter: Any, size: int) -> ForkPool | None:
-        """Workers once a member proves large: its first large chunk is planned here (which
-        also loads the scan database the workers then inherit), the next ones by them."""
+        """Workers once the logs of this kind prove large: the first chunk of 1 MiB or more
+        is planned here (which also loads the scan database the workers then inherit), every
+        later large chunk of the kind, whatever its member, by them."""
         if self._pool is not None:
             return self._pool if prefilter is self._pool_prefilter else None
         workers = plan_workers()
@@ -775,7 +776,7 @@ class ChunkPlanner:
         """(taken, group) of a query without captures, on a record's header view."""
         if not query.accepts(view):  # type: ignore[arg-type]
             return False, ""
-        return True, group_key(query, view, {}) if query.group_by else ""  # type: ignore[arg-type]
+        return True, group_key(query, view, {})  # type: ignore[arg-type]
 
     @staticmethod
     def _take(query: LogQuery, view: _HeaderView, taken: list[tuple[LogQuery, str]]) -> None:
