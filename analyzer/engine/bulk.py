@@ -42,6 +42,7 @@ import numpy as np
 
 from analyzer.engine.matching import (
     EVENT_TAG,
+    FACT_TAG,
     QUERY_TAG,
     Accumulator,
     LogQuery,
@@ -75,6 +76,7 @@ _STAMP_BYTES = 26
 _WORD_LEVEL_WINDOW = 160
 """Bytes that surely hold the 40 characters in which parse_header looks for ``  Info  ``."""
 _EVENT_FIELD = b"Event: name="
+_BOM_LINE = b"\n\xef\xbb\xbf"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SAMPLE_HEAD = 4
@@ -231,6 +233,53 @@ class _Distinct:
         return self.facts is not None or self.event is not None
 
 
+_UNKNOWN: Any = object()
+
+
+class _KnownRecords:
+    """Decisions kept across the chunks of a member: a log that repeats the same few
+    messages (a VM failing the same way for weeks) decides each once, not once per chunk.
+
+    Only records seen before are kept (a first sighting costs a hash in a set): most logs'
+    distinct records never come back (durations, sequence numbers), and keeping each one's
+    decision would cost more in allocation and garbage collection than deciding it again.
+    Bounded by count and bytes; emptied when full or when the member changes."""
+
+    def __init__(self) -> None:
+        self._context: tuple[Any, ...] = ()
+        self._decided: dict[tuple[bytes, int], Any] = {}
+        self._seen: set[int] = set()
+        self._bytes = 0
+
+    def of(self, context: tuple[Any, ...]) -> dict[tuple[bytes, int], Any]:
+        if context != self._context:
+            self._context = context
+            self._decided = {}
+            self._seen = set()
+            self._bytes = 0
+        return self._decided
+
+    def keep(self, decided: dict[tuple[bytes, int], Any], key: tuple[bytes, int],
+             found: Any) -> None:
+        seen = self._seen
+        marker = hash(key)
+        if marker not in seen:
+            if len(seen) >= _MAX_SEEN:
+                seen.clear()
+            seen.add(marker)
+            return
+        if len(decided) >= _MAX_KNOWN or self._bytes > _MAX_KNOWN_BYTES:
+            decided.clear()
+            self._bytes = 0
+        decided[key] = found
+        self._bytes += 2 * len(key[0])  # the key and the record's message
+
+
+_MAX_SEEN = 1 << 17
+_MAX_KNOWN = 16_384
+_MAX_KNOWN_BYTES = 8 << 20
+
+
 class BulkMatcher:
     """Per source kind: plans each chunk, then applies the bulk matches in line order."""
 
@@ -248,6 +297,7 @@ class BulkMatcher:
                                             .values())
         self.query_index = {id(query): index for index, query in enumerate(self.queries)}
         self._routes: dict[tuple[Any, ...], Any] = {}
+        self._known = _KnownRecords()
         self.decisions: dict[tuple[Any, ...], tuple[bool, str]] = {}
         """(query, header, extension, member) -> (taken, group) of a query that reads no
         capture (:meth:`ChunkPlanner._per_message`)."""
@@ -255,6 +305,12 @@ class BulkMatcher:
         self._pool_prefilter: Any = None
         self._big_regions = 0
         self._pool_failed = False
+
+    def known_records(self, member: str, real_version: bool) -> dict[tuple[bytes, int], Any]:
+        """The distinct records already decided for this member (and what the decision
+        reads besides the record: the member's emitter, whether its versions are real)."""
+        emitter = self.matcher.member_emitters.get(member, "")
+        return self._known.of((self.kind, member, real_version, emitter))
 
     def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes
                ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
@@ -617,6 +673,10 @@ class ChunkPlanner:
         self.real_version = real_version
         self._max_line_bytes = max_line_bytes
         self._distinct: list[_Distinct | None] = []
+        # Bytes the line decoder drops or alters, and event fields: each distinct record is
+        # searched for them only when the chunk holds any.
+        self._odd_bytes = b"\r" in region or b"\x00" in region or _BOM_LINE in region
+        self._event_fields = _EVENT_FIELD in region
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -703,8 +763,15 @@ class ChunkPlanner:
         tags = np.zeros(len(index), dtype=np.uint8)
         np.bitwise_or.at(tags, codes, table.tags)
         match_set = self.owner.match_set
-        self._distinct = [self._decide(key, match_set, tag)
-                          for key, tag in zip(index, tags.tolist(), strict=True)]
+        known = self.owner.known_records(self.member, self.real_version)
+        distinct: list[_Distinct | None] = []
+        for key, tag in zip(index, tags.tolist(), strict=True):
+            found = known.get((key, tag), _UNKNOWN)
+            if found is _UNKNOWN:
+                found = self._decide(key, match_set, tag)
+                self.owner._known.keep(known, (key, tag), found)
+            distinct.append(found)
+        self._distinct = distinct
         return codes
 
     def _decide(self, rest: bytes, match_set: Any, tags: int) -> _Distinct | None:
@@ -723,9 +790,10 @@ class ChunkPlanner:
             if found is None:
                 return None
             level, thread, prefix, message = found.groups()
-            if b"\r" in message or b"\x00" in message or b"\n\xef\xbb\xbf" in message:
+            if self._odd_bytes and (b"\r" in message or b"\x00" in message
+                                    or _BOM_LINE in message):
                 return None  # bytes the line decoder drops or alters: the record path
-        if _EVENT_FIELD in message:
+        if self._event_fields and _EVENT_FIELD in message:
             return None
         owner = self.owner
         decoded = message.decode("utf-8", "surrogateescape")
@@ -737,7 +805,9 @@ class ChunkPlanner:
             fixed, per_message = routes
             queries = fixed if not per_message else [*fixed, *self._per_message(
                 per_message, decoded, (level, thread, prefix))]
-        return _Distinct(queries, message, self._fact_parts(message, prefix, decoded),
+        # A record holds agent facts only where one of the fact patterns' literals stands.
+        return _Distinct(queries, message,
+                         self._fact_parts(message, prefix, decoded) if tags & FACT_TAG else None,
                          self._event(decoded) if tags & EVENT_TAG else None)
 
     def _per_message(self, candidates: list[LogQuery], decoded: str,

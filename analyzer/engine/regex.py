@@ -266,18 +266,22 @@ class LiteralScanner:
         groups: dict[int, list[bytes]] = {}
         for literal, tag in zip(literals, tags or (ALL_TAGS,) * len(literals), strict=True):
             groups.setdefault(tag, []).append(literal)
-        expressions: list[bytes] = []
-        group_tags: list[int] = []
-        for tag, members in groups.items():
-            for begin in range(0, len(members), _LITERALS_PER_EXPRESSION):
-                expressions.append(
-                    _line_expression(members[begin:begin + _LITERALS_PER_EXPRESSION]))
-                group_tags.append(tag)
-        flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(expressions)
-        expressions.append(_line_expression(list(UNICODE_FOLDS)))
-        flags.append(hyperscan.HS_FLAG_MULTILINE)
-        self.tags = np.asarray([*group_tags, ALL_TAGS], dtype=np.uint8)
-        self._database = _compiled(hyperscan, expressions, flags)
+        error: Exception | None = None
+        # One expression per tag reports a line once per tag it holds; Hyperscan refuses an
+        # expression it finds too large, and then the tag's literals are split in parts.
+        for per_expression in (len(literals) or 1, _LITERALS_PER_EXPRESSION):
+            expressions, group_tags = _grouped(groups, per_expression)
+            flags = [hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_MULTILINE] * len(expressions)
+            expressions.append(_line_expression(list(UNICODE_FOLDS)))
+            flags.append(hyperscan.HS_FLAG_MULTILINE)
+            try:
+                self._database = _compiled(hyperscan, expressions, flags)
+            except hyperscan.error as refused:
+                error = refused
+                continue
+            self.tags = np.asarray([*group_tags, ALL_TAGS], dtype=np.uint8)
+            return
+        raise error or RuntimeError("no expression")
 
     def line_ends(self, data: bytes) -> tuple[Any, Any]:
         """(end offset of each reported line - its newline, or the end of ``data`` -, index
@@ -323,7 +327,20 @@ def _compiled(hyperscan: Any, expressions: list[bytes], flags: list[int]) -> Any
 
 
 _LITERALS_PER_EXPRESSION = 64
-"""Hyperscan limits the length of one expression."""
+"""Literals per expression when one expression per tag is refused (Hyperscan limits the
+size of one expression)."""
+
+
+def _grouped(groups: dict[int, list[bytes]], per_expression: int
+             ) -> tuple[list[bytes], list[int]]:
+    """Line expressions of at most ``per_expression`` literals each, and the tag of each."""
+    expressions: list[bytes] = []
+    tags: list[int] = []
+    for tag, members in groups.items():
+        for begin in range(0, len(members), per_expression):
+            expressions.append(_line_expression(members[begin:begin + per_expression]))
+            tags.append(tag)
+    return expressions, tags
 
 
 def _line_expression(literals: list[bytes]) -> bytes:

@@ -259,3 +259,86 @@ def test_events_beyond_the_timeline_cap_are_counted_alike(tmp_path: Path,
         outcomes.append((repr(tables.events), tables.dropped["events"]))
     assert outcomes[0] == outcomes[1]
     assert outcomes[1][1] > 100, "the mix holds far more events than the cap"
+
+
+def _agent_log_bundle(tmp_path: Path, lines: list[bytes]) -> Path:
+    target = tmp_path / "agent-log.tgz"
+    data = b"".join(lines)
+    with tarfile.open(target, "w:gz") as archive:
+        info = tarfile.TarInfo("var/log/waagent.log")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    return target
+
+
+def _g4_line(second: int, message: str, level: str = "INFO") -> bytes:
+    stamp = datetime(2024, 1, 31, 10, 0, tzinfo=UTC) + timedelta(seconds=second)
+    return (f"{stamp:%Y-%m-%dT%H:%M:%S.%f}Z {level} ExtHandler ExtHandler {message}\n"
+            .encode())
+
+
+_FAILURES = (
+    "[HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError timed out",
+    "Fetch failed: [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ -- IOError "
+    "[Errno 113] No route to host -- 6 attempts made",
+    "Goal State Agent version 2.9.1.1",
+    "Event: name=Microsoft.Azure.RecoveryServices.VMSnapshotLinux, op=Enable, message="
+    "[ExtensionError] Timeout(300);CPUThrottledTime(187.2secs): /var/lib/waagent/"
+    "Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9220.0/main/handle.sh enable",
+)
+
+
+def test_records_the_line_decoder_alters_take_the_record_path(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """A chunk is searched once for CR, NUL and a BOM after a newline; where it holds any,
+    the records holding them go to the record path (which drops or alters those bytes), the
+    others stay in bulk: the report, facts and events are those of the record path whether
+    a chunk holds them or not."""
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    lines: list[bytes] = []
+    for second in range(3000):
+        line = _g4_line(second, _FAILURES[second % len(_FAILURES)],
+                        "WARNING" if second % 3 else "INFO")
+        if 1000 <= second < 2000:  # chunks holding the odd bytes; the others hold none
+            if second % 7 == 0:
+                line = line[:-1] + b"\r\n"
+            elif second % 11 == 0:
+                line = line.replace(b"GET", b"G\x00ET")
+            elif second % 13 == 0:
+                line = b"\xef\xbb\xbf" + line
+        lines.append(line)
+    _same(_agent_log_bundle(tmp_path, lines), monkeypatch)
+
+
+def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decisions on a member's distinct records are kept from chunk to chunk once a
+    record comes back: a VM failing the same way for weeks costs one decision per message,
+    not one per message and chunk; the answers are those of the record path."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    messages = [f"{failure} (attempt {n})" for failure in _FAILURES[:3] for n in range(7)]
+    lines = [_g4_line(second, messages[second % len(messages)], "WARNING")
+             for second in range(6000)]
+    bundle = _agent_log_bundle(tmp_path, lines)
+    assert len(b"".join(lines)) > 40 * 16 * 1024
+    decided: list[bytes] = []
+    original = bulk.ChunkPlanner._decide
+
+    def counting(self: bulk.ChunkPlanner, rest: bytes, *args: object) -> object:
+        decided.append(rest)
+        return original(self, rest, *args)
+
+    monkeypatch.setattr(bulk.ChunkPlanner, "_decide", counting)
+    bulk.set_plan_workers(0)
+    try:
+        _same(bundle, monkeypatch)
+    finally:
+        bulk.set_plan_workers(None)
+    assert len(set(decided)) == len(messages)
+    assert len(decided) <= 2 * len(messages)

@@ -153,3 +153,43 @@ def test_compiled_database_is_cached_per_user(tmp_path: Path, monkeypatch: pytes
     damaged = compile_prefilter.__wrapped__(AGENT_PATTERNS)
     assert damaged.hit_lines(data, _newlines(data)).tolist() == expected == [1, 3, 5]
     assert written[0].stat().st_size > 1000, "compiled again and stored"
+
+
+def _line_tags(prefilter: object, data: bytes) -> list[tuple[int, int]]:
+    lines, tags = prefilter.tagged_lines(data, _newlines(data))  # type: ignore[attr-defined]
+    return list(zip(lines.tolist(), tags.tolist(), strict=True))
+
+
+def test_literals_of_a_tag_too_many_for_one_expression_are_split(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each tag's literals are one expression (one report per line and tag); where Hyperscan
+    refuses so large an expression, they are split in parts and every line keeps its tags."""
+    import hyperscan
+
+    from analyzer.engine import regex
+
+    monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
+    tags = tuple((1, 2, 4)[index % 3] for index in range(len(AGENT_PATTERNS)))
+    whole = compile_prefilter.__wrapped__(AGENT_PATTERNS, tags)
+    parts_whole = len(whole._scanner().tags)  # built now, before the refusals below
+    compiled = regex._compiled
+    refused: list[int] = []
+
+    def refuse_large(module: object, expressions: list[bytes], flags: list[int]) -> object:
+        largest = max(expression.count(b"|") + 1 for expression in expressions)
+        if largest > regex._LITERALS_PER_EXPRESSION:
+            refused.append(largest)
+            raise hyperscan.error("Pattern too large")
+        return compiled(module, expressions, flags)
+
+    monkeypatch.setattr(regex, "_compiled", refuse_large)
+    split = compile_prefilter.__wrapped__(AGENT_PATTERNS, tags)
+    assert split._scanner() is not None
+    assert refused, "the pack has a tag with more literals than one part holds"
+    assert len(split._scanner().tags) > parts_whole
+    data = "".join(f"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler {literal.decode()} "
+                   f"and {other.decode()}\nnothing here\n"
+                   for literal, other in zip(PREFILTER.literals, PREFILTER.literals[::-1],
+                                             strict=True)).encode()
+    assert _line_tags(split, data) == _line_tags(whole, data)
+    assert len(_line_tags(whole, data)) == len(PREFILTER.literals)
