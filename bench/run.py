@@ -571,6 +571,34 @@ def measure_mix(bundle: BigBundle, mix: str, repeat: int) -> dict[str, Any]:
             "peak_rss_mb": round(analyze.peak_rss_mb, 1), "load": round(load(), 2)}
 
 
+GROWTH_FACTOR = 4
+"""The memory check runs the hit-heavy mix at this many times its size: peak RSS must not
+grow with the number of matching lines (issue 13), and one size cannot show that."""
+
+
+def measure_growth(cache: Path, mixes: dict[str, Any]) -> dict[str, Any]:
+    """Peak RSS of analyze on the hit-heavy mix at ``GROWTH_FACTOR`` times its size, beside the
+    normal size's (one run: the peak does not depend on the machine's load)."""
+    megabytes = MIX_MEGABYTES["hit-heavy"] * GROWTH_FACTOR
+    bundle = generate_big(cache, megabytes, "hit-heavy")
+    analyze = run_timed(analyzer("analyze", str(bundle.path), "--format", "json"))
+    if analyze.returncode not in (0, 1):
+        raise SystemExit(f"analyze failed on the large hit-heavy bundle ({analyze.returncode})")
+    grown: dict[str, Any] = {
+        "mix": "hit-heavy", "factor": GROWTH_FACTOR,
+        "uncompressed_mb": round(bundle.uncompressed_bytes / 1048576, 1),
+        "lines": bundle.lines, "analyze_s": round(analyze.seconds, 3),
+        "peak_rss_mb": round(analyze.peak_rss_mb, 1)}
+    base = mixes.get("hit-heavy")
+    if base is not None:
+        added_mb = grown["uncompressed_mb"] - base["uncompressed_mb"]
+        grown["base_uncompressed_mb"] = base["uncompressed_mb"]
+        grown["base_peak_rss_mb"] = base["peak_rss_mb"]
+        grown["rss_mb_per_100_mb_of_logs"] = round(
+            100 * (grown["peak_rss_mb"] - base["peak_rss_mb"]) / added_mb, 1)
+    return grown
+
+
 def measure_small(inputs: Inputs, repeat: int, results: Results) -> None:
     small = sorted(inputs.small_dir.glob("*.tgz"))[0]
     measured, runs = best_of(max(repeat, 5), analyzer("analyze", str(small), "--format", "json"))
@@ -756,6 +784,12 @@ def judge(results: Results) -> None:
         for name, value, target in checks:
             results.targets[f"{mix}:{name}"] = {"value": value, "target": target, "rule": "<=",
                                                 "met": value <= target}
+    grown = results.timings.get("growth")
+    if grown:
+        value = grown["peak_rss_mb"]
+        results.targets[f"{grown['mix']} at {grown['factor']}x size:peak_rss_mb"] = {
+            "value": value, "target": TARGETS["peak_rss_mb"], "rule": "<=",
+            "met": value <= TARGETS["peak_rss_mb"]}
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -816,6 +850,18 @@ def render_markdown(results: Results) -> str:
                   f"{v['analyze_vs_floor']}x | {v.get('one_core_s', '-')} | "
                   f"{v.get('one_core_vs_floor', '-')}x | {v['peak_rss_mb']} | {v['load']} |"
                   for m, v in mixes.items()]
+    grown = t.get("growth")
+    if grown:
+        slope = grown.get("rss_mb_per_100_mb_of_logs")
+        lines += [
+            "", "## Memory against the number of matching lines", "",
+            f"The hit-heavy mix at {grown['factor']}x its size: {grown['uncompressed_mb']} MB "
+            f"of logs, {grown['lines']:,} lines, almost all of them matched by a rule. "
+            f"analyze took {grown['analyze_s']} s; peak RSS {grown['peak_rss_mb']} MB"
+            + (f", against {grown['base_peak_rss_mb']} MB at {grown['base_uncompressed_mb']} MB "
+               f"of logs: {slope} MB more per 100 MB of matching lines." if slope is not None
+               else ".")
+            + " Bounded memory means a slope near 0."]
     if "analyze_s" not in t:
         return "\n".join([*lines, ""])
     lines += [
@@ -924,6 +970,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"mix {mix}: floor and analyze ({megabytes} MB)")
         mixes[mix] = measure_mix(bundle, mix, repeat)
     results.timings["mixes"] = mixes
+    if not quick and "hit-heavy" in mixes and not args.megabytes:
+        log(f"hit-heavy at {GROWTH_FACTOR}x: peak memory")
+        results.timings["growth"] = measure_growth(args.cache, mixes)
     if args.only_mixes:
         results.environment["load_after"] = load()
         judge(results)
