@@ -60,6 +60,10 @@ class Limits:
     """Problem lines listed per kind (the text before the first ``:``); the rest are counted."""
     max_sequence_starts: int = 200_000
     """Starts a sequence check keeps as time/group/line (12 bytes each) per check."""
+    max_exact_hits: int = 262_144
+    """Hits a log check keeps with their own time (12 bytes each); past it, they are counted
+    per minute and group (a window then counts the minute it starts in whole). Checks with a
+    guard or a ``near`` join keep every hit."""
     max_group_samples: int = 200
     """Full records a grouped log check keeps, one per group, as evidence."""
     sequence_samples: int = 20

@@ -44,7 +44,6 @@ from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
     QUERY_TAG,
-    Accumulator,
     LogQuery,
     RawHit,
     RecordMatcher,
@@ -990,7 +989,7 @@ class BulkPlan:
                       else rows[:SAMPLE_HEAD].tolist() + rows[-SAMPLE_TAIL:].tolist())
             accumulator = store.accumulators.get(key)
             if accumulator is None:
-                accumulator = store.accumulators[key] = Accumulator()
+                accumulator = store.accumulators[key] = store.new_accumulator(key)
             accumulator.add_bulk(times, [self._raw(row, captures) for row in chosen])
 
     def _flush_facts(self, before_line: int) -> int:

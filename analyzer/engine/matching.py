@@ -178,6 +178,12 @@ class Accumulator:
     group_samples: dict[int, Hit] = field(default_factory=dict)
     """One record per group (for ``group_by`` evidence), for the first ``max_group_samples``."""
     max_group_samples: int = DEFAULT_LIMITS.max_group_samples
+    exact_cap: int = DEFAULT_LIMITS.max_exact_hits
+    """Hits kept with their own time and group (12 bytes each); past it they are folded into
+    :attr:`folded`. 0: every hit keeps its time (a check whose guard or ``near`` join reads
+    each hit's time and line)."""
+    folded: Folded | None = None
+    """Hits past ``exact_cap``, counted per minute and group."""
 
     def add(self, hit: Hit, group: str) -> None:
         self.count += 1
@@ -190,6 +196,8 @@ class Accumulator:
                 self.group_samples[index] = hit
         hit.group = index if index is not None else -1
         self.groups.append(hit.group)
+        if self.exact_cap and len(self.times) > self.exact_cap:
+            self.fold()
         if len(self.head) < SAMPLES_HEAD:
             self.head.append(hit)
         else:
@@ -209,6 +217,8 @@ class Accumulator:
             new_group = len(self.group_samples) < self.max_group_samples
         group_index = index if index is not None else -1
         self.groups.append(group_index)
+        if self.exact_cap and len(self.times) > self.exact_cap:
+            self.fold()
         if len(self.head) < SAMPLES_HEAD or new_group:
             hit = Hit(line.to_record(), captures, group_index)
             if new_group:
@@ -235,6 +245,8 @@ class Accumulator:
             index = self.group_names[""] = len(self.group_names)
         group_index = index if index is not None else -1
         self.groups.extend(array("i", [group_index]) * count)
+        if self.exact_cap and len(self.times) > self.exact_cap:
+            self.fold()
         for sample in samples:
             sample.group = group_index
         position = 0
@@ -261,6 +273,20 @@ class Accumulator:
         self.tail = list(tail)
         return self.head + tail
 
+    def fold(self) -> None:
+        """The hits kept with their own time join :attr:`folded` (memory then grows with the
+        minutes the logs span, not with the number of hits)."""
+        import numpy as np
+
+        if not self.times:
+            return
+        times = np.frombuffer(self.times, dtype=np.float64)
+        groups = np.frombuffer(self.groups, dtype=np.int32)
+        self.folded = Folded.joined(self.folded, Folded.of(times, groups))
+        self.times = array("d")
+        self.groups = array("i")
+
+
     def merge(self, other: Accumulator) -> None:
         """Fold in what another accumulator saw later (the next member of the bundle)."""
         names = {index: name for name, index in other.group_names.items()}
@@ -276,6 +302,12 @@ class Accumulator:
         self.count += other.count
         self.times.extend(other.times)
         self.groups.frombytes(_remapped(other.groups, remap))
+        if not other.exact_cap:  # the same check: its hits keep their times everywhere
+            self.exact_cap = 0
+        if other.folded is not None:
+            self.folded = Folded.joined(self.folded, other.folded.remapped(remap))
+        if self.folded is not None or (self.exact_cap and len(self.times) > self.exact_cap):
+            self.fold()
         for hit in [*other.head, *other.tail]:
             hit.group = remap.get(hit.group, -1)
             if len(self.head) < SAMPLES_HEAD:
@@ -283,6 +315,104 @@ class Accumulator:
             else:
                 self.tail.append(hit)
         del self.tail[:-SAMPLES_TAIL]
+
+
+@dataclass(eq=False)
+class Folded:
+    """Hits counted per (minute, group): how many, the first and the last time of each.
+
+    A time window that starts inside a minute counts that minute whole: a check may count a
+    few hits more than the exact count, never fewer (a wrong all-clear is the worse error),
+    and its detail says so. Undated hits have their own minute (:data:`NO_MINUTE`) and, as
+    exact hits, count in every window."""
+
+    minutes: Any
+    groups: Any
+    counts: Any
+    first: Any
+    last: Any
+
+    @staticmethod
+    def of(times: Any, groups: Any) -> Folded:
+        import numpy as np
+
+        dated = times != NO_TIME
+        minutes = np.full(len(times), NO_MINUTE, dtype=np.int64)
+        minutes[dated] = np.floor(times[dated] / 60.0).astype(np.int64)
+        return Folded(minutes, groups.astype(np.int32), np.ones(len(times), dtype=np.int64),
+                      times.copy(), times.copy())._reduced()
+
+    @staticmethod
+    def joined(mine: Folded | None, other: Folded) -> Folded:
+        import numpy as np
+
+        if mine is None:
+            return other
+        return Folded(*(np.concatenate((a, b)) for a, b in zip(
+            mine.columns(), other.columns(), strict=True)))._reduced()
+
+    def columns(self) -> tuple[Any, ...]:
+        return self.minutes, self.groups, self.counts, self.first, self.last
+
+    def _reduced(self) -> Folded:
+        """One row per (minute, group), ordered by minute then group."""
+        import numpy as np
+
+        if not len(self.minutes):
+            return self
+        order = np.lexsort((self.groups, self.minutes))
+        minutes, groups = self.minutes[order], self.groups[order]
+        starts = np.flatnonzero(np.concatenate(
+            ([True], (minutes[1:] != minutes[:-1]) | (groups[1:] != groups[:-1]))))
+        return Folded(minutes[starts], groups[starts],
+                      np.add.reduceat(self.counts[order], starts),
+                      np.minimum.reduceat(self.first[order], starts),
+                      np.maximum.reduceat(self.last[order], starts))
+
+    def remapped(self, remap: dict[int, int]) -> Folded:
+        import numpy as np
+
+        groups = np.frombuffer(_remapped(array("i", self.groups.astype(np.int32).tobytes()),
+                                         remap), dtype=np.int32)
+        return Folded(self.minutes, groups.copy(), self.counts, self.first, self.last)
+
+    def since(self, start: float | None) -> tuple[Folded, bool]:
+        """The rows a window from ``start`` counts (a row whose last hit is in it, and the
+        undated), and whether one of them began before ``start`` (counted whole)."""
+        import numpy as np
+
+        if start is None:
+            return self, False
+        undated = self.minutes == NO_MINUTE
+        kept = (self.last >= start) | undated
+        rows = Folded(*(column[kept] for column in self.columns()))
+        return rows, bool(np.any(rows.first[~undated[kept]] < start))
+
+    def in_groups(self, wanted: set[int]) -> Folded:
+        import numpy as np
+
+        kept = np.isin(self.groups, np.fromiter(wanted, dtype=np.int32, count=len(wanted)))
+        return Folded(*(column[kept] for column in self.columns()))
+
+    @property
+    def total(self) -> int:
+        return int(self.counts.sum())
+
+    def per_group(self) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for group, count in zip(self.groups.tolist(), self.counts.tolist(), strict=True):
+            found[group] = found.get(group, 0) + count
+        return found
+
+    def span(self) -> Any:
+        """The first and last time of every row (for a result's first and last seen)."""
+        import numpy as np
+
+        return np.concatenate((self.first, self.last))
+
+
+NO_MINUTE = -(1 << 62)
+"""The minute of undated hits in :class:`Folded`."""
 
 
 def _first_seen(groups: array) -> list[int]:
@@ -676,6 +806,9 @@ class MatchStore:
     max_starts: int = DEFAULT_LIMITS.max_sequence_starts
     samples: int = DEFAULT_LIMITS.sequence_samples
     group_samples: int = DEFAULT_LIMITS.max_group_samples
+    exact_hits: int = DEFAULT_LIMITS.max_exact_hits
+    exact_keys: frozenset[tuple[str, str]] = frozenset()
+    """Checks whose every hit keeps its time (guards and ``near`` joins read each one)."""
 
     before_write: Callable[[tuple[str, str]], None] | None = field(
         default=None, repr=False, compare=False)
@@ -685,7 +818,7 @@ class MatchStore:
     @classmethod
     def for_limits(cls, limits: Limits) -> MatchStore:
         return cls(max_starts=limits.max_sequence_starts, samples=limits.sequence_samples,
-                   group_samples=limits.max_group_samples)
+                   group_samples=limits.max_group_samples, exact_hits=limits.max_exact_hits)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -697,8 +830,12 @@ class MatchStore:
             self.before_write(key)
         found = self.accumulators.get(key)
         if found is None:
-            found = self.accumulators[key] = Accumulator(max_group_samples=self.group_samples)
+            found = self.accumulators[key] = self.new_accumulator(key)
         return found
+
+    def new_accumulator(self, key: tuple[str, str]) -> Accumulator:
+        return Accumulator(max_group_samples=self.group_samples,
+                           exact_cap=0 if key in self.exact_keys else self.exact_hits)
 
     def sequence(self, key: tuple[str, str]) -> SequenceStore:
         if self.before_write is not None:
@@ -709,6 +846,7 @@ class MatchStore:
         return store
 
     def merge(self, other: MatchStore) -> None:
+        self.exact_keys |= other.exact_keys
         for key, accumulator in other.accumulators.items():
             self.accumulator(key).merge(accumulator)
         for key, sequence in other.sequences.items():
@@ -718,6 +856,13 @@ class MatchStore:
 
     def is_empty(self) -> bool:
         return not self.accumulators and not self.sequences and not self.neighbours
+
+
+def per_hit_checks(queries: Iterable[LogQuery]) -> frozenset[tuple[str, str]]:
+    """The log checks whose evaluation reads each hit's time (a guard) or line (a ``near``
+    join): their hits are never folded. Their companion queries are named ``<check>#...``."""
+    return frozenset((query.rule_id, query.check.split("#", 1)[0]) for query in queries
+                     if query.role in ("guard", "anchor", "partner"))
 
 
 class RecordMatcher:
@@ -736,6 +881,7 @@ class RecordMatcher:
         if agent_copies:
             self.by_kind[AGENT_IN_SYSTEM_LOG] = agent_copies
         self.store = MatchStore.for_limits(limits)
+        self.store.exact_keys = per_hit_checks(self.queries)
         self.member_emitters: dict[str, str] = {}
         for query in self.queries:
             query.member_emitters = self.member_emitters

@@ -19,7 +19,7 @@ from analyzer.engine.checks.base import (
     window_seconds,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import LogQuery
+from analyzer.engine.matching import NO_MINUTE, LogQuery
 from analyzer.engine.model import Check, Location, RecordFilter
 
 
@@ -74,12 +74,15 @@ class AbsenceKind:
                 f"window start {short(window_start)}: cannot tell",
             )
         since = window_start.timestamp()
-        recent = [t for t in (acc.times if acc else []) if t >= since]
+        recent = len([t for t in (acc.times if acc else []) if t >= since])
+        if acc is not None and acc.folded is not None:  # undated hits count in no window here
+            folded, _ = acc.folded.since(since)
+            recent += int(folded.counts[folded.minutes != NO_MINUTE].sum())
         if recent:
             return CheckResult(
                 check.name,
                 False,
-                f"{len(recent)} matching records in the last {format_duration(check.within)}",
+                f"{recent} matching records in the last {format_duration(check.within)}",
             )
         hits = acc.samples() if acc else []
         before = sorted(hits, key=hit_time)[-1:]

@@ -336,8 +336,10 @@ def evidence_shape(text: str) -> str:
 
 
 def hits_result(name: str, hits: list[Hit], times: Any, detail: str,
-                pattern: str = "", last_first: bool = False) -> CheckResult:
-    """A true check whose evidence is ``hits`` and whose count/span come from ``times``.
+                pattern: str = "", last_first: bool = False,
+                count: int | None = None) -> CheckResult:
+    """A true check whose evidence is ``hits`` and whose count/span come from ``times``
+    (``count``, when given: ``times`` then holds the span of hits counted per minute).
 
     ``last_first``: the newest hit leads the evidence list, so that a finding with more hits
     than evidence slots still shows it (a run that stopped: where it started *and* the last
@@ -357,7 +359,7 @@ def hits_result(name: str, hits: list[Hit], times: Any, detail: str,
         name,
         True,
         detail,
-        count=len(times),
+        count=len(times) if count is None else count,
         evidence=evidence,
         captures=dict(latest.captures) if latest else {},
         first=from_ts(float(real_times.min())) if len(real_times) else None,

@@ -27,7 +27,14 @@ from analyzer.engine.checks.base import (
     window_start,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import NO_TIME, Hit, LogQuery, MatchStore, NeighbourStore
+from analyzer.engine.matching import (
+    NO_TIME,
+    Accumulator,
+    Hit,
+    LogQuery,
+    MatchStore,
+    NeighbourStore,
+)
 from analyzer.engine.model import Check, Guard, Location, Near, RecordFilter
 
 GUARD = "#guard"
@@ -105,7 +112,11 @@ class LogKind:
             selected = chosen.tolist()  # the joins and guards below read them one by one
         window_note = (f" in the last {format_duration(check.within)}"
                        if since is not None and check.within is not None else "")
-        if not len(selected):
+        # Hits past the exact cap, counted per minute (never for a guard or a near join).
+        folded, boundary_whole = (acc.folded.since(since) if acc.folded is not None
+                                  else (None, False))
+        folded_note = _folded_note(acc, boundary_whole)
+        if not len(selected) and (folded is None or not folded.total):
             return CheckResult(check.name, False,
                                f"{acc.count} matching records, none{window_note}")
         joined: dict[tuple[str, int], dict[str, str]] = {}
@@ -136,6 +147,8 @@ class LogKind:
             selected = kept
         if check.group_by:
             per_group = Counter(acc.groups[i] for i in selected)
+            if folded is not None:
+                per_group.update(folded.per_group())
             groups = {g for g, n in per_group.items() if n >= check.min_count}
             best = max(per_group.values())
             if not groups:
@@ -143,18 +156,22 @@ class LogKind:
                     check.name,
                     False,
                     f"at most {best} matching records per "
-                    f"{check.group_by}{window_note}, needed {check.min_count}",
+                    f"{check.group_by}{window_note}, needed {check.min_count}{folded_note}",
                 )
             selected = [i for i in selected if acc.groups[i] in groups]
+            if folded is not None:
+                folded = folded.in_groups(groups)
             hits = [acc.group_samples[g] for g in sorted(groups) if g in acc.group_samples]
             hits += [h for h in acc.samples() if h.group in groups and h not in hits]
         else:
-            if len(selected) < check.min_count:
+            total = len(selected) + (folded.total if folded is not None else 0)
+            if total < check.min_count:
                 return CheckResult(
                     check.name,
                     False,
-                    f"{len(selected)} matching records{window_note}, needed {check.min_count}",
-                    count=len(selected),
+                    f"{total} matching records{window_note}, needed {check.min_count}"
+                    f"{folded_note}",
+                    count=total,
                 )
             hits = acc.samples()
         if since is not None:
@@ -165,13 +182,28 @@ class LogKind:
         if check.near is not None:
             hits = [_with_neighbour(h, joined) for h in hits
                     if (h.record.member, h.record.line) in joined] or hits
+        kept_times = times[np.asarray(selected, dtype=np.int64)]
+        total = len(selected)
+        if folded is not None:
+            kept_times = np.concatenate((kept_times, folded.span()))
+            total += folded.total
         return hits_result(
             check.name,
             hits,
-            times[np.asarray(selected, dtype=np.int64)],
-            f"{len(selected)} matching records{window_note}{guard_note}",
+            kept_times,
+            f"{total} matching records{window_note}{guard_note}{folded_note}",
             check.pattern,
+            count=total,
         )
+
+
+def _folded_note(acc: Accumulator, boundary_whole: bool) -> str:
+    """What the detail says when hits past the exact cap were counted per minute."""
+    if acc.folded is None:
+        return ""
+    note = f" (past {acc.exact_cap:,} records counted per minute"
+    return note + (", the minute the window starts in counted whole)" if boundary_whole
+                   else ")")
 
 
 def _joined(store: MatchStore, rule_id: str, name: str,

@@ -1,0 +1,163 @@
+"""Hits past a log check's exact cap are counted per minute and group (``Accumulator.fold``).
+
+A VM failing for weeks matches a rule millions of times; keeping 12 bytes per hit made peak
+memory follow the number of matching lines. Past ``Limits.max_exact_hits`` a check keeps
+counts per (minute, group) with the first and last time of each: memory follows the minutes
+the logs span. Answers stay exact except at a window's start, where the minute it starts in
+counts whole (more hits, never fewer) and the check's detail says so. Checks whose guard or
+``near`` join reads every hit's own time and line never fold.
+"""
+
+from __future__ import annotations
+
+import pickle
+from array import array
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analyzer.engine.checks.log import GUARD
+from analyzer.engine.loader import default_rules_dir, load_rules
+from analyzer.engine.matching import (
+    NO_TIME,
+    Accumulator,
+    Folded,
+    MatchStore,
+    RawHit,
+    RecordMatcher,
+    per_hit_checks,
+)
+from analyzer.pipeline import AnalyzeOptions, analyze_path
+from analyzer.settings import Limits
+from tests.engine.test_bulk import _mix_bundle
+
+PACK = load_rules(sorted(default_rules_dir().rglob("*.toml")))
+BASE = 1_706_700_000.0  # a whole minute
+
+
+def _sample(index: int) -> RawHit:
+    line = f"2024-01-31T10:00:{index % 60:02d}.000000Z INFO ExtHandler ExtHandler hit {index}"
+    return RawHit(line.encode(), "waagent.log", "waagent_log", index + 1, True)
+
+
+def _add(accumulator: Accumulator, times: list[float]) -> None:
+    """As the bulk path adds them, chunk by chunk (with a sample of each chunk)."""
+    for begin in range(0, len(times), 1000):
+        accumulator.add_bulk(array("d", times[begin:begin + 1000]), [_sample(begin)])
+
+
+def _filled(cap: int, times: list[float]) -> Accumulator:
+    accumulator = Accumulator(exact_cap=cap)
+    _add(accumulator, times)
+    return accumulator
+
+
+def test_memory_follows_the_minutes_not_the_hits() -> None:
+    times = [BASE + second * 0.03 for second in range(200_000)]  # 100 minutes
+    accumulator = _filled(1000, times)
+    assert accumulator.count == 200_000
+    assert len(accumulator.times) <= 1000
+    assert accumulator.folded is not None
+    assert len(accumulator.folded.minutes) <= 101
+    assert accumulator.folded.total + len(accumulator.times) == 200_000
+
+
+@pytest.mark.parametrize("start, exact, whole", [
+    (None, 6000, False),
+    (BASE + 600.0, 5400, False),  # on a minute's first second: exact
+    (BASE + 630.0, 5400, True),   # half a minute in: that minute counts whole
+    (BASE + 6000.0, 0, False),
+])
+def test_a_window_counts_its_first_minute_whole(start: float | None, exact: int,
+                                                whole: bool) -> None:
+    times = [BASE + second * 0.1 * 10 for second in range(6000)]  # one hit a second
+    folded = Folded.of(np.asarray(times), np.zeros(len(times), dtype=np.int32))
+    rows, boundary = folded.since(start)
+    truth = sum(1 for t in times if start is None or t >= start)
+    assert truth == exact - (30 if whole else 0)
+    assert rows.total == exact
+    assert boundary is whole
+
+
+def test_undated_hits_count_in_every_window() -> None:
+    times = np.asarray([NO_TIME, NO_TIME, BASE, BASE + 3600.0])
+    folded = Folded.of(times, np.zeros(4, dtype=np.int32))
+    rows, _ = folded.since(BASE + 1800.0)
+    assert rows.total == 3
+
+
+def test_folded_groups_merge_by_name_across_stores() -> None:
+    """A child's store crosses to the parent pickled; each store numbers its groups in the
+    order it met them, so folded rows are renumbered by name on merging."""
+    first = Folded.of(np.asarray([BASE, BASE + 1, BASE + 61]), np.asarray([0, 1, 0]))
+    second = Folded.of(np.asarray([BASE + 2, BASE + 62]), np.asarray([0, 1]))
+    mine = Accumulator(exact_cap=1, group_names={"a": 0, "b": 1}, folded=first, count=3)
+    other = Accumulator(exact_cap=1, group_names={"b": 0, "c": 1}, folded=second, count=2)
+    mine = pickle.loads(pickle.dumps(mine))
+    mine.merge(pickle.loads(pickle.dumps(other)))
+    assert mine.count == 5
+    assert mine.group_names == {"a": 0, "b": 1, "c": 2}
+    assert mine.folded is not None
+    assert mine.folded.per_group() == {0: 2, 1: 2, 2: 1}
+    rows = sorted(zip(mine.folded.minutes.tolist(), mine.folded.groups.tolist(),
+                      mine.folded.counts.tolist(), strict=True))
+    minute = int(BASE // 60)
+    assert rows == [(minute, 0, 1), (minute, 1, 2), (minute + 1, 0, 1), (minute + 1, 2, 1)]
+
+
+def test_checks_with_guards_or_joins_keep_every_hit() -> None:
+    matcher = RecordMatcher(PACK.rules)
+    exact = per_hit_checks(matcher.queries)
+    guarded = {(rule.id, check.name) for rule in PACK.rules for check in rule.checks.values()
+               if getattr(check, "guard", None) is not None
+               or getattr(check, "near", None) is not None}
+    assert guarded, "the pack has guarded log checks"
+    assert guarded <= exact
+    key = next(iter(sorted(guarded)))
+    assert (key[0], key[1] + GUARD) not in exact
+    child = MatchStore.for_limits(Limits(max_exact_hits=5))
+    child.exact_keys = exact
+    _add(child.accumulator(key), [BASE + index for index in range(50)])
+    parent = MatchStore.for_limits(Limits(max_exact_hits=5))  # knows no checks: told by child
+    parent.merge(pickle.loads(pickle.dumps(child)))
+    assert parent.accumulators[key].folded is None
+    assert len(parent.accumulators[key].times) == 50
+    other = ("WAA-NET-001", "wire_failure")
+    assert other not in exact
+    _add(parent.accumulator(other), [BASE + index for index in range(50)])
+    assert parent.accumulators[other].folded is not None
+
+
+def _outcomes(bundle: Path, cap: int) -> dict[str, tuple[bool, int, str, object, object]]:
+    limits = Limits(max_exact_hits=cap)
+    analysis = analyze_path(bundle, AnalyzeOptions(isolate=False, limits=limits))
+    return {f"{outcome.rule.id}/{name}": (result.value, result.count, result.detail,
+                                         result.first, result.last)
+            for outcome in analysis.outcomes for name, result in outcome.checks.items()}
+
+
+@pytest.mark.parametrize("mix, bulk", [("hit-heavy", "1"), ("standard", "1"),
+                                       ("hit-heavy", "0")])
+def test_folding_never_answers_fewer_and_is_exact_away_from_window_starts(
+        mix: str, bulk: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same bundle with every hit kept and with hits folded past 20 per check (hits
+    added in bulk, and one by one by the record path): every check that held is still true
+    with at least as many hits; a check whose detail does not say a window's first minute
+    was counted whole has the same answer and count."""
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", bulk)
+    bundle = _mix_bundle(tmp_path, mix)
+    exact = _outcomes(bundle, 10**9)
+    folded = _outcomes(bundle, 20)
+    assert exact.keys() == folded.keys()
+    notes = [name for name, result in folded.items() if "counted per minute" in result[2]]
+    assert notes, "some check folded its hits"
+    for name, (value, count, _detail, first, last) in exact.items():
+        folded_value, folded_count, folded_detail, folded_first, folded_last = folded[name]
+        if value:
+            assert folded_value, f"{name}: held with every hit kept, not once folded"
+            assert folded_count >= count, name
+        if "counted whole" not in folded_detail:
+            assert (folded_value, folded_count) == (value, count), name
+            if folded_value and "counted per minute" in folded_detail:
+                assert (folded_first, folded_last) == (first, last), name
