@@ -103,11 +103,14 @@ def _child_read(name: str, factory: MembersFactory, pack: RulePack, limits: Limi
     problems: list[Problem] = []
     sent_problems = 0
     state = ScanState(pack, new_tables(name, limits), limits, timeline)
+    starts_sent: dict[tuple[str, str], int] = {}
+    """Sequence starts the parent keeps per check: past its cap, a delta sends none."""
     try:
         for member in guarded(factory(problems), state):
             scan_member(member, state)
             state.tables.problems.extend(problems[sent_problems:])
             sent_problems = len(problems)
+            state.matcher.store.keep_room_of(starts_sent)
             emit(MemberDelta(state.tables, state.matcher.store))
             state.reset_deltas(name)
     except AnalyzerError as error:
@@ -118,6 +121,7 @@ def _child_read(name: str, factory: MembersFactory, pack: RulePack, limits: Limi
     finally:
         state.close()
     state.tables.problems.extend(problems[sent_problems:])
+    state.matcher.store.keep_room_of(starts_sent)
     emit(MemberDelta(state.tables, state.matcher.store))
 
 

@@ -174,9 +174,12 @@ def _messages(fd: int, deadline: float) -> Iterator[Any]:
             (size,) = _HEADER.unpack_from(buffer)
             if size > MAX_MESSAGE_BYTES or len(buffer) < _HEADER.size + size:
                 break
-            payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
+            # Unpickled from the buffer itself: a member's delta can be tens of MB, and two
+            # copies of it (slice, bytes) stayed in the parent's heap after each member.
+            with memoryview(buffer) as view:
+                message = pickle.loads(view[_HEADER.size : _HEADER.size + size])
             del buffer[: _HEADER.size + size]
-            yield pickle.loads(payload)
+            yield message
 
 
 def _kill(pid: int) -> None:

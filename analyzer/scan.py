@@ -78,7 +78,7 @@ class ScanState:
         for name in CAPPED:
             self.sent[name] += len(getattr(self.tables, name))
         self.tables = BundleTables(source=source, caps=self.tables.caps)
-        self.matcher.store = MatchStore.for_limits(self.limits)
+        self.matcher.store = self.matcher.new_store()
 
     def add(self, table: str, rows: Iterable[Any]) -> None:
         self.tables.add(table, rows, earlier=self.sent[table])

@@ -215,3 +215,69 @@ def test_problems_are_capped_per_kind_with_a_count(tmp_path: Path) -> None:
         per_kind[kind] = per_kind.get(kind, 0) + 1
     assert max(per_kind.values()) <= limits.max_problems_per_kind
     assert any("25 more problems like" in m and "not listed" in m for m in messages), messages
+
+
+def _failure_lines(first: int, count: int, message: str) -> bytes:
+    return "".join(
+        f"2024-01-{1 + i // 86400:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}"
+        f".000000Z ERROR ExtHandler ExtHandler {message} {i}\n"
+        for i in range(first, first + count)).encode()
+
+
+_GS_FAILURE = ("Error fetching the goal state: [ProtocolError] [Wireserver Exception] "
+               "[HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ -- IOError timed out "
+               "-- 6 attempts made, request")
+_ENDPOINT_LOST = "Protocol endpoint not found, request"
+
+
+def _rotated_bundle(tmp_path: Path) -> Path:
+    """Three members, each with its own failures: the deltas cross the sandbox one by one."""
+    return _tgz(tmp_path / "rotated.tgz", {
+        "var/log/waagent.log.2": _failure_lines(0, 300, _GS_FAILURE)
+        + _failure_lines(300, 40, _ENDPOINT_LOST),
+        "var/log/waagent.log.1": _failure_lines(1000, 300, _GS_FAILURE)
+        + _failure_lines(1300, 40, _ENDPOINT_LOST),
+        "var/log/waagent.log": _failure_lines(2000, 300, _GS_FAILURE)
+        + _failure_lines(2300, 40, _ENDPOINT_LOST),
+    })
+
+
+def _checks(bundle: Path, limits: Limits, isolate: bool) -> dict[str, tuple[object, ...]]:
+    analysis = analyze_path(bundle, AnalyzeOptions(isolate=isolate, limits=limits))
+    return {f"{outcome.rule.id}/{name}": (result.value, result.count, result.detail,
+                                         result.first, result.last,
+                                         [e.text for e in result.evidence])
+            for outcome in analysis.outcomes for name, result in outcome.checks.items()}
+
+
+def test_deltas_past_the_start_cap_carry_only_what_the_parent_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``max_sequence_starts``, a member's delta carries no starts the parent would drop
+    (on a failing VM they were most of each delta, and the parent's peak memory): the report
+    is the one the untrimmed deltas gave, counts of dropped starts and evidence included."""
+    from analyzer.engine.matching import MatchStore
+
+    bundle = _rotated_bundle(tmp_path)
+    limits = Limits(max_sequence_starts=450)
+    trimmed = _checks(bundle, limits, isolate=True)
+    assert "(only the first 450 starts were kept; 450 more not checked)" in (
+        trimmed["WAA-GS-001/unrecovered"][2])
+    monkeypatch.setattr(MatchStore, "keep_room_of", lambda self, kept: None)
+    assert trimmed == _checks(bundle, limits, isolate=True)
+
+
+def test_checks_with_a_guard_keep_every_hit_in_every_delta(tmp_path: Path) -> None:
+    """Each member's delta starts a fresh store; it still knows which checks read every
+    hit's time (a guard): those never fold, in the reader or in the parent."""
+    pack, _, _ = load_pack(AnalyzeOptions())
+    limits = Limits(max_exact_hits=10)
+    bundle = _rotated_bundle(tmp_path)
+    from analyzer.bundle.walker import walk
+
+    result = read_isolated("case", lambda problems: walk(bundle, limits, problems), pack,
+                           new_tables("case", limits), limits, timeline=False)
+    guarded = result.store.accumulators[("WAA-DHCP-001", "endpoint_wrapper")]
+    assert guarded.folded is None
+    assert len(guarded.times) == 120
+    plain = result.store.accumulators[("WAA-GS-001", "gs_failure")]
+    assert plain.folded is not None and plain.count == 900

@@ -593,6 +593,20 @@ class SequenceStore:
         self.end_times.extend(other.end_times)
         self.end_groups.frombytes(_remapped(other.end_groups, remap))
 
+    def keep_first_starts(self, room: int) -> None:
+        """Drop every start past the first ``room``, as :meth:`merge` into a store with that
+        much room left would (their count joins ``starts_dropped``, their samples go): a
+        reader's per-member delta then carries only what the parent keeps."""
+        if self.starts <= room:
+            return
+        self.starts_dropped += self.starts - room
+        del self.start_times[room:]
+        del self.start_groups[room:]
+        del self.start_lines[room:]
+        for kept in (self.first, self.last, self.spread):
+            for index in [index for index in kept if index >= room]:
+                del kept[index]
+
     def ends_by_group(self) -> dict[int, list[float]]:
         """Group -> the times of its ends, ascending (sorted in numpy: a success marker
         can have hundreds of thousands of ends)."""
@@ -854,6 +868,13 @@ class MatchStore:
         for key, neighbours in other.neighbours.items():
             self.neighbours.setdefault(key, NeighbourStore()).merge(neighbours)
 
+    def keep_room_of(self, kept: dict[tuple[str, str], int]) -> None:
+        """Trim this delta's sequence starts to the room a parent that already kept
+        ``kept[key]`` starts of each check has left, and count them in ``kept``."""
+        for key, sequence in self.sequences.items():
+            sequence.keep_first_starts(max(0, self.max_starts - kept.get(key, 0)))
+            kept[key] = kept.get(key, 0) + sequence.starts
+
     def is_empty(self) -> bool:
         return not self.accumulators and not self.sequences and not self.neighbours
 
@@ -880,13 +901,19 @@ class RecordMatcher:
         agent_copies = self.by_kind.get("waagent_log", []) + self.by_kind.get(SYSTEM_LOG, [])
         if agent_copies:
             self.by_kind[AGENT_IN_SYSTEM_LOG] = agent_copies
-        self.store = MatchStore.for_limits(limits)
-        self.store.exact_keys = per_hit_checks(self.queries)
+        self._per_hit = per_hit_checks(self.queries)
+        self.store = self.new_store()
         self.member_emitters: dict[str, str] = {}
         for query in self.queries:
             query.member_emitters = self.member_emitters
         self._sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
         self._light_sets: dict[str, tuple[Any, list[list[LogQuery]]]] = {}
+
+    def new_store(self) -> MatchStore:
+        """An empty store for these rules (which checks keep every hit's time included)."""
+        store = MatchStore.for_limits(self.limits)
+        store.exact_keys = self._per_hit
+        return store
 
     def note_emitter(self, member: str, extension: str) -> None:
         """Records of ``member`` were written by ``extension`` (``emitted_by`` filters)."""

@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.engine.bulk import parse_stamps
 from analyzer.engine.loader import default_rules_dir, load_rules
@@ -342,3 +344,44 @@ def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
         bulk.set_plan_workers(None)
     assert len(set(decided)) == len(messages)
     assert len(decided) <= 2 * len(messages)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-20, 20)), st.lists(st.integers(-20, 20)))
+def test_merged_key_arrays_are_the_sorted_union(first: list[int], second: list[int]) -> None:
+    import numpy as np
+
+    from analyzer.parse.dedupe import _merged
+
+    a = np.sort(np.asarray(first, dtype=np.int64))
+    b = np.sort(np.asarray(second, dtype=np.int64))
+    assert _merged(a, b).tolist() == sorted(first + second)
+
+
+@pytest.mark.parametrize("room", [0, 1, 5, 37, 60, 500])
+def test_a_delta_trimmed_to_the_room_left_merges_alike(room: int) -> None:
+    """``keep_first_starts`` drops what ``merge`` into a store with that much room would."""
+    import copy
+
+    def filled(count: int, offset: int) -> SequenceStore:
+        store = SequenceStore(max_starts=10_000, samples=4)
+        times = array("d", [1_706_700_000.0 + offset + i for i in range(count)])
+        lines = array("q", [offset + i + 1 for i in range(count)])
+        store.add_starts_bulk(times, lines, lambda i: _raw(offset + i))
+        store.add_ends_bulk(array("d", [1_706_700_000.5 + offset]))
+        return store
+
+    parent = filled(100, 0)
+    parent.max_starts = 100 + room
+    delta = filled(80, 1000)
+    whole, trimmed = copy.deepcopy(parent), copy.deepcopy(parent)
+    whole.merge(copy.deepcopy(delta))
+    cut = copy.deepcopy(delta)
+    cut.keep_first_starts(room)
+    assert cut.starts == min(room, 80)
+    trimmed.merge(cut)
+    for name in ("start_times", "start_groups", "start_lines", "starts_dropped", "end_times",
+                 "end_groups", "group_names", "stride"):
+        assert getattr(trimmed, name) == getattr(whole, name), name
+    assert {i: h.record.line for i, h in trimmed.sampled().items()} == {
+        i: h.record.line for i, h in whole.sampled().items()}
