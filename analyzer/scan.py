@@ -273,10 +273,9 @@ def _scan_log(member: Member, state: ScanState) -> None:
     if bulk is not None:
         prefilter = scanner.prefilter
 
-        def plan(region: bytes, line_base: int) -> Any:
-            return bulk.plan_later(region, line_base, member.provenance,
-                                   grammar.prefix_has_real_version,
-                                   member.collector_truncated and line_base == 1, prefilter,
+        def plan(region: bytes, at_first_line: bool) -> Any:
+            return bulk.plan_later(region, member.provenance, grammar.prefix_has_real_version,
+                                   member.collector_truncated and at_first_line, prefilter,
                                    limits.max_line_bytes)
 
         scanner.bulk = plan

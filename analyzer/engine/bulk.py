@@ -347,24 +347,25 @@ class BulkMatcher:
                 fixed.append((query, ""))
         return fixed, per_message
 
-    def plan_later(self, region: bytes, line_base: int, member: str, real_version: bool,
+    def plan_later(self, region: bytes, member: str, real_version: bool,
                    first_line_cut: bool, prefilter: Any, max_line_bytes: int
-                   ) -> Callable[[], BulkPlan | None]:
-        """The chunk's plan, to be collected later (chunks are collected in the order they
-        were handed in). A large member's chunks are planned by forked workers on the other
-        cores (:attr:`depth` chunks ahead) while this process reads and applies."""
+                   ) -> Callable[[int], BulkPlan | None]:
+        """The chunk's plan, to be collected later given the chunk's first line number
+        (chunks are collected in the order they were handed in). A large member's chunks
+        are planned by forked workers on the other cores (:attr:`depth` chunks ahead) while
+        this process reads and applies; they count the chunk's lines too."""
         if self.pattern_set is None or prefilter is None:
-            return lambda: None
+            return lambda line_base: None
         # What the matcher learnt of the member after the workers were forked goes along.
         emitter = self.matcher.member_emitters.get(member, "")
         task = (member, real_version, first_line_cut, max_line_bytes, emitter)
         pool = self._pool_for(prefilter, len(region))
         if pool is None:
-            return lambda: BulkPlan(self, region, line_base, member, real_version,
-                                    self._planned(prefilter, task, region))
+            return lambda line_base: BulkPlan(self, region, line_base, member, real_version,
+                                              self._planned(prefilter, task, region))
         ticket = pool.submit(task, region)
 
-        def collect() -> BulkPlan:
+        def collect(line_base: int) -> BulkPlan:
             try:
                 planned: Planned = pool.result(ticket).resized(np.int64)
             except WorkerLost:  # redone here, where a real error shows as it is
@@ -615,6 +616,8 @@ class Planned:
     the order the record path would first meet them."""
     row_by_row: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     """Distinct code -> (facts, event) of the records applied row by row."""
+    newlines: int = -1
+    """Newlines in the chunk (the reader numbers the next chunk's lines from it)."""
 
     def resized(self, dtype: Any) -> Planned:
         """The chunk-relative arrays (lines, byte offsets, codes) as ``dtype``: int32 to
@@ -683,10 +686,18 @@ class ChunkPlanner:
         """Every step is an array operation over the chunk's candidate lines, except one
         dictionary lookup per candidate and the decisions per distinct record."""
         region = self.region
-        max_line_bytes = self._max_line_bytes
         size = len(region)
         data = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
         newlines = np.flatnonzero(data[:size] == 10)
+        planned = self._planned_rows(first_line_cut, prefilter, data, newlines)
+        planned.newlines = len(newlines)
+        return planned
+
+    def _planned_rows(self, first_line_cut: bool, prefilter: Any, data: Any, newlines: Any
+                      ) -> Planned:
+        region = self.region
+        max_line_bytes = self._max_line_bytes
+        size = len(region)
         # ``padded[i]`` is the window of bytes from offset i: a row gather, no index matrix.
         padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
         lines, line_tags = prefilter.tagged_lines(region, newlines)
@@ -881,6 +892,7 @@ class BulkPlan:
         self.member = member
         self.real_version = real_version
         self.positions = planned.positions
+        self.newlines = planned.newlines
         self._pending: dict[tuple[int, str], _Pending] = {}
         self._by_key: dict[tuple[str, str], list[_Pending]] = {}
         self._cursor = 0

@@ -109,41 +109,51 @@ class LogScanner:
     none of them matches goes to ``on_line`` instead: its header is parsed, nothing more."""
     on_line: Callable[[Header, int, bool], None] | None = None
     """Cheap path: (parsed header, line number, first line of a collector-cut file)."""
-    bulk: Callable[[bytes, int], Callable[[], Any]] | None = None
-    """Bulk path (:mod:`analyzer.engine.bulk`): (region, first line number) -> what gives,
-    when the region's turn comes, a plan whose ``positions`` are the candidate lines left
-    to the record path and whose ``flush(line)`` applies the bulk matches before that line
-    (None: this region takes the record path)."""
+    bulk: Callable[[bytes, bool], Callable[[int], Any]] | None = None
+    """Bulk path (:mod:`analyzer.engine.bulk`): (region, whether it starts at the file's
+    first line) -> what gives, when the region's turn comes and given its first line
+    number, a plan whose ``positions`` are the candidate lines left to the record path,
+    whose ``flush(line)`` applies the bulk matches before that line and whose
+    ``newlines`` the planner counted (None: this region takes the record path)."""
     bulk_depth: Callable[[], int] = lambda: 0
     """How many regions the bulk planner may hold before the oldest is applied."""
+    _carry_left: bool = field(default=False, init=False, repr=False)
 
     def scan(self, stream: IO[bytes], chunk_bytes: int | None = None) -> ScanStats:
         regions = self._regions(stream, chunk_bytes or CHUNK_BYTES)
         # Regions handed to the bulk planner ahead of their turn (its workers plan them while
-        # this process reads the next ones); applied strictly in order.
-        waiting: deque[tuple[bytes, int, Any]] = deque()
-        while True:
-            try:
-                region, line_base = next(regions)
-            except StopIteration:
-                break
-            except Exception:
-                # A read stopped by a budget or a broken stream: what was read still counts.
-                while waiting:
-                    self._scan_region(*waiting.popleft())
-                raise
-            later = self.bulk(region, line_base) if self.bulk is not None else None
-            waiting.append((region, line_base, later))
-            while len(waiting) > self.bulk_depth():
-                self._scan_region(*waiting.popleft())
-        while waiting:
-            self._scan_region(*waiting.popleft())
+        # this process reads the next ones); applied strictly in order. A region's first
+        # line number is known when its turn comes: the planner counts its lines.
+        waiting: deque[tuple[bytes, Any]] = deque()
+        line_base = 1
+        newline_seen = False
+        try:
+            while True:
+                try:
+                    region = next(regions)
+                except StopIteration:
+                    break
+                except Exception:
+                    # A read stopped by a budget or a broken stream: what was read counts.
+                    while waiting:
+                        line_base = self._scan_region(*waiting.popleft(), line_base)
+                    raise
+                later = (self.bulk(region, not newline_seen) if self.bulk is not None
+                         else None)
+                newline_seen = newline_seen or b"\n" in region
+                waiting.append((region, later))
+                while len(waiting) > self.bulk_depth():
+                    line_base = self._scan_region(*waiting.popleft(), line_base)
+            while waiting:
+                line_base = self._scan_region(*waiting.popleft(), line_base)
+        finally:
+            lines = line_base - 1 + sum(region.count(b"\n") for region, _ in waiting)
+            self.stats.lines = lines + (1 if self._carry_left else 0)
         return self.stats
 
-    def _regions(self, stream: IO[bytes], chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-        """(region, number of its first line): the stream cut after whole records."""
+    def _regions(self, stream: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
+        """The stream cut after whole records."""
         carry = b""
-        line_base = 1
         first = True
         try:
             while True:
@@ -151,6 +161,13 @@ class LogScanner:
                 if first and looks_binary(chunk):
                     raise BundleError("skipped: binary data, not a text log")
                 first = False
+                found = self._record_cut(chunk) if carry and chunk else -1
+                if found > 0:
+                    # The last record starts inside the new chunk: the region is the carry and
+                    # the chunk's head, copied once (not joined, then sliced).
+                    region, carry = b"".join((carry, memoryview(chunk)[:found])), chunk[found:]
+                    yield region
+                    continue
                 data = carry + chunk if carry else chunk
                 if not data:
                     break
@@ -158,15 +175,31 @@ class LogScanner:
                 cut = len(data) if at_end else self._cut_point(data)
                 region, carry = data[:cut], data[cut:]
                 if region:
-                    yield region, line_base
-                    line_base += region.count(b"\n")
+                    yield region
                 if at_end:
                     break
         finally:
-            self.stats.lines = line_base - 1 + (0 if not carry else 1)
+            self._carry_left = bool(carry)  # a last line cut short by a stopped read
 
     def _cut_point(self, data: bytes) -> int:
         """Index just past the last complete record: the start of the last record header."""
+        found = self._record_cut(data)
+        if found >= 0:
+            return found
+        # One record larger than the window, or no header at all: cut at the last newline so
+        # memory stays bounded; the record is split (and flagged by the folder's cap anyway).
+        if len(data) > self.max_record_bytes:
+            last_newline = data.rfind(b"\n")
+            if last_newline >= 0:
+                return last_newline + 1
+            return len(data)  # no newline in sight: hand the head over as one capped line
+        return 0
+
+    def _record_cut(self, data: bytes) -> int:
+        """The start of the last complete record found within the last
+        ``_MAX_BACKTRACK_LINES`` lines after a newline of ``data``, or -1. Only the bytes from
+        that newline on are read, so a chunk gives the same answer as the carry before it
+        joined to the chunk (shifted by the carry's length) whenever it finds one."""
         position = len(data)
         for _ in range(_MAX_BACKTRACK_LINES):
             newline = data.rfind(b"\n", 0, position - 1)
@@ -179,14 +212,7 @@ class LogScanner:
             if complete and self._is_record_start(data, start) and start < len(data):
                 return start
             position = newline + 1
-        # One record larger than the window, or no header at all: cut at the last newline so
-        # memory stays bounded; the record is split (and flagged by the folder's cap anyway).
-        if len(data) > self.max_record_bytes:
-            last_newline = data.rfind(b"\n")
-            if last_newline >= 0:
-                return last_newline + 1
-            return len(data)  # no newline in sight: hand the head over as one capped line
-        return 0
+        return -1
 
     def _is_record_start(self, data: bytes, start: int) -> bool:
         pattern = self.grammar.record_start
@@ -198,8 +224,15 @@ class LogScanner:
         # a line the header parser refuses is a continuation, as the record folder sees it.
         return reads_as_header(data, start, self.grammar.header_parser, self.max_line_bytes)
 
-    def _scan_region(self, region: bytes, line_base: int,
-                     later: Callable[[], Any] | None = None) -> None:
+    def _scan_region(self, region: bytes, later: Callable[[int], Any] | None,
+                     line_base: int) -> int:
+        """Reads one region whose first line is ``line_base``; the next region's."""
+        plan = self._read_region(region, later, line_base)
+        newlines = getattr(plan, "newlines", -1)
+        return line_base + (newlines if newlines >= 0 else region.count(b"\n"))
+
+    def _read_region(self, region: bytes, later: Callable[[int], Any] | None,
+                     line_base: int) -> Any:
         self.stats.bytes += len(region)
         if not self.stats.text and not region.isspace():  # stops at the first other byte
             self.stats.text = True
@@ -210,11 +243,11 @@ class LogScanner:
             else:
                 self._count_hours(region)
         if self.prefilter is None:
-            return
-        plan = later() if later is not None else None
+            return None
+        plan = later(line_base) if later is not None else None
         if plan is not None:
             self._scan_planned(region, line_base, plan)
-            return
+            return plan
         counted_pos, counted_lines = 0, 0
         position = -1
         while True:

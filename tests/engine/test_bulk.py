@@ -385,3 +385,15 @@ def test_a_delta_trimmed_to_the_room_left_merges_alike(room: int) -> None:
         assert getattr(trimmed, name) == getattr(whole, name), name
     assert {i: h.record.line for i, h in trimmed.sampled().items()} == {
         i: h.record.line for i, h in whole.sampled().items()}
+
+
+@pytest.mark.parametrize("mix", ["standard", "hit-heavy"])
+def test_line_numbers_follow_the_planners_counts_over_many_chunks(
+        mix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reader numbers each chunk's lines from the previous chunk's newline count, which
+    the planner (a worker, for a large log) returns with its plan: over a hundred 16 KiB
+    chunks, every evidence line number is the record path's, which counts them itself."""
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    _same(_mix_bundle(tmp_path, mix), monkeypatch)

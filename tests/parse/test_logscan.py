@@ -115,3 +115,34 @@ def test_giant_line_without_newline_stays_bounded() -> None:
     assert len(found) == 1
     assert len(found[0].message) < 1000
     assert "truncated_line" in found[0].flags
+
+
+def _regions_by_joining(scanner: LogScanner, data: bytes, chunk: int) -> list[bytes]:
+    """The cut as it was first written: the carry joined to each chunk, then cut."""
+    stream, carry, regions = io.BytesIO(data), b"", []
+    while True:
+        piece = stream.read(chunk)
+        joined = carry + piece
+        if not joined:
+            return regions
+        cut = len(joined) if not piece else scanner._cut_point(joined)
+        if joined[:cut]:
+            regions.append(joined[:cut])
+        carry = joined[cut:]
+        if not piece:
+            return regions
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([*LINES, "  continuation", "Traceback (most recent call):",
+                                 "2024-01-31T10:00:0", ""]), max_size=80),
+       st.integers(min_value=8, max_value=400))
+def test_regions_are_cut_as_when_the_carry_was_joined_first(lines: list[str],
+                                                             chunk: int) -> None:
+    """A region is the carry and the new chunk's head, copied once when the last record
+    starts inside the chunk: the same regions as joining the carry to the chunk first."""
+    data = "\n".join(lines).encode()
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None)
+    assert list(scanner._regions(io.BytesIO(data), chunk)) == _regions_by_joining(
+        LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None),
+        data, chunk)
