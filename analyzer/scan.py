@@ -63,7 +63,8 @@ class ScanState:
         self.sent: Counter[str] = Counter()
         """Rows of each table already handed on in earlier deltas (they count for the caps)."""
         self._prefilters: dict[str, Any] = {}
-        self._seen = FirstSighting()
+        self._seen = FirstSighting(max_keys=limits.max_dedupe_keys)
+        self._unrecorded_noted = 0
         self._events = TIMELINE_PATTERNS if timeline else RUN_PATTERNS
         self._bulk: dict[str, BulkMatcher | None] = {}
         self._windows_last: dict[tuple[str, ...], str] = {}
@@ -72,6 +73,13 @@ class ScanState:
         self.bulk_enabled = os.environ.get("WAAGENT_ANALYZER_BULK", "1") != "0"
         """``WAAGENT_ANALYZER_BULK=0`` sends every candidate through the record path (the
         equivalence tests and the benchmark compare both)."""
+
+    def note_unrecorded(self) -> None:
+        """Records past the de-duplication key cap, for the report's caps line."""
+        fresh = self._seen.unrecorded - self._unrecorded_noted
+        if fresh:
+            self.tables.dropped["dedupe_keys"] += fresh
+            self._unrecorded_noted = self._seen.unrecorded
 
     def reset_deltas(self, source: str) -> None:
         """Start collecting a fresh delta (what the next member adds)."""
@@ -238,6 +246,8 @@ def scan_member(member: Member, state: ScanState) -> None:
         _problem(state.tables, row, member, str(error))
     except _READ_ERRORS as error:
         _problem(state.tables, row, member, f"cannot read: {type(error).__name__}: {error}")
+    finally:
+        state.note_unrecorded()
 
 
 def _problem(tables: BundleTables, row: FileRow, member: Member, message: str) -> None:

@@ -60,6 +60,10 @@ class Limits:
     """Problem lines listed per kind (the text before the first ``:``); the rest are counted."""
     max_sequence_starts: int = 200_000
     """Starts a sequence check keeps as time/group/line (12 bytes each) per check."""
+    max_dedupe_keys: int = 4_194_304
+    """Dated records whose key (8 bytes each) record de-duplication keeps to recognise their
+    repeats in a rotated copy read later; the records past it still find their own earlier
+    copies, but their repeats count again (more hits, never fewer), and the report says so."""
     max_exact_hits: int = 262_144
     """Hits a log check keeps with their own time (12 bytes each); past it, they are counted
     per minute and group (a window then counts the minute it starts in whole). Checks with a

@@ -91,10 +91,12 @@ class TableCaps:
     rows: int = DEFAULT_LIMITS.max_table_rows
     events: int = DEFAULT_LIMITS.max_timeline_events
     problems_per_kind: int = DEFAULT_LIMITS.max_problems_per_kind
+    dedupe_keys: int = DEFAULT_LIMITS.max_dedupe_keys
 
     @classmethod
     def from_limits(cls, limits: Limits) -> TableCaps:
-        return cls(limits.max_table_rows, limits.max_timeline_events, limits.max_problems_per_kind)
+        return cls(limits.max_table_rows, limits.max_timeline_events, limits.max_problems_per_kind,
+                   limits.max_dedupe_keys)
 
     def of(self, table: str) -> int:
         return self.events if table == "events" else self.rows
@@ -198,6 +200,10 @@ class BundleTables:
             elif name == "hours":
                 text = (f"timeline capped at {MAX_HOURLY_POINTS} hour/level points: {count} "
                         "records of further hours not counted")
+            elif name == "dedupe_keys":
+                text = (f"record de-duplication remembers {self.caps.dedupe_keys} dated "
+                        f"records: {count} later records were not remembered, so a rotated "
+                        "copy read after them counts them again (limit max_dedupe_keys)")
             elif name == "problems:*":
                 text = (f"{count} more problems not listed (limit: {MAX_PROBLEM_KINDS} x "
                         "max_problems_per_kind problem lines in all)")

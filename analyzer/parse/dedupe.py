@@ -20,6 +20,8 @@ from array import array
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from analyzer.settings import DEFAULT_LIMITS
+
 _MASK = (1 << 64) - 1
 _MESSAGE_MULTIPLIER = 0x9E3779B97F4A7C15
 _TIME_MULTIPLIER = 0xBF58476D1CE4E5B9
@@ -58,10 +60,17 @@ def record_keys(kind_hash: int, micros: Any, message_hashes: Any) -> Any:
 
 
 class FirstSighting:
-    """Remembers which dated records earlier members held (8 bytes per record)."""
+    """Remembers which dated records earlier members held (8 bytes per record, for at most
+    ``max_keys`` records: past them a record is still looked up but not remembered, and
+    :attr:`unrecorded` counts it)."""
 
-    def __init__(self, per_kind: bool = False) -> None:
+    def __init__(self, per_kind: bool = False,
+                 max_keys: int = DEFAULT_LIMITS.max_dedupe_keys) -> None:
         self.per_kind = per_kind
+        self.max_keys = max_keys
+        self.kept = 0
+        self.unrecorded = 0
+        """Dated records read after the key cap was reached: a later copy of them counts."""
         self._member = ""
         self._current = array("q")
         """Keys of the member being read: 8 bytes each, no lookup needed (repeats inside one
@@ -91,7 +100,11 @@ class FirstSighting:
             at = int(earlier.searchsorted(key))
             if at < len(earlier) and earlier[at] == key:
                 return False
-        self._current.append(key)
+        if self.kept < self.max_keys:
+            self._current.append(key)
+            self.kept += 1
+        else:
+            self.unrecorded += 1
         return True
 
     def first_of_many(self, source_kind: str, micros: Any, message_hashes: Any,
@@ -104,19 +117,23 @@ class FirstSighting:
         keys = record_keys(self._kind_hash(source_kind), micros, message_hashes)
         if member != self._member:
             self._close_member(member)
-        self._current.frombytes(keys.tobytes())
         first = np.ones(len(keys), dtype=bool)
-        if not self._earlier or not len(keys):
-            return first
-        # Searched in sorted order: numpy's binary search starts from the previous answer,
-        # so the lookups walk each array once instead of jumping about it.
-        order = np.argsort(keys)
-        ordered = keys[order]
-        seen = np.zeros(len(keys), dtype=bool)
-        for earlier in self._earlier:
-            at = np.minimum(earlier.searchsorted(ordered), len(earlier) - 1)
-            seen |= earlier[at] == ordered
-        first[order] = ~seen
+        if self._earlier and len(keys):
+            # Searched in sorted order: numpy's binary search starts from the previous
+            # answer, so the lookups walk each array once instead of jumping about it.
+            order = np.argsort(keys)
+            ordered = keys[order]
+            seen = np.zeros(len(keys), dtype=bool)
+            for earlier in self._earlier:
+                at = np.minimum(earlier.searchsorted(ordered), len(earlier) - 1)
+                seen |= earlier[at] == ordered
+            first[order] = ~seen
+        # Remembered as one by one: the first sightings only (a repeat's key is known).
+        new = keys[first]
+        room = max(0, min(len(new), self.max_keys - self.kept))
+        self._current.frombytes(new[:room].tobytes())
+        self.kept += room
+        self.unrecorded += len(new) - room
         return first
 
     def _close_member(self, member: str) -> None:

@@ -397,3 +397,63 @@ def test_line_numbers_follow_the_planners_counts_over_many_chunks(
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
     _same(_mix_bundle(tmp_path, mix), monkeypatch)
+
+
+@pytest.mark.parametrize("in_bulk", [True, False])
+def test_first_sightings_past_the_key_cap_count_again_never_fewer(in_bulk: bool) -> None:
+    """Past ``max_dedupe_keys`` records are looked up but not remembered: their own earlier
+    copies still find them; a later copy of them counts again (more hits, never fewer)."""
+    import numpy as np
+
+    sightings = FirstSighting(max_keys=10)
+    older = [(second * 1_000_000, b"m%d" % second) for second in range(15)]
+
+    def first(member: list[tuple[int, bytes]], name: str) -> list[bool]:
+        if in_bulk:
+            return sightings.first_of_many(
+                "waagent_log", np.asarray([t for t, _ in member], dtype=np.int64),
+                np.asarray([hash(m) for _, m in member], dtype=np.int64), name).tolist()
+        return [sightings.is_first_raw("waagent_log", t, m, name) for t, m in member]
+
+    assert first(older, "waagent.log.1") == [True] * 15
+    assert (sightings.kept, sightings.unrecorded) == (10, 5)
+    assert first(older, "waagent.log") == [False] * 10 + [True] * 5
+    assert (sightings.kept, sightings.unrecorded) == (10, 10)
+
+
+def test_the_report_says_when_de_duplication_stopped_remembering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rotated copy whose overlap falls past the key cap: its repeats count again, never
+    less than with every key kept, and the report's problems say so."""
+    from analyzer.settings import Limits
+
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
+    failure = ("[HTTP Failed] GET http://168.63.129.16/machine/?comp=goalstate -- IOError "
+               "timed out")
+    older = [f"2024-01-31T10:{m:02d}:{s:02d}.000000Z WARNING ExtHandler ExtHandler {failure}\n"
+             for m in range(10) for s in range(0, 60, 10)]
+    newer = older[-20:] + [line.replace("T10:", "T11:") for line in older]
+    bundle = tmp_path / "rotated.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        for name, lines in (("var/log/waagent.log.1", older), ("var/log/waagent.log", newer)):
+            data = "".join(lines).encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    counts = {}
+    for cap in (10**6, 30):
+        analysis = analyze_path(bundle, AnalyzeOptions(isolate=True,
+                                                       limits=Limits(max_dedupe_keys=cap)))
+        found = {f.rule: f.count for f in analysis.report.findings}
+        notes = [p.message for p in analysis.tables.problems
+                 if "de-duplication remembers" in p.message]
+        counts[cap] = (found, notes)
+    exact, capped = counts[10**6], counts[30]
+    assert exact[1] == []
+    assert capped[1] == ["record de-duplication remembers 30 dated records: 110 later records "
+                         "were not remembered, so a rotated copy read after them counts them "
+                         "again (limit max_dedupe_keys)"]
+    assert exact[0].keys() == capped[0].keys()
+    assert "WAA-NET-001" in exact[0]
+    assert all(capped[0][rule] >= count for rule, count in exact[0].items())
+    assert capped[0]["WAA-NET-001"] == exact[0]["WAA-NET-001"] + 20
