@@ -404,6 +404,27 @@ class Folded:
             found[group] = found.get(group, 0) + count
         return found
 
+    def resolves(self, group: int, start: float, budget: float | None) -> bool:
+        """Whether an end of ``group`` follows ``start`` within ``budget`` (None: at any
+        later time). Exact for a budget of a minute or more: a minute row whose ends reach
+        past ``start`` either begins after it (its first end is the first one) or holds
+        ``start`` (an end lies within the minute, so within the budget). A shorter budget
+        and a row that holds ``start`` cannot be told apart: not resolved (the start is
+        reported, never hidden)."""
+        import numpy as np
+
+        rows = np.flatnonzero((self.groups == group) & (self.last >= start)
+                              & (self.minutes != NO_MINUTE))
+        if not len(rows):
+            return False
+        row = int(rows[np.argmin(self.minutes[rows])])
+        if budget is None:
+            return True
+        first, last = float(self.first[row]), float(self.last[row])
+        if first >= start:
+            return first - start <= budget
+        return last - start <= budget
+
     def span(self) -> Any:
         """The first and last time of every row (for a result's first and last seen)."""
         import numpy as np
@@ -448,7 +469,9 @@ class SequenceStore:
     a bounded sample of starts keeps its full record for evidence: the first ``samples``, the
     last ``samples`` and ``samples`` spread evenly over the rest (every ``stride``-th start;
     the stride doubles when the spread is full, so the choice is deterministic). Ends are
-    frequent success markers: only their time and group are kept.
+    frequent success markers: only their time and group are kept, and past ``ends_cap`` they
+    are folded per minute and group (:class:`Folded`): a start's first end is then still
+    known exactly for any budget of a minute or more (see :meth:`Folded.resolves`).
     """
 
     max_starts: int = DEFAULT_LIMITS.max_sequence_starts
@@ -464,6 +487,9 @@ class SequenceStore:
     end_times: array = field(default_factory=lambda: array("d"))
     end_groups: array = field(default_factory=lambda: array("i"))
     group_names: dict[str, int] = field(default_factory=dict)
+    ends_cap: int = DEFAULT_LIMITS.max_exact_hits
+    """Ends kept with their own time (0: all of them: a guard's, read one by one)."""
+    folded_ends: Folded | None = None
 
     @property
     def starts(self) -> int:
@@ -549,6 +575,19 @@ class SequenceStore:
     def add_ends_bulk(self, times: array, group: str = "") -> None:
         self.end_times.extend(times)
         self.end_groups.extend(array("i", [self._group_index(group)]) * len(times))
+        if self.ends_cap and len(self.end_times) > self.ends_cap:
+            self.fold_ends()
+
+    def fold_ends(self) -> None:
+        import numpy as np
+
+        if not self.end_times:
+            return
+        folded = Folded.of(np.frombuffer(self.end_times, dtype=np.float64),
+                           np.frombuffer(self.end_groups, dtype=np.int32))
+        self.folded_ends = Folded.joined(self.folded_ends, folded)
+        self.end_times = array("d")
+        self.end_groups = array("i")
 
     def _sample(self, index: int, hit: Hit | RawHit) -> None:
         if len(self.first) < self.samples:
@@ -572,14 +611,19 @@ class SequenceStore:
     def add_end(self, time: float, group: str) -> None:
         self.end_times.append(time)
         self.end_groups.append(self._group_index(group))
+        if self.ends_cap and len(self.end_times) > self.ends_cap:
+            self.fold_ends()
 
     def merge(self, other: SequenceStore) -> None:
         """Fold in what another store saw later (the next member of the bundle)."""
         names = {index: name for name, index in other.group_names.items()}
         # Group indices are handed out in the order the groups first appear (starts, then
         # ends), as adding the records one by one would.
+        folded_groups = ([] if other.folded_ends is None
+                         else _first_seen(array("i", other.folded_ends.groups.tobytes())))
         remap = {group: self._group_index(names[group])
-                 for group in [*_first_seen(other.start_groups), *_first_seen(other.end_groups)]}
+                 for group in [*_first_seen(other.start_groups), *_first_seen(other.end_groups),
+                               *folded_groups]}
         room = max(0, self.max_starts - self.starts)
         taken = min(other.starts, room)
         self.starts_dropped += other.starts - taken + other.starts_dropped
@@ -592,6 +636,14 @@ class SequenceStore:
                 self._sample(begin + index, hit)
         self.end_times.extend(other.end_times)
         self.end_groups.frombytes(_remapped(other.end_groups, remap))
+        if not other.ends_cap:  # the same store: its ends keep their times everywhere
+            self.ends_cap = 0
+        if other.folded_ends is not None:
+            self.folded_ends = Folded.joined(self.folded_ends,
+                                             other.folded_ends.remapped(remap))
+        if self.folded_ends is not None or (self.ends_cap
+                                            and len(self.end_times) > self.ends_cap):
+            self.fold_ends()
 
     def keep_first_starts(self, room: int) -> None:
         """Drop every start past the first ``room``, as :meth:`merge` into a store with that
@@ -857,6 +909,7 @@ class MatchStore:
         store = self.sequences.get(key)
         if store is None:
             store = self.sequences[key] = SequenceStore(self.max_starts, self.samples)
+            store.ends_cap = 0 if key in self.exact_keys else self.exact_hits
         return store
 
     def merge(self, other: MatchStore) -> None:
@@ -880,10 +933,14 @@ class MatchStore:
 
 
 def per_hit_checks(queries: Iterable[LogQuery]) -> frozenset[tuple[str, str]]:
-    """The log checks whose evaluation reads each hit's time (a guard) or line (a ``near``
-    join): their hits are never folded. Their companion queries are named ``<check>#...``."""
-    return frozenset((query.rule_id, query.check.split("#", 1)[0]) for query in queries
-                     if query.role in ("guard", "anchor", "partner"))
+    """The checks whose evaluation reads each hit's time (a guard) or line (a ``near`` join),
+    and the guard stores: their hits and ends are never folded. Their companion queries are
+    named ``<check>#...``."""
+    companions = [query for query in queries if query.role in ("guard", "anchor", "partner")]
+    # ... and the guard stores themselves (their ends are read one by one).
+    return frozenset([*((query.rule_id, query.check.split("#", 1)[0]) for query in companions),
+                      *((query.rule_id, query.check) for query in companions
+                        if query.role == "guard")])
 
 
 class RecordMatcher:

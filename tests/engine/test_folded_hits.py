@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from analyzer.engine.checks.log import GUARD
 from analyzer.engine.loader import default_rules_dir, load_rules
@@ -114,8 +116,11 @@ def test_checks_with_guards_or_joins_keep_every_hit() -> None:
                or getattr(check, "near", None) is not None}
     assert guarded, "the pack has guarded log checks"
     assert guarded <= exact
+    guard_stores = {(rule.id, name + GUARD) for rule in PACK.rules
+                    for name, check in rule.checks.items()
+                    if getattr(check, "guard", None) is not None}
+    assert guard_stores and guard_stores <= exact, "the guard stores' ends are read one by one"
     key = next(iter(sorted(guarded)))
-    assert (key[0], key[1] + GUARD) not in exact
     child = MatchStore.for_limits(Limits(max_exact_hits=5))
     child.exact_keys = exact
     _add(child.accumulator(key), [BASE + index for index in range(50)])
@@ -161,3 +166,42 @@ def test_folding_never_answers_fewer_and_is_exact_away_from_window_starts(
             assert (folded_value, folded_count) == (value, count), name
             if folded_value and "counted per minute" in folded_detail:
                 assert (folded_first, folded_last) == (first, last), name
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 600), st.integers(0, 2)), max_size=60),
+       st.integers(0, 600), st.integers(0, 2),
+       st.sampled_from([None, 1, 30, 59, 60, 61, 300, 3600]))
+@example([(0, 0), (50, 0)], 10, 0, 30)  # both ends in the start's minute, none within 30 s
+def test_folded_ends_resolve_a_start_as_the_exact_ends_do(
+        ends: list[tuple[int, int]], start: int, group: int, budget: int | None) -> None:
+    """A start is resolved by an end of its group within its budget. Folded per minute, the
+    answer is the exact one for budgets of a minute or more (and none); under a minute a
+    start may be reported when an end did follow, never hidden when none did."""
+    times = np.asarray([BASE + t + 0.5 for t, _ in ends], dtype=np.float64)
+    groups = np.asarray([g for _, g in ends], dtype=np.int32)
+    folded = Folded.of(times, groups)
+    begin = BASE + start
+    exact = any(g == group and begin <= t <= begin + (budget if budget is not None else 1e12)
+                for t, g in zip(times.tolist(), groups.tolist(), strict=True))
+    answer = folded.resolves(group, begin, budget)
+    if budget is None or budget >= 60:
+        assert answer == exact
+    else:
+        assert not answer or exact
+
+
+def test_sequence_ends_past_the_cap_fold_and_guard_stores_never() -> None:
+    store = MatchStore.for_limits(Limits(max_exact_hits=10))
+    store.exact_keys = per_hit_checks(RecordMatcher(PACK.rules).queries)
+    plain = store.sequence(("WAA-GS-001", "unrecovered"))
+    plain.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
+    assert plain.folded_ends is not None and len(plain.end_times) <= 10
+    guard = next(key for key in store.exact_keys if key[1].endswith(GUARD))
+    guarded = store.sequence(guard)
+    guarded.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
+    assert guarded.folded_ends is None and len(guarded.end_times) == 100
+    parent = MatchStore.for_limits(Limits(max_exact_hits=10))
+    parent.merge(pickle.loads(pickle.dumps(store)))
+    assert parent.sequences[guard].folded_ends is None
+    assert parent.sequences[("WAA-GS-001", "unrecovered")].folded_ends.total == 100

@@ -103,6 +103,7 @@ class SequenceKind:
         window = check.within
         budget = f"within {format_duration(window)}" if window is not None else "at any later time"
         ends = store.ends_by_group()
+        folded = store.folded_ends
         guards = (guard_times(context.store, (rule_id, check.name + GUARD), store.group_names)
                   if check.guard is not None else [])
         collected, collected_source = context.tables.collection_time()
@@ -125,6 +126,8 @@ class SequenceKind:
             position = bisect.bisect_left(times, start)
             if position < len(times) and (window is None or times[position] - start <= window):
                 continue
+            if folded is not None and folded.resolves(group, start, window):
+                continue  # an end past the exact cap, counted per minute
             if window is not None and now is not None and now - start < window:
                 if ends_with_run:
                     stopped_at_end += 1  # the logs end with the run: no sign of time passing
