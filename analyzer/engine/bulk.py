@@ -250,16 +250,21 @@ class _KnownRecords:
         self._seen: set[int] = set()
         self._bytes = 0
 
-    def of(self, context: tuple[Any, ...]) -> dict[tuple[bytes, int], Any]:
+    def of(self, context: tuple[Any, ...]) -> _KnownRecords:
+        """These decisions, for what a decision reads besides the record (emptied when
+        that changes)."""
         if context != self._context:
             self._context = context
             self._decided = {}
             self._seen = set()
             self._bytes = 0
-        return self._decided
+        return self
 
-    def keep(self, decided: dict[tuple[bytes, int], Any], key: tuple[bytes, int],
-             found: Any) -> None:
+    def get(self, key: tuple[bytes, int]) -> Any:
+        """The decision on ``key`` (the record and its tags), or :data:`_UNKNOWN`."""
+        return self._decided.get(key, _UNKNOWN)
+
+    def keep(self, key: tuple[bytes, int], found: Any) -> None:
         seen = self._seen
         marker = hash(key)
         if marker not in seen:
@@ -267,6 +272,7 @@ class _KnownRecords:
                 seen.clear()
             seen.add(marker)
             return
+        decided = self._decided
         if len(decided) >= _MAX_KNOWN or self._bytes > _MAX_KNOWN_BYTES:
             decided.clear()
             self._bytes = 0
@@ -305,7 +311,7 @@ class BulkMatcher:
         self._big_regions = 0
         self._pool_failed = False
 
-    def known_records(self, member: str, real_version: bool) -> dict[tuple[bytes, int], Any]:
+    def known_records(self, member: str, real_version: bool) -> _KnownRecords:
         """The distinct records already decided for this member (and what the decision
         reads besides the record: the member's emitter, whether its versions are real)."""
         emitter = self.matcher.member_emitters.get(member, "")
@@ -776,10 +782,10 @@ class ChunkPlanner:
         known = self.owner.known_records(self.member, self.real_version)
         distinct: list[_Distinct | None] = []
         for key, tag in zip(index, tags.tolist(), strict=True):
-            found = known.get((key, tag), _UNKNOWN)
+            found = known.get((key, tag))
             if found is _UNKNOWN:
                 found = self._decide(key, match_set, tag)
-                self.owner._known.keep(known, (key, tag), found)
+                known.keep((key, tag), found)
             distinct.append(found)
         self._distinct = distinct
         return codes
@@ -880,6 +886,7 @@ class ChunkPlanner:
     def _event(self, decoded: str) -> tuple[str, str] | None:
         kind = self.owner.context.facts.event_kind(decoded)
         return None if kind is None else (kind, event_label(decoded))
+
 
 class BulkPlan:
     """One chunk: ``positions`` are the candidate lines the record path must take (byte

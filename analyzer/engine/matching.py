@@ -331,6 +331,7 @@ class Folded:
     counts: Any
     first: Any
     last: Any
+    _by_group: dict[int, tuple[Any, Any]] | None = field(default=None, init=False, repr=False)
 
     @staticmethod
     def of(times: Any, groups: Any) -> Folded:
@@ -413,17 +414,28 @@ class Folded:
         reported, never hidden)."""
         import numpy as np
 
-        rows = np.flatnonzero((self.groups == group) & (self.last >= start)
-                              & (self.minutes != NO_MINUTE))
-        if not len(rows):
+        firsts, lasts = self._dated_rows().get(group, (None, None))
+        if lasts is None:
             return False
-        row = int(rows[np.argmin(self.minutes[rows])])
+        row = int(np.searchsorted(lasts, start, side="left"))  # the first minute reaching it
+        if row == len(lasts):
+            return False
         if budget is None:
             return True
-        first, last = float(self.first[row]), float(self.last[row])
+        first, last = float(firsts[row]), float(lasts[row])
         if first >= start:
             return first - start <= budget
         return last - start <= budget
+
+    def _dated_rows(self) -> dict[int, tuple[Any, Any]]:
+        """Group -> the first and last times of its dated rows, in minute order (so the last
+        times ascend): built once, then each start is one binary search."""
+        if self._by_group is None:
+            dated = self.minutes != NO_MINUTE
+            groups, firsts, lasts = self.groups[dated], self.first[dated], self.last[dated]
+            self._by_group = {int(group): (firsts[groups == group], lasts[groups == group])
+                              for group in set(groups.tolist())}
+        return self._by_group
 
     def span(self) -> Any:
         """The first and last time of every row (for a result's first and last seen)."""
