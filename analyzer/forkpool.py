@@ -11,7 +11,9 @@ Safety of the protocol:
 * a worker exits on end of file, so one left behind by a killed parent (the sandbox's wall
   clock) ends as soon as its parent's pipes close;
 * a worker that dies or raises makes :meth:`ForkPool.result` raise :class:`WorkerLost`; the
-  caller does the work itself, where the real exception (or the memory limit) shows.
+  caller does the work itself, where the real exception (or the memory limit) shows;
+* a task's data goes through the worker's shared memory slot when it fits: the slot is
+  written only when the worker's last result has been read, so the worker has done with it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
+import mmap
 import os
 import pickle
 import signal
@@ -29,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _HEADER = struct.Struct("!Q")
-_TASK_HEADER = struct.Struct("!QQ")
+_TASK_HEADER = struct.Struct("!QQB")
+_IN_PIPE = 0
+_IN_SLOT = 1
 _FAILED = b"\x00"
 _DONE = b"\x01"
 
@@ -47,6 +52,8 @@ class _Worker:
     """Read end of the result pipe."""
     busy: int | None = None
     """The ticket whose result is still to be read."""
+    slot: mmap.mmap | None = None
+    """Memory shared with the worker, where a task's data goes when it fits."""
 
 
 @dataclass
@@ -58,6 +65,10 @@ class ForkPool:
     work: Callable[[Any, bytes], Any]
     """(task, data) -> result; ``data`` travels as raw bytes, not pickled."""
     count: int
+    slot_bytes: int = 0
+    """Size of each worker's shared memory slot (0: none). Data that fits is copied there
+    and read back once, where a pipe costs two copies in the kernel, one to join the
+    parts and a switch per pipe buffer (4 MiB chunks: about 0.2 s of CPU per 200 MB)."""
     _workers: list[_Worker] = field(default_factory=list)
     _early: dict[int, Any] = field(default_factory=dict)
     _next: int = 0
@@ -76,6 +87,7 @@ class ForkPool:
         self._finalizer = weakref.finalize(self, _shutdown, self._workers, self._early)
 
     def _fork(self) -> _Worker:
+        slot = mmap.mmap(-1, self.slot_bytes) if self.slot_bytes else None
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         for pipe in (task_write, result_write):
@@ -88,13 +100,13 @@ class ForkPool:
                 # sibling's) pipe would keep that worker from ever seeing end of file.
                 _close_all_but((task_read, result_write))
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent answers Ctrl-C
-                _serve(self.work, task_read, result_write)
+                _serve(self.work, task_read, result_write, slot)
                 code = 0
             finally:
                 os._exit(code)
         os.close(task_read)
         os.close(result_write)
-        return _Worker(pid, task_write, result_read)
+        return _Worker(pid, task_write, result_read, slot=slot)
 
     def submit(self, task: Any, data: bytes = b"") -> int:
         ticket = self._next
@@ -104,9 +116,14 @@ class ForkPool:
             waiting = worker.busy  # read first: _read clears it
             self._early[waiting] = self._read(worker)
         payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        in_slot = worker.slot is not None and len(data) <= len(worker.slot)
+        if in_slot:
+            worker.slot[:len(data)] = data  # type: ignore[index]
+        header = _TASK_HEADER.pack(len(payload), len(data), _IN_SLOT if in_slot else _IN_PIPE)
         try:
-            write_all(worker.tasks, _TASK_HEADER.pack(len(payload), len(data)) + payload)
-            write_all(worker.tasks, data)
+            write_all(worker.tasks, header + payload)
+            if not in_slot:
+                write_all(worker.tasks, data)
         except OSError:
             self._early[ticket] = WorkerLost("the worker is gone")
         else:
@@ -153,6 +170,8 @@ def _shutdown(workers: list[_Worker], early: dict[int, Any]) -> None:
             os.close(worker.results)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(worker.pid, 0)
+        if worker.slot is not None:
+            worker.slot.close()
     workers.clear()
     early.clear()
 
@@ -184,14 +203,18 @@ def _max_fd() -> int:
         return 65536
 
 
-def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int) -> None:
+def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int,
+           slot: mmap.mmap | None = None) -> None:
     while True:
         try:
-            size, data_size = _TASK_HEADER.unpack(_read_exact(tasks, _TASK_HEADER.size))
+            size, data_size, where = _TASK_HEADER.unpack(_read_exact(tasks, _TASK_HEADER.size))
         except EOFError:
             return
         task = pickle.loads(_read_exact(tasks, size))
-        data = _read_exact(tasks, data_size)
+        if where == _IN_SLOT and slot is not None:
+            data = slot[:data_size]
+        else:
+            data = _read_exact(tasks, data_size)
         try:
             payload = pickle.dumps(work(task, data), protocol=pickle.HIGHEST_PROTOCOL)
             status = _DONE

@@ -36,6 +36,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -51,9 +52,10 @@ from analyzer.engine.matching import (
     group_key,
     handler_extension,
 )
+from analyzer.engine.regex import LiteralPresence
 from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
-from analyzer.parse.logscan import reads_as_header
+from analyzer.parse.logscan import CHUNK_BYTES, reads_as_header
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
 from analyzer.parse.waagent_log import (
@@ -76,6 +78,15 @@ _WORD_LEVEL_WINDOW = 160
 """Bytes that surely hold the 40 characters in which parse_header looks for ``  Info  ``."""
 _EVENT_FIELD = b"Event: name="
 _BOM_LINE = b"\n\xef\xbb\xbf"
+_MARKERS = (b"\r", b"\x00", _BOM_LINE, _EVENT_FIELD)
+_ODD_BYTE_MARKS = 0b0111
+_EVENT_FIELD_MARK = 0b1000
+
+
+@lru_cache(maxsize=1)
+def _chunk_markers() -> LiteralPresence:
+    return LiteralPresence(_MARKERS)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SAMPLE_HEAD = 4
@@ -412,7 +423,7 @@ class BulkMatcher:
             # A chunk is far below 2 GiB: its offsets, lines and codes fit 32 bits.
             return self._planned(pool_prefilter, task, region).resized(np.int32)
 
-        self._pool = ForkPool(work, workers)
+        self._pool = ForkPool(work, workers, slot_bytes=POOL_SLOT_BYTES)
         self._pool_prefilter = prefilter
         return self._pool
 
@@ -425,6 +436,9 @@ class BulkMatcher:
 
 POOL_MIN_REGION = 1 << 20
 """Chunks smaller than this are planned in this process: a small member never forks."""
+POOL_SLOT_BYTES = 2 * CHUNK_BYTES
+"""A chunk and the carry of a long record before it fit a worker's shared slot; a larger
+region goes through the pipe."""
 _PLAN_WORKERS: list[int] = []
 
 
@@ -683,8 +697,9 @@ class ChunkPlanner:
         self._distinct: list[_Distinct | None] = []
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
         # searched for them only when the chunk holds any.
-        self._odd_bytes = b"\r" in region or b"\x00" in region or _BOM_LINE in region
-        self._event_fields = _EVENT_FIELD in region
+        present = _chunk_markers().present(region)
+        self._odd_bytes = bool(present & _ODD_BYTE_MARKS)
+        self._event_fields = bool(present & _EVENT_FIELD_MARK)
 
     # -- planning ---------------------------------------------------------------------------
 

