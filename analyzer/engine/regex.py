@@ -200,10 +200,18 @@ class Prefilter:
         scan; the few non-literal alternatives still go through RE2)."""
         return self.tagged_lines(data, newlines)[0]
 
-    def tagged_lines(self, data: bytes, newlines: Any) -> tuple[Any, Any]:
+    def tagged_lines(self, data: bytes, newlines: Any, probe_density: bool = False
+                     ) -> tuple[Any, Any]:
         """:meth:`hit_lines`, and for each line the OR of the tags of the patterns whose
         literals it holds (``ALL_TAGS`` where that is not known): a line without a tag's
-        literal cannot match a pattern of that tag."""
+        literal cannot match a pattern of that tag.
+
+        ``probe_density``: when nearly every line of the chunk's first
+        :data:`DENSE_PROBE_LINES` holds a literal, every later non-empty line is returned
+        with ``ALL_TAGS`` unscanned. Each reported line costs a Python callback (about
+        0.5 µs); a log of repeated failures or an extension's own log reports nearly every
+        line, and the caller then learns no more from the scan than from taking them all.
+        A superset, as this method may return."""
         import numpy as np
 
         scanner = self._scanner() if len(data) >= COMPILED_SCAN_BYTES else None
@@ -211,8 +219,15 @@ class Prefilter:
             lines = np.unique(self._lines_by_search(self._regexp, data, newlines))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
         tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
-        ends, groups = scanner.line_ends(data)
-        np.bitwise_or.at(tags, np.searchsorted(newlines, ends, side="left"), scanner.tags[groups])
+        if probe_density and len(newlines) >= 4 * DENSE_PROBE_LINES:
+            cut = int(newlines[DENSE_PROBE_LINES - 1]) + 1
+            _tag_lines(scanner, memoryview(data)[:cut], 0, newlines, tags)
+            if np.count_nonzero(tags[:DENSE_PROBE_LINES]) >= DENSE_SHARE * DENSE_PROBE_LINES:
+                _tag_every_line(tags, newlines, len(data), DENSE_PROBE_LINES)
+            else:
+                _tag_lines(scanner, memoryview(data)[cut:], cut, newlines, tags)
+        else:
+            _tag_lines(scanner, data, 0, newlines, tags)
         if self.residual is not None:
             tags[self._lines_by_search(self.residual, data, newlines)] |= self.residual_tags
         lines = np.flatnonzero(tags)
@@ -238,6 +253,33 @@ class Prefilter:
             end = data.find(b"\n", start)
             position = end + 1 if end >= 0 else size
         return np.searchsorted(newlines, np.asarray(found, dtype=np.int64), side="right")
+
+
+DENSE_PROBE_LINES = 2048
+"""Lines scanned before :meth:`Prefilter.tagged_lines` may take a dense chunk whole."""
+DENSE_SHARE = 0.9
+"""Share of the probe's lines that must hold a literal for the chunk to count as dense."""
+
+
+def _tag_lines(scanner: LiteralScanner, data: Any, offset: int, newlines: Any,
+               tags: Any) -> None:
+    """ORs into ``tags`` the tags of the lines ``scanner`` reports in ``data``, which
+    starts at byte ``offset`` of the chunk whose newlines are ``newlines``."""
+    import numpy as np
+
+    ends, groups = scanner.line_ends(data)
+    np.bitwise_or.at(tags, np.searchsorted(newlines, ends + offset, side="left"),
+                     scanner.tags[groups])
+
+
+def _tag_every_line(tags: Any, newlines: Any, size: int, first: int) -> None:
+    """``ALL_TAGS`` for every non-empty line from line ``first`` on (an empty line holds
+    no literal, and the chunk's end after a last newline is no line)."""
+    import numpy as np
+
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.append(newlines, size)
+    tags[first:] = np.where(ends[first:] > starts[first:], ALL_TAGS, 0)
 
 
 UNICODE_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")

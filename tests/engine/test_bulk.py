@@ -17,7 +17,9 @@ import tarfile
 from array import array
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -457,3 +459,50 @@ def test_the_report_says_when_de_duplication_stopped_remembering(
     assert "WAA-NET-001" in exact[0]
     assert all(capped[0][rule] >= count for rule, count in exact[0].items())
     assert capped[0]["WAA-NET-001"] == exact[0]["WAA-NET-001"] + 20
+
+
+@pytest.mark.parametrize("mix", bench.MIXES)
+def test_chunks_taken_whole_as_dense_answer_alike(mix: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dense chunk's lines past the probe are all candidates, unscanned (every tag): a
+    superset, which must change nothing a user sees. Here every chunk of 64 lines or more
+    counts as dense (share 0, probe of 16 lines), and the record path is the reference."""
+    from analyzer.engine import regex
+
+    taken_whole: list[int] = []
+    every_line = regex._tag_every_line
+
+    def counting(tags: Any, newlines: Any, size: int, first: int) -> None:
+        taken_whole.append(len(newlines))
+        every_line(tags, newlines, size, first)
+
+    monkeypatch.setattr(regex, "DENSE_PROBE_LINES", 16)
+    monkeypatch.setattr(regex, "DENSE_SHARE", 0.0)
+    monkeypatch.setattr(regex, "_tag_every_line", counting)
+    _same(_mix_bundle(tmp_path, mix), monkeypatch)
+    assert taken_whole, "some chunk was taken whole"
+
+
+def test_dense_chunks_keep_every_scanned_line_and_skip_empty_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the probe, every non-empty line comes back with every tag; the probe's lines keep
+    their scanned tags; the end after a last newline is no line."""
+    from analyzer.engine import regex
+    from analyzer.engine.matching import RecordMatcher
+
+    monkeypatch.setattr(regex, "DENSE_PROBE_LINES", 4)
+    prefilter = RecordMatcher(_PACK.rules).prefilter("waagent_log")
+    assert prefilter is not None
+    failing = _g4_line(1, "[HTTP Failed] GET http://x/ -- IOError timed out")
+    data = failing * 4 + b"\n" + _g4_line(2, "nothing to see") + failing * 12
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    sparse_lines, sparse_tags = prefilter.tagged_lines(data, newlines)
+    lines, tags = prefilter.tagged_lines(data, newlines, probe_density=True)
+    assert set(sparse_lines) < set(lines)
+    assert 4 not in lines.tolist(), "the empty line"
+    assert len(newlines) not in lines.tolist(), "the end after the last newline"
+    assert 5 in lines.tolist(), "the line without a literal, past the probe"
+    by_line = dict(zip(lines.tolist(), tags.tolist(), strict=True))
+    for line, tag in zip(sparse_lines.tolist(), sparse_tags.tolist(), strict=True):
+        assert by_line[line] & tag == tag
+    assert all(by_line[line] == regex.ALL_TAGS for line in lines.tolist() if line > 4)
