@@ -414,18 +414,23 @@ class Folded:
         reported, never hidden)."""
         import numpy as np
 
+        return bool(self.resolves_each(group, np.asarray([start]), budget)[0])
+
+    def resolves_each(self, group: int, starts: Any, budget: float | None) -> Any:
+        """:meth:`resolves` for each of ``starts`` (a numpy array) of one group."""
+        import numpy as np
+
         firsts, lasts = self._dated_rows().get(group, (None, None))
         if lasts is None:
-            return False
-        row = int(np.searchsorted(lasts, start, side="left"))  # the first minute reaching it
-        if row == len(lasts):
-            return False
+            return np.zeros(len(starts), dtype=bool)
+        rows = np.searchsorted(lasts, starts, side="left")  # the first minute reaching each
+        inside = rows < len(lasts)
         if budget is None:
-            return True
-        first, last = float(firsts[row]), float(lasts[row])
-        if first >= start:
-            return first - start <= budget
-        return last - start <= budget
+            return inside
+        rows = np.minimum(rows, len(lasts) - 1)
+        firsts, lasts = firsts[rows], lasts[rows]
+        gaps = np.where(firsts >= starts, firsts - starts, lasts - starts)
+        return inside & (gaps <= budget)
 
     def _dated_rows(self) -> dict[int, tuple[Any, Any]]:
         """Group -> the first and last times of its dated rows, in minute order (so the last
@@ -671,9 +676,9 @@ class SequenceStore:
             for index in [index for index in kept if index >= room]:
                 del kept[index]
 
-    def ends_by_group(self) -> dict[int, list[float]]:
-        """Group -> the times of its ends, ascending (sorted in numpy: a success marker
-        can have hundreds of thousands of ends)."""
+    def ends_by_group(self) -> dict[int, Any]:
+        """Group -> the times of its ends, ascending, as a numpy array (sorted in numpy: a
+        success marker can have hundreds of thousands of ends)."""
         import numpy as np
 
         if not self.end_times:
@@ -683,7 +688,7 @@ class SequenceStore:
         order = np.lexsort((times, groups))
         groups, times = groups[order], times[order]
         cuts = np.flatnonzero(np.diff(groups)) + 1
-        return {int(part_groups[0]): part_times.tolist() for part_groups, part_times
+        return {int(part_groups[0]): part_times for part_groups, part_times
                 in zip(np.split(groups, cuts), np.split(times, cuts), strict=True)}
 
 

@@ -205,3 +205,39 @@ def test_sequence_ends_past_the_cap_fold_and_guard_stores_never() -> None:
     parent.merge(pickle.loads(pickle.dumps(store)))
     assert parent.sequences[guard].folded_ends is None
     assert parent.sequences[("WAA-GS-001", "unrecovered")].folded_ends.total == 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 900), st.integers(0, 3)), max_size=50),
+       st.lists(st.tuples(st.integers(0, 900), st.integers(0, 3)), max_size=40),
+       st.lists(st.tuples(st.integers(0, 900), st.integers(0, 3)), max_size=40),
+       st.sampled_from([None, 60, 300, 3600]))
+def test_starts_resolved_all_at_once_as_one_by_one(
+        starts: list[tuple[int, int]], ends: list[tuple[int, int]],
+        folded_ends: list[tuple[int, int]], budget: int | None) -> None:
+    """The sequence check resolves every start of a group with one array search: each
+    answer is the one a start on its own gets from its group's first end at or after it
+    (within the budget), or from the ends folded per minute past the exact cap."""
+    from analyzer.engine.checks.sequence import _resolved
+
+    start_times = np.asarray([BASE + t for t, _ in starts], dtype=np.float64)
+    start_groups = np.asarray([g for _, g in starts], dtype=np.int32)
+    wanted = np.asarray([t % 7 != 3 for t, _ in starts], dtype=bool)  # some already explained
+    by_group: dict[int, list[float]] = {}
+    for t, g in sorted(ends):
+        by_group.setdefault(g, []).append(BASE + t + 0.25)
+    arrays = {g: np.asarray(times) for g, times in by_group.items()}
+    folded = (Folded.of(np.asarray([BASE + t + 0.5 for t, _ in folded_ends]),
+                        np.asarray([g for _, g in folded_ends], dtype=np.int32))
+              if folded_ends else None)
+    got = _resolved(start_times, start_groups, wanted, arrays, folded, budget)
+    for index, (begin, group) in enumerate(zip(start_times.tolist(), start_groups.tolist(),
+                                               strict=True)):
+        if not wanted[index]:
+            assert not got[index]
+            continue
+        later = [t for t in by_group.get(group, []) if t >= begin]
+        expected = bool(later) and (budget is None or later[0] - begin <= budget)
+        if folded is not None and not expected:
+            expected = folded.resolves(group, begin, budget)
+        assert got[index] == expected, (index, begin, group)

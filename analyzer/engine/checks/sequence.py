@@ -16,9 +16,10 @@ shows. A later record elsewhere (the agent's heartbeat half an hour on) does sho
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+import numpy as np
 
 from analyzer.engine.checks.base import (
     FILTER_KEYS,
@@ -35,7 +36,7 @@ from analyzer.engine.checks.base import (
     window_seconds,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import Hit, LogQuery
+from analyzer.engine.matching import Folded, Hit, LogQuery
 from analyzer.engine.model import Check, Guard, Location, RecordFilter
 
 GUARD = "#guard"
@@ -109,33 +110,22 @@ class SequenceKind:
         collected, collected_source = context.tables.collection_time()
         now = collected.timestamp() if collected is not None else None
         sampled = store.sampled()
-        latest_start = max(store.start_times)
+        starts = np.frombuffer(store.start_times, dtype=np.float64)[:store.starts]
+        groups = np.frombuffer(store.start_groups, dtype=np.int32)[:store.starts]
         ends_with_run = (collected_source == "newest_line" and now is not None
-                         and now - latest_start <= ENDS_WITH_IT)
-        unresolved: list[int] = []
-        running: list[int] = []
-        explained = 0
+                         and now - float(starts.max()) <= ENDS_WITH_IT)
+        left = ~_explained(starts, groups, check.guard, guards)
+        explained = int(np.count_nonzero(~left))
+        left &= ~_resolved(starts, groups, left, ends, folded, window)
+        in_budget = (left & (now - starts < window) if window is not None and now is not None
+                     else np.zeros(len(starts), dtype=bool))
         stopped_at_end = 0
-        for index in range(store.starts):
-            start = store.start_times[index]
-            group = store.start_groups[index]
-            if check.guard is not None and preceded(start, group, check.guard, guards):
-                explained += 1
-                continue
-            times = ends.get(group, [])
-            position = bisect.bisect_left(times, start)
-            if position < len(times) and (window is None or times[position] - start <= window):
-                continue
-            if folded is not None and folded.resolves(group, start, window):
-                continue  # an end past the exact cap, counted per minute
-            if window is not None and now is not None and now - start < window:
-                if ends_with_run:
-                    stopped_at_end += 1  # the logs end with the run: no sign of time passing
-                    unresolved.append(index)
-                else:
-                    running.append(index)  # no end yet, but the budget had not run out
-            else:
-                unresolved.append(index)
+        if ends_with_run:
+            # the logs end with the run: no sign of time passing
+            stopped_at_end = int(np.count_nonzero(in_budget))
+            in_budget[:] = False
+        running: list[int] = np.flatnonzero(in_budget).tolist()  # no end yet, budget left
+        unresolved: list[int] = np.flatnonzero(left & ~in_budget).tolist()
         notes = (f" (only the first {store.starts} starts were kept; "
                  f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
         if explained:
@@ -148,7 +138,7 @@ class SequenceKind:
             in_progress = hits_result(
                 check.name,
                 [sampled[i] for i in running if i in sampled],
-                [store.start_times[i] for i in running],
+                starts[running].tolist(),
                 f"{len(running)} of {store.starts} starts had no end yet, but their budget of "
                 f"{format_duration(window or 0)} had not elapsed at collection "
                 f"({short(collected)}): in progress",
@@ -165,14 +155,14 @@ class SequenceKind:
             )
             result.in_progress = in_progress
             return result
-        hits: list[Hit] = [sampled[i] for i in unresolved if i in sampled]
+        hits: list[Hit] = [sampled[i] for i in sorted(sampled.keys() & set(unresolved))]
         elapsed = (f"; the budget had elapsed before collection ({short(collected)})"
                    if window is not None and collected is not None
                    and stopped_at_end < len(unresolved) else "")
         result = hits_result(
             check.name,
             hits,
-            [store.start_times[i] for i in unresolved],
+            starts[unresolved].tolist(),
             f"{len(unresolved)} of {store.starts} starts had no end {budget}{elapsed}{notes}",
             check.pattern,
             last_first=True,
@@ -181,8 +171,44 @@ class SequenceKind:
             # What the unresolved starts are grouped by (an extension, a run) names the
             # finding even when the start record's text does not: ``{extension}``.
             names = {index: name for name, index in store.group_names.items()}
-            latest = max(unresolved, key=lambda i: store.start_times[i])
+            latest = unresolved[int(np.argmax(starts[unresolved]))]  # the first of the latest
             result.captures.setdefault(check.group_by, names.get(store.start_groups[latest], ""))
         result.in_progress = in_progress
         return result
 
+
+
+def _explained(starts: Any, groups: Any, guard: Guard | None,
+               guards: list[tuple[float, int]]) -> Any:
+    """Starts with a guard record just before them (one binary search each: guards are
+    few, and the check keeps every start's own time and group for them)."""
+    if guard is None:
+        return np.zeros(len(starts), dtype=bool)
+    return np.fromiter((preceded(start, group, guard, guards) for start, group
+                        in zip(starts.tolist(), groups.tolist(), strict=True)),
+                       dtype=bool, count=len(starts))
+
+
+def _resolved(starts: Any, groups: Any, wanted: Any, ends: dict[int, Any],
+              folded: Folded | None, window: float | None) -> Any:
+    """Which ``wanted`` starts an end of their group follows within ``window`` (None: at
+    any later time): the group's first end at or after the start, one array search per
+    group; past the exact cap, an end counted per minute (:meth:`Folded.resolves_each`)."""
+    resolved = np.zeros(len(starts), dtype=bool)
+    index = np.flatnonzero(wanted)
+    by_group = index[np.argsort(groups[index], kind="stable")]
+    cuts = np.flatnonzero(np.diff(groups[by_group])) + 1
+    for index in np.split(by_group, cuts) if len(by_group) else []:
+        group = int(groups[index[0]])
+        times = starts[index]
+        found = np.zeros(len(index), dtype=bool)
+        ends_of_group = ends.get(group)
+        if ends_of_group is not None and len(ends_of_group):
+            position = np.searchsorted(ends_of_group, times, side="left")
+            inside = position < len(ends_of_group)
+            gaps = ends_of_group[np.minimum(position, len(ends_of_group) - 1)] - times
+            found = inside & (gaps <= window) if window is not None else inside
+        if folded is not None and not found.all():
+            found |= folded.resolves_each(group, times, window)
+        resolved[index] = found
+    return resolved
