@@ -52,7 +52,7 @@ from analyzer.engine.matching import (
     group_key,
     handler_extension,
 )
-from analyzer.engine.regex import LiteralPresence
+from analyzer.engine.regex import LiteralPresence, unique_sorted
 from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
 from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
 from analyzer.parse.logscan import CHUNK_BYTES, reads_as_header
@@ -579,7 +579,7 @@ class _MultiLine:
             return None
         which = np.searchsorted(heads, lines, side="right") - 1
         which = np.where(wanted & (which >= 0), which, -1)
-        chosen = np.unique(which[which >= 0])
+        chosen = unique_sorted(which[which >= 0])
         if not len(chosen):
             return None
         head_lines = heads[chosen]

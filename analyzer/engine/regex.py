@@ -216,7 +216,7 @@ class Prefilter:
 
         scanner = self._scanner() if len(data) >= COMPILED_SCAN_BYTES else None
         if scanner is None:
-            lines = np.unique(self._lines_by_search(self._regexp, data, newlines))
+            lines = unique_sorted(self._lines_by_search(self._regexp, data, newlines))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
         tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
         if probe_density and len(newlines) >= 4 * DENSE_PROBE_LINES:
@@ -280,6 +280,17 @@ def _tag_every_line(tags: Any, newlines: Any, size: int, first: int) -> None:
     starts = np.concatenate(([0], newlines + 1))
     ends = np.append(newlines, size)
     tags[first:] = np.where(ends[first:] > starts[first:], ALL_TAGS, 0)
+
+
+def unique_sorted(values: Any) -> Any:
+    """The distinct values of an integer array, ascending: ``numpy.unique`` without its
+    first call's import of ``numpy.ma`` (9 ms of every run's start, numpy 2.4)."""
+    import numpy as np
+
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
 UNICODE_FOLDS = (b"\xe2\x84\xaa", b"\xc5\xbf")

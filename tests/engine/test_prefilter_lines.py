@@ -24,6 +24,7 @@ from analyzer.engine.regex import (
     compile_prefilter,
     literal_scanner,
     required_literals,
+    unique_sorted,
 )
 from analyzer.parse.log_facts import FACT_PATTERNS, TIMELINE_PATTERNS
 
@@ -219,3 +220,9 @@ def test_literal_presence_without_hyperscan(monkeypatch: pytest.MonkeyPatch) -> 
     assert plain._database is None
     assert plain.present(b"x\r\nEvent: name=y\n") == 0b1001
     assert plain.present(b"x\n\xef\xbb\xbfy") == 0b0100
+
+
+@given(st.lists(st.integers(-5, 50), max_size=60))
+def test_unique_sorted_is_numpy_unique(values: list[int]) -> None:
+    array = np.asarray(values, dtype=np.int64)
+    assert unique_sorted(array).tolist() == np.unique(array).tolist()
