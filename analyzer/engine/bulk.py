@@ -263,6 +263,7 @@ class _KnownRecords:
         self._decided: dict[tuple[bytes, int], Any] = {}
         self._seen: set[int] = set()
         self._bytes = 0
+        self._asked = self._found = self._resting = 0
 
     def of(self, context: tuple[Any, ...]) -> _KnownRecords:
         """These decisions, for what a decision reads besides the record (emptied when
@@ -272,7 +273,28 @@ class _KnownRecords:
             self._decided = {}
             self._seen = set()
             self._bytes = 0
+            self._asked = self._found = self._resting = 0
         return self
+
+    def worthwhile(self) -> bool:
+        """Whether to look records up and keep them. A verbose log's distinct records
+        almost never come back (of 128,533 in the standard mix, 200 did), and the look-up
+        and first-sighting hash then cost about 0.5 µs each for nothing: after
+        :data:`_TRIAL_RECORDS` records of a member with under 1% found again, the next
+        :data:`_REST_RECORDS` are decided without (then it is tried again)."""
+        return self._resting <= 0
+
+    def tally(self, asked: int, found: int) -> None:
+        self._asked += asked
+        self._found += found
+        if self._asked >= _TRIAL_RECORDS:
+            if self._found * 100 < self._asked:
+                self._resting = _REST_RECORDS
+            self._asked = self._found = 0
+
+    def passed(self, records: int) -> None:
+        """``records`` decided without looking up or keeping them."""
+        self._resting -= records
 
     def get(self, key: tuple[bytes, int]) -> Any:
         """The decision on ``key`` (the record and its tags), or :data:`_UNKNOWN`."""
@@ -295,6 +317,8 @@ class _KnownRecords:
 
 
 _MAX_SEEN = 1 << 17
+_TRIAL_RECORDS = 16_384
+_REST_RECORDS = 65_536
 _MAX_KNOWN = 16_384
 _MAX_KNOWN_BYTES = 8 << 20
 
@@ -820,12 +844,22 @@ class ChunkPlanner:
         match_set = self.owner.match_set
         known = self.owner.known_records(self.member, self.real_version)
         distinct: list[_Distinct | None] = []
+        if not known.worthwhile():
+            for key, tag in zip(index, tags.tolist(), strict=True):
+                distinct.append(self._decide(key, match_set, tag))
+            known.passed(len(distinct))
+            self._distinct = distinct
+            return codes
+        found_again = 0
         for key, tag in zip(index, tags.tolist(), strict=True):
             found = known.get((key, tag))
             if found is _UNKNOWN:
                 found = self._decide(key, match_set, tag)
                 known.keep((key, tag), found)
+            else:
+                found_again += 1
             distinct.append(found)
+        known.tally(len(distinct), found_again)
         self._distinct = distinct
         return codes
 
@@ -850,20 +884,18 @@ class ChunkPlanner:
                 return None  # bytes the line decoder drops or alters: the record path
         if self._event_fields and _EVENT_FIELD in message:
             return None
-        owner = self.owner
-        decoded = message.decode("utf-8", "surrogateescape")
         queries: list[tuple[LogQuery, str]] = []
         if tags & QUERY_TAG:
-            routes = owner.routes(tuple(match_set(message)), level, thread, prefix)
+            routes = self.owner.routes(tuple(match_set(message)), level, thread, prefix)
             if routes is None:
                 return None
             fixed, per_message = routes
             queries = fixed if not per_message else [*fixed, *self._per_message(
-                per_message, decoded, (level, thread, prefix))]
+                per_message, _decoded(message), (level, thread, prefix))]
         # A record holds agent facts only where one of the fact patterns' literals stands.
         return _Distinct(queries, message,
-                         self._fact_parts(message, prefix, decoded) if tags & FACT_TAG else None,
-                         self._event(decoded) if tags & EVENT_TAG else None)
+                         self._fact_parts(message, prefix) if tags & FACT_TAG else None,
+                         self._event(_decoded(message)) if tags & EVENT_TAG else None)
 
     def _per_message(self, candidates: list[LogQuery], decoded: str,
                      head: tuple[bytes, bytes, bytes]) -> list[tuple[LogQuery, str]]:
@@ -912,10 +944,11 @@ class ChunkPlanner:
         if captures is not None:
             taken.append((query, group_key(query, view, captures)))  # type: ignore[arg-type]
 
-    def _fact_parts(self, message: bytes, prefix: bytes, decoded: str
+    def _fact_parts(self, message: bytes, prefix: bytes
                     ) -> tuple[dict[str, str], str, str, str] | None:
         if self.owner.kind != "waagent_log" or not may_hold_facts_bytes(message):
             return None
+        decoded = _decoded(message)
         fields = version_fields(decoded)
         extension, version = split_extension_prefix(prefix.decode("utf-8", "surrogateescape"))
         if not fields and not (extension and b"Target handler state" in message):
@@ -1100,6 +1133,12 @@ class BulkPlan:
         self.owner.context.drop_events(int(events[inverse].sum()))
         self._facts = np.concatenate((facts[:done], segment[with_facts[inverse]]))
         self._row_by_row = {code: (found, None) for code, (found, _) in row_by_row.items()}
+
+
+def _decoded(message: bytes) -> str:
+    """A message's text (decoded only for what reads it as text: most records that match
+    only queries of fixed routes never are)."""
+    return message.decode("utf-8", "surrogateescape")
 
 
 def may_hold_facts_bytes(message: bytes) -> bool:

@@ -506,3 +506,23 @@ def test_dense_chunks_keep_every_scanned_line_and_skip_empty_ones(
     for line, tag in zip(sparse_lines.tolist(), sparse_tags.tolist(), strict=True):
         assert by_line[line] & tag == tag
     assert all(by_line[line] == regex.ALL_TAGS for line in lines.tolist() if line > 4)
+
+
+def test_kept_decisions_rest_while_records_never_come_back() -> None:
+    """Looking records up pays only where they repeat: after a trial in which under 1% came
+    back, the next records are decided without it, then the trial starts again; a member
+    whose records repeat keeps looking them up."""
+    from analyzer.engine import bulk
+
+    known = bulk._KnownRecords().of(("waagent_log", "a", True, ""))
+    known.tally(bulk._TRIAL_RECORDS, bulk._TRIAL_RECORDS // 100 - 1)
+    assert not known.worthwhile()
+    known.passed(bulk._REST_RECORDS - 1)
+    assert not known.worthwhile()
+    known.passed(1)
+    assert known.worthwhile()
+    known.tally(bulk._TRIAL_RECORDS, -(-bulk._TRIAL_RECORDS // 100))  # 1%: worth it
+    assert known.worthwhile()
+    known.tally(bulk._TRIAL_RECORDS, 0)
+    assert not known.worthwhile()
+    assert known.of(("waagent_log", "b", True, "")).worthwhile(), "another member: a new trial"
