@@ -346,7 +346,6 @@ class BulkMatcher:
         capture (:meth:`ChunkPlanner._per_message`)."""
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
-        self._big_regions = 0
         self._pool_failed = False
 
     def known_records(self, member: str, real_version: bool) -> _KnownRecords:
@@ -433,17 +432,18 @@ class BulkMatcher:
         return self._pool.count if self._pool is not None else 0
 
     def _pool_for(self, prefilter: Any, size: int) -> ForkPool | None:
-        """Workers once the logs of this kind prove large: the first chunk of 1 MiB or more
-        is planned here (which also loads the scan database the workers then inherit), every
-        later large chunk of the kind, whatever its member, by them."""
+        """Workers once the logs of this kind prove large: from the first chunk of 1 MiB or
+        more, every large chunk of the kind, whatever its member, is planned by them."""
         if self._pool is not None:
             return self._pool if prefilter is self._pool_prefilter else None
         workers = plan_workers()
         if workers < 1 or size < POOL_MIN_REGION or self._pool_failed:
             return None
-        self._big_regions += 1
-        if self._big_regions < 2:
-            return None
+        # What every plan needs is loaded here first, so the workers inherit it instead of
+        # each loading its own: the scan database and the marker scan.
+        if getattr(prefilter, "_scanner", None) is not None:
+            prefilter._scanner()
+        _chunk_markers()
         pool_prefilter = prefilter
 
         def work(task: tuple[Any, ...], region: bytes) -> Planned:
