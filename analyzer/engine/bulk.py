@@ -777,8 +777,10 @@ class ChunkPlanner:
         ends = bounds[lines + 1]
         window = padded[starts]
         g4 = _shaped(window, _G4_STAMP)
-        dash = (_shaped(window, _DASH_STAMP) if local_zone() is UTC
-                else np.zeros(len(lines), dtype=bool))
+        dash = np.zeros(len(lines), dtype=bool)
+        if local_zone() is UTC:
+            not_g4 = np.flatnonzero(~g4)  # the dash layout, on the rows left
+            dash[not_g4] = _shaped(window[not_g4], _DASH_STAMP)
         shaped = (g4 | dash) & (ends - starts <= max_line_bytes)
         if first_line_cut:
             shaped &= starts != 0
@@ -822,8 +824,10 @@ class ChunkPlanner:
         next_starts = ends + 1
         inside = next_starts < size
         ahead = padded[np.minimum(next_starts, size)]
-        opens = ((_shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT))
-                 | _shaped(ahead, _DASH_SPACE_START) | _shaped(ahead, _SLASH_SPACE_START))
+        opens = _shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT)
+        others = np.flatnonzero(~opens)  # the other layouts, on the few rows left
+        opens[others] = (_shaped(ahead[others], _DASH_SPACE_START)
+                         | _shaped(ahead[others], _SLASH_SPACE_START))
         unsure = np.flatnonzero(inside & ~opens & _may_open(ahead))
         if len(unsure):
             opens[unsure] = [_opens_record(self.region, at, self._max_line_bytes)
