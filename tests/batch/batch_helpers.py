@@ -114,9 +114,12 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def slow_log_bomb(path: Path, megabytes: int = 300) -> Path:
+def slow_log_bomb(path: Path, megabytes: int = 1000) -> Path:
     """A small tar.gz whose waagent.log expands to ``megabytes`` of lines every rule prefilter
-    hits: analysing it takes many seconds of CPU (with the bomb ratio check relaxed)."""
+    hits: analysing it takes many seconds of CPU (with the bomb ratio check relaxed).
+
+    The analyser reads such lines at well over 100 MB/s, so the default keeps a margin of three
+    or more above the few-second limits the timeout tests set."""
     lines = [f"{_iso(BASE + timedelta(seconds=i))} {WIRE_FAILURE}" for i in range(120)]
     block = ("\n".join(lines) + "\n").encode()
     return stream_tgz(path, "var/log/waagent.log", block, megabytes * 1024 * 1024 // len(block))

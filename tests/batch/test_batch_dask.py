@@ -81,7 +81,7 @@ def test_dask_timeout_is_a_row(tmp_path: Path, scheduler: str) -> None:
     from batch_helpers import slow_log_bomb
 
     inputs = _mixed_fleet(tmp_path / "fleet")
-    bomb = slow_log_bomb(tmp_path / "fleet" / "slow.tgz", megabytes=300)
+    bomb = slow_log_bomb(tmp_path / "fleet" / "slow.tgz")
     limits = FAST.with_overrides(wall_seconds=3.0, ratio_limit=10**9,
                                  max_member_bytes=1 << 30, max_total_bytes=4 << 30)
     out = tmp_path / "dask"

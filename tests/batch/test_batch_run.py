@@ -115,7 +115,7 @@ def test_memory_bomb_fails_alone(fleet: Path, tmp_path: Path) -> None:
 ])
 def test_slow_bomb_times_out_alone(fleet: Path, tmp_path: Path, wall: float, cpu: int,
                                    reason: str) -> None:
-    bomb = slow_log_bomb(fleet / "slow.tgz", megabytes=300)
+    bomb = slow_log_bomb(fleet / "slow.tgz")
     limits = FAST.with_overrides(wall_seconds=wall, worker_cpu_seconds=cpu, ratio_limit=10**9,
                                  max_member_bytes=1 << 30, max_total_bytes=4 << 30)
     out = tmp_path / "results"
