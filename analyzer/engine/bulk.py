@@ -344,6 +344,13 @@ class BulkMatcher:
         self.decisions: dict[tuple[Any, ...], tuple[bool, str]] = {}
         """(query, header, extension, member) -> (taken, group) of a query that reads no
         capture (:meth:`ChunkPlanner._per_message`)."""
+        self.per_message_lists: dict[tuple[Any, ...], tuple[list[LogQuery], Any]] = {}
+        """(id of a route's message-reading queries, header, extension, member) -> (those
+        queries, what they take), for routes whose queries read nothing of the message but
+        the extension (:meth:`reads_extension_only`); the queries are kept to tell a reused
+        id apart."""
+        self._extension_only: dict[int, tuple[list[LogQuery], bool]] = {}
+        self._joined: dict[tuple[int, int], tuple[Any, Any, list[Any]]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -353,6 +360,28 @@ class BulkMatcher:
         reads besides the record: the member's emitter, whether its versions are real)."""
         emitter = self.matcher.member_emitters.get(member, "")
         return self._known.of((self.kind, member, real_version, emitter))
+
+    def reads_extension_only(self, candidates: list[LogQuery]) -> bool:
+        """No query of the list has ``exclude`` or a capture group: what it takes depends on
+        the record's header, extension and member alone."""
+        known = self._extension_only.get(id(candidates))
+        if known is None or known[0] is not candidates:
+            if len(self._extension_only) > _MAX_ROUTES:
+                self._extension_only.clear()
+            known = self._extension_only[id(candidates)] = (candidates, not any(
+                query.excluders or query.has_captures for query in candidates))
+        return known[1]
+
+    def joined(self, fixed: list[Any], taken: list[Any]) -> list[Any]:
+        """``fixed + taken``, the same list object for the same two lists: records routed
+        alike then share one query list (:meth:`Planned.of` expands each list once)."""
+        key = (id(fixed), id(taken))
+        found = self._joined.get(key)
+        if found is None or found[0] is not fixed or found[1] is not taken:
+            if len(self._joined) > _MAX_ROUTES:
+                self._joined.clear()
+            found = self._joined[key] = (fixed, taken, [*fixed, *taken])
+        return found[2]
 
     def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes
                ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
@@ -894,8 +923,12 @@ class ChunkPlanner:
             if routes is None:
                 return None
             fixed, per_message = routes
-            queries = fixed if not per_message else [*fixed, *self._per_message(
-                per_message, _decoded(message), (level, thread, prefix))]
+            if per_message:
+                taken = self._per_message(per_message, _decoded(message), (level, thread, prefix))
+                queries = (self.owner.joined(fixed, taken)
+                           if self.owner.reads_extension_only(per_message) else [*fixed, *taken])
+            else:
+                queries = fixed
         # A record holds agent facts only where one of the fact patterns' literals stands.
         return _Distinct(queries, message,
                          self._fact_parts(message, prefix) if tags & FACT_TAG else None,
@@ -911,10 +944,18 @@ class ChunkPlanner:
         text = redact_text(decoded)
         view = _view(head, text, self.member)
         extension: str | None = None
-        decisions = self.owner.decisions
+        owner = self.owner
+        if owner.reads_extension_only(candidates):
+            # Every answer is kept per (query, header, extension, member): so is the list.
+            extension = extension_of(view)  # type: ignore[arg-type]
+            key = (id(candidates), head, extension, self.member)
+            kept = owner.per_message_lists.get(key)
+            if kept is not None and kept[0] is candidates:
+                return kept[1]
+        decisions = owner.decisions
         taken: list[tuple[LogQuery, str]] = []
         for query in candidates:
-            if any(x.search(text) is not None for x in query.excluders):
+            if query.excluders and any(x.search(text) is not None for x in query.excluders):
                 continue
             if query.has_captures:  # its group may be a capture: decided on this message
                 if query.accepts(view):  # type: ignore[arg-type]
@@ -930,6 +971,11 @@ class ChunkPlanner:
                 decided = decisions[key] = self._decided(query, view)
             if decided[0]:
                 taken.append((query, decided[1]))
+        if owner.reads_extension_only(candidates):
+            lists = owner.per_message_lists
+            if len(lists) > _MAX_ROUTES:
+                lists.clear()
+            lists[(id(candidates), head, extension, self.member)] = (candidates, taken)
         return taken
 
     @staticmethod
