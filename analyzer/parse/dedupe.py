@@ -27,6 +27,8 @@ _MESSAGE_MULTIPLIER = 0x9E3779B97F4A7C15
 _TIME_MULTIPLIER = 0xBF58476D1CE4E5B9
 _KIND_MULTIPLIER = 0x94D049BB133111EB
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MERGED_KEYS = 1 << 19
+"""Earlier members' keys are merged into one sorted array up to this many (4 MiB)."""
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -77,8 +79,8 @@ class FirstSighting:
         member count)."""
         self._earlier: list[Any] = []
         """Sorted numpy arrays of the keys of earlier members, each at least twice the size
-        of the next (merging all of them at every member would sort everything read so far
-        again and again)."""
+        of the next up to :data:`MERGED_KEYS` (merging all of them at every member would sort
+        everything read so far again and again)."""
 
     def _kind_hash(self, source_kind: str) -> int:
         return hash(source_kind) if self.per_kind else 0
@@ -146,8 +148,11 @@ class FirstSighting:
             self._current = array("q")  # freed before the merges below, not after
             earlier = self._earlier
             # A member no larger than the one before joins it: at most log2(members) arrays
-            # to search, and each key is merged again only when its array doubles.
-            while earlier and len(earlier[-1]) <= 2 * len(keys):
+            # to search, and each key is merged again only when its array doubles. Arrays
+            # past MERGED_KEYS stay apart (about 2 * max_keys / MERGED_KEYS of them): merging
+            # two of 2 million keys took 70 MB of temporaries, the reader's peak.
+            while (earlier and len(earlier[-1]) <= 2 * len(keys)
+                   and len(earlier[-1]) + len(keys) <= MERGED_KEYS):
                 keys = _merged(earlier.pop(), keys)
             earlier.append(keys)
         self._member = member

@@ -235,6 +235,40 @@ def test_first_sightings_over_many_members_of_any_size() -> None:
     assert len(sightings._earlier) <= 5, "merged as they came, not one array per member"
 
 
+def test_large_earlier_members_stay_apart_and_still_find_their_repeats(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MERGED_KEYS, earlier members' keys are not merged again (merging two large
+    arrays was the reader's memory peak): every repeat is still found, and the arrays to
+    search stay few."""
+    import numpy as np
+
+    from analyzer.parse import dedupe
+
+    monkeypatch.setattr(dedupe, "MERGED_KEYS", 256)
+    rnd = random.Random(17)
+    sightings = FirstSighting()
+    held: set[tuple[int, bytes]] = set()
+    new_keys: list[int] = []
+    for index, size in enumerate([300, 40, 40, 200, 200, 1000, 5, 150, 150, 150, 600, 2]):
+        member = [(rnd.randint(0, 2_000) * 1_000_000, b"m%d" % rnd.randint(0, 3))
+                  for _ in range(size)]
+        got = sightings.first_of_many("waagent_log", np.asarray([t for t, _ in member],
+                                                                  dtype=np.int64),
+                                      np.asarray([hash(m) for _, m in member], dtype=np.int64),
+                                      f"waagent.log.{index}")
+        assert got.tolist() == [record not in held for record in member], index
+        held.update(member)
+        new_keys.append(int(got.sum()))
+    sightings._close_member("")
+    sizes = [len(keys) for keys in sightings._earlier]
+    assert sum(sizes) == sightings.kept == sum(new_keys)
+    # an array past the limit is one member's own keys, never a merge
+    assert all(size <= 256 or size in new_keys for size in sizes), (sizes, new_keys)
+    # arrays of half the limit or more: two per limit's worth of keys; below it, halving
+    assert len(sizes) <= 2 * sum(sizes) // 256 + 8, sizes
+    assert len(sizes) < len(new_keys), "small members are still merged"
+
+
 def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
     """A rotated copy read on the other path is still recognised: the key of a datetime
     and a str equals the key of POSIX microseconds and bytes."""
