@@ -107,6 +107,9 @@ header and message say (its extension, member, level, thread or prefix): decided
 group taken, per distinct line."""
 _MAX_ROUTES = 50_000
 _PER_LINE_FIELDS = frozenset({"extension", "member", "level", "thread", "prefix"})
+_END_ROLES = ("then", "guard")
+"""Queries whose records are kept as a time per group: a sequence's ends and a guard's
+records (``unless_preceded_by``)."""
 
 
 def _filtered(query: LogQuery) -> int:
@@ -121,15 +124,27 @@ def _filtered(query: LogQuery) -> int:
 def bulk_capable(query: LogQuery) -> bool:
     """A query whose matches the bulk path can record. ``exclude`` and the extension
     filters are decided on the message, once per distinct record. ``where`` and
-    ``group_by`` are too, for sequence ends whose fields are those of the record's header
-    and message (a sequence end is kept as a time per group, so the order in which groups
-    are applied does not matter); other grouped queries take the record path."""
-    if query.role not in ("hit", "start", "then"):
+    ``group_by`` are too, for sequence ends and guard records whose fields are those of the
+    record's header and message (either is kept as a time per group, so the order in which
+    groups are applied does not matter); other grouped queries take the record path."""
+    if query.role not in ("hit", "start", "then", "guard"):
         return False
     if not query.group_by and not query.where:
         return True
     names = {name for name, _, _, _ in query.where} | ({query.group_by} - {""})
-    return query.role == "then" and names <= _PER_LINE_FIELDS
+    return query.role in _END_ROLES and names <= _PER_LINE_FIELDS
+
+
+def _any_excludes(excluders: list[Any], data: bytes, excluded: dict[int, bool]) -> bool:
+    """Whether one of ``excluders`` matches ``data``, each searched at most once per
+    message (``excluded`` keeps the answers by excluder)."""
+    for excluder in excluders:
+        found = excluded.get(id(excluder))
+        if found is None:
+            found = excluded[id(excluder)] = excluder.search(data) is not None
+        if found:
+            return True
+    return False
 
 
 @dataclass(slots=True)
@@ -954,9 +969,16 @@ class ChunkPlanner:
                 return kept[1]
         decisions = owner.decisions
         taken: list[tuple[LogQuery, str]] = []
+        excluded: dict[int, bool] = {}
+        """Excluder -> whether it matches this message: rules of one cause share theirs
+        (one compiled object per pattern text), so each is searched once."""
+        data: bytes | None = None
         for query in candidates:
-            if query.excluders and any(x.search(text) is not None for x in query.excluders):
-                continue
+            if query.excluders:
+                if data is None:
+                    data = text.encode("utf-8", "surrogateescape")
+                if _any_excludes(query.excluders, data, excluded):
+                    continue
             if query.has_captures:  # its group may be a capture: decided on this message
                 if query.accepts(view):  # type: ignore[arg-type]
                     self._take(query, view, taken)
@@ -1118,7 +1140,7 @@ class BulkPlan:
         key = (query.rule_id, query.check)
         store = self.owner.matcher.store
         captures = query.pattern if query.has_captures else ""
-        if query.role == "then":
+        if query.role in _END_ROLES:
             store.sequence(key).add_ends_bulk(times, pending.group)
         elif query.role == "start":
             lines = array("q")

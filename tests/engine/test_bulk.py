@@ -560,3 +560,37 @@ def test_kept_decisions_rest_while_records_never_come_back() -> None:
     known.tally(bulk._TRIAL_RECORDS, 0)
     assert not known.worthwhile()
     assert known.of(("waagent_log", "b", True, "")).worthwhile(), "another member: a new trial"
+
+
+def test_guard_records_are_kept_in_bulk_and_answer_like_the_record_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``unless_preceded_by`` records are kept as times per group, like sequence ends: they
+    stay on the bulk path (each one took the per-line path before, and pulled the pending
+    bulk starts of its check one by one). A log of protocol-detection failures, each after
+    an endpoint line for an hour, then with none: the same report on both paths, and the
+    unexplained failures still found."""
+    from analyzer.engine.matching import RecordMatcher
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    lines: list[bytes] = []
+    for second in range(0, 7200, 2):
+        if second < 3600:
+            lines.append(_g4_line(second, f"Wire server endpoint:168.63.129.16 ({second})"))
+        lines.append(_g4_line(second + 1, f"Protocol endpoint not found: attempt {second}",
+                              "ERROR"))
+    bundle = _agent_log_bundle(tmp_path, lines)
+    _same(bundle, monkeypatch)
+
+    per_line = 0
+    offer_line = RecordMatcher.offer_line
+
+    def counted(self: RecordMatcher, ref: Any) -> None:
+        nonlocal per_line
+        per_line += 1
+        offer_line(self, ref)
+
+    monkeypatch.setattr(RecordMatcher, "offer_line", counted)
+    report, *_ = _outcome(bundle, monkeypatch, bulk=True)
+    assert '"WAA-DHCP-001"' in report
+    assert per_line < len(lines) // 100, per_line

@@ -14,11 +14,12 @@ A kind is one module of :mod:`analyzer.engine.checks` with one class:
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
+
+import numpy as np
 
 from analyzer.engine.findings import Evidence
 from analyzer.engine.matching import NO_TIME, Hit, LogQuery, MatchStore
@@ -218,28 +219,66 @@ def window_start(tables: BundleTables, seconds: float | None) -> float | None:
     return (tables.collected_at - timedelta(seconds=seconds)).timestamp()
 
 
-def guard_times(store: MatchStore, key: tuple[str, str],
-                group_names: dict[str, int]) -> list[tuple[float, int]]:
-    """The guard records of a check as sorted (time, group), groups renumbered to the
-    check's own (-2: a group the check never saw)."""
+@dataclass(frozen=True)
+class GuardRecords:
+    """The guard records of a check (``unless_preceded_by``): their times and groups, the
+    groups renumbered to the check's own (-2: a group the check never saw)."""
+
+    times: Any
+    groups: Any
+
+    def explains(self, times: Any, groups: Any, guard: Guard) -> Any:
+        """For each record (``times``, ``groups``: arrays of the same length), whether a guard
+        record came at most ``guard.within`` seconds before it or at the same time (of its
+        group, when the guard asks for it). One binary search per record, in numpy: a
+        failing VM can have millions of both."""
+        times = np.asarray(times, dtype=np.float64)
+        explained = np.zeros(len(times), dtype=bool)
+        if not len(times) or not len(self.times):
+            return explained
+        if not guard.same_group:
+            return _latest_within(times, np.sort(self.times), guard.within)
+        groups = np.asarray(groups, dtype=np.int64)
+        order = np.lexsort((self.times, self.groups))
+        guard_times, guard_groups = self.times[order], self.groups[order]
+        by_group = np.argsort(groups, kind="stable")
+        cuts = np.flatnonzero(np.diff(groups[by_group])) + 1
+        for part in np.split(by_group, cuts):
+            group = groups[part[0]]
+            low, high = np.searchsorted(guard_groups, [group, group + 1])
+            explained[part] = _latest_within(times[part], guard_times[low:high], guard.within)
+        return explained
+
+    def explains_one(self, time: float, group: int, guard: Guard) -> bool:
+        return bool(self.explains(np.array([time]), np.array([group]), guard)[0])
+
+
+def _latest_within(times: Any, guards: Any, within: float) -> Any:
+    """Whether the latest of ``guards`` (sorted) at or before each time is at most ``within``
+    seconds before it (an undated record, -inf, is explained by an undated guard only)."""
+    if not len(guards):
+        return np.zeros(len(times), dtype=bool)
+    latest = np.searchsorted(guards, times, side="right") - 1
+    found = latest >= 0
+    explained = np.zeros(len(times), dtype=bool)
+    explained[found] = guards[latest[found]] >= times[found] - within
+    return explained
+
+
+def guard_records(store: MatchStore, key: tuple[str, str],
+                  group_names: dict[str, int]) -> GuardRecords:
+    """The guard records of a check, groups renumbered to the check's own."""
     guards = store.sequences.get(key)
-    if guards is None:
-        return []
+    if guards is None or not guards.end_times:
+        return GuardRecords(np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64))
     names = {index: name for name, index in guards.group_names.items()}
-    return sorted((time, group_names.get(names.get(group, ""), -2))
-                  for time, group in zip(guards.end_times, guards.end_groups, strict=True))
-
-
-def preceded(time: float, group: int, guard: Guard, times: list[tuple[float, int]]) -> bool:
-    """A guard record (``times``: sorted (time, group)) at most ``guard.within`` seconds
-    before ``time`` (same group when the guard asks for it)."""
-    low = bisect.bisect_left(times, (time - guard.within, -(1 << 62)))
-    for other_time, other_group in times[low:]:
-        if other_time > time:
-            break
-        if not guard.same_group or other_group == group:
-            return True
-    return False
+    unnamed = group_names.get("", -2)  # an index the store never named reads as ""
+    renumbered = np.array([group_names.get(names.get(index, ""), -2)
+                           for index in range(max(names, default=-1) + 1)] + [unnamed],
+                          dtype=np.int64)
+    groups = np.frombuffer(guards.end_groups, dtype=np.int32).astype(np.int64)
+    groups = renumbered[np.where((groups >= 0) & (groups < len(renumbered) - 1), groups, -1)]
+    return GuardRecords(np.frombuffer(guards.end_times, dtype=np.float64).copy(), groups)
 
 
 def short(stamp: datetime | None) -> str:

@@ -17,12 +17,11 @@ from analyzer.engine.checks.base import (
     CheckResult,
     EvalContext,
     guard_of,
-    guard_times,
+    guard_records,
     hit_time,
     hits_result,
     log_parts,
     near_of,
-    preceded,
     window_seconds,
     window_start,
 )
@@ -131,11 +130,14 @@ class LogKind:
                                    f"{acc.count} matching records, none with a neighbour "
                                    f"matching near.pattern")
         guard_note = ""
-        guards: list[tuple[float, int]] = []
+        guards = None
         if check.guard is not None:
-            guards = guard_times(context.store, (rule_id, check.name + GUARD), acc.group_names)
-            kept = [i for i in selected
-                    if not preceded(acc.times[i], acc.groups[i], check.guard, guards)]
+            guards = guard_records(context.store, (rule_id, check.name + GUARD),
+                                   acc.group_names)
+            chosen_now = np.asarray(selected, dtype=np.int64)
+            explained = guards.explains(times[chosen_now], np.frombuffer(
+                acc.groups, dtype=np.int32)[chosen_now], check.guard)
+            kept = chosen_now[~explained].tolist()
             if len(kept) < len(selected):
                 guard_note = (f" ({len(selected) - len(kept)} more explained by a record "
                               f"just before them)")
@@ -176,9 +178,10 @@ class LogKind:
             hits = acc.samples()
         if since is not None:
             hits = [h for h in hits if hit_time(h) >= since] or hits
-        if check.guard is not None:
+        if check.guard is not None and guards is not None:
             guard = check.guard
-            hits = [h for h in hits if not preceded(hit_time(h), h.group, guard, guards)] or hits
+            hits = [h for h in hits
+                    if not guards.explains_one(hit_time(h), h.group, guard)] or hits
         if check.near is not None:
             hits = [_with_neighbour(h, joined) for h in hits
                     if (h.record.member, h.record.line) in joined] or hits

@@ -26,12 +26,12 @@ from analyzer.engine.checks.base import (
     CheckBuilder,
     CheckResult,
     EvalContext,
+    GuardRecords,
     fold_case,
     guard_of,
-    guard_times,
+    guard_records,
     hits_result,
     log_parts,
-    preceded,
     short,
     window_seconds,
 )
@@ -105,8 +105,8 @@ class SequenceKind:
         budget = f"within {format_duration(window)}" if window is not None else "at any later time"
         ends = store.ends_by_group()
         folded = store.folded_ends
-        guards = (guard_times(context.store, (rule_id, check.name + GUARD), store.group_names)
-                  if check.guard is not None else [])
+        guards = (guard_records(context.store, (rule_id, check.name + GUARD),
+                                store.group_names) if check.guard is not None else None)
         collected, collected_source = context.tables.collection_time()
         now = collected.timestamp() if collected is not None else None
         sampled = store.sampled()
@@ -179,14 +179,11 @@ class SequenceKind:
 
 
 def _explained(starts: Any, groups: Any, guard: Guard | None,
-               guards: list[tuple[float, int]]) -> Any:
-    """Starts with a guard record just before them (one binary search each: guards are
-    few, and the check keeps every start's own time and group for them)."""
-    if guard is None:
+               guards: GuardRecords | None) -> Any:
+    """Starts with a guard record just before them (one binary search each, in numpy)."""
+    if guard is None or guards is None:
         return np.zeros(len(starts), dtype=bool)
-    return np.fromiter((preceded(start, group, guard, guards) for start, group
-                        in zip(starts.tolist(), groups.tolist(), strict=True)),
-                       dtype=bool, count=len(starts))
+    return guards.explains(starts, groups, guard)
 
 
 def _resolved(starts: Any, groups: Any, wanted: Any, ends: dict[int, Any],
