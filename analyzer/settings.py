@@ -67,7 +67,7 @@ class Limits:
     max_exact_hits: int = 262_144
     """Hits a log check keeps with their own time (12 bytes each); past it, they are counted
     per minute and group (a window then counts the minute it starts in whole). Checks with a
-    guard or a ``near`` join keep every hit."""
+    ``near`` join, and the records of a guard shorter than a minute, keep every hit."""
     max_group_samples: int = 200
     """Full records a grouped log check keeps, one per group, as evidence."""
     sequence_samples: int = 20

@@ -266,9 +266,12 @@ def test_deltas_past_the_start_cap_carry_only_what_the_parent_keeps(
     assert trimmed == _checks(bundle, limits, isolate=True)
 
 
-def test_checks_with_a_guard_keep_every_hit_in_every_delta(tmp_path: Path) -> None:
-    """Each member's delta starts a fresh store; it still knows which checks read every
-    hit's time (a guard): those never fold, in the reader or in the parent."""
+def test_every_delta_says_which_checks_keep_every_hit(tmp_path: Path) -> None:
+    """Each member's delta starts a fresh store; the parent still learns which checks read
+    every hit's own line (a ``near`` join) and never fold them. A guard of a minute or
+    more is answered from minute rows: its check folds like any other."""
+    from analyzer.engine.matching import RecordMatcher, per_hit_checks
+
     pack, _, _ = load_pack(AnalyzeOptions())
     limits = Limits(max_exact_hits=10)
     bundle = _rotated_bundle(tmp_path)
@@ -276,8 +279,9 @@ def test_checks_with_a_guard_keep_every_hit_in_every_delta(tmp_path: Path) -> No
 
     result = read_isolated("case", lambda problems: walk(bundle, limits, problems), pack,
                            new_tables("case", limits), limits, timeline=False)
+    exact = per_hit_checks(RecordMatcher(pack.rules).queries)
+    assert exact and result.store.exact_keys == exact
     guarded = result.store.accumulators[("WAA-DHCP-001", "endpoint_wrapper")]
-    assert guarded.folded is None
-    assert len(guarded.times) == 120
+    assert guarded.folded is not None and guarded.count == 120
     plain = result.store.accumulators[("WAA-GS-001", "gs_failure")]
     assert plain.folded is not None and plain.count == 900

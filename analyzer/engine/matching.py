@@ -389,6 +389,10 @@ class Folded:
         rows = Folded(*(column[kept] for column in self.columns()))
         return rows, bool(np.any(rows.first[~undated[kept]] < start))
 
+    def where(self, kept: Any) -> Folded:
+        """The rows where ``kept`` (a boolean array, one per row) is true."""
+        return Folded(*(column[kept] for column in self.columns()))
+
     def in_groups(self, wanted: set[int]) -> Folded:
         import numpy as np
 
@@ -745,6 +749,9 @@ class LogQuery:
     has_captures: bool = False
     where: list[tuple[str, str, Any, bool]] = field(default_factory=list)
     excluders: list[Any] = field(default_factory=list)
+    guard_within: float = 0.0
+    """A guard's ``within`` (seconds): its records fold past the exact cap only when it
+    is a minute or more (:data:`FOLDABLE_GUARD_SECONDS`)."""
     _where_cache: dict[tuple[str, str], bool] = field(default_factory=dict, repr=False)
     member_emitters: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
     """Member provenance -> the extension whose own log it is by its content (a handler log
@@ -949,15 +956,23 @@ class MatchStore:
         return not self.accumulators and not self.sequences and not self.neighbours
 
 
+FOLDABLE_GUARD_SECONDS = 60.0
+"""A guard at least this long is answered exactly from its records folded per minute (the
+first and last of each minute row, :meth:`GuardRecords.explains`)."""
+
+
 def per_hit_checks(queries: Iterable[LogQuery]) -> frozenset[tuple[str, str]]:
-    """The checks whose evaluation reads each hit's time (a guard) or line (a ``near`` join),
-    and the guard stores: their hits and ends are never folded. Their companion queries are
-    named ``<check>#...``."""
-    companions = [query for query in queries if query.role in ("guard", "anchor", "partner")]
-    # ... and the guard stores themselves (their ends are read one by one).
-    return frozenset([*((query.rule_id, query.check.split("#", 1)[0]) for query in companions),
-                      *((query.rule_id, query.check) for query in companions
-                        if query.role == "guard")])
+    """The stores that keep every record's own time: a check with a ``near`` join (its
+    evaluation reads each hit's line, ``<check>#anchor`` and ``#partner``) and the records
+    of a guard shorter than a minute. A guarded check's own hits and a guard's records
+    otherwise fold past the exact cap like any others: a failing VM can log millions."""
+    keys: list[tuple[str, str]] = []
+    for query in queries:
+        if query.role in NEIGHBOUR_ROLES:
+            keys.append((query.rule_id, query.check.split("#", 1)[0]))
+        elif query.role == "guard" and query.guard_within < FOLDABLE_GUARD_SECONDS:
+            keys.append((query.rule_id, query.check))
+    return frozenset(keys)
 
 
 class RecordMatcher:

@@ -4,8 +4,8 @@ A VM failing for weeks matches a rule millions of times; keeping 12 bytes per hi
 memory follow the number of matching lines. Past ``Limits.max_exact_hits`` a check keeps
 counts per (minute, group) with the first and last time of each: memory follows the minutes
 the logs span. Answers stay exact except at a window's start, where the minute it starts in
-counts whole (more hits, never fewer) and the check's detail says so. Checks whose guard or
-``near`` join reads every hit's own time and line never fold.
+counts whole (more hits, never fewer) and the check's detail says so. Checks whose ``near``
+join reads every hit's own line, and guards shorter than a minute, never fold.
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from analyzer.engine.checks.base import GuardRecords
 from analyzer.engine.checks.log import GUARD
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import (
+    FOLDABLE_GUARD_SECONDS,
     NO_TIME,
     Accumulator,
     Folded,
+    LogQuery,
     MatchStore,
     RawHit,
     RecordMatcher,
     per_hit_checks,
 )
+from analyzer.engine.model import Guard, RecordFilter
 from analyzer.pipeline import AnalyzeOptions, analyze_path
 from analyzer.settings import Limits
 from tests.engine.test_bulk import _mix_bundle
@@ -108,19 +112,32 @@ def test_folded_groups_merge_by_name_across_stores() -> None:
     assert rows == [(minute, 0, 1), (minute, 1, 2), (minute + 1, 0, 1), (minute + 1, 2, 1)]
 
 
-def test_checks_with_guards_or_joins_keep_every_hit() -> None:
+def _guard_query(within: float) -> LogQuery:
+    return LogQuery("WAA-TEST-001", "failure" + GUARD, "guard",
+                    RecordFilter(sources=("waagent_log",)), "found it", "",
+                    guard_within=within)
+
+
+def test_joined_checks_and_short_guards_keep_every_hit_the_rest_fold() -> None:
+    """A ``near`` join reads each hit's line: its check keeps every hit. A guard of a minute
+    or more is answered exactly from minute rows: its records and its check's hits fold
+    past the cap (a failing VM logs millions of both); a shorter guard keeps its records."""
     matcher = RecordMatcher(PACK.rules)
     exact = per_hit_checks(matcher.queries)
+    joined = {(rule.id, check.name) for rule in PACK.rules for check in rule.checks.values()
+              if getattr(check, "near", None) is not None}
     guarded = {(rule.id, check.name) for rule in PACK.rules for check in rule.checks.values()
-               if getattr(check, "guard", None) is not None
-               or getattr(check, "near", None) is not None}
-    assert guarded, "the pack has guarded log checks"
-    assert guarded <= exact
-    guard_stores = {(rule.id, name + GUARD) for rule in PACK.rules
-                    for name, check in rule.checks.items()
-                    if getattr(check, "guard", None) is not None}
-    assert guard_stores and guard_stores <= exact, "the guard stores' ends are read one by one"
-    key = next(iter(sorted(guarded)))
+               if getattr(check, "guard", None) is not None}
+    assert joined and guarded, "the pack has joined and guarded checks"
+    assert joined <= exact
+    assert not guarded & exact
+    assert all(check.guard.within >= FOLDABLE_GUARD_SECONDS for rule in PACK.rules
+               for check in rule.checks.values() if getattr(check, "guard", None) is not None)
+    assert not any(key[1].endswith(GUARD) for key in exact), "the pack's guards all fold"
+    assert per_hit_checks([_guard_query(30.0)]) == {("WAA-TEST-001", "failure" + GUARD)}
+    assert per_hit_checks([_guard_query(60.0)]) == frozenset()
+
+    key = next(iter(sorted(joined)))
     child = MatchStore.for_limits(Limits(max_exact_hits=5))
     child.exact_keys = exact
     _add(child.accumulator(key), [BASE + index for index in range(50)])
@@ -128,10 +145,10 @@ def test_checks_with_guards_or_joins_keep_every_hit() -> None:
     parent.merge(pickle.loads(pickle.dumps(child)))
     assert parent.accumulators[key].folded is None
     assert len(parent.accumulators[key].times) == 50
-    other = ("WAA-NET-001", "wire_failure")
-    assert other not in exact
-    _add(parent.accumulator(other), [BASE + index for index in range(50)])
-    assert parent.accumulators[other].folded is not None
+    for other in [("WAA-NET-001", "wire_failure"), *sorted(guarded)]:
+        assert other not in exact
+        _add(parent.accumulator(other), [BASE + index for index in range(50)])
+        assert parent.accumulators[other].folded is not None, other
 
 
 def _outcomes(bundle: Path, cap: int) -> dict[str, tuple[bool, int, str, object, object]]:
@@ -191,20 +208,53 @@ def test_folded_ends_resolve_a_start_as_the_exact_ends_do(
         assert not answer or exact
 
 
-def test_sequence_ends_past_the_cap_fold_and_guard_stores_never() -> None:
+def test_sequence_ends_and_guard_records_past_the_cap_fold_short_guards_never() -> None:
     store = MatchStore.for_limits(Limits(max_exact_hits=10))
-    store.exact_keys = per_hit_checks(RecordMatcher(PACK.rules).queries)
+    store.exact_keys = per_hit_checks([*RecordMatcher(PACK.rules).queries, _guard_query(30.0)])
     plain = store.sequence(("WAA-GS-001", "unrecovered"))
     plain.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
     assert plain.folded_ends is not None and len(plain.end_times) <= 10
-    guard = next(key for key in store.exact_keys if key[1].endswith(GUARD))
-    guarded = store.sequence(guard)
-    guarded.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
-    assert guarded.folded_ends is None and len(guarded.end_times) == 100
+    long_guard = store.sequence(("WAA-DHCP-001", "endpoint_wrapper" + GUARD))
+    long_guard.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
+    assert long_guard.folded_ends is not None and len(long_guard.end_times) <= 10
+    short = ("WAA-TEST-001", "failure" + GUARD)
+    short_guard = store.sequence(short)
+    short_guard.add_ends_bulk(array("d", [BASE + i for i in range(100)]))
+    assert short_guard.folded_ends is None and len(short_guard.end_times) == 100
     parent = MatchStore.for_limits(Limits(max_exact_hits=10))
     parent.merge(pickle.loads(pickle.dumps(store)))
-    assert parent.sequences[guard].folded_ends is None
+    assert parent.sequences[short].folded_ends is None
     assert parent.sequences[("WAA-GS-001", "unrecovered")].folded_ends.total == 100
+
+
+_MINUTES = st.lists(st.tuples(st.integers(0, 900), st.integers(0, 2)), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_MINUTES, _MINUTES, st.sampled_from([60.0, 90.0, 120.0, 600.0]), st.booleans())
+def test_guard_records_folded_per_minute_explain_as_every_record(
+        guards: list[tuple[int, int]], records: list[tuple[int, int]], within: float,
+        same_group: bool) -> None:
+    """A guard of a minute or more gives every record the same answer from its records
+    folded per minute (each row's first and last) as from all of them; a row of hits that
+    ``covers`` drops is explained record by record."""
+    guard = Guard("x", within, same_group)
+    times = np.asarray([BASE + t + 0.5 for t, _ in guards], dtype=np.float64)
+    groups = np.asarray([g for _, g in guards], dtype=np.int64)
+    every = GuardRecords(times, groups)
+    folded = Folded.of(times, groups.astype(np.int32))
+    rows = GuardRecords(np.concatenate((folded.first, folded.last)),
+                        np.tile(folded.groups.astype(np.int64), 2))
+    hit_times = np.asarray([BASE + t for t, _ in records], dtype=np.float64)
+    hit_groups = np.asarray([g for _, g in records], dtype=np.int64)
+    assert (rows.explains(hit_times, hit_groups, guard).tolist()
+            == every.explains(hit_times, hit_groups, guard).tolist())
+    hits = Folded.of(hit_times, hit_groups.astype(np.int32))
+    covered = rows.covers(hits.first, hits.last, hits.groups, guard)
+    for row in np.flatnonzero(covered).tolist():
+        inside = ((hit_times >= hits.first[row]) & (hit_times <= hits.last[row])
+                  & (hit_groups == hits.groups[row]))
+        assert every.explains(hit_times[inside], hit_groups[inside], guard).all()
 
 
 @settings(max_examples=300, deadline=None)
@@ -241,3 +291,28 @@ def test_starts_resolved_all_at_once_as_one_by_one(
         if folded is not None and not expected:
             expected = folded.resolves(group, begin, budget)
         assert got[index] == expected, (index, begin, group)
+
+
+def test_a_guard_heavy_log_folded_answers_as_every_record_kept(tmp_path: Path) -> None:
+    """Protocol-detection failures each after an endpoint line for an hour, then alone for
+    another: folded past 20 records per check, the guarded checks give the same answers,
+    and never fewer unexplained hits."""
+    from tests.engine.test_bulk import _agent_log_bundle, _g4_line
+
+    lines: list[bytes] = []
+    for second in range(0, 7200, 2):
+        if second < 3600:
+            lines.append(_g4_line(second, f"Wire server endpoint:168.63.129.16 ({second})"))
+        lines.append(_g4_line(second + 1, f"Protocol endpoint not found: attempt {second}",
+                              "ERROR"))
+    bundle = _agent_log_bundle(tmp_path, lines)
+    exact = _outcomes(bundle, 10**9)
+    folded = _outcomes(bundle, 20)
+    guarded = [name for name in exact if name.startswith("WAA-DHCP-001/")]
+    assert exact["WAA-DHCP-001/endpoint_wrapper"][0], "the unexplained hour is found"
+    assert "more explained" in exact["WAA-DHCP-001/endpoint_wrapper"][2]
+    for name in guarded:
+        value, count = exact[name][:2]
+        assert folded[name][0] == value, name
+        assert folded[name][1] >= count, name
+    assert "more explained" in folded["WAA-DHCP-001/endpoint_wrapper"][2]

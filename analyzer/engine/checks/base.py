@@ -222,7 +222,9 @@ def window_start(tables: BundleTables, seconds: float | None) -> float | None:
 @dataclass(frozen=True)
 class GuardRecords:
     """The guard records of a check (``unless_preceded_by``): their times and groups, the
-    groups renumbered to the check's own (-2: a group the check never saw)."""
+    groups renumbered to the check's own (-2: a group the check never saw). Records folded
+    per minute stand here as their row's first and last time: for a guard of a minute or
+    more the answers are those of every record (see :meth:`explains`)."""
 
     times: Any
     groups: Any
@@ -231,13 +233,36 @@ class GuardRecords:
         """For each record (``times``, ``groups``: arrays of the same length), whether a guard
         record came at most ``guard.within`` seconds before it or at the same time (of its
         group, when the guard asks for it). One binary search per record, in numpy: a
-        failing VM can have millions of both."""
+        failing VM can have millions of both.
+
+        Folded rows: a guard record of a minute row at or before ``t`` lies within
+        ``within`` of ``t`` when that minute's last record (at or before ``t``) does, or, if
+        the row reaches past ``t``, its first record does (both in one minute with ``t``)."""
         times = np.asarray(times, dtype=np.float64)
-        explained = np.zeros(len(times), dtype=bool)
+        found, latest = self._latest_at_or_before(times, groups, guard.same_group)
+        return found & (latest >= times - guard.within)
+
+    def covers(self, first: Any, last: Any, groups: Any, guard: Guard) -> Any:
+        """For rows of records folded per minute (their ``first`` and ``last`` times),
+        whether one guard record explains every record of the row: the latest at or before
+        its first is at most ``within`` before its last. A row this cannot show counts
+        whole (more records, never fewer)."""
+        first = np.asarray(first, dtype=np.float64)
+        found, latest = self._latest_at_or_before(first, groups, guard.same_group)
+        return found & (latest >= np.asarray(last, dtype=np.float64) - guard.within)
+
+    def explains_one(self, time: float, group: int, guard: Guard) -> bool:
+        return bool(self.explains(np.array([time]), np.array([group]), guard)[0])
+
+    def _latest_at_or_before(self, times: Any, groups: Any, same_group: bool
+                             ) -> tuple[Any, Any]:
+        """Whether a guard record is at or before each time, and the latest such."""
+        found = np.zeros(len(times), dtype=bool)
+        latest = np.full(len(times), NO_TIME, dtype=np.float64)
         if not len(times) or not len(self.times):
-            return explained
-        if not guard.same_group:
-            return _latest_within(times, np.sort(self.times), guard.within)
+            return found, latest
+        if not same_group:
+            return _latest_of(times, np.sort(self.times))
         groups = np.asarray(groups, dtype=np.int64)
         order = np.lexsort((self.times, self.groups))
         guard_times, guard_groups = self.times[order], self.groups[order]
@@ -246,39 +271,41 @@ class GuardRecords:
         for part in np.split(by_group, cuts):
             group = groups[part[0]]
             low, high = np.searchsorted(guard_groups, [group, group + 1])
-            explained[part] = _latest_within(times[part], guard_times[low:high], guard.within)
-        return explained
-
-    def explains_one(self, time: float, group: int, guard: Guard) -> bool:
-        return bool(self.explains(np.array([time]), np.array([group]), guard)[0])
+            found[part], latest[part] = _latest_of(times[part], guard_times[low:high])
+        return found, latest
 
 
-def _latest_within(times: Any, guards: Any, within: float) -> Any:
-    """Whether the latest of ``guards`` (sorted) at or before each time is at most ``within``
-    seconds before it (an undated record, -inf, is explained by an undated guard only)."""
+def _latest_of(times: Any, guards: Any) -> tuple[Any, Any]:
+    """For each time: whether one of ``guards`` (sorted) is at or before it, and the latest
+    such (an undated record, -inf, finds an undated guard only)."""
+    latest = np.full(len(times), NO_TIME, dtype=np.float64)
     if not len(guards):
-        return np.zeros(len(times), dtype=bool)
-    latest = np.searchsorted(guards, times, side="right") - 1
-    found = latest >= 0
-    explained = np.zeros(len(times), dtype=bool)
-    explained[found] = guards[latest[found]] >= times[found] - within
-    return explained
+        return np.zeros(len(times), dtype=bool), latest
+    at = np.searchsorted(guards, times, side="right") - 1
+    found = at >= 0
+    latest[found] = guards[at[found]]
+    return found, latest
 
 
 def guard_records(store: MatchStore, key: tuple[str, str],
                   group_names: dict[str, int]) -> GuardRecords:
     """The guard records of a check, groups renumbered to the check's own."""
     guards = store.sequences.get(key)
-    if guards is None or not guards.end_times:
+    if guards is None:
         return GuardRecords(np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.int64))
     names = {index: name for name, index in guards.group_names.items()}
     unnamed = group_names.get("", -2)  # an index the store never named reads as ""
     renumbered = np.array([group_names.get(names.get(index, ""), -2)
                            for index in range(max(names, default=-1) + 1)] + [unnamed],
                           dtype=np.int64)
+    times = np.frombuffer(guards.end_times, dtype=np.float64)
     groups = np.frombuffer(guards.end_groups, dtype=np.int32).astype(np.int64)
+    folded = guards.folded_ends
+    if folded is not None:  # each minute row as its first and last record
+        times = np.concatenate((times, folded.first, folded.last))
+        groups = np.concatenate((groups, np.tile(folded.groups.astype(np.int64), 2)))
     groups = renumbered[np.where((groups >= 0) & (groups < len(renumbered) - 1), groups, -1)]
-    return GuardRecords(np.frombuffer(guards.end_times, dtype=np.float64).copy(), groups)
+    return GuardRecords(times.astype(np.float64, copy=True), groups)
 
 
 def short(stamp: datetime | None) -> str:

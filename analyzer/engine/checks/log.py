@@ -87,7 +87,8 @@ class LogKind:
                             check.group_by, check.exclude)]
         if check.guard is not None:
             queries.append(LogQuery(rule_id, check.name + GUARD, "guard", check.filter,
-                                    check.guard.pattern, check.group_by))
+                                    check.guard.pattern, check.group_by,
+                                    guard_within=check.guard.within))
         if check.near is not None:
             queries.append(LogQuery(rule_id, check.name + ANCHOR, "anchor", check.filter,
                                     check.pattern, "", check.exclude))
@@ -138,12 +139,16 @@ class LogKind:
             explained = guards.explains(times[chosen_now], np.frombuffer(
                 acc.groups, dtype=np.int32)[chosen_now], check.guard)
             kept = chosen_now[~explained].tolist()
-            if len(kept) < len(selected):
-                guard_note = (f" ({len(selected) - len(kept)} more explained by a record "
-                              f"just before them)")
-            if not kept:
+            before = len(selected) + (folded.total if folded is not None else 0)
+            if folded is not None:  # a minute row goes when one guard record explains it all
+                folded = folded.where(~guards.covers(folded.first, folded.last, folded.groups,
+                                                     check.guard))
+            after = len(kept) + (folded.total if folded is not None else 0)
+            if after < before:
+                guard_note = f" ({before - after} more explained by a record just before them)"
+            if not after:
                 return CheckResult(check.name, False,
-                                   f"{len(selected)} matching records{window_note}, all "
+                                   f"{before} matching records{window_note}, all "
                                    f"preceded within {format_duration(check.guard.within)} "
                                    f"by one matching unless_preceded_by")
             selected = kept

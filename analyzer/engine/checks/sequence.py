@@ -94,7 +94,8 @@ class SequenceKind:
         ]
         if check.guard is not None:
             queries.append(LogQuery(rule_id, check.name + GUARD, "guard", check.filter,
-                                    check.guard.pattern, check.group_by))
+                                    check.guard.pattern, check.group_by,
+                                    guard_within=check.guard.within))
         return queries
 
     def evaluate(self, rule_id: str, check: SequenceCheck, context: EvalContext) -> CheckResult:
