@@ -722,10 +722,22 @@ class NeighbourStore:
             self.captures[index] = captures
 
     def merge(self, other: NeighbourStore) -> None:
-        names = {index: name for name, index in other.member_names.items()}
-        for index in range(len(other.times)):
-            self.add(other.times[index], names[other.members[index]], other.lines[index],
-                     other.captures.get(index, {}))
+        """Append another store's records, as adding them one by one would (in arrays: a
+        failing VM's member can bring hundreds of thousands)."""
+        if not other.times:
+            return
+        offset = len(self.times)
+        for index, captures in sorted(other.captures.items()):
+            if len(self.captures) >= MAX_NEIGHBOUR_CAPTURES:
+                break
+            if captures:
+                self.captures[offset + index] = captures
+        # other's members are numbered in the order they first appear, as ours are
+        remap = {index: self.member_names.setdefault(name, len(self.member_names))
+                 for name, index in sorted(other.member_names.items(), key=lambda x: x[1])}
+        self.times.extend(other.times)
+        self.lines.extend(other.lines)
+        self.members.frombytes(_remapped(other.members, remap))
 
     def member_of(self, index: int) -> str:
         wanted = self.members[index]

@@ -4,7 +4,6 @@ that ``exclude`` drops or that ``unless_preceded_by`` explains."""
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -217,36 +216,67 @@ def _folded_note(acc: Accumulator, boundary_whole: bool) -> str:
 def _joined(store: MatchStore, rule_id: str, name: str,
             near: Near) -> dict[tuple[str, int], dict[str, str]]:
     """(member, line) of every record of the check with a neighbour -> that neighbour's
-    captures (the nearest one's)."""
+    captures (the nearest one's: by lines in the same member, else by time; the lowest
+    index on a tie). Binary searches in numpy: a failing VM can log millions of both."""
     anchors = store.neighbours.get((rule_id, name + ANCHOR))
     partners = store.neighbours.get((rule_id, name + PARTNER))
-    if anchors is None or partners is None:
+    if anchors is None or partners is None or not anchors.times or not partners.times:
         return {}
-    by_member: dict[str, list[tuple[int, int]]] = {}
-    for index in range(len(partners.times)):
-        by_member.setdefault(partners.member_of(index), []).append((partners.lines[index], index))
-    by_time = sorted((t, i) for i, t in enumerate(partners.times))
+    count = len(anchors.times)
+    best = np.full(count, -1, dtype=np.int64)
+    anchor_members = np.frombuffer(anchors.members, dtype=np.int32)
+    anchor_lines = np.frombuffer(anchors.lines, dtype=np.int64).astype(np.float64)
+    if near.lines:
+        partner_members = np.frombuffer(partners.members, dtype=np.int32)
+        partner_lines = np.frombuffer(partners.lines, dtype=np.int64).astype(np.float64)
+        partner_ids = {member: index for member, index in partners.member_names.items()}
+        for member, index in anchors.member_names.items():
+            mine = np.flatnonzero(anchor_members == index)
+            other = partner_ids.get(member)
+            if other is None or not len(mine):
+                continue
+            theirs = np.flatnonzero(partner_members == other)
+            best[mine] = _nearest(partner_lines[theirs], theirs, anchor_lines[mine],
+                                  float(near.lines), skip_equal=True)
+    if near.seconds:
+        unjoined = np.flatnonzero(best < 0)
+        best[unjoined] = _nearest(np.frombuffer(partners.times, dtype=np.float64),
+                                  np.arange(len(partners.times)),
+                                  np.frombuffer(anchors.times, dtype=np.float64)[unjoined],
+                                  near.seconds, skip_equal=False)
+    names = {index: member for member, index in anchors.member_names.items()}
     joined: dict[tuple[str, int], dict[str, str]] = {}
-    for index in range(len(anchors.times)):
-        member, line, time = anchors.member_of(index), anchors.lines[index], anchors.times[index]
-        best = _nearest_line(by_member.get(member, []), line, near.lines) if near.lines else None
-        if best is None and near.seconds:
-            best = _nearest_time(by_time, time, near.seconds)
-        if best is not None:
-            joined[(member, line)] = partners.captures.get(best, {})
+    for index in np.flatnonzero(best >= 0).tolist():
+        member = names.get(int(anchor_members[index]), "")
+        joined[(member, int(anchors.lines[index]))] = partners.captures.get(int(best[index]), {})
     return joined
 
 
-def _nearest_line(entries: list[tuple[int, int]], line: int, most: int) -> int | None:
-    close = [(abs(other - line), index) for other, index in entries
-             if other != line and abs(other - line) <= most]
-    return min(close)[1] if close else None
+def _nearest(values: Any, indices: Any, wanted: Any, most: float, skip_equal: bool) -> Any:
+    """For each of ``wanted``: of the ``values`` at most ``most`` away (not equal to it when
+    ``skip_equal``), the ``indices`` entry of the nearest, the lowest on a tie; -1: none.
+    Equal values (-inf included: undated) are at distance 0."""
+    order = np.lexsort((indices, values))
+    values, indices = values[order], indices[order]
+    firsts = np.concatenate(([True], values[1:] != values[:-1]))
+    values, indices = values[firsts], indices[firsts]  # each value with its lowest index
+    below = np.searchsorted(values, wanted, side="left" if skip_equal else "right") - 1
+    above = np.searchsorted(values, wanted, side="right" if skip_equal else "left")
 
+    def distance(at: Any) -> Any:
+        inside = (at >= 0) & (at < len(values))
+        found = values[np.clip(at, 0, len(values) - 1)]
+        with np.errstate(invalid="ignore"):  # -inf - -inf: equal, so 0 below
+            gap = np.where(found == wanted, 0.0, np.abs(found - wanted))
+        return np.where(inside & (gap <= most), gap, np.inf)
 
-def _nearest_time(entries: list[tuple[float, int]], time: float, most: float) -> int | None:
-    low = bisect.bisect_left(entries, (time - most, -1))
-    close = [(abs(t - time), i) for t, i in entries[low:] if t <= time + most]
-    return min(close)[1] if close else None
+    low_gap, high_gap = distance(below), distance(above)
+    low_index = indices[np.clip(below, 0, len(values) - 1)]
+    high_index = indices[np.clip(above, 0, len(values) - 1)]
+    chosen = np.where(low_gap < high_gap, low_index,
+                      np.where(high_gap < low_gap, high_index,
+                               np.minimum(low_index, high_index)))
+    return np.where(np.isfinite(np.minimum(low_gap, high_gap)), chosen, -1)
 
 
 def _with_neighbour(hit: Hit, joined: dict[tuple[str, int], dict[str, str]]) -> Hit:
