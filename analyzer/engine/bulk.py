@@ -44,6 +44,7 @@ import numpy as np
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
+    NEIGHBOUR_ROLES,
     QUERY_TAG,
     LogQuery,
     RawHit,
@@ -127,7 +128,7 @@ def bulk_capable(query: LogQuery) -> bool:
     ``group_by`` are too, for sequence ends and guard records whose fields are those of the
     record's header and message (either is kept as a time per group, so the order in which
     groups are applied does not matter); other grouped queries take the record path."""
-    if query.role not in ("hit", "start", "then", "guard"):
+    if query.role not in ("hit", "start", "then", "guard", *NEIGHBOUR_ROLES):
         return False
     if not query.group_by and not query.where:
         return True
@@ -1127,6 +1128,12 @@ class BulkPlan:
                 store.before_write = hook
             pending.done = cut
 
+    def _captures(self, query: LogQuery, row: int) -> dict[str, str]:
+        """What the query captures on a bulk row (the record path's ``query.match``)."""
+        if not query.has_captures:
+            return {}
+        return self._raw(row, query.pattern).resolve().captures
+
     def _raw(self, row: int, capture_pattern: str) -> RawHit:
         return RawHit(self.region[int(self.rows_start[row]):int(self.rows_end[row])],
                       self.member, self.owner.kind, int(self.rows_line[row]),
@@ -1142,6 +1149,12 @@ class BulkPlan:
         captures = query.pattern if query.has_captures else ""
         if query.role in _END_ROLES:
             store.sequence(key).add_ends_bulk(times, pending.group)
+        elif query.role in NEIGHBOUR_ROLES:
+            lines = array("q")
+            lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())
+            store.neighbour(key).add_bulk(
+                times, self.member, lines,
+                lambda index: self._captures(query, int(rows[index])))
         elif query.role == "start":
             lines = array("q")
             lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())

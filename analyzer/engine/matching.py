@@ -721,6 +721,22 @@ class NeighbourStore:
         if captures and len(self.captures) < MAX_NEIGHBOUR_CAPTURES:
             self.captures[index] = captures
 
+    def add_bulk(self, times: array, member: str, lines: array,
+                 captures_of: Callable[[int], dict[str, str]]) -> None:
+        """Records of one member in line order, as that many :meth:`add` calls would keep
+        them; ``captures_of(i)`` is asked only for the records whose captures are kept."""
+        offset = len(self.times)
+        index = self.member_names.setdefault(member, len(self.member_names))
+        self.times.extend(times)
+        self.lines.extend(lines)
+        self.members.extend(array("i", [index]) * len(times))
+        for position in range(len(times)):
+            if len(self.captures) >= MAX_NEIGHBOUR_CAPTURES:
+                break
+            captures = captures_of(position)
+            if captures:
+                self.captures[offset + position] = captures
+
     def merge(self, other: NeighbourStore) -> None:
         """Append another store's records, as adding them one by one would (in arrays: a
         failing VM's member can bring hundreds of thousands)."""
@@ -948,6 +964,14 @@ class MatchStore:
             store.ends_cap = 0 if key in self.exact_keys else self.exact_hits
         return store
 
+    def neighbour(self, key: tuple[str, str]) -> NeighbourStore:
+        if self.before_write is not None:
+            self.before_write(key)
+        found = self.neighbours.get(key)
+        if found is None:
+            found = self.neighbours[key] = NeighbourStore()
+        return found
+
     def merge(self, other: MatchStore) -> None:
         self.exact_keys |= other.exact_keys
         for key, accumulator in other.accumulators.items():
@@ -1072,7 +1096,7 @@ class RecordMatcher:
                         view = LineView(ref)
                     found = query.match(view)  # type: ignore[arg-type]
                     if found is not None:
-                        self.store.neighbours.setdefault(key, NeighbourStore()).add(
+                        self.store.neighbour(key).add(
                             time, ref.member, ref.line, found)
                     continue
                 if query.unfiltered:  # the common case: a success marker, a plain count
@@ -1116,7 +1140,7 @@ class RecordMatcher:
         key = (query.rule_id, query.check)
         if query.role in NEIGHBOUR_ROLES:
             stamp = record.timestamp
-            self.store.neighbours.setdefault(key, NeighbourStore()).add(
+            self.store.neighbour(key).add(
                 stamp.timestamp() if stamp is not None else NO_TIME, record.member, record.line,
                 captures)
             return

@@ -594,3 +594,47 @@ def test_guard_records_are_kept_in_bulk_and_answer_like_the_record_path(
     report, *_ = _outcome(bundle, monkeypatch, bulk=True)
     assert '"WAA-DHCP-001"' in report
     assert per_line < len(lines) // 100, per_line
+
+
+def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both sides of a ``near`` join (the backup manifest failure and the host plugin's
+    artifact answer) stay on the bulk path: a log of thousands of them gives the report the
+    record path gives, the joined captures included, with no line on the per-line path."""
+    from analyzer.engine.matching import RecordMatcher
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    manifest = ("Could not fetch https://umsa.blob.core.windows.net/x/Microsoft.Azure."
+                "RecoveryServices_VMSnapshotLinux_useast_manifest.xml [[404: Not Found]]")
+    artifact = ("Could not fetch http://168.63.129.16:32526/extensionArtifact "
+                "[[503: Service Unavailable {}]]")
+    lines: list[bytes] = []
+    for second in range(0, 6000, 3):
+        lines.append(_g4_line(second, manifest, "WARNING"))
+        if second % 150 == 0:  # some failures have the plugin's answer beside them
+            lines.append(_g4_line(second + 1, artifact.format(second), "WARNING"))
+    bundle = _agent_log_bundle(tmp_path, lines)
+    _same(bundle, monkeypatch)
+
+    per_line = 0
+    offer_line, offer_record = RecordMatcher.offer_line, RecordMatcher.__call__
+
+    def counted_line(self: RecordMatcher, ref: Any) -> None:
+        nonlocal per_line
+        per_line += 1
+        offer_line(self, ref)
+
+    def counted_record(self: RecordMatcher, record: Any) -> None:
+        nonlocal per_line
+        per_line += 1
+        offer_record(self, record)
+
+    monkeypatch.setattr(RecordMatcher, "offer_line", counted_line)
+    monkeypatch.setattr(RecordMatcher, "__call__", counted_record)
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
+    analysis = analyze_path(bundle, AnalyzeOptions(isolate=False))
+    outcome = next(o for o in analysis.outcomes if o.rule.id == "WAA-EXT-013")
+    joined = outcome.checks["manifest_unreachable"]
+    assert joined.value and 0 < joined.count < 2000, joined.detail  # those with an answer
+    assert per_line < len(lines) // 100, per_line
