@@ -85,7 +85,7 @@ def run_in_sandbox(
         _child(work, limits, write_fd)
     os.close(write_fd)
     # The parent merges each member's store: the arrays it frees go back to the kernel
-    # (a hit-heavy 600 MB bundle left the parent at 141 MB, 115 MB with this).
+    # (a hit-heavy 600 MB bundle left the parent at 144 MB, 129 MB with this).
     return_freed_memory()
     try:
         end = _parent(pid, read_fd, limits, on_message)

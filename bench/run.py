@@ -279,25 +279,36 @@ def generate_big(cache: Path, megabytes: int, mix: str = "standard") -> BigBundl
     in the extension log instead."""
     tag = "" if mix == "standard" else f"-{mix}"
     folder = cache / f"big-{megabytes}mb{tag}-v{GENERATOR_VERSION}"
+    return _built_in_child(folder, _generate_big_here, (folder, megabytes, mix),
+                           f"the {mix} bundle")
+
+
+def _built_in_child(folder: Path, build: Callable[..., None], args: tuple[Any, ...],
+                    what: str) -> BigBundle:
+    """The bundle whose manifest ``folder`` holds, built first by ``build(*args)`` in a forked
+    child when missing. Not here: the extension-heavy log is built in memory (300 MB), and a
+    process started later from this one reports at least this one's peak RSS as its own
+    (Linux records the vforked parent's high-water mark at exec), which made every later
+    peak read 312 MB on a machine without the cache."""
     manifest = folder / "manifest.json"
     if not manifest.exists():
-        # Generated in a forked child: the extension-heavy log is built in memory (300 MB),
-        # and a process started later from this one reports at least this one's peak RSS as
-        # its own (Linux records the vforked parent's high-water mark at exec), which made
-        # every later peak read 312 MB on a machine without the cache.
-        child = multiprocessing.get_context("fork").Process(
-            target=_generate_big_here, args=(folder, megabytes, mix))
+        child = multiprocessing.get_context("fork").Process(target=build, args=args)
         child.start()
         child.join()
         if child.exitcode != 0 or not manifest.exists():
-            raise SystemExit(f"generating the {mix} bundle failed ({child.exitcode})")
+            raise SystemExit(f"generating {what} failed ({child.exitcode})")
     data = json.loads(manifest.read_text())
     return BigBundle(**{**data, "path": Path(data["path"]),
                         "inner_gz": [Path(p) for p in data["inner_gz"]]})
 
 
+def _write_manifest(folder: Path, result: BigBundle) -> None:
+    (folder / "manifest.json").write_text(json.dumps(
+        {**asdict(result), "path": str(result.path),
+         "inner_gz": [str(p) for p in result.inner_gz]}, indent=2))
+
+
 def _generate_big_here(folder: Path, megabytes: int, mix: str) -> None:
-    manifest = folder / "manifest.json"
     shutil.rmtree(folder, ignore_errors=True)
     tree = folder / "tree"
     writer = LogWriter(seed=20240131, mix=mix)
@@ -334,8 +345,7 @@ def _generate_big_here(folder: Path, megabytes: int, mix: str) -> None:
             archive.add(path, arcname=name)
     result = BigBundle(bundle, bundle.stat().st_size, size, writer.lines, writer.records,
                        [name for name, _ in files], inner)
-    manifest.write_text(json.dumps({**asdict(result), "path": str(bundle),
-                                    "inner_gz": [str(p) for p in inner]}, indent=2))
+    _write_manifest(folder, result)
 
 
 def _heavy_extension_log(size: int, end: datetime) -> Iterator[str]:
@@ -619,16 +629,8 @@ def generate_shape(cache: Path, shape: str, megabytes: int) -> BigBundle:
     """One waagent.log of ``megabytes`` of the shape's two lines, four a second, in a forked
     child (as :func:`generate_big`, so this process stays small)."""
     folder = cache / f"shape-{shape}-{megabytes}mb-v{GENERATOR_VERSION}"
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
-        child = multiprocessing.get_context("fork").Process(
-            target=_generate_shape_here, args=(folder, shape, megabytes))
-        child.start()
-        child.join()
-        if child.exitcode != 0 or not manifest.exists():
-            raise SystemExit(f"generating the {shape} log failed ({child.exitcode})")
-    data = json.loads(manifest.read_text())
-    return BigBundle(**{**data, "path": Path(data["path"]), "inner_gz": []})
+    return _built_in_child(folder, _generate_shape_here, (folder, shape, megabytes),
+                           f"the {shape} log")
 
 
 def _generate_shape_here(folder: Path, shape: str, megabytes: int) -> None:
@@ -656,8 +658,7 @@ def _generate_shape_here(folder: Path, shape: str, megabytes: int) -> None:
         archive.add(target, arcname="var/log/waagent.log")
     result = BigBundle(bundle, bundle.stat().st_size, size, lines, lines,
                        ["var/log/waagent.log"], [])
-    (folder / "manifest.json").write_text(json.dumps(
-        {**asdict(result), "path": str(bundle), "inner_gz": []}, indent=2))
+    _write_manifest(folder, result)
 
 
 def measure_shapes(cache: Path, megabytes: int) -> dict[str, Any]:

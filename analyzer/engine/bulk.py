@@ -961,7 +961,8 @@ class ChunkPlanner:
         view = _view(head, text, self.member)
         extension: str | None = None
         owner = self.owner
-        if owner.reads_extension_only(candidates):
+        whole_list_kept = owner.reads_extension_only(candidates)
+        if whole_list_kept:
             # Every answer is kept per (query, header, extension, member): so is the list.
             extension = extension_of(view)  # type: ignore[arg-type]
             key = (id(candidates), head, extension, self.member)
@@ -994,7 +995,7 @@ class ChunkPlanner:
                 decided = decisions[key] = self._decided(query, view)
             if decided[0]:
                 taken.append((query, decided[1]))
-        if owner.reads_extension_only(candidates):
+        if whole_list_kept:
             lists = owner.per_message_lists
             if len(lists) > _MAX_ROUTES:
                 lists.clear()
@@ -1128,6 +1129,11 @@ class BulkPlan:
                 store.before_write = hook
             pending.done = cut
 
+    def _lines(self, rows: Any) -> array:
+        lines = array("q")
+        lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())
+        return lines
+
     def _captures(self, query: LogQuery, row: int) -> dict[str, str]:
         """What the query captures on a bulk row (the record path's ``query.match``)."""
         if not query.has_captures:
@@ -1150,16 +1156,12 @@ class BulkPlan:
         if query.role in _END_ROLES:
             store.sequence(key).add_ends_bulk(times, pending.group)
         elif query.role in NEIGHBOUR_ROLES:
-            lines = array("q")
-            lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())
             store.neighbour(key).add_bulk(
-                times, self.member, lines,
+                times, self.member, self._lines(rows),
                 lambda index: self._captures(query, int(rows[index])))
         elif query.role == "start":
-            lines = array("q")
-            lines.frombytes(self.rows_line[rows].astype(np.int64).tobytes())
             store.sequence(key).add_starts_bulk(
-                times, lines, lambda index: self._raw(int(rows[index]), captures))
+                times, self._lines(rows), lambda index: self._raw(int(rows[index]), captures))
         else:
             chosen = (rows.tolist() if len(rows) <= SAMPLE_HEAD + SAMPLE_TAIL
                       else rows[:SAMPLE_HEAD].tolist() + rows[-SAMPLE_TAIL:].tolist())

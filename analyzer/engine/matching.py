@@ -386,7 +386,7 @@ class Folded:
             return self, False
         undated = self.minutes == NO_MINUTE
         kept = (self.last >= start) | undated
-        rows = Folded(*(column[kept] for column in self.columns()))
+        rows = self.where(kept)
         return rows, bool(np.any(rows.first[~undated[kept]] < start))
 
     def where(self, kept: Any) -> Folded:
@@ -396,8 +396,8 @@ class Folded:
     def in_groups(self, wanted: set[int]) -> Folded:
         import numpy as np
 
-        kept = np.isin(self.groups, np.fromiter(wanted, dtype=np.int32, count=len(wanted)))
-        return Folded(*(column[kept] for column in self.columns()))
+        return self.where(np.isin(self.groups, np.fromiter(wanted, dtype=np.int32,
+                                                           count=len(wanted))))
 
     @property
     def total(self) -> int:
@@ -725,35 +725,35 @@ class NeighbourStore:
                  captures_of: Callable[[int], dict[str, str]]) -> None:
         """Records of one member in line order, as that many :meth:`add` calls would keep
         them; ``captures_of(i)`` is asked only for the records whose captures are kept."""
-        offset = len(self.times)
+        self._keep_captures(len(self.times), ((position, captures_of(position))
+                                              for position in range(len(times))))
         index = self.member_names.setdefault(member, len(self.member_names))
         self.times.extend(times)
         self.lines.extend(lines)
         self.members.extend(array("i", [index]) * len(times))
-        for position in range(len(times)):
-            if len(self.captures) >= MAX_NEIGHBOUR_CAPTURES:
-                break
-            captures = captures_of(position)
-            if captures:
-                self.captures[offset + position] = captures
 
     def merge(self, other: NeighbourStore) -> None:
         """Append another store's records, as adding them one by one would (in arrays: a
         failing VM's member can bring hundreds of thousands)."""
         if not other.times:
             return
-        offset = len(self.times)
-        for index, captures in sorted(other.captures.items()):
-            if len(self.captures) >= MAX_NEIGHBOUR_CAPTURES:
-                break
-            if captures:
-                self.captures[offset + index] = captures
+        self._keep_captures(len(self.times), sorted(other.captures.items()))
         # other's members are numbered in the order they first appear, as ours are
         remap = {index: self.member_names.setdefault(name, len(self.member_names))
                  for name, index in sorted(other.member_names.items(), key=lambda x: x[1])}
         self.times.extend(other.times)
         self.lines.extend(other.lines)
         self.members.frombytes(_remapped(other.members, remap))
+
+    def _keep_captures(self, offset: int,
+                       captures: Iterable[tuple[int, dict[str, str]]]) -> None:
+        """Keep the non-empty captures of records ``offset + position``, in order, while
+        fewer than ``MAX_NEIGHBOUR_CAPTURES`` are kept (the rest are never asked for)."""
+        for position, found in captures:
+            if len(self.captures) >= MAX_NEIGHBOUR_CAPTURES:
+                break
+            if found:
+                self.captures[offset + position] = found
 
     def member_of(self, index: int) -> str:
         wanted = self.members[index]

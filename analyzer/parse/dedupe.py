@@ -27,9 +27,9 @@ _MESSAGE_MULTIPLIER = 0x9E3779B97F4A7C15
 _TIME_MULTIPLIER = 0xBF58476D1CE4E5B9
 _KIND_MULTIPLIER = 0x94D049BB133111EB
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 MERGED_KEYS = 1 << 19
 """Earlier members' keys are merged into one sorted array up to this many (4 MiB)."""
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros_of(timestamp: datetime) -> int:

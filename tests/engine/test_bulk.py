@@ -15,6 +15,7 @@ import random
 import sys
 import tarfile
 from array import array
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -215,42 +216,16 @@ def test_first_sightings_in_bulk_answer_like_one_by_one() -> None:
         assert index == 0 or not all(got), "later members repeat earlier records"
 
 
-def test_first_sightings_over_many_members_of_any_size() -> None:
-    """Earlier members' keys are merged as members come (sizes up and down): the answers
-    stay those of a plain set of everything earlier members held."""
-    import numpy as np
-
-    rnd = random.Random(11)
-    sightings = FirstSighting()
-    held: set[tuple[int, bytes]] = set()
-    for index, size in enumerate([50, 400, 3, 3, 900, 20, 1, 0, 200, 200, 200, 5000, 7]):
-        member = [(rnd.randint(0, 300) * 1_000_000, b"m%d" % rnd.randint(0, 5))
-                  for _ in range(size)]
-        got = sightings.first_of_many("waagent_log", np.asarray([t for t, _ in member],
-                                                                  dtype=np.int64),
-                                      np.asarray([hash(m) for _, m in member], dtype=np.int64),
-                                      f"waagent.log.{index}")
-        assert got.tolist() == [record not in held for record in member], index
-        held.update(member)
-    assert len(sightings._earlier) <= 5, "merged as they came, not one array per member"
-
-
-def test_large_earlier_members_stay_apart_and_still_find_their_repeats(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past MERGED_KEYS, earlier members' keys are not merged again (merging two large
-    arrays was the reader's memory peak): every repeat is still found, and the arrays to
-    search stay few."""
-    import numpy as np
-
-    from analyzer.parse import dedupe
-
-    monkeypatch.setattr(dedupe, "MERGED_KEYS", 256)
-    rnd = random.Random(17)
-    sightings = FirstSighting()
+def _sighted_like_a_set(sightings: FirstSighting, sizes: list[int], seed: int, seconds: int,
+                        messages: int) -> list[int]:
+    """Members of these sizes (random records) asked in bulk, one after another: every
+    answer must be that of a plain set of what earlier members held. Returns how many new
+    keys each member brought."""
+    rnd = random.Random(seed)
     held: set[tuple[int, bytes]] = set()
     new_keys: list[int] = []
-    for index, size in enumerate([300, 40, 40, 200, 200, 1000, 5, 150, 150, 150, 600, 2]):
-        member = [(rnd.randint(0, 2_000) * 1_000_000, b"m%d" % rnd.randint(0, 3))
+    for index, size in enumerate(sizes):
+        member = [(rnd.randint(0, seconds) * 1_000_000, b"m%d" % rnd.randint(0, messages))
                   for _ in range(size)]
         got = sightings.first_of_many("waagent_log", np.asarray([t for t, _ in member],
                                                                   dtype=np.int64),
@@ -259,6 +234,30 @@ def test_large_earlier_members_stay_apart_and_still_find_their_repeats(
         assert got.tolist() == [record not in held for record in member], index
         held.update(member)
         new_keys.append(int(got.sum()))
+    return new_keys
+
+
+def test_first_sightings_over_many_members_of_any_size() -> None:
+    """Earlier members' keys are merged as members come (sizes up and down): the answers
+    stay those of a plain set of everything earlier members held."""
+    sightings = FirstSighting()
+    _sighted_like_a_set(sightings, [50, 400, 3, 3, 900, 20, 1, 0, 200, 200, 200, 5000, 7],
+                        seed=11, seconds=300, messages=5)
+    assert len(sightings._earlier) <= 5, "merged as they came, not one array per member"
+
+
+def test_large_earlier_members_stay_apart_and_still_find_their_repeats(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MERGED_KEYS, earlier members' keys are not merged again (merging two large
+    arrays was the reader's memory peak): every repeat is still found, and the arrays to
+    search stay few."""
+    from analyzer.parse import dedupe
+
+    monkeypatch.setattr(dedupe, "MERGED_KEYS", 256)
+    sightings = FirstSighting()
+    new_keys = _sighted_like_a_set(
+        sightings, [300, 40, 40, 200, 200, 1000, 5, 150, 150, 150, 600, 2],
+        seed=17, seconds=2_000, messages=3)
     sightings._close_member("")
     sizes = [len(keys) for keys in sightings._earlier]
     assert sum(sizes) == sightings.kept == sum(new_keys)
@@ -562,6 +561,41 @@ def test_kept_decisions_rest_while_records_never_come_back() -> None:
     assert known.of(("waagent_log", "b", True, "")).worthwhile(), "another member: a new trial"
 
 
+def guard_heavy_lines() -> list[bytes]:
+    """Protocol-detection failures, each after an endpoint line (a guard of WAA-DHCP-001)
+    for an hour, then alone for another."""
+    lines: list[bytes] = []
+    for second in range(0, 7200, 2):
+        if second < 3600:
+            lines.append(_g4_line(second, f"Wire server endpoint:168.63.129.16 ({second})"))
+        lines.append(_g4_line(second + 1, f"Protocol endpoint not found: attempt {second}",
+                              "ERROR"))
+    return lines
+
+
+def _per_line_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Counts the records offered to the matcher one by one (the light per-line path and
+    the full record path) from now on."""
+    from analyzer.engine.matching import RecordMatcher
+
+    calls = 0
+    offer_line, offer_record = RecordMatcher.offer_line, RecordMatcher.__call__
+
+    def counted_line(self: RecordMatcher, ref: Any) -> None:
+        nonlocal calls
+        calls += 1
+        offer_line(self, ref)
+
+    def counted_record(self: RecordMatcher, record: Any) -> None:
+        nonlocal calls
+        calls += 1
+        offer_record(self, record)
+
+    monkeypatch.setattr(RecordMatcher, "offer_line", counted_line)
+    monkeypatch.setattr(RecordMatcher, "__call__", counted_record)
+    return lambda: calls
+
+
 def test_guard_records_are_kept_in_bulk_and_answer_like_the_record_path(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``unless_preceded_by`` records are kept as times per group, like sequence ends: they
@@ -569,31 +603,17 @@ def test_guard_records_are_kept_in_bulk_and_answer_like_the_record_path(
     bulk starts of its check one by one). A log of protocol-detection failures, each after
     an endpoint line for an hour, then with none: the same report on both paths, and the
     unexplained failures still found."""
-    from analyzer.engine.matching import RecordMatcher
     from analyzer.parse import logscan
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
-    lines: list[bytes] = []
-    for second in range(0, 7200, 2):
-        if second < 3600:
-            lines.append(_g4_line(second, f"Wire server endpoint:168.63.129.16 ({second})"))
-        lines.append(_g4_line(second + 1, f"Protocol endpoint not found: attempt {second}",
-                              "ERROR"))
+    lines = guard_heavy_lines()
     bundle = _agent_log_bundle(tmp_path, lines)
     _same(bundle, monkeypatch)
 
-    per_line = 0
-    offer_line = RecordMatcher.offer_line
-
-    def counted(self: RecordMatcher, ref: Any) -> None:
-        nonlocal per_line
-        per_line += 1
-        offer_line(self, ref)
-
-    monkeypatch.setattr(RecordMatcher, "offer_line", counted)
+    per_line = _per_line_calls(monkeypatch)
     report, *_ = _outcome(bundle, monkeypatch, bulk=True)
     assert '"WAA-DHCP-001"' in report
-    assert per_line < len(lines) // 100, per_line
+    assert per_line() < len(lines) // 100, per_line()
 
 
 def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
@@ -601,7 +621,6 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     """Both sides of a ``near`` join (the backup manifest failure and the host plugin's
     artifact answer) stay on the bulk path: a log of thousands of them gives the report the
     record path gives, the joined captures included, with no line on the per-line path."""
-    from analyzer.engine.matching import RecordMatcher
     from analyzer.parse import logscan
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
@@ -617,24 +636,10 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     bundle = _agent_log_bundle(tmp_path, lines)
     _same(bundle, monkeypatch)
 
-    per_line = 0
-    offer_line, offer_record = RecordMatcher.offer_line, RecordMatcher.__call__
-
-    def counted_line(self: RecordMatcher, ref: Any) -> None:
-        nonlocal per_line
-        per_line += 1
-        offer_line(self, ref)
-
-    def counted_record(self: RecordMatcher, record: Any) -> None:
-        nonlocal per_line
-        per_line += 1
-        offer_record(self, record)
-
-    monkeypatch.setattr(RecordMatcher, "offer_line", counted_line)
-    monkeypatch.setattr(RecordMatcher, "__call__", counted_record)
+    per_line = _per_line_calls(monkeypatch)
     monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
     analysis = analyze_path(bundle, AnalyzeOptions(isolate=False))
     outcome = next(o for o in analysis.outcomes if o.rule.id == "WAA-EXT-013")
     joined = outcome.checks["manifest_unreachable"]
     assert joined.value and 0 < joined.count < 2000, joined.detail  # those with an answer
-    assert per_line < len(lines) // 100, per_line
+    assert per_line() < len(lines) // 100, per_line()

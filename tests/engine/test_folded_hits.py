@@ -297,15 +297,9 @@ def test_a_guard_heavy_log_folded_answers_as_every_record_kept(tmp_path: Path) -
     """Protocol-detection failures each after an endpoint line for an hour, then alone for
     another: folded past 20 records per check, the guarded checks give the same answers,
     and never fewer unexplained hits."""
-    from tests.engine.test_bulk import _agent_log_bundle, _g4_line
+    from tests.engine.test_bulk import _agent_log_bundle, guard_heavy_lines
 
-    lines: list[bytes] = []
-    for second in range(0, 7200, 2):
-        if second < 3600:
-            lines.append(_g4_line(second, f"Wire server endpoint:168.63.129.16 ({second})"))
-        lines.append(_g4_line(second + 1, f"Protocol endpoint not found: attempt {second}",
-                              "ERROR"))
-    bundle = _agent_log_bundle(tmp_path, lines)
+    bundle = _agent_log_bundle(tmp_path, guard_heavy_lines())
     exact = _outcomes(bundle, 10**9)
     folded = _outcomes(bundle, 20)
     guarded = [name for name in exact if name.startswith("WAA-DHCP-001/")]

@@ -222,17 +222,15 @@ def _joined(store: MatchStore, rule_id: str, name: str,
     partners = store.neighbours.get((rule_id, name + PARTNER))
     if anchors is None or partners is None or not anchors.times or not partners.times:
         return {}
-    count = len(anchors.times)
-    best = np.full(count, -1, dtype=np.int64)
+    best = np.full(len(anchors.times), -1, dtype=np.int64)
     anchor_members = np.frombuffer(anchors.members, dtype=np.int32)
     anchor_lines = np.frombuffer(anchors.lines, dtype=np.int64).astype(np.float64)
     if near.lines:
         partner_members = np.frombuffer(partners.members, dtype=np.int32)
         partner_lines = np.frombuffer(partners.lines, dtype=np.int64).astype(np.float64)
-        partner_ids = {member: index for member, index in partners.member_names.items()}
         for member, index in anchors.member_names.items():
             mine = np.flatnonzero(anchor_members == index)
-            other = partner_ids.get(member)
+            other = partners.member_names.get(member)
             if other is None or not len(mine):
                 continue
             theirs = np.flatnonzero(partner_members == other)
