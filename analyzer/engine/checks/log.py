@@ -106,9 +106,8 @@ class LogKind:
         times = np.frombuffer(acc.times, dtype=np.float64)
         chosen = (np.arange(len(times)) if since is None
                   else np.flatnonzero((times >= since) | (times == NO_TIME)))
-        selected: list[int] | Any = chosen
-        if check.near is not None or check.guard is not None or check.group_by:
-            selected = chosen.tolist()  # the joins and guards below read them one by one
+        selected: Any = chosen  # indices into the check's hits, in numpy throughout: a
+        # failing VM can bring millions, and a Python object each cost the evaluation 400 MB
         window_note = (f" in the last {format_duration(check.within)}"
                        if since is not None and check.within is not None else "")
         # Hits past the exact cap, counted per minute (never for a guard or a near join).
@@ -118,14 +117,12 @@ class LogKind:
         if not len(selected) and (folded is None or not folded.total):
             return CheckResult(check.name, False,
                                f"{acc.count} matching records, none{window_note}")
-        joined: dict[tuple[str, int], dict[str, str]] = {}
+        joined: _Join | None = None
         if check.near is not None:
-            joined = _joined(context.store, rule_id, check.name, check.near)
-            anchors = context.store.neighbours.get((rule_id, check.name + ANCHOR))
-            if anchors is not None and len(anchors.times) == len(acc.times):
-                selected = [i for i in selected
-                            if (anchors.member_of(i), anchors.lines[i]) in joined]
-            if not selected:
+            joined = _Join(context.store, rule_id, check.name, check.near)
+            if joined.aligned_with(acc):
+                selected = selected[joined.has_partner(selected)]
+            if not len(selected):
                 return CheckResult(check.name, False,
                                    f"{acc.count} matching records, none with a neighbour "
                                    f"matching near.pattern")
@@ -137,7 +134,7 @@ class LogKind:
             chosen_now = np.asarray(selected, dtype=np.int64)
             explained = guards.explains(times[chosen_now], np.frombuffer(
                 acc.groups, dtype=np.int32)[chosen_now], check.guard)
-            kept = chosen_now[~explained].tolist()
+            kept = chosen_now[~explained]
             before = len(selected) + (folded.total if folded is not None else 0)
             if folded is not None:  # a minute row goes when one guard record explains it all
                 folded = folded.where(~guards.covers(folded.first, folded.last, folded.groups,
@@ -152,7 +149,9 @@ class LogKind:
                                    f"by one matching unless_preceded_by")
             selected = kept
         if check.group_by:
-            per_group = Counter(acc.groups[i] for i in selected)
+            group_of = np.frombuffer(acc.groups, dtype=np.int32)
+            values, counts = np.unique(group_of[selected], return_counts=True)
+            per_group = Counter(dict(zip(values.tolist(), counts.tolist(), strict=True)))
             if folded is not None:
                 per_group.update(folded.per_group())
             groups = {g for g, n in per_group.items() if n >= check.min_count}
@@ -164,7 +163,8 @@ class LogKind:
                     f"at most {best} matching records per "
                     f"{check.group_by}{window_note}, needed {check.min_count}{folded_note}",
                 )
-            selected = [i for i in selected if acc.groups[i] in groups]
+            selected = selected[np.isin(group_of[selected],
+                                        np.fromiter(groups, dtype=np.int32, count=len(groups)))]
             if folded is not None:
                 folded = folded.in_groups(groups)
             hits = [acc.group_samples[g] for g in sorted(groups) if g in acc.group_samples]
@@ -186,9 +186,10 @@ class LogKind:
             guard = check.guard
             hits = [h for h in hits
                     if not guards.explains_one(hit_time(h), h.group, guard)] or hits
-        if check.near is not None:
-            hits = [_with_neighbour(h, joined) for h in hits
-                    if (h.record.member, h.record.line) in joined] or hits
+        if joined is not None:
+            hits = [_with_neighbour(h, found) for h in hits
+                    if (found := joined.partner_captures(h.record.member, h.record.line))
+                    is not None] or hits
         kept_times = times[np.asarray(selected, dtype=np.int64)]
         total = len(selected)
         if folded is not None:
@@ -213,19 +214,57 @@ def _folded_note(acc: Accumulator, boundary_whole: bool) -> str:
                    else ")")
 
 
-def _joined(store: MatchStore, rule_id: str, name: str,
-            near: Near) -> dict[tuple[str, int], dict[str, str]]:
-    """(member, line) of every record of the check with a neighbour -> that neighbour's
-    captures (the nearest one's: by lines in the same member, else by time; the lowest
-    index on a tie). Binary searches in numpy: a failing VM can log millions of both."""
-    anchors = store.neighbours.get((rule_id, name + ANCHOR))
-    partners = store.neighbours.get((rule_id, name + PARTNER))
-    if anchors is None or partners is None or not anchors.times or not partners.times:
-        return {}
+class _Join:
+    """An adjacency join (``near``) resolved for every record of the check: the nearest
+    partner of each (by lines in the same member, else by time; the lowest index on a tie),
+    as arrays. Binary searches in numpy: a failing VM can log millions of both sides, and a
+    Python object per record cost the evaluation hundreds of megabytes."""
+
+    def __init__(self, store: MatchStore, rule_id: str, name: str, near: Near) -> None:
+        self.anchors = store.neighbours.get((rule_id, name + ANCHOR))
+        self.partners = store.neighbours.get((rule_id, name + PARTNER))
+        self.best = np.zeros(0, dtype=np.int64)
+        """Per anchor record: the index of its partner record, -1 for none."""
+        if (self.anchors is not None and self.partners is not None and self.anchors.times
+                and self.partners.times):
+            self.best = _nearest_partners(self.anchors, self.partners, near)
+        self._keys: Any = None
+
+    def aligned_with(self, acc: Accumulator) -> bool:
+        """Whether the anchors are the check's hits, one for one."""
+        return self.anchors is not None and len(self.anchors.times) == len(acc.times)
+
+    def has_partner(self, selected: Any) -> Any:
+        if not len(self.best):
+            return np.zeros(len(selected), dtype=bool)
+        return self.best[selected] >= 0
+
+    def partner_captures(self, member: str, line: int) -> dict[str, str] | None:
+        """The captures of the partner of the record at (member, line) (of the last such
+        anchor with one), or None when it has none."""
+        if self.anchors is None or self.partners is None or not len(self.best):
+            return None
+        index = self.anchors.member_names.get(member)
+        if index is None:
+            return None
+        if self._keys is None:  # built once, for the few evidence records asked about
+            self._joined = np.flatnonzero(self.best >= 0)
+            members = np.frombuffer(self.anchors.members, dtype=np.int32)[self._joined]
+            lines = np.frombuffer(self.anchors.lines, dtype=np.int64)[self._joined]
+            self._keys = (members.astype(np.int64) << 40) | lines
+        found = np.flatnonzero(self._keys == ((index << 40) | line))
+        if not len(found):
+            return None
+        partner = int(self.best[self._joined[found[-1]]])
+        return self.partners.captures.get(partner, {})
+
+
+def _nearest_partners(anchors: NeighbourStore, partners: NeighbourStore, near: Near) -> Any:
+    """For each anchor record, the index of its nearest partner record (-1: none)."""
     best = np.full(len(anchors.times), -1, dtype=np.int64)
     anchor_members = np.frombuffer(anchors.members, dtype=np.int32)
-    anchor_lines = np.frombuffer(anchors.lines, dtype=np.int64).astype(np.float64)
     if near.lines:
+        anchor_lines = np.frombuffer(anchors.lines, dtype=np.int64).astype(np.float64)
         partner_members = np.frombuffer(partners.members, dtype=np.int32)
         partner_lines = np.frombuffer(partners.lines, dtype=np.int64).astype(np.float64)
         for member, index in anchors.member_names.items():
@@ -242,12 +281,7 @@ def _joined(store: MatchStore, rule_id: str, name: str,
                                   np.arange(len(partners.times)),
                                   np.frombuffer(anchors.times, dtype=np.float64)[unjoined],
                                   near.seconds, skip_equal=False)
-    names = {index: member for member, index in anchors.member_names.items()}
-    joined: dict[tuple[str, int], dict[str, str]] = {}
-    for index in np.flatnonzero(best >= 0).tolist():
-        member = names.get(int(anchor_members[index]), "")
-        joined[(member, int(anchors.lines[index]))] = partners.captures.get(int(best[index]), {})
-    return joined
+    return best
 
 
 def _nearest(values: Any, indices: Any, wanted: Any, most: float, skip_equal: bool) -> Any:
@@ -277,8 +311,7 @@ def _nearest(values: Any, indices: Any, wanted: Any, most: float, skip_equal: bo
     return np.where(np.isfinite(np.minimum(low_gap, high_gap)), chosen, -1)
 
 
-def _with_neighbour(hit: Hit, joined: dict[tuple[str, int], dict[str, str]]) -> Hit:
-    extra = joined.get((hit.record.member, hit.record.line), {})
+def _with_neighbour(hit: Hit, extra: dict[str, str]) -> Hit:
     return Hit(hit.record, {**extra, **hit.captures}, hit.group)
 
 
