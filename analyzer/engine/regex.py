@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import re2
 
@@ -442,9 +442,20 @@ def _grouped(groups: dict[int, list[bytes]], per_expression: int
 
 
 def _line_expression(literals: list[bytes]) -> bytes:
-    escaped = (b"".join(bytes([byte]) if chr(byte).isalnum() and byte < 0x80
-                        else b"\\x%02x" % byte for byte in literal) for literal in literals)
+    escaped = (_LINE_GAP_REGEX.join(b"".join(bytes([byte]) if chr(byte).isalnum() and byte < 0x80
+                                             else b"\\x%02x" % byte for byte in part)
+                                    for part in literal.split(_LINE_GAP_BYTE))
+               for literal in literals)
     return b"(?:" + b"|".join(escaped) + b")[^\\n]*$"
+
+
+_LINE_GAP_BYTE = b"\0"
+_LINE_GAP_REGEX = b"[^\\n]*"
+
+
+def _literal_regex(literal: bytes) -> bytes:
+    """RE2 syntax for a literal (its parts in order on one line, for a compound one)."""
+    return _LINE_GAP_REGEX.join(re2.escape(part) for part in literal.split(_LINE_GAP_BYTE))
 
 
 def literal_scanner(literals: tuple[bytes, ...], tags: tuple[int, ...] = ()
@@ -467,7 +478,8 @@ def prefilter_alternatives(patterns: tuple[str, ...]) -> list[bytes]:
     for pattern in patterns:
         literals = required_literals(pattern)
         if literals:
-            alternatives.extend(re2.escape(literal.encode("utf-8")) for literal in sorted(literals))
+            alternatives.extend(_literal_regex(literal.encode("utf-8"))
+                                for literal in sorted(literals))
         else:
             alternatives.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
     return list(dict.fromkeys(alternatives))
@@ -493,7 +505,7 @@ def compile_prefilter(patterns: tuple[str, ...], tags: tuple[int, ...] = ()) -> 
             continue
         residual_tags |= tag
         if found:  # as in the whole alternation: the literals, escaped
-            others.extend(re2.escape(literal) for literal in encoded)
+            others.extend(_literal_regex(literal) for literal in encoded)
         else:
             others.append(b"(?:" + unanchored(pattern).encode("utf-8") + b")")
     residual = b"(?i:" + b"|".join(dict.fromkeys(others)) + b")" if others else None
@@ -589,10 +601,36 @@ class _Unsure(Exception):
     """The pattern uses something this small parser does not model: keep the full pattern."""
 
 
+LINE_GAP = "\0"
+"""Joins the parts of a compound literal: ``a\0b`` stands for ``a``, then ``b`` later on the
+same line (a pattern needs both, and nothing between them can match a newline). NUL never
+stands in a literal the parser proves (hex escapes are not modelled)."""
+_MAX_RUNS = 32
+"""Most literals a run crossed with exact groups, or a compound, may stand for."""
+_PLAIN_ALTERNATIVES = re.compile(
+    r"(?:[^\\()\[\]{}|.*+?^$]|\\[^A-Za-z0-9])*(?:\|(?:[^\\()\[\]{}|.*+?^$]|\\[^A-Za-z0-9])*)*")
+"""A group body of plain literal alternatives (escaped punctuation allowed): it matches
+exactly those strings."""
+_CROSSING_ESCAPES = set("sWDpPC")
+"""Escapes whose class holds the newline."""
+
+
+class _Atom(NamedTuple):
+    literals: set[str] | None
+    """The literal set of a required group, else None."""
+    char: str | None
+    """The literal character, else None."""
+    exact: set[str] | None = None
+    """A group of plain literal alternatives: the strings it matches."""
+    crosses: bool = False
+    """Whether it may match (or hold) a newline."""
+
+
 class _LiteralScanner:
     def __init__(self, pattern: str) -> None:
         self.text = pattern
         self.pos = 0
+        self.dotall = False
 
     def alternation(self) -> set[str] | None:
         choices: list[set[str] | None] = [self.sequence()]
@@ -604,54 +642,73 @@ class _LiteralScanner:
         return set().union(*choices)  # type: ignore[arg-type]
 
     def sequence(self) -> set[str] | None:
-        candidates: list[set[str]] = []
-        run = ""
+        """The strongest literal set of one alternative: every match holds one of them.
+        Literal runs take in the exact groups they touch (``(?:GET|PUT) /x`` gives
+        ``GET /x`` and ``PUT /x``), and the two strongest sets on one line are joined
+        (:data:`LINE_GAP`): ``goal state[^\\n]*410: Gone`` needs both."""
+        parts: list[tuple[set[str], int]] = []
+        """Each required literal set and the stretch of the line it lies in: a part that
+        may hold a newline, or follows one, starts another stretch."""
+        stretch = 0
+        runs: set[str] = {""}
+
+        def close_runs() -> None:
+            nonlocal runs
+            if min(len(run) for run in runs) >= MIN_LITERAL:
+                parts.append((runs, stretch))
+            runs = {""}
+
         while self.pos < len(self.text) and self.text[self.pos] not in "|)":
-            atom, literal = self.atom()
+            atom = self.atom()
             quantifier = self.quantifier()
-            if literal is not None and quantifier[:1] in ("", "+", "="):
-                run += literal * (int(quantifier[1:]) if quantifier[1:] else 1)
+            if atom.char is not None and quantifier[:1] in ("", "+", "="):
+                runs = {run + atom.char * (int(quantifier[1:]) if quantifier[1:] else 1)
+                        for run in runs}
                 if quantifier[:1] == "+":
-                    candidates.append({run})
-                    run = ""
+                    close_runs()
+                stretch += atom.crosses
                 continue
-            if len(run) >= MIN_LITERAL:
-                candidates.append({run})
-            run = ""
-            if atom is not None and quantifier[:1] in ("", "+", "="):
-                candidates.append(atom)
-        if len(run) >= MIN_LITERAL:
-            candidates.append({run})
-        usable = [c for c in candidates if min(len(s) for s in c) >= MIN_LITERAL]
+            if (atom.exact is not None and not quantifier
+                    and len(runs) * len(atom.exact) <= _MAX_RUNS):
+                runs = {run + choice for run in runs for choice in atom.exact}
+                stretch += atom.crosses
+                continue
+            close_runs()
+            stretch += atom.crosses
+            if atom.literals is not None and quantifier[:1] in ("", "+", "="):
+                parts.append((atom.literals, stretch))
+            stretch += atom.crosses
+        close_runs()
+        usable = [part for part in parts if min(len(s) for s in part[0]) >= MIN_LITERAL]
         if not usable:
             return None
-        return max(usable, key=lambda c: (min(len(s) for s in c), -len(c)))
+        return _strongest(usable)
 
-    def atom(self) -> tuple[set[str] | None, str | None]:
-        """(literal set of a required group, or None; the literal character, or None)."""
+    def atom(self) -> _Atom:
         char = self.text[self.pos]
         if char == "(":
-            return self.group(), None
+            return self.group()
         if char == "[":
-            self.skip_class()
-            return None, None
+            return _Atom(None, None, crosses=self.skip_class())
         if char == "\\":
             escaped = self.text[self.pos + 1:self.pos + 2]
             self.pos += 2
             if escaped in _LITERAL_ESCAPES:
-                return None, escaped
+                return _Atom(None, escaped)
             if escaped == "n":
-                return None, "\n"
+                return _Atom(None, "\n", crosses=True)
             if escaped in _CLASS_ESCAPES or escaped.isdigit():
-                return None, None
+                return _Atom(None, None, crosses=escaped in _CROSSING_ESCAPES
+                             or escaped.isdigit())
             raise _Unsure(f"escape \\{escaped}")
         self.pos += 1
         if char in ".^$":
-            return None, None
-        return None, char
+            return _Atom(None, None, crosses=char == "." and self.dotall)
+        return _Atom(None, char, crosses=char == "\n")
 
-    def group(self) -> set[str] | None:
+    def group(self) -> _Atom:
         self.pos += 1
+        dotall = self.dotall
         if self.text.startswith("?:", self.pos):
             self.pos += 2
         elif self.text.startswith("?P<", self.pos):
@@ -659,24 +716,40 @@ class _LiteralScanner:
         elif _FLAG_GROUP.match(self.text, self.pos):
             # (?i:...) and the like: the prefilter is caseless and ``.`` only widens, so the
             # group's literals are still required.
-            self.pos = self.text.index(":", self.pos) + 1
+            flags_end = self.text.index(":", self.pos)
+            self.dotall = dotall or "s" in self.text[self.pos:flags_end]
+            self.pos = flags_end + 1
         elif self.text.startswith("?", self.pos):
             raise _Unsure("flags or other group syntax")
+        body_start = self.pos
         inner = self.alternation()
         if self.pos >= len(self.text) or self.text[self.pos] != ")":
             raise _Unsure("unbalanced group")
+        body = self.text[body_start:self.pos]
         self.pos += 1
-        return inner
+        inner_dotall, self.dotall = self.dotall, dotall
+        exact = _plain_alternatives(body)
+        crosses = (any("\n" in choice for choice in exact) if exact is not None
+                   else _may_cross(body, inner_dotall))
+        return _Atom(inner, None, exact, crosses)
 
-    def skip_class(self) -> None:
+    def skip_class(self) -> bool:
+        """Skips a character class; whether it may match a newline."""
         self.pos += 1
-        if self.text.startswith("^", self.pos):
+        negated = self.text.startswith("^", self.pos)
+        if negated:
             self.pos += 1
+        begin = self.pos
         if self.text.startswith("]", self.pos):
             self.pos += 1
         while self.pos < len(self.text) and self.text[self.pos] != "]":
             self.pos += 2 if self.text[self.pos] == "\\" else 1
+        body = self.text[begin:self.pos]
         self.pos += 1
+        holds_newline = "\\n" in body or "\n" in body
+        if negated:
+            return not holds_newline
+        return holds_newline or _class_may_cross(body)
 
     def quantifier(self) -> str:
         """"" (exactly once), "+" (one or more), "?" (possibly absent), "=n" (exactly n
@@ -701,6 +774,102 @@ class _LiteralScanner:
         return ""
 
 
+def _strongest(parts: list[tuple[set[str], int]]) -> set[str]:
+    """The strongest literal set (longest shortest literal, then fewest), joined with the
+    next strongest on the same stretch of line when both are plain literals."""
+
+    def strength(index: int) -> tuple[int, int]:
+        literals = parts[index][0]
+        return min(len(s) for s in literals), -len(literals)
+
+    def joinable(index: int) -> bool:  # one line's text, not yet a compound
+        return not any(LINE_GAP in s or "\n" in s for s in parts[index][0])
+
+    order = sorted(range(len(parts)), key=strength, reverse=True)
+    best = order[0]
+    plain = [index for index in order[1:] if parts[index][1] == parts[best][1]
+             and joinable(index)]
+    if not plain or not joinable(best):
+        return parts[best][0]
+    first, second = sorted((best, plain[0]))
+    if len(parts[first][0]) * len(parts[second][0]) > _MAX_RUNS:
+        return parts[best][0]
+    return {a + LINE_GAP + b for a in parts[first][0] for b in parts[second][0]}
+
+
+def _plain_alternatives(body: str) -> set[str] | None:
+    """The strings a group body of plain literal alternatives matches, else None."""
+    if not _PLAIN_ALTERNATIVES.fullmatch(body):
+        return None
+    choices, current, index = [], "", 0
+    while index < len(body):
+        if body[index] == "\\":
+            current += body[index + 1]
+            index += 2
+            continue
+        if body[index] == "|":
+            choices.append(current)
+            current = ""
+        else:
+            current += body[index]
+        index += 1
+    choices.append(current)
+    return set(choices)
+
+
+def _may_cross(body: str, dotall: bool) -> bool:
+    """Whether a group body may match a newline: anything but plain characters, escaped
+    punctuation, ``\\d \\w \\S``, anchors, quantifiers, groups and classes that leave
+    the newline out counts as crossing (a cautious answer keeps literals apart)."""
+    scanner = _LiteralScanner(body)
+    scanner.dotall = dotall
+    while scanner.pos < len(body):
+        char = body[scanner.pos]
+        if char in "|)":
+            scanner.pos += 1
+            continue
+        if char in "?*+{":
+            if not scanner.quantifier():
+                scanner.pos += 1
+            continue
+        if char == "(":
+            scanner.pos += 1
+            if body.startswith("?", scanner.pos):
+                match = re.match(r"\?(?::|P<[^>]*>|[imsU]+:)", body[scanner.pos:])
+                if match is None:
+                    return True
+                if "s" in match.group() and not match.group().startswith("?P"):
+                    return True  # a dotall group: its dots cross
+                scanner.pos += match.end()
+            continue
+        if scanner.atom().crosses:
+            return True
+    return False
+
+
+def _class_may_cross(body: str) -> bool:
+    """Whether a (not negated) class body holds the newline: an escape other than the
+    plain ones or a range over byte 10."""
+    index = 0
+    previous = ""
+    while index < len(body):
+        char = body[index]
+        if char == "\\":
+            escaped = body[index + 1:index + 2]
+            if escaped.isalnum() and escaped not in "dwS":
+                return True
+            previous = escaped
+            index += 2
+            continue
+        if char == "-" and previous and index + 1 < len(body):
+            high = body[index + 1]
+            if high == "\\" or ord(previous) <= 10 <= ord(high):
+                return True
+        previous = char
+        index += 1
+    return False
+
+
 def required_literals(pattern: str) -> frozenset[str] | None:
     """Literals at least one of which every match of ``pattern`` contains, or None (cached:
     a batch's forkserver works them out once for every child)."""
@@ -712,7 +881,7 @@ def _required_literals(pattern: str) -> frozenset[str] | None:
     """Literals at least one of which every match of ``pattern`` contains, or None.
 
     >>> sorted(required_literals(r"\\[HTTP Failed\\] (?:GET|POST) \\S+ -- IOError (?P<e>.*)"))
-    ['[HTTP Failed] ']
+    ['[HTTP Failed] GET \\x00 -- IOError ', '[HTTP Failed] POST \\x00 -- IOError ']
     >>> sorted(required_literals(r"^(?:Command: |Launch command succeeded: )"))
     ['Command: ', 'Launch command succeeded: ']
     >>> sorted(required_literals(r"(?i)timeout after"))

@@ -22,8 +22,9 @@ from analyzer.redact import redact_text
 FACT_PATTERNS = (
     r"Azure Linux Agent Version",
     r"Goal State Agent version",
-    # The 2.2.0-2.7 start-up line, not the [HEARTBEAT] that repeats the same words every 30 min.
-    r"(?:ExtHandler|INFO) Agent WALinuxAgent-[\w.-]+ is running as the goal state agent",
+    # The 2.2.0-2.7 start-up line and the [HEARTBEAT] that repeats it every 30 min (an
+    # excerpt may hold no other word of the agent's version; a repeat adds no fact row).
+    r"Agent WALinuxAgent-[\w.-]+ is running as the goal state agent",
     r"running as process",
     r"is the most current agent",
     r"to be the latest agent",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,7 +59,8 @@ def test_every_shipped_agent_pattern_has_required_literals() -> None:
     assert [p for p in AGENT_PATTERNS if not required_literals(p)] == []
 
 
-_WORDS = [*sorted({literal.decode() for literal in PREFILTER.literals})[:80],
+_WORDS = [*sorted({part.decode() for literal in PREFILTER.literals
+                  for part in literal.split(b"\0")})[:120],
           "ExtHandler", "INFO", "K", "\u212a", "\u017f", "s", "\n", " ", "\r\n", "é", "HTTP", "x"]
 
 
@@ -76,9 +78,13 @@ def test_same_lines_as_re2_on_any_text(parts: list[str]) -> None:
 
 
 @pytest.mark.parametrize("text, hit", [
-    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n", True),
-    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [http failed] get x\n", True),
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x -- IOError timed out\n", True),
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [http failed] get x -- ioerror timed out\n", True),
     ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler all is well\n", False),
+    # both parts of a compound literal, on one line only
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n", False),
+    ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n"
+     "IOError timed out\n", False),
 ])
 def test_case_is_ignored_like_re2(text: str, hit: bool) -> None:
     data = text.encode()
@@ -97,7 +103,8 @@ def test_unicode_case_folds_of_k_and_s_are_candidates() -> None:
 def test_without_hyperscan_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAAGENT_ANALYZER_HYPERSCAN", "0")
     plain = compile_prefilter.__wrapped__(AGENT_PATTERNS)  # not the cached one
-    data = ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x\n"
+    data = ("2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler [HTTP Failed] GET x -- "
+            "IOError timed out\n"
             + "nothing here\n" * 3 + "Exception uploading status blob: y\n").encode()
     assert plain._scanner() is None
     assert plain.hit_lines(data, _newlines(data)).tolist() == [0, 4]
@@ -106,8 +113,16 @@ def test_without_hyperscan_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize("pattern, literals", [
     (r"\*{6} \d\. [^\n]*", {"****** "}),
-    (r"[^\n]*(?i:goal state|extension handlers)[^\n]*(?:410|Gone)",
-     {"goal state", "extension handlers"}),
+    (r"[^\n]*(?i:goal state|extension handlers)[^\n]*(?:410 |Gone)",
+     {"goal state\x00410 ", "goal state\x00Gone", "extension handlers\x00410 ",
+      "extension handlers\x00Gone"}),
+    # the gap may hold a newline: the two parts may stand on two lines
+    (r"goal state\s+(?:410 |Gone)", {"goal state"}),
+    (r"goal state[^x]*Gone!", {"goal state"}),
+    (r"(?s:goal state.*Gone!)", {"goal state"}),
+    # exact groups join the runs they touch
+    (r"(?:GoalState|SharedConfig)\.Parse: ", {"GoalState.Parse: ", "SharedConfig.Parse: "}),
+    (r"(?:GoalState|SharedConfig)?\.Parse: ", {".Parse: "}),
     (r"ab{2,}cdef", {"cdef"}),
     (r"a(?i)bcdef", None),
 ])
@@ -125,7 +140,7 @@ def test_a_set_hyperscan_refuses_falls_back_to_re2(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(regex, "LiteralScanner", refuse)
     fresh = compile_prefilter.__wrapped__(AGENT_PATTERNS)
-    data = b"nothing\nExceptionhere [HTTP Failed] GET\n"
+    data = b"nothing\nExceptionhere [HTTP Failed] GET x -- IOError y\n"
     assert fresh._scanner() is None
     assert fresh.hit_lines(data, _newlines(data)).tolist() == [1]
 
@@ -137,7 +152,7 @@ def test_compiled_database_is_cached_per_user(tmp_path: Path, monkeypatch: pytes
     nothing."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
-    data = b"nothing\n2024 [HTTP Failed] GET x\n" * 3
+    data = b"nothing\n2024 [HTTP Failed] GET x -- IOError y\n" * 3
     assert compile_prefilter.__wrapped__(AGENT_PATTERNS)._scanner() is not None
     assert not (tmp_path / "waagent-analyzer").exists()
 
@@ -226,3 +241,59 @@ def test_literal_presence_without_hyperscan(monkeypatch: pytest.MonkeyPatch) -> 
 def test_unique_sorted_is_numpy_unique(values: list[int]) -> None:
     array = np.asarray(values, dtype=np.int64)
     assert unique_sorted(array).tolist() == np.unique(array).tolist()
+
+
+# -- compound literals: two parts on one line ----------------------------------------------
+
+_PIECES: dict[str, list[str]] = {
+    # a pattern piece and strings it matches (newlines among them where it may cross one)
+    "goal": ["goal"], "state": ["state"], "Gone": ["Gone", "GONE"], "ab": ["ab"],
+    "cdef": ["cdef"], " ": [" "], ":": [":"], "\\.": ["."], "\\s": [" ", "\n"],
+    "\\s*": ["", "\n", " \n "], "\\S+": ["x", "7:"], "\\d+": ["7"], "\\w+": ["xy"],
+    ".": ["x"], ".*": ["", "x y"], "[^\\n]*": ["", "a b"], "[^x]*": ["", "\n", "a\nb"],
+    "[a-z ]": ["q", " "], "[^ \\n]+": ["q"], "\\n": ["\n"], "(?:GET|PUT)": ["GET", "PUT"],
+    "(?:GET|PUT)?": ["", "PUT"], "(?:xy|\\s)": ["xy", "\n"], "(?s:.)": ["\n", "y"],
+    "(?i:state)": ["STATE"], "(?:state|Gone)+": ["state", "Gonestate"], "\\b": [""],
+    "[\\s:]": [":", "\n"], "(?:a\\sb|cd)": ["a\nb", "cd"],
+}
+
+
+@st.composite
+def _pattern_and_text(draw: st.DrawFn) -> tuple[str, str]:
+    """A pattern of pieces and a text holding a match of it (pieces instantiated, newlines
+    included where a piece may match one), between random words."""
+    pieces = draw(st.lists(st.sampled_from(sorted(_PIECES)), min_size=1, max_size=7))
+    body = "".join(draw(st.sampled_from(_PIECES[piece])) for piece in pieces)
+    around = st.sampled_from(["", "x ", "\n", "goal", "state "])
+    return "(?i)" + "".join(pieces), draw(around) + body + draw(around)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_pattern_and_text())
+def test_every_match_holds_a_literal_on_one_line(case: tuple[str, str]) -> None:
+    """Whatever a pattern matches holds one of its required literals; a compound one
+    (``a\\0b``) has its parts in order on one line of the match."""
+    pattern, text = case
+    literals = required_literals(pattern)
+    found = re2.search(pattern, text)
+    if literals is None or found is None:
+        return
+    matched = found.group(0).lower()
+    assert any(_on_one_line(matched, literal.lower()) for literal in literals), (
+        pattern, text, literals)
+
+
+def _on_one_line(text: str, literal: str) -> bool:
+    parts = literal.split("\0")
+    return any(_in_order(line, parts) for line in text.split("\n")) or (
+        len(parts) == 1 and parts[0] in text)
+
+
+def _in_order(line: str, parts: list[str]) -> bool:
+    at = 0
+    for part in parts:
+        found = line.find(part, at)
+        if found < 0:
+            return False
+        at = found + len(part)
+    return True
