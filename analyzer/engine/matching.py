@@ -864,6 +864,8 @@ def extension_of(record: Record) -> str:
 def handler_extension(message: str) -> str:
     """The extension whose handler path (``/var/lib/waagent/<Name>-<Version>/``) the message
     names first, or ""."""
+    if "/var/lib/waagent/" not in message:  # what the pattern starts with: most messages
+        return ""
     found = _HANDLER_PATH.search(message)
     return (found.group("name") or "") if found is not None else ""
 
