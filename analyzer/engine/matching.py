@@ -705,15 +705,28 @@ as its hits) and their neighbours (``partner``)."""
 @dataclass
 class NeighbourStore:
     """Where the records of one side of an adjacency join (``near``) were: time, member and
-    line of each, and the captures of the first ``MAX_NEIGHBOUR_CAPTURES`` (bounded)."""
+    line of each (20 bytes), for the first ``cap`` records (0: all), and the captures of the
+    first ``MAX_NEIGHBOUR_CAPTURES``. Past the cap a record is only counted in
+    :attr:`dropped`: a failing VM can log millions, and the join is then no longer required
+    of every hit (more hits, never fewer)."""
 
     times: array = field(default_factory=lambda: array("d"))
     lines: array = field(default_factory=lambda: array("q"))
     members: array = field(default_factory=lambda: array("i"))
     member_names: dict[str, int] = field(default_factory=dict)
     captures: dict[int, dict[str, str]] = field(default_factory=dict)
+    cap: int = 0
+    dropped: int = 0
+
+    def room(self, wanted: int) -> int:
+        """How many of ``wanted`` more records are kept (the rest are counted dropped)."""
+        kept = wanted if not self.cap else max(0, min(wanted, self.cap - len(self.times)))
+        self.dropped += wanted - kept
+        return kept
 
     def add(self, time: float, member: str, line: int, captures: dict[str, str]) -> None:
+        if not self.room(1):
+            return
         index = len(self.times)
         self.times.append(time)
         self.lines.append(line)
@@ -725,25 +738,31 @@ class NeighbourStore:
                  captures_of: Callable[[int], dict[str, str]]) -> None:
         """Records of one member in line order, as that many :meth:`add` calls would keep
         them; ``captures_of(i)`` is asked only for the records whose captures are kept."""
+        kept = self.room(len(times))
+        if not kept:
+            return
         self._keep_captures(len(self.times), ((position, captures_of(position))
-                                              for position in range(len(times))))
+                                              for position in range(kept)))
         index = self.member_names.setdefault(member, len(self.member_names))
-        self.times.extend(times)
-        self.lines.extend(lines)
-        self.members.extend(array("i", [index]) * len(times))
+        self.times.extend(times[:kept])
+        self.lines.extend(lines[:kept])
+        self.members.extend(array("i", [index]) * kept)
 
     def merge(self, other: NeighbourStore) -> None:
         """Append another store's records, as adding them one by one would (in arrays: a
         failing VM's member can bring hundreds of thousands)."""
-        if not other.times:
+        self.dropped += other.dropped
+        kept = self.room(len(other.times))
+        if not kept:
             return
-        self._keep_captures(len(self.times), sorted(other.captures.items()))
+        self._keep_captures(len(self.times), sorted(
+            (position, found) for position, found in other.captures.items() if position < kept))
         # other's members are numbered in the order they first appear, as ours are
         remap = {index: self.member_names.setdefault(name, len(self.member_names))
                  for name, index in sorted(other.member_names.items(), key=lambda x: x[1])}
-        self.times.extend(other.times)
-        self.lines.extend(other.lines)
-        self.members.frombytes(_remapped(other.members, remap))
+        self.times.extend(other.times[:kept])
+        self.lines.extend(other.lines[:kept])
+        self.members.frombytes(_remapped(other.members[:kept], remap))
 
     def _keep_captures(self, offset: int,
                        captures: Iterable[tuple[int, dict[str, str]]]) -> None:
@@ -971,7 +990,7 @@ class MatchStore:
             self.before_write(key)
         found = self.neighbours.get(key)
         if found is None:
-            found = self.neighbours[key] = NeighbourStore()
+            found = self.neighbours[key] = NeighbourStore(cap=self.exact_hits)
         return found
 
     def merge(self, other: MatchStore) -> None:
@@ -981,7 +1000,8 @@ class MatchStore:
         for key, sequence in other.sequences.items():
             self.sequence(key).merge(sequence)
         for key, neighbours in other.neighbours.items():
-            self.neighbours.setdefault(key, NeighbourStore()).merge(neighbours)
+            self.neighbours.setdefault(key, NeighbourStore(cap=self.exact_hits)).merge(
+                neighbours)
 
     def keep_room_of(self, kept: dict[tuple[str, str], int]) -> None:
         """Trim this delta's sequence starts to the room a parent that already kept
@@ -1000,15 +1020,13 @@ first and last of each minute row, :meth:`GuardRecords.explains`)."""
 
 
 def per_hit_checks(queries: Iterable[LogQuery]) -> frozenset[tuple[str, str]]:
-    """The stores that keep every record's own time: a check with a ``near`` join (its
-    evaluation reads each hit's line, ``<check>#anchor`` and ``#partner``) and the records
-    of a guard shorter than a minute. A guarded check's own hits and a guard's records
-    otherwise fold past the exact cap like any others: a failing VM can log millions."""
+    """The stores that keep every record's own time: the records of a guard shorter than a
+    minute. A guarded check's own hits, a guard's records and a ``near``-joined check's
+    hits otherwise fold past the exact cap like any others (a join's two sides stop at the
+    same cap, :class:`NeighbourStore`): a failing VM can log millions."""
     keys: list[tuple[str, str]] = []
     for query in queries:
-        if query.role in NEIGHBOUR_ROLES:
-            keys.append((query.rule_id, query.check.split("#", 1)[0]))
-        elif query.role == "guard" and query.guard_within < FOLDABLE_GUARD_SECONDS:
+        if query.role == "guard" and query.guard_within < FOLDABLE_GUARD_SECONDS:
             keys.append((query.rule_id, query.check))
     return frozenset(keys)
 

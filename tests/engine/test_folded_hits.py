@@ -4,8 +4,10 @@ A VM failing for weeks matches a rule millions of times; keeping 12 bytes per hi
 memory follow the number of matching lines. Past ``Limits.max_exact_hits`` a check keeps
 counts per (minute, group) with the first and last time of each: memory follows the minutes
 the logs span. Answers stay exact except at a window's start, where the minute it starts in
-counts whole (more hits, never fewer) and the check's detail says so. Checks whose ``near``
-join reads every hit's own line, and guards shorter than a minute, never fold.
+counts whole (more hits, never fewer) and the check's detail says so. Guards shorter than a
+minute never fold. A ``near``-joined check folds too, and both sides of its join stop at the
+same cap: past it every hit counts (the join is no longer required of each) and the detail
+says so.
 """
 
 from __future__ import annotations
@@ -118,10 +120,10 @@ def _guard_query(within: float) -> LogQuery:
                     guard_within=within)
 
 
-def test_joined_checks_and_short_guards_keep_every_hit_the_rest_fold() -> None:
-    """A ``near`` join reads each hit's line: its check keeps every hit. A guard of a minute
-    or more is answered exactly from minute rows: its records and its check's hits fold
-    past the cap (a failing VM logs millions of both); a shorter guard keeps its records."""
+def test_short_guards_keep_every_hit_the_rest_fold() -> None:
+    """A guard of a minute or more is answered exactly from minute rows: its records and its
+    check's hits fold past the cap (a failing VM logs millions of both), as do a
+    ``near``-joined check's hits; a shorter guard keeps its records."""
     matcher = RecordMatcher(PACK.rules)
     exact = per_hit_checks(matcher.queries)
     joined = {(rule.id, check.name) for rule in PACK.rules for check in rule.checks.values()
@@ -129,7 +131,7 @@ def test_joined_checks_and_short_guards_keep_every_hit_the_rest_fold() -> None:
     guarded = {(rule.id, check.name) for rule in PACK.rules for check in rule.checks.values()
                if getattr(check, "guard", None) is not None}
     assert joined and guarded, "the pack has joined and guarded checks"
-    assert joined <= exact
+    assert not joined & exact
     assert not guarded & exact
     assert all(check.guard.within >= FOLDABLE_GUARD_SECONDS for rule in PACK.rules
                for check in rule.checks.values() if getattr(check, "guard", None) is not None)
@@ -137,15 +139,15 @@ def test_joined_checks_and_short_guards_keep_every_hit_the_rest_fold() -> None:
     assert per_hit_checks([_guard_query(30.0)]) == {("WAA-TEST-001", "failure" + GUARD)}
     assert per_hit_checks([_guard_query(60.0)]) == frozenset()
 
-    key = next(iter(sorted(joined)))
+    key = ("WAA-TEST-001", "failure" + GUARD)
     child = MatchStore.for_limits(Limits(max_exact_hits=5))
-    child.exact_keys = exact
+    child.exact_keys = per_hit_checks([_guard_query(30.0)])
     _add(child.accumulator(key), [BASE + index for index in range(50)])
     parent = MatchStore.for_limits(Limits(max_exact_hits=5))  # knows no checks: told by child
     parent.merge(pickle.loads(pickle.dumps(child)))
     assert parent.accumulators[key].folded is None
     assert len(parent.accumulators[key].times) == 50
-    for other in [("WAA-NET-001", "wire_failure"), *sorted(guarded)]:
+    for other in [("WAA-NET-001", "wire_failure"), *sorted(guarded), *sorted(joined)]:
         assert other not in exact
         _add(parent.accumulator(other), [BASE + index for index in range(50)])
         assert parent.accumulators[other].folded is not None, other
@@ -310,3 +312,67 @@ def test_a_guard_heavy_log_folded_answers_as_every_record_kept(tmp_path: Path) -
         assert folded[name][0] == value, name
         assert folded[name][1] >= count, name
     assert "more explained" in folded["WAA-DHCP-001/endpoint_wrapper"][2]
+
+
+def _near_heavy_lines(answers: bool) -> list[bytes]:
+    """Backup-manifest failures every 3 s for 5 hours, with the host plugin's answer beside
+    one in 50 (or beside none)."""
+    from tests.engine.test_bulk import _g4_line
+
+    manifest = ("Could not fetch https://umsa.blob.core.windows.net/x/Microsoft.Azure."
+                "RecoveryServices_VMSnapshotLinux_useast_manifest.xml [[404: Not Found]]")
+    artifact = ("Could not fetch http://168.63.129.16:32526/extensionArtifact "
+                "[[503: Service Unavailable {}]]")
+    lines: list[bytes] = []
+    for second in range(0, 18000, 3):
+        lines.append(_g4_line(second, manifest, "WARNING"))
+        if answers and second % 150 == 0:
+            lines.append(_g4_line(second + 1, artifact.format(second), "WARNING"))
+    return lines
+
+
+def test_a_near_join_past_the_cap_counts_every_hit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the cap, the joined check folds and both sides of the join stop: it answers
+    with at least the hits the full join finds (every hit, the detail says why), and with
+    none when no partner record was ever seen."""
+    from tests.engine.test_bulk import _agent_log_bundle
+
+    name = "WAA-EXT-013/manifest_unreachable"
+    answered = _agent_log_bundle(tmp_path, _near_heavy_lines(answers=True))
+    exact = _outcomes(answered, 10**9)
+    folded = _outcomes(answered, 20)
+    assert exact[name][0] and 0 < exact[name][1] < 6000, exact[name]
+    assert folded[name][0] and folded[name][1] == 6000, "every failure counts past the cap"
+    assert "not each checked for a neighbour" in folded[name][2]
+    assert "not each checked" not in exact[name][2]
+
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    unanswered = _agent_log_bundle(silent, _near_heavy_lines(answers=False))
+    for cap in (10**9, 20):
+        assert not _outcomes(unanswered, cap)[name][0], cap
+
+
+
+def test_join_sides_stop_at_the_cap_when_filled_and_when_merged() -> None:
+    """A side of a join keeps its first ``max_exact_hits`` records, in a member's delta and
+    in the parent that merges the deltas, and counts the rest."""
+    key = ("WAA-EXT-013", "manifest_unreachable#anchor")
+    children = []
+    for member in ("a.log", "b.log"):
+        child = MatchStore.for_limits(Limits(max_exact_hits=20))
+        side = child.neighbour(key)
+        for line in range(15):
+            side.add(BASE + line, member, line + 1, {"n": str(line)})
+        side.add_bulk(array("d", [BASE + 20.0] * 10), member, array("q", range(100, 110)),
+                      lambda position: {"bulk": str(position)})
+        assert (len(side.times), side.dropped) == (20, 5)
+        children.append(pickle.loads(pickle.dumps(child)))
+    parent = MatchStore.for_limits(Limits(max_exact_hits=20))
+    for child in children:
+        parent.merge(child)
+    merged = parent.neighbours[key]
+    assert (len(merged.times), len(merged.lines), len(merged.members)) == (20, 20, 20)
+    assert merged.dropped == 5 + 25
+    assert merged.member_of(0) == "a.log" and max(merged.captures) < 20

@@ -118,11 +118,21 @@ class LogKind:
             return CheckResult(check.name, False,
                                f"{acc.count} matching records, none{window_note}")
         joined: _Join | None = None
+        near_note = ""
         if check.near is not None:
             joined = _Join(context.store, rule_id, check.name, check.near)
             if joined.aligned_with(acc):
                 selected = selected[joined.has_partner(selected)]
-            if not len(selected):
+            elif joined.capped:
+                # Past the cap the join's sides stop: a hit without a neighbour among the
+                # records kept may have one among those dropped, so every hit counts.
+                if joined.nothing_to_join():
+                    selected = selected[:0]
+                    folded = None
+                else:
+                    near_note = (f" (past {joined.cap:,} records, not each checked for a "
+                                 f"neighbour matching near.pattern)")
+            if not len(selected) and (folded is None or not folded.total):
                 return CheckResult(check.name, False,
                                    f"{acc.count} matching records, none with a neighbour "
                                    f"matching near.pattern")
@@ -199,7 +209,7 @@ class LogKind:
             check.name,
             hits,
             kept_times,
-            f"{total} matching records{window_note}{guard_note}{folded_note}",
+            f"{total} matching records{window_note}{guard_note}{folded_note}{near_note}",
             check.pattern,
             count=total,
         )
@@ -231,8 +241,24 @@ class _Join:
         self._keys: Any = None
 
     def aligned_with(self, acc: Accumulator) -> bool:
-        """Whether the anchors are the check's hits, one for one."""
-        return self.anchors is not None and len(self.anchors.times) == len(acc.times)
+        """Whether the anchors are the check's hits, one for one (and every record of both
+        sides was kept)."""
+        return (self.anchors is not None and not self.capped and acc.folded is None
+                and len(self.anchors.times) == len(acc.times))
+
+    @property
+    def capped(self) -> bool:
+        """Whether either side stopped at its cap (:class:`NeighbourStore`)."""
+        return any(side is not None and side.dropped for side in (self.anchors, self.partners))
+
+    @property
+    def cap(self) -> int:
+        return max((side.cap for side in (self.anchors, self.partners) if side is not None),
+                   default=0)
+
+    def nothing_to_join(self) -> bool:
+        """No partner record was ever seen: no hit has a neighbour."""
+        return self.partners is None or (not self.partners.times and not self.partners.dropped)
 
     def has_partner(self, selected: Any) -> Any:
         if not len(self.best):
