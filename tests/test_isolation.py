@@ -267,9 +267,11 @@ def test_deltas_past_the_start_cap_carry_only_what_the_parent_keeps(
 
 
 def test_every_delta_says_which_checks_keep_every_hit(tmp_path: Path) -> None:
-    """Each member's delta starts a fresh store; the parent still learns which checks read
-    every hit's own line (a ``near`` join) and never fold them. A guard of a minute or
-    more is answered from minute rows: its check folds like any other."""
+    """Each member's delta starts a fresh store; the parent still learns which checks keep
+    every hit (guards shorter than a minute: the shipped pack has none; the merge itself is
+    tested in ``tests/engine/test_folded_hits.py``). A guard of a minute or more is answered
+    from minute rows, and a ``near`` join stops at the cap: their checks fold like any
+    other."""
     from analyzer.engine.matching import RecordMatcher, per_hit_checks
 
     pack, _, _ = load_pack(AnalyzeOptions())
@@ -280,7 +282,7 @@ def test_every_delta_says_which_checks_keep_every_hit(tmp_path: Path) -> None:
     result = read_isolated("case", lambda problems: walk(bundle, limits, problems), pack,
                            new_tables("case", limits), limits, timeline=False)
     exact = per_hit_checks(RecordMatcher(pack.rules).queries)
-    assert exact and result.store.exact_keys == exact
+    assert result.store.exact_keys == exact == frozenset()
     guarded = result.store.accumulators[("WAA-DHCP-001", "endpoint_wrapper")]
     assert guarded.folded is not None and guarded.count == 120
     plain = result.store.accumulators[("WAA-GS-001", "gs_failure")]
