@@ -573,6 +573,21 @@ def guard_heavy_lines() -> list[bytes]:
     return lines
 
 
+def near_heavy_lines(seconds: int, answers: bool = True) -> list[bytes]:
+    """Backup-manifest failures every 3 s for ``seconds``, with the host plugin's answer
+    (the ``near`` partner of WAA-EXT-013) beside one in 50, or beside none."""
+    manifest = ("Could not fetch https://umsa.blob.core.windows.net/x/Microsoft.Azure."
+                "RecoveryServices_VMSnapshotLinux_useast_manifest.xml [[404: Not Found]]")
+    artifact = ("Could not fetch http://168.63.129.16:32526/extensionArtifact "
+                "[[503: Service Unavailable {}]]")
+    lines: list[bytes] = []
+    for second in range(0, seconds, 3):
+        lines.append(_g4_line(second, manifest, "WARNING"))
+        if answers and second % 150 == 0:
+            lines.append(_g4_line(second + 1, artifact.format(second), "WARNING"))
+    return lines
+
+
 def _per_line_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """Counts the records offered to the matcher one by one (the light per-line path and
     the full record path) from now on."""
@@ -624,15 +639,7 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     from analyzer.parse import logscan
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
-    manifest = ("Could not fetch https://umsa.blob.core.windows.net/x/Microsoft.Azure."
-                "RecoveryServices_VMSnapshotLinux_useast_manifest.xml [[404: Not Found]]")
-    artifact = ("Could not fetch http://168.63.129.16:32526/extensionArtifact "
-                "[[503: Service Unavailable {}]]")
-    lines: list[bytes] = []
-    for second in range(0, 6000, 3):
-        lines.append(_g4_line(second, manifest, "WARNING"))
-        if second % 150 == 0:  # some failures have the plugin's answer beside them
-            lines.append(_g4_line(second + 1, artifact.format(second), "WARNING"))
+    lines = near_heavy_lines(6000)
     bundle = _agent_log_bundle(tmp_path, lines)
     _same(bundle, monkeypatch)
 

@@ -314,32 +314,15 @@ def test_a_guard_heavy_log_folded_answers_as_every_record_kept(tmp_path: Path) -
     assert "more explained" in folded["WAA-DHCP-001/endpoint_wrapper"][2]
 
 
-def _near_heavy_lines(answers: bool) -> list[bytes]:
-    """Backup-manifest failures every 3 s for 5 hours, with the host plugin's answer beside
-    one in 50 (or beside none)."""
-    from tests.engine.test_bulk import _g4_line
-
-    manifest = ("Could not fetch https://umsa.blob.core.windows.net/x/Microsoft.Azure."
-                "RecoveryServices_VMSnapshotLinux_useast_manifest.xml [[404: Not Found]]")
-    artifact = ("Could not fetch http://168.63.129.16:32526/extensionArtifact "
-                "[[503: Service Unavailable {}]]")
-    lines: list[bytes] = []
-    for second in range(0, 18000, 3):
-        lines.append(_g4_line(second, manifest, "WARNING"))
-        if answers and second % 150 == 0:
-            lines.append(_g4_line(second + 1, artifact.format(second), "WARNING"))
-    return lines
-
-
 def test_a_near_join_past_the_cap_counts_every_hit(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the cap, the joined check folds and both sides of the join stop: it answers
     with at least the hits the full join finds (every hit, the detail says why), and with
     none when no partner record was ever seen."""
-    from tests.engine.test_bulk import _agent_log_bundle
+    from tests.engine.test_bulk import _agent_log_bundle, near_heavy_lines
 
     name = "WAA-EXT-013/manifest_unreachable"
-    answered = _agent_log_bundle(tmp_path, _near_heavy_lines(answers=True))
+    answered = _agent_log_bundle(tmp_path, near_heavy_lines(18000))
     exact = _outcomes(answered, 10**9)
     folded = _outcomes(answered, 20)
     assert exact[name][0] and 0 < exact[name][1] < 6000, exact[name]
@@ -349,7 +332,7 @@ def test_a_near_join_past_the_cap_counts_every_hit(
 
     silent = tmp_path / "silent"
     silent.mkdir()
-    unanswered = _agent_log_bundle(silent, _near_heavy_lines(answers=False))
+    unanswered = _agent_log_bundle(silent, near_heavy_lines(18000, answers=False))
     for cap in (10**9, 20):
         assert not _outcomes(unanswered, cap)[name][0], cap
 
