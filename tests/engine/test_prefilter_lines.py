@@ -297,3 +297,28 @@ def _in_order(line: str, parts: list[str]) -> bool:
             return False
         at = found + len(part)
     return True
+
+
+@settings(max_examples=3000, deadline=2000)
+@given(st.lists(st.sampled_from([*"ab()[]|\\?*+{}.^$:-sSdwn0123,P<>i", "(?:", "(?i:", "(?s:",
+                                 "(?P<x>", "[^", "\\s", "\\n", "{2,}", "{3}", "abcd", "efgh"]),
+                max_size=30).map("".join))
+def test_any_pattern_text_gives_literals_or_none_at_once(pattern: str) -> None:
+    """A user's rule folder may hold any pattern: the literal parser ends (within a second:
+    a loop that stopped advancing once hung here), never raises, and gives literals or
+    None."""
+    import signal
+
+    from analyzer.engine import regex
+
+    def too_long(*_: object) -> None:
+        raise TimeoutError(pattern)
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.setitimer(signal.ITIMER_REAL, 1.0)
+    try:
+        found = regex._required_literals.__wrapped__(pattern)  # not the cached answer
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert found is None or (found and all(isinstance(item, str) for item in found))
