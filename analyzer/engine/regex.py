@@ -449,7 +449,11 @@ def _line_expression(literals: list[bytes]) -> bytes:
     return b"(?:" + b"|".join(escaped) + b")[^\\n]*$"
 
 
-_LINE_GAP_BYTE = b"\0"
+LINE_GAP = "\0"
+"""Joins the parts of a compound literal: ``a\0b`` stands for ``a``, then ``b`` later on the
+same line (a pattern needs both, and nothing between them can match a newline). NUL never
+stands in a literal the parser proves (hex escapes are not modelled)."""
+_LINE_GAP_BYTE = LINE_GAP.encode()
 _LINE_GAP_REGEX = b"[^\\n]*"
 
 
@@ -601,17 +605,13 @@ class _Unsure(Exception):
     """The pattern uses something this small parser does not model: keep the full pattern."""
 
 
-LINE_GAP = "\0"
-"""Joins the parts of a compound literal: ``a\0b`` stands for ``a``, then ``b`` later on the
-same line (a pattern needs both, and nothing between them can match a newline). NUL never
-stands in a literal the parser proves (hex escapes are not modelled)."""
 _MAX_RUNS = 32
+"""Most literals a run crossed with exact groups, or a compound, may stand for."""
 SPECIFIC_LITERAL = 16
 """A literal set whose shortest literal is this long is kept alone: a compound costs the
 compiled scan more than a literal (all 139 compounds: 73 ms per 40 MB where literals alone
 took 56), and the candidate lines it saves all came from sets of shorter literals (41
 compounds: 59 ms, the same lines)."""
-"""Most literals a run crossed with exact groups, or a compound, may stand for."""
 _PLAIN_ALTERNATIVES = re.compile(
     r"(?:[^\\()\[\]{}|.*+?^$]|\\[^A-Za-z0-9])*(?:\|(?:[^\\()\[\]{}|.*+?^$]|\\[^A-Za-z0-9])*)*")
 """A group body of plain literal alternatives (escaped punctuation allowed): it matches
@@ -636,6 +636,8 @@ class _LiteralScanner:
         self.text = pattern
         self.pos = 0
         self.dotall = False
+        self.crossed = False
+        """Whether an atom parsed so far (in the group being parsed) may match a newline."""
 
     def alternation(self) -> set[str] | None:
         choices: list[set[str] | None] = [self.sequence()]
@@ -665,6 +667,7 @@ class _LiteralScanner:
 
         while self.pos < len(self.text) and self.text[self.pos] not in "|)":
             atom = self.atom()
+            self.crossed = self.crossed or atom.crosses
             quantifier = self.quantifier()
             if atom.char is not None and quantifier[:1] in ("", "+", "="):
                 runs = {run + atom.char * (int(quantifier[1:]) if quantifier[1:] else 1)
@@ -713,7 +716,8 @@ class _LiteralScanner:
 
     def group(self) -> _Atom:
         self.pos += 1
-        dotall = self.dotall
+        dotall, crossed = self.dotall, self.crossed
+        self.crossed = False
         if self.text.startswith("?:", self.pos):
             self.pos += 2
         elif self.text.startswith("?P<", self.pos):
@@ -732,11 +736,9 @@ class _LiteralScanner:
             raise _Unsure("unbalanced group")
         body = self.text[body_start:self.pos]
         self.pos += 1
-        inner_dotall, self.dotall = self.dotall, dotall
-        exact = _plain_alternatives(body)
-        crosses = (any("\n" in choice for choice in exact) if exact is not None
-                   else _may_cross(body, inner_dotall))
-        return _Atom(inner, None, exact, crosses)
+        crosses = self.crossed
+        self.dotall, self.crossed = dotall, crossed
+        return _Atom(inner, None, _plain_alternatives(body), crosses)
 
     def skip_class(self) -> bool:
         """Skips a character class; whether it may match a newline."""
@@ -823,36 +825,6 @@ def _plain_alternatives(body: str) -> set[str] | None:
         index += 1
     choices.append(current)
     return set(choices)
-
-
-def _may_cross(body: str, dotall: bool) -> bool:
-    """Whether a group body may match a newline: anything but plain characters, escaped
-    punctuation, ``\\d \\w \\S``, anchors, quantifiers, groups and classes that leave
-    the newline out counts as crossing (a cautious answer keeps literals apart)."""
-    scanner = _LiteralScanner(body)
-    scanner.dotall = dotall
-    while scanner.pos < len(body):
-        char = body[scanner.pos]
-        if char in "|)":
-            scanner.pos += 1
-            continue
-        if char in "?*+{":
-            if not scanner.quantifier():
-                scanner.pos += 1
-            continue
-        if char == "(":
-            scanner.pos += 1
-            if body.startswith("?", scanner.pos):
-                match = re.match(r"\?(?::|P<[^>]*>|[imsU]+:)", body[scanner.pos:])
-                if match is None:
-                    return True
-                if "s" in match.group() and not match.group().startswith("?P"):
-                    return True  # a dotall group: its dots cross
-                scanner.pos += match.end()
-            continue
-        if scanner.atom().crosses:
-            return True
-    return False
 
 
 def _class_may_cross(body: str) -> bool:

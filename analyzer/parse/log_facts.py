@@ -91,7 +91,7 @@ class LogFacts:
         # Each pattern's leading words are looked for first: most messages are no event, and
         # a substring test rejects a long one (a handler's [stdout] block) in a fraction of
         # a regex search's time.
-        self._events = [(_leading_literal(p), _unless_literal(p), kind)
+        self._events = [(_leading_literal(p), _regex_unless_plain(p), kind)
                         for p, kind in EVENT_KINDS.items()]
         self._wanted = set(EVENT_KINDS.values()) if all_events else {"snapshot-run"}
         self._last: dict[tuple[str, ...], str] = {}
@@ -175,7 +175,7 @@ def _leading_literal(pattern: str) -> str:
     return run
 
 
-def _unless_literal(pattern: str) -> re.Pattern[str] | None:
+def _regex_unless_plain(pattern: str) -> re.Pattern[str] | None:
     """The compiled pattern, or None when it is plain text (its leading run decides)."""
     return None if _leading_literal(pattern) == pattern else re.compile(pattern)
 

@@ -110,7 +110,7 @@ class LogKind:
         # failing VM can bring millions, and a Python object each cost the evaluation 400 MB
         window_note = (f" in the last {format_duration(check.within)}"
                        if since is not None and check.within is not None else "")
-        # Hits past the exact cap, counted per minute (never for a guard or a near join).
+        # Hits past the exact cap, counted per minute (never for a guard under a minute).
         folded, boundary_whole = (acc.folded.since(since) if acc.folded is not None
                                   else (None, False))
         folded_note = _folded_note(acc, boundary_whole)
@@ -238,6 +238,9 @@ class _Join:
         if (self.anchors is not None and self.partners is not None and self.anchors.times
                 and self.partners.times):
             self.best = _nearest_partners(self.anchors, self.partners, near)
+        self._joined: Any = None
+        """The anchors that have a partner, and their (member, line) keys: built once, for
+        the few evidence records asked about."""
         self._keys: Any = None
 
     def aligned_with(self, acc: Accumulator) -> bool:
@@ -273,7 +276,7 @@ class _Join:
         index = self.anchors.member_names.get(member)
         if index is None:
             return None
-        if self._keys is None:  # built once, for the few evidence records asked about
+        if self._keys is None:
             self._joined = np.flatnonzero(self.best >= 0)
             members = np.frombuffer(self.anchors.members, dtype=np.int32)[self._joined]
             lines = np.frombuffer(self.anchors.lines, dtype=np.int64)[self._joined]
