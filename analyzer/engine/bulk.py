@@ -44,6 +44,7 @@ import numpy as np
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
+    HANDLER_PATH_START,
     NEIGHBOUR_ROLES,
     QUERY_TAG,
     LogQuery,
@@ -367,6 +368,7 @@ class BulkMatcher:
         id apart."""
         self._extension_only: dict[int, tuple[list[LogQuery], bool]] = {}
         self._joined: dict[tuple[int, int], tuple[Any, Any, list[Any]]] = {}
+        self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -387,6 +389,26 @@ class BulkMatcher:
             known = self._extension_only[id(candidates)] = (candidates, not any(
                 query.excluders or query.has_captures for query in candidates))
         return known[1]
+
+    def prefix_extension(self, prefix: bytes) -> tuple[str, str]:
+        """:func:`split_extension_prefix` of a header's prefix bytes (few distinct ones)."""
+        found = self._prefix_extensions.get(prefix)
+        if found is None:
+            if len(self._prefix_extensions) > _MAX_ROUTES:
+                self._prefix_extensions.clear()
+            found = self._prefix_extensions[prefix] = split_extension_prefix(
+                prefix.decode("utf-8", "surrogateescape"))
+        return found
+
+    def extension_without_view(self, prefix: bytes, message: str) -> str | None:
+        """:func:`extension_of` a one-line record's view, where it needs neither the
+        redacted message nor the view: the prefix names the extension, or the message holds
+        no handler path (redaction only replaces text, so it cannot make one). None: ask
+        the view."""
+        named = self.prefix_extension(prefix)[0]
+        if named:
+            return named
+        return None if HANDLER_PATH_START in message else ""
 
     def joined(self, fixed: list[Any], taken: list[Any]) -> list[Any]:
         """``fixed + taken``, the same list object for the same two lists: records routed
@@ -957,18 +979,20 @@ class ChunkPlanner:
         ``where`` and groups on a one-line record's own fields read nothing of the message
         but the extension it is about, so their answer is kept per (query, header,
         extension, member)."""
-        text = redact_text(decoded)
-        view = _view(head, text, self.member)
-        extension: str | None = None
         owner = self.owner
+        extension: str | None = None
         whole_list_kept = owner.reads_extension_only(candidates)
         if whole_list_kept:
             # Every answer is kept per (query, header, extension, member): so is the list.
+            extension = owner.extension_without_view(head[2], decoded)
+            if extension is not None:
+                kept = owner.per_message_lists.get((id(candidates), head, extension, self.member))
+                if kept is not None and kept[0] is candidates:
+                    return kept[1]
+        text = redact_text(decoded)
+        view = _view(head, text, self.member)
+        if whole_list_kept:
             extension = extension_of(view)  # type: ignore[arg-type]
-            key = (id(candidates), head, extension, self.member)
-            kept = owner.per_message_lists.get(key)
-            if kept is not None and kept[0] is candidates:
-                return kept[1]
         decisions = owner.decisions
         taken: list[tuple[LogQuery, str]] = []
         excluded: dict[int, bool] = {}
@@ -1020,13 +1044,19 @@ class ChunkPlanner:
 
     def _fact_parts(self, message: bytes, prefix: bytes
                     ) -> tuple[dict[str, str], str, str, str] | None:
-        if self.owner.kind != "waagent_log" or not may_hold_facts_bytes(message):
+        if self.owner.kind != "waagent_log":
+            return None
+        extension, version = self.owner.prefix_extension(prefix)
+        # What :meth:`LogFacts.rows` keeps: a handler state where the prefix names the
+        # extension, or the version fields, which stand only beside these words.
+        handler_state = bool(extension) and b"Target handler state" in message
+        if not (handler_state or b"Agent" in message or b"Python: " in message
+                or message.startswith(b"OS: ")):
             return None
         decoded = _decoded(message)
         fields = version_fields(decoded)
-        extension, version = split_extension_prefix(prefix.decode("utf-8", "surrogateescape"))
-        if not fields and not (extension and b"Target handler state" in message):
-            return None  # nothing :meth:`LogFacts.rows` could keep
+        if not fields and not handler_state:
+            return None
         return fields, extension, version if self.real_version else "", decoded
 
     def _event(self, decoded: str) -> tuple[str, str] | None:
@@ -1226,12 +1256,6 @@ def _decoded(message: bytes) -> str:
     """A message's text (decoded only for what reads it as text: most records that match
     only queries of fixed routes never are)."""
     return message.decode("utf-8", "surrogateescape")
-
-
-def may_hold_facts_bytes(message: bytes) -> bool:
-    """:func:`may_hold_facts` on the message's bytes."""
-    return (b"Agent" in message or b"Python: " in message or message.startswith(b"OS: ")
-            or b"Target handler state" in message)
 
 
 def _view(head: tuple[bytes, bytes, bytes], message: str = "", member: str = ""

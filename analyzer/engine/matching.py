@@ -860,6 +860,8 @@ class LogQuery:
         return {k: v for k, v in found.groupdict().items() if v is not None}
 
 
+HANDLER_PATH_START = "/var/lib/waagent/"
+"""What every handler path starts with (:func:`handler_extension`)."""
 _HANDLER_PATH = compile_pattern(
     r"/var/lib/waagent/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)"
     r"-(?P<version>\d+(?:\.\d+){1,3})(?:/|\b)")
@@ -883,7 +885,7 @@ def extension_of(record: Record) -> str:
 def handler_extension(message: str) -> str:
     """The extension whose handler path (``/var/lib/waagent/<Name>-<Version>/``) the message
     names first, or ""."""
-    if "/var/lib/waagent/" not in message:  # what the pattern starts with: most messages
+    if HANDLER_PATH_START not in message:  # what the pattern starts with: most messages
         return ""
     found = _HANDLER_PATH.search(message)
     return (found.group("name") or "") if found is not None else ""

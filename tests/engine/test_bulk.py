@@ -142,6 +142,23 @@ def test_extension_named_by_a_handler_path_in_the_message(monkeypatch: pytest.Mo
         assert evidence.get("WAA-SNAP-003") == [1], f"bulk={bulk}: {evidence}"
 
 
+def test_a_handler_path_in_a_multi_line_record_names_its_extension(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command's ``[stdout]`` block is about the extension its handler path names. The bulk
+    path keeps what an extension-filtered route takes per (header, extension): a record with
+    the same header and no path must not answer for one that names the backup extension."""
+    status = "[stdout]\nEnable,error,402,CRP timeout limit has reached, will not take snapshot"
+    commands = ["main/handle.sh enable",
+                f"/var/lib/waagent/{bench.VMSNAP}-1.0.9225.0/main/handle.sh enable"]
+    log = "".join(f"2024-01-31T0{index + 1}:00:00.000000Z INFO ExtHandler ExtHandler "
+                  f"Command: {command}\n{status}\n" for index, command in enumerate(commands))
+    for bulk in (False, True):
+        monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if bulk else "0")
+        report = analyze_files({"var/log/waagent.log": log}, AnalyzeOptions(), pack=_PACK).report
+        evidence = {f.rule: [e.line for e in f.evidence] for f in report.findings}
+        assert evidence.get("WAA-SNAP-001") == [4], f"bulk={bulk}: {evidence}"
+
+
 def test_stamps_equal_datetime_timestamps() -> None:
     rnd = random.Random(3)
     stamps = [datetime(rnd.randint(1990, 2199), rnd.randint(1, 12), rnd.randint(1, 28),

@@ -172,6 +172,44 @@ def test_compiled_database_is_cached_per_user(tmp_path: Path, monkeypatch: pytes
     assert written[0].stat().st_size > 1000, "compiled again and stored"
 
 
+def test_prefilter_recipe_is_cached_per_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    """The literals proven for the pack's patterns (60 to 90 ms of every large run's start)
+    are kept in the user's cache folder; the next run's prefilter reads them and finds the
+    same lines. A damaged file, or one holding anything but the recipe's plain values, is
+    worked out again."""
+    import pickle
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
+    tags = tuple((1, 2, 4)[index % 3] for index in range(len(AGENT_PATTERNS)))
+    data = (b"nothing\n2024 [HTTP Failed] GET x -- IOError y\n"
+            b"Agent WALinuxAgent-2.9.1.1 is running as the goal state agent\n") * 2
+    computed = compile_prefilter.__wrapped__(AGENT_PATTERNS, tags)
+    expected = _line_tags(computed, data)
+    assert [line for line, _ in expected] == [1, 2, 4, 5]
+
+    monkeypatch.delenv("WAAGENT_ANALYZER_NO_CACHE")
+    compile_prefilter.__wrapped__(AGENT_PATTERNS, tags)
+    written = list((tmp_path / "waagent-analyzer").glob("prefilter-*.pickle"))
+    assert len(written) == 1 and oct(written[0].stat().st_mode & 0o777) == "0o600"
+    stored = written[0].stat().st_ino, written[0].stat().st_mtime_ns
+
+    def fresh() -> object:
+        made = compile_prefilter.__wrapped__(AGENT_PATTERNS, tags)
+        assert made.literals == computed.literals  # type: ignore[attr-defined]
+        assert _line_tags(made, data) == expected
+        return made
+
+    fresh()
+    assert (written[0].stat().st_ino, written[0].stat().st_mtime_ns) == stored, "read back"
+    for damage in (b"not a pickle", pickle.dumps(["a", "list"]),
+                   pickle.dumps((b"x", {"text": 1}, None, 1, (), ()))):
+        written[0].write_bytes(damage)
+        fresh()
+        assert written[0].read_bytes() != damage, "worked out again and stored"
+
+
 def _line_tags(prefilter: object, data: bytes) -> list[tuple[int, int]]:
     lines, tags = prefilter.tagged_lines(data, _newlines(data))  # type: ignore[attr-defined]
     return list(zip(lines.tolist(), tags.tolist(), strict=True))
