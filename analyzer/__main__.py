@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from analyzer.cli import main
+from analyzer.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

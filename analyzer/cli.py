@@ -6,6 +6,7 @@ Exit codes (every command): 0 clean, 1 findings at/above --fail-on, 2 usage erro
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from enum import Enum
@@ -592,6 +593,35 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_CLEAN)
 
 
+def run() -> NoReturn:
+    """The command's entry point (``python -m analyzer``, ``waagent-analyzer``): :func:`main`,
+    then the process ends at once. Tearing the interpreter down object by object took 45 to
+    85 ms at the end of every run, small bundle or large, and changes nothing the user sees:
+    the output streams are flushed and the exit handlers run first."""
+    try:
+        main()
+        code = EXIT_CLEAN
+    except SystemExit as end:
+        code = _exit_status(end.code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away; a closed stream
+            pass
+    os._exit(code)
+
+
+def _exit_status(code: object) -> int:
+    """The status ``sys.exit(code)`` ends a process with (a message is printed, then 1)."""
+    if code is None:
+        return EXIT_CLEAN
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
 def _exit_for_exception(error: Exception) -> int:
     from typer._click import exceptions as click_exceptions  # typer ships its own click
 
@@ -610,4 +640,4 @@ def _exit_for_exception(error: Exception) -> int:
     return EXIT_INTERNAL
 
 
-__all__ = ["InputRejected", "app", "main"]
+__all__ = ["InputRejected", "app", "main", "run"]

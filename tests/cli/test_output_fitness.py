@@ -120,3 +120,30 @@ def test_explain_speaks_words_and_exits_like_analyze(tmp_path: Path) -> None:
     assert "1e+08" not in result.stdout and "at any later time" in result.stdout
     assert "reads: agent log (present)" in result.stdout
     assert ":None" not in result.stdout
+
+
+def test_the_entry_point_ends_at_once_with_its_output_and_exit_handlers(tmp_path: Path) -> None:
+    """``python -m analyzer`` and the console script end the process without tearing the
+    interpreter down: the whole report still reaches a pipe, the exit handlers still run,
+    and the status is the verdict's."""
+    bundle = failing_bundle(tmp_path)
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        "atexit.register(lambda: print('written at exit'))\n"
+        f"sys.argv = ['waagent-analyzer', 'analyze', '--format', 'json', {str(bundle)!r}]\n"
+        "from analyzer.cli import run\n"
+        "run()\n"
+        "print('not reached', file=sys.stderr)\n"
+    )
+    env = {**os.environ, "WAAGENT_ANALYZER_NO_CACHE": "1", "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONUNBUFFERED", None)  # a pipe's output is block-buffered, as for most users
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env,
+                           timeout=120)
+    assert ended.returncode == 1, ended.stderr
+    assert b"exit handler ran" in ended.stderr and b"not reached" not in ended.stderr
+    assert b'"WAA-NET-001"' in ended.stdout
+    assert ended.stdout.endswith(b"}\nwritten at exit\n"), ended.stdout[-200:]
+    refused = subprocess.run([sys.executable, "-m", "analyzer", "analyze", str(tmp_path / "x")],
+                             capture_output=True, env=env, timeout=120)
+    assert refused.returncode == 2 and b"no such file" in refused.stderr
