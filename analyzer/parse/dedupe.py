@@ -77,10 +77,16 @@ class FirstSighting:
         self._current = array("q")
         """Keys of the member being read: 8 bytes each, no lookup needed (repeats inside one
         member count)."""
+        self._current_span = _NO_SPAN
+        """The earliest and latest POSIX microseconds among those keys."""
         self._earlier: list[Any] = []
         """Sorted numpy arrays of the keys of earlier members, each at least twice the size
         of the next up to :data:`MERGED_KEYS` (merging all of them at every member would sort
         everything read so far again and again)."""
+        self._spans: list[tuple[int, int]] = []
+        """Per earlier array, the earliest and latest time of its keys: a record outside
+        that span cannot repeat one of them (its key holds its time), so rotated logs, which
+        follow each other in time, are not searched at all."""
 
     def _kind_hash(self, source_kind: str) -> int:
         return hash(source_kind) if self.per_kind else 0
@@ -98,13 +104,16 @@ class FirstSighting:
         key = record_key(self._kind_hash(source_kind), micros, hash(message))
         if member != self._member:
             self._close_member(member)
-        for earlier in self._earlier:
+        for earlier, (earliest, latest) in zip(self._earlier, self._spans, strict=True):
+            if not earliest <= micros <= latest:
+                continue
             at = int(earlier.searchsorted(key))
             if at < len(earlier) and earlier[at] == key:
                 return False
         if self.kept < self.max_keys:
             self._current.append(key)
             self.kept += 1
+            self._current_span = _widened(self._current_span, micros, micros)
         else:
             self.unrecorded += 1
         return True
@@ -116,24 +125,33 @@ class FirstSighting:
         with no Python step per record."""
         import numpy as np
 
+        micros = np.asarray(micros, dtype=np.int64)
         keys = record_keys(self._kind_hash(source_kind), micros, message_hashes)
         if member != self._member:
             self._close_member(member)
         first = np.ones(len(keys), dtype=bool)
         if self._earlier and len(keys):
-            # Searched in sorted order: numpy's binary search starts from the previous
-            # answer, so the lookups walk each array once instead of jumping about it.
-            order = np.argsort(keys)
-            ordered = keys[order]
+            earliest, latest = int(micros.min()), int(micros.max())
             seen = np.zeros(len(keys), dtype=bool)
-            for earlier in self._earlier:
+            for earlier, (low, high) in zip(self._earlier, self._spans, strict=True):
+                if latest < low or earliest > high:
+                    continue  # no record of this chunk is as old as any of these keys
+                inside = np.flatnonzero((micros >= low) & (micros <= high))
+                # Searched in sorted order: numpy's binary search starts from the previous
+                # answer, so the lookups walk the array once instead of jumping about it.
+                ordered_at = inside[np.argsort(keys[inside])]
+                ordered = keys[ordered_at]
                 at = np.minimum(earlier.searchsorted(ordered), len(earlier) - 1)
-                seen |= earlier[at] == ordered
-            first[order] = ~seen
+                seen[ordered_at] |= earlier[at] == ordered
+            first = ~seen
         # Remembered as one by one: the first sightings only (a repeat's key is known).
         new = keys[first]
         room = max(0, min(len(new), self.max_keys - self.kept))
         self._current.frombytes(new[:room].tobytes())
+        if room:
+            kept_times = micros[first][:room]
+            self._current_span = _widened(self._current_span, int(kept_times.min()),
+                                          int(kept_times.max()))
         self.kept += room
         self.unrecorded += len(new) - room
         return first
@@ -145,8 +163,9 @@ class FirstSighting:
 
         if self._current:
             keys = np.sort(np.frombuffer(self._current, dtype=np.int64))
+            span = self._current_span
             self._current = array("q")  # freed before the merges below, not after
-            earlier = self._earlier
+            earlier, spans = self._earlier, self._spans
             # A member no larger than the one before joins it: at most log2(members) arrays
             # to search, and each key is merged again only when its array doubles. Arrays
             # past MERGED_KEYS stay apart (about 2 * max_keys / MERGED_KEYS of them): merging
@@ -154,9 +173,20 @@ class FirstSighting:
             while (earlier and len(earlier[-1]) <= 2 * len(keys)
                    and len(earlier[-1]) + len(keys) <= MERGED_KEYS):
                 keys = _merged(earlier.pop(), keys)
+                span = _widened(spans.pop(), *span)
             earlier.append(keys)
+            spans.append(span)
         self._member = member
         self._current = array("q")
+        self._current_span = _NO_SPAN
+
+
+_NO_SPAN = (1 << 63, -(1 << 63))
+"""The span of no time at all (every time widens it)."""
+
+
+def _widened(span: tuple[int, int], earliest: int, latest: int) -> tuple[int, int]:
+    return min(span[0], earliest), max(span[1], latest)
 
 
 def _merged(first: Any, second: Any) -> Any:

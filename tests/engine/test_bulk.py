@@ -285,6 +285,42 @@ def test_large_earlier_members_stay_apart_and_still_find_their_repeats(
     assert len(sizes) < len(new_keys), "small members are still merged"
 
 
+def test_members_apart_in_time_are_not_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rotated logs follow each other in time: a member whose records are all outside the
+    times of the earlier keys is answered without a search, and a member that overlaps
+    earlier ones in time (a second copy of a rotated log) still finds every repeat."""
+    sightings = FirstSighting()
+    searched: list[int] = []
+    real_argsort = np.argsort
+
+    def counting(values: Any, *args: Any, **kwargs: Any) -> Any:
+        searched.append(len(values))
+        return real_argsort(values, *args, **kwargs)
+
+    monkeypatch.setattr(np, "argsort", counting)
+    held: set[tuple[int, bytes]] = set()
+
+    def ask(member: list[tuple[int, bytes]], name: str) -> list[bool]:
+        got = sightings.first_of_many(
+            "waagent_log", np.asarray([t for t, _ in member], dtype=np.int64),
+            np.asarray([hash(m) for _, m in member], dtype=np.int64), name).tolist()
+        assert got == [record not in held for record in member], name
+        held.update(member)
+        return got
+
+    day = 86_400 * 1_000_000
+    rotated = [[(number * day + second * 1_000_000, b"m%d" % (second % 7))
+                for second in range(500)] for number in range(4)]
+    for number, member in enumerate(rotated):
+        ask(member, f"waagent.log.{3 - number}")
+    assert searched == [], "members later than every earlier key are not searched"
+    copy = [*rotated[1][100:300], (4 * day, b"m0"), (day + 100 * 1_000_000, b"other")]
+    assert ask(copy, "copy/waagent.log.2") == [False] * 200 + [True, True]
+    assert searched, "a member that overlaps earlier ones in time is searched"
+    assert not sightings.is_first_raw("waagent_log", day + 5_000_000, b"m5", "again")
+    assert sightings.is_first_raw("waagent_log", 9 * day, b"m5", "again")
+
+
 def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
     """A rotated copy read on the other path is still recognised: the key of a datetime
     and a str equals the key of POSIX microseconds and bytes."""
