@@ -83,6 +83,8 @@ class FirstSighting:
         """Sorted numpy arrays of the keys of earlier members, each at least twice the size
         of the next up to :data:`MERGED_KEYS` (merging all of them at every member would sort
         everything read so far again and again)."""
+        self._ordered: list[bool] = []
+        """Per earlier array, whether it is sorted yet (:meth:`_searchable`)."""
         self._spans: list[tuple[int, int]] = []
         """Per earlier array, the earliest and latest time of its keys: a record outside
         that span cannot repeat one of them (its key holds its time), so rotated logs, which
@@ -104,9 +106,10 @@ class FirstSighting:
         key = record_key(self._kind_hash(source_kind), micros, hash(message))
         if member != self._member:
             self._close_member(member)
-        for earlier, (earliest, latest) in zip(self._earlier, self._spans, strict=True):
+        for index, (earliest, latest) in enumerate(self._spans):
             if not earliest <= micros <= latest:
                 continue
+            earlier = self._searchable(index)
             at = int(earlier.searchsorted(key))
             if at < len(earlier) and earlier[at] == key:
                 return False
@@ -133,9 +136,10 @@ class FirstSighting:
         if self._earlier and len(keys):
             earliest, latest = int(micros.min()), int(micros.max())
             seen = np.zeros(len(keys), dtype=bool)
-            for earlier, (low, high) in zip(self._earlier, self._spans, strict=True):
+            for index, (low, high) in enumerate(self._spans):
                 if latest < low or earliest > high:
                     continue  # no record of this chunk is as old as any of these keys
+                earlier = self._searchable(index)
                 inside = np.flatnonzero((micros >= low) & (micros <= high))
                 # Searched in sorted order: numpy's binary search starts from the previous
                 # answer, so the lookups walk the array once instead of jumping about it.
@@ -157,30 +161,55 @@ class FirstSighting:
         return first
 
     def _close_member(self, member: str) -> None:
-        """The member changed: its keys join the sorted earlier keys (the compact form keeps
-        memory at 8 bytes per dated candidate record, whatever the mix)."""
+        """The member changed: its keys join the earlier keys (the compact form keeps
+        memory at 8 bytes per dated candidate record, whatever the mix).
+
+        A member whose times overlap no earlier member's (the next rotated log) is kept
+        as it is, unsorted: it is sorted only if a later member's records fall in its span
+        and search it. The others are sorted and merged."""
         import numpy as np
 
         if self._current:
-            keys = np.sort(np.frombuffer(self._current, dtype=np.int64))
+            keys = np.frombuffer(self._current, dtype=np.int64)
             span = self._current_span
             self._current = array("q")  # freed before the merges below, not after
-            earlier, spans = self._earlier, self._spans
-            # A member no larger than the one before joins it: at most log2(members) arrays
-            # to search, and each key is merged again only when its array doubles. Arrays
-            # past MERGED_KEYS stay apart (about 2 * max_keys / MERGED_KEYS of them): merging
-            # two of 2 million keys took 70 MB of temporaries, the reader's peak.
-            while (earlier and len(earlier[-1]) <= 2 * len(keys)
-                   and len(earlier[-1]) + len(keys) <= MERGED_KEYS):
-                keys = _merged(earlier.pop(), keys)
-                span = _widened(spans.pop(), *span)
-            earlier.append(keys)
-            spans.append(span)
+            earlier, spans, ordered = self._earlier, self._spans, self._ordered
+            apart = all(span[1] < low or span[0] > high for low, high in spans)
+            if apart and len(earlier) < _APART_ARRAYS:
+                earlier.append(keys)
+                spans.append(span)
+                ordered.append(False)
+            else:
+                keys = np.sort(keys)
+                # A member no larger than the one before joins it: at most log2(members)
+                # arrays to search, and each key is merged again only when its array
+                # doubles. Arrays past MERGED_KEYS stay apart (about 2 * max_keys /
+                # MERGED_KEYS of them): merging two of 2 million keys took 70 MB of
+                # temporaries, the reader's peak.
+                while (earlier and len(earlier[-1]) <= 2 * len(keys)
+                       and len(earlier[-1]) + len(keys) <= MERGED_KEYS):
+                    keys = _merged(self._searchable(len(earlier) - 1), keys)
+                    earlier.pop()
+                    ordered.pop()
+                    span = _widened(spans.pop(), *span)
+                earlier.append(keys)
+                spans.append(span)
+                ordered.append(True)
         self._member = member
         self._current = array("q")
         self._current_span = _NO_SPAN
 
+    def _searchable(self, index: int) -> Any:
+        """Earlier array ``index``, sorted (now, when it was kept unsorted)."""
+        if not self._ordered[index]:
+            self._earlier[index].sort()
+            self._ordered[index] = True
+        return self._earlier[index]
 
+
+_APART_ARRAYS = 32
+"""Members apart in time kept unmerged, at most: past them, arrays are merged again (a
+record-path record checks every array's span)."""
 _NO_SPAN = (1 << 63, -(1 << 63))
 """The span of no time at all (every time widens it)."""
 

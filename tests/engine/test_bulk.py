@@ -319,6 +319,12 @@ def test_members_apart_in_time_are_not_searched(monkeypatch: pytest.MonkeyPatch)
     assert searched, "a member that overlaps earlier ones in time is searched"
     assert not sightings.is_first_raw("waagent_log", day + 5_000_000, b"m5", "again")
     assert sightings.is_first_raw("waagent_log", 9 * day, b"m5", "again")
+    # Many members apart in time: past a few dozen they are merged again (a record-path
+    # record checks every array's span), and the oldest still answers for its repeats.
+    for number in range(10, 70):
+        ask([(number * day + second, b"m1") for second in range(5)], f"old/{number}")
+    assert len(sightings._earlier) <= 40
+    assert ask(rotated[0][:50], "copy/waagent.log.3") == [False] * 50
 
 
 def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
