@@ -401,10 +401,9 @@ class BulkMatcher:
         return found
 
     def extension_without_view(self, prefix: bytes, message: str) -> str | None:
-        """:func:`extension_of` a one-line record's view, where it needs neither the
-        redacted message nor the view: the prefix names the extension, or the message holds
-        no handler path (redaction only replaces text, so it cannot make one). None: ask
-        the view."""
+        """:func:`extension_of` a record's view, where it needs neither the redacted message
+        nor the view: the prefix names the extension, or the message holds no handler path
+        (redaction only replaces text, so it cannot make one). None: ask the view."""
         named = self.prefix_extension(prefix)[0]
         if named:
             return named
