@@ -147,3 +147,30 @@ def test_the_entry_point_ends_at_once_with_its_output_and_exit_handlers(tmp_path
     refused = subprocess.run([sys.executable, "-m", "analyzer", "analyze", str(tmp_path / "x")],
                              capture_output=True, env=env, timeout=120)
     assert refused.returncode == 2 and b"no such file" in refused.stderr
+
+
+def test_the_entry_point_waits_for_a_thread_still_running(tmp_path: Path) -> None:
+    """A thread that still runs when the command is done (a library's, a plug-in's) is
+    waited for, as the usual interpreter exit does: its last output is not lost."""
+    bundle = failing_bundle(tmp_path)
+    script = (
+        "import sys, threading, time\n"
+        "import analyzer.cli as cli\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    print('thread finished', flush=True)\n"
+        "command = cli.main\n"
+        "def main():\n"
+        "    try:\n"
+        "        command()\n"
+        "    finally:\n"  # still running when the command is done
+        "        threading.Thread(target=late).start()\n"
+        "cli.main = main\n"
+        f"sys.argv = ['waagent-analyzer', 'analyze', '--format', 'json', {str(bundle)!r}]\n"
+        "cli.run()\n"
+    )
+    env = {**os.environ, "WAAGENT_ANALYZER_NO_CACHE": "1", "PYTHONPATH": str(REPO)}
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, env=env,
+                           timeout=120)
+    assert ended.returncode == 1, ended.stderr
+    assert ended.stdout.rstrip().endswith(b"thread finished")
