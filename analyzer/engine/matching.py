@@ -863,7 +863,7 @@ class LogQuery:
 HANDLER_PATH_START = "/var/lib/waagent/"
 """What every handler path starts with (:func:`handler_extension`)."""
 _HANDLER_PATH = compile_pattern(
-    r"/var/lib/waagent/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)"
+    HANDLER_PATH_START + r"(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)"
     r"-(?P<version>\d+(?:\.\d+){1,3})(?:/|\b)")
 _EXTENSION_LOG_DIR = compile_pattern(
     r"(?:^|[/!])var/log/azure/(?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)/")

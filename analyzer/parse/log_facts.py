@@ -164,15 +164,43 @@ _PLAIN = re.compile(r"[A-Za-z0-9 ,:]*")
 
 def _leading_literal(pattern: str) -> str:
     """The characters every match of ``pattern`` starts with (its plain leading run, less a
-    last character a quantifier makes optional).
+    last character a quantifier makes optional); none when the pattern is an alternation
+    at its top level (the run would be only the first branch's).
 
     >>> _leading_literal(r"Enable,\\w+,\\d+,"), _leading_literal("ab?c"), _leading_literal("x")
     ('Enable,', 'a', 'x')
+    >>> _leading_literal("ab|cd"), _leading_literal("ab(?:c|d)")
+    ('', 'ab')
     """
+    if _top_level_alternation(pattern):
+        return ""
     run = _PLAIN.match(pattern).group()  # type: ignore[union-attr]
     if pattern[len(run):len(run) + 1] in ("?", "*", "{"):
         run = run[:-1]
     return run
+
+
+def _top_level_alternation(pattern: str) -> bool:
+    depth, index, in_class = 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index += 1 + pattern.startswith("]", index + 1)  # a leading "]" is a member
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        index += 1
+    return False
 
 
 def _regex_unless_plain(pattern: str) -> re.Pattern[str] | None:

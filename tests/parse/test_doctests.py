@@ -16,6 +16,7 @@ MODULES = [
     "analyzer.parse.conf",
     "analyzer.parse.dhcp",
     "analyzer.parse.events",
+    "analyzer.parse.log_facts",
 ]
 
 
