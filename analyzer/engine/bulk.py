@@ -29,6 +29,7 @@ workers (:mod:`analyzer.forkpool`) while this process reads ahead and applies th
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import re
 import sys
@@ -905,10 +906,16 @@ class ChunkPlanner:
         region = self.region
         rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
         index: dict[bytes, int] = {}
-        keys = [region[begin:end] for begin, end in zip(rest_at.tolist(), table.ends.tolist(),
-                                                        strict=True)]
-        codes = np.asarray([index.setdefault(key, len(index)) for key in keys],
-                           dtype=np.int64)
+        rows = len(table.ends)
+        # Loops in C over the rows (slice, cut, look up): each row gets the row number of
+        # the first row with its key, which is then renumbered in order of first sight.
+        firsts = np.fromiter(map(index.setdefault, map(region.__getitem__, map(
+            slice, rest_at.tolist(), table.ends.tolist())), itertools.count()),
+            dtype=np.int64, count=rows)
+        number = np.empty(rows, dtype=np.int64)
+        number[np.fromiter(index.values(), dtype=np.int64, count=len(index))] = np.arange(
+            len(index))
+        codes = number[firsts]
         tags = np.zeros(len(index), dtype=np.uint8)
         np.bitwise_or.at(tags, codes, table.tags)
         match_set = self.owner.match_set

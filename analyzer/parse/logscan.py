@@ -24,6 +24,9 @@ from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
 from analyzer.parse.waagent_log import Header, RecordFolder, decode_line
 
 CHUNK_BYTES = 4 * 1024 * 1024
+PIECE_BYTES = 256 * 1024
+"""A chunk is read in pieces of this size: the size the layers below produce, so no layer
+joins pieces only for the next to copy them again."""
 _MAX_BACKTRACK_LINES = 10_000
 
 
@@ -55,6 +58,11 @@ class ScanStats:
 
 _CONTROL = bytes(c for c in range(1, 32) if c not in (9, 10, 13))
 """NUL is not counted: crash-preallocated logs hold long NUL runs and are still text."""
+
+
+def _head(pieces: list[bytes], sample: int = 8192) -> bytes:
+    """The first ``sample`` bytes of the pieces."""
+    return pieces[0] if len(pieces[0]) >= sample else b"".join(pieces)[:sample]
 
 
 def looks_binary(head: bytes, sample: int = 8192) -> bool:
@@ -152,34 +160,67 @@ class LogScanner:
         return self.stats
 
     def _regions(self, stream: IO[bytes], chunk_bytes: int) -> Iterator[bytes]:
-        """The stream cut after whole records."""
+        """The stream cut after whole records.
+
+        A chunk is read in pieces of :data:`PIECE_BYTES` and its region is joined from the
+        carry and the pieces once, instead of joining the pieces, then the carry and the
+        chunk, then slicing off the region (three copies of every byte, one now)."""
         carry = b""
         first = True
         try:
             while True:
-                chunk = stream.read(chunk_bytes)
-                if first and looks_binary(chunk):
+                pieces, error = self._read_pieces(stream, chunk_bytes)
+                if first and pieces and looks_binary(_head(pieces)):
                     raise BundleError("skipped: binary data, not a text log")
                 first = False
-                found = self._record_cut(chunk) if carry and chunk else -1
-                if found > 0:
-                    # The last record starts inside the new chunk: the region is the carry and
-                    # the chunk's head, copied once (not joined, then sliced).
-                    region, carry = b"".join((carry, memoryview(chunk)[:found])), chunk[found:]
-                    yield region
-                    continue
-                data = carry + chunk if carry else chunk
-                if not data:
+                if not pieces:
+                    if carry:
+                        yield carry
+                    carry = b""
                     break
-                at_end = not chunk
-                cut = len(data) if at_end else self._cut_point(data)
-                region, carry = data[:cut], data[cut:]
+                region, carry = self._cut_pieces(carry, pieces)
                 if region:
                     yield region
-                if at_end:
-                    break
+                if error is not None:
+                    raise error
         finally:
             self._carry_left = bool(carry)  # a last line cut short by a stopped read
+
+    def _read_pieces(self, stream: IO[bytes], chunk_bytes: int
+                     ) -> tuple[list[bytes], Exception | None]:
+        """Up to ``chunk_bytes`` in pieces (fewer at the end of the stream). A read that
+        fails after some pieces came gives those pieces and the error, raised once they are
+        cut and handed on (what was read counts)."""
+        pieces: list[bytes] = []
+        got = 0
+        piece_bytes = min(PIECE_BYTES, chunk_bytes)
+        while got < chunk_bytes:
+            try:
+                piece = stream.read(min(piece_bytes, chunk_bytes - got))
+            except Exception as error:
+                if not pieces:
+                    raise
+                return pieces, error
+            if not piece:
+                break
+            pieces.append(piece)
+            got += len(piece)
+        return pieces, None
+
+    def _cut_pieces(self, carry: bytes, pieces: list[bytes]) -> tuple[bytes, bytes]:
+        """(region, carry) of the carry followed by the pieces, cut as :meth:`_cut_point`
+        cuts them joined. A record start found in the last piece is where the whole would
+        be cut (:meth:`_record_cut` reads only the bytes after its newline)."""
+        last = pieces[-1]
+        found = self._record_cut(last)
+        if found > 0:
+            head: list[bytes | memoryview] = [carry] if carry else []
+            head += pieces[:-1]
+            head.append(memoryview(last)[:found])
+            return b"".join(head), last[found:]
+        data = b"".join([carry, *pieces]) if carry else b"".join(pieces)
+        cut = self._cut_point(data)
+        return data[:cut], data[cut:]
 
     def _cut_point(self, data: bytes) -> int:
         """Index just past the last complete record: the start of the last record header."""

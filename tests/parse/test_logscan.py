@@ -6,10 +6,13 @@ import io
 import re
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.engine.regex import compile_prefilter
+from analyzer.errors import BundleError
+from analyzer.parse import logscan
 from analyzer.parse.logscan import LogScanner
 from analyzer.parse.logsources import grammar_for
 from analyzer.parse.waagent_log import iter_records
@@ -133,16 +136,50 @@ def _regions_by_joining(scanner: LogScanner, data: bytes, chunk: int) -> list[by
             return regions
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from([*LINES, "  continuation", "Traceback (most recent call):",
                                  "2024-01-31T10:00:0", ""]), max_size=80),
-       st.integers(min_value=8, max_value=400))
-def test_regions_are_cut_as_when_the_carry_was_joined_first(lines: list[str],
-                                                             chunk: int) -> None:
-    """A region is the carry and the new chunk's head, copied once when the last record
-    starts inside the chunk: the same regions as joining the carry to the chunk first."""
+       st.integers(min_value=8, max_value=400), st.integers(min_value=1, max_value=400))
+def test_regions_are_cut_as_when_the_carry_was_joined_first(lines: list[str], chunk: int,
+                                                             piece: int) -> None:
+    """A region is the carry and the chunk's pieces joined once: the same regions as
+    reading the chunk whole, joining the carry to it, then cutting."""
     data = "\n".join(lines).encode()
     scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None)
-    assert list(scanner._regions(io.BytesIO(data), chunk)) == _regions_by_joining(
+    saved, logscan.PIECE_BYTES = logscan.PIECE_BYTES, piece
+    try:
+        regions = list(scanner._regions(io.BytesIO(data), chunk))
+    finally:
+        logscan.PIECE_BYTES = saved
+    assert regions == _regions_by_joining(
         LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None),
         data, chunk)
+
+
+class _FailingAfter(io.BytesIO):
+    """Gives ``good`` bytes in small reads, then fails like a budget stopping the read."""
+
+    def __init__(self, data: bytes, good: int) -> None:
+        super().__init__(data[:good])
+        self.failed = False
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        piece = super().read(min(size if size is not None and size >= 0 else 7, 7))
+        if not piece:
+            self.failed = True
+            raise BundleError("stopped: the budget ran out")
+        return piece
+
+
+def test_a_read_failing_mid_chunk_hands_on_what_came_before_it() -> None:
+    """The pieces read before a failing read are cut and scanned, then the error goes up."""
+    data = "\n".join(LINES * 3).encode() + b"\n"
+    scanner = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None)
+    stream = _FailingAfter(data, len(data) // 2)
+    regions: list[bytes] = []
+    with pytest.raises(BundleError, match="budget"):
+        for region in scanner._regions(stream, 1 << 20):
+            regions.append(region)
+    assert stream.failed
+    kept = b"".join(regions)
+    assert kept and data.startswith(kept)  # read in one chunk: dropped pieces leave nothing
