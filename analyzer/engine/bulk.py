@@ -370,6 +370,7 @@ class BulkMatcher:
         self._extension_only: dict[int, tuple[list[LogQuery], bool]] = {}
         self._joined: dict[tuple[int, int], tuple[Any, Any, list[Any]]] = {}
         self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
+        self._shared_parts: dict[tuple[Any, ...], tuple[dict[str, str], str, str, str]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -399,6 +400,17 @@ class BulkMatcher:
                 self._prefix_extensions.clear()
             found = self._prefix_extensions[prefix] = split_extension_prefix(
                 prefix.decode("utf-8", "surrogateescape"))
+        return found
+
+    def shared_parts(self, parts: tuple[dict[str, str], str, str, str]
+                     ) -> tuple[dict[str, str], str, str, str]:
+        """One object for equal fact parts (the fields are only read, never changed)."""
+        key = (tuple(parts[0].items()), *parts[1:])
+        found = self._shared_parts.get(key)
+        if found is None:
+            if len(self._shared_parts) > _MAX_ROUTES:
+                self._shared_parts.clear()
+            found = self._shared_parts[key] = parts
         return found
 
     def extension_without_view(self, prefix: bytes, message: str) -> str | None:
@@ -790,7 +802,7 @@ class Planned:
         by_query: dict[tuple[int, str], list[Any]] = {}
         index = owner.query_index
         for queries, codes_of in by_list.values():
-            taken = np.asarray(codes_of, dtype=np.int64)
+            taken = np.asarray(codes_of, dtype=np.int32)  # a chunk's distinct codes
             for query, group in queries:
                 by_query.setdefault((index[id(query)], group), []).append(taken)
         matched = [(query, group, np.concatenate(parts))
@@ -1063,7 +1075,12 @@ class ChunkPlanner:
         fields = version_fields(decoded)
         if not fields and not handler_state:
             return None
-        return fields, extension, version if self.real_version else "", decoded
+        # Only a handler state's message is read again (LogFacts.would_add). Equal parts are
+        # one object: a plan sends it once, and the reader skips a row whose parts are those
+        # of the row before it (BulkPlan._flush_facts).
+        parts = (fields, extension, version if self.real_version else "",
+                 decoded if handler_state else "")
+        return self.owner.shared_parts(parts)
 
     def _event(self, decoded: str) -> tuple[str, str] | None:
         kind = self.owner.context.facts.event_kind(decoded)
@@ -1212,7 +1229,7 @@ class BulkPlan:
         """Agent facts and events of the bulk lines before ``before_line``, in line order;
         returns the line of the next one left (a huge number: none)."""
         context = self.owner.context
-        last_code = -1
+        last_facts: Any = None
         if context.events_full():
             self._drop_remaining_events()
         rows, lines, codes, micros = self._fact_rows()
@@ -1224,9 +1241,10 @@ class BulkPlan:
             self._facts_done += 1
             code = codes[at]
             found, event = row_by_row[code]
-            if found is not None and code != last_code:
-                # The same line again, with no record-path record in between, adds no fact.
-                last_code = code
+            if found is not None and found is not last_facts:
+                # The same parts again (shared: BulkMatcher.shared_parts), with no record-path
+                # record in between, add no fact: the row before left the facts they hold.
+                last_facts = found
                 if context.facts.would_add(*found):
                     # A new value: the record is built, as the record path would have.
                     context.add_facts(self._raw(rows[at], "").resolve().record)

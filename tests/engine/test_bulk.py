@@ -440,6 +440,32 @@ def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
     assert len(decided) <= 2 * len(messages)
 
 
+def _heartbeat(version: str, counter: int) -> str:
+    return (f"[HEARTBEAT] Agent WALinuxAgent-{version} is running as the goal state agent "
+            f"[DEBUG HeartbeatCounter: {counter};HeartbeatId: {counter:08x}-0000;"
+            "DroppedPackets: 0;UpdateGSErrors: 0;AutoUpdate: 1]")
+
+
+def test_agent_versions_that_come_back_add_a_fact_each_time(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Heartbeats of one version share their fact parts: a row repeating the parts of the
+    row before it adds nothing, but a version that comes back after another one does (as
+    on the record path), within a chunk and across record-path records."""
+    versions = (["2.9.1.1"] * 5 + ["2.10.0.8"] * 5) * 3 + ["2.9.1.1"] * 5
+    lines = []
+    for second, version in enumerate(versions):
+        lines.append(_g4_line(2 * second, _heartbeat(version, second)))
+        if second in (12, 27):  # record-path records between some of the heartbeats
+            lines.append(_g4_line(2 * second + 1, _FAILURES[3], "WARNING"))
+    bundle = _agent_log_bundle(tmp_path, lines)
+    _same(bundle, monkeypatch)
+    monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
+    agent = analyze_path(bundle, AnalyzeOptions(isolate=False)).tables.agent
+    assert [row.value for row in agent if row.role == "goal_state_agent"] == [
+        "2.9.1.1", "2.10.0.8"] * 3 + ["2.9.1.1"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(-20, 20)), st.lists(st.integers(-20, 20)))
 def test_merged_key_arrays_are_the_sorted_union(first: list[int], second: list[int]) -> None:
