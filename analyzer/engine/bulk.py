@@ -598,6 +598,13 @@ _G4_REST = re.compile(
 _DASH_REST = re.compile(rb"(\[[^\]\n]*\])([^\r\n\x00]*)")
 
 
+@lru_cache(maxsize=4096)
+def _g4_header(level: bytes, thread: bytes, prefix: bytes) -> bool:
+    """Whether ``_G4_REST`` takes a line with this level, thread and prefix (a log has a
+    few dozen distinct headers, each checked once)."""
+    return _G4_REST.fullmatch(b"%s %s %s " % (level, thread, prefix)) is not None
+
+
 def _shaped(window: Any, template: tuple[Any, Any]) -> Any:
     """Rows of ``window`` (bytes of line starts) that fit the template: one subtraction
     and comparison over the columns, then the per-byte answers eight at a time (4x faster
@@ -964,10 +971,12 @@ class ChunkPlanner:
             if b"  " in message[:_WORD_LEVEL_WINDOW]:
                 return None
         else:
-            found = _G4_REST.fullmatch(rest)
-            if found is None:
+            parts = rest.split(b" ", 3)
+            # ``_G4_REST`` splits at the first three spaces (level, thread and prefix hold
+            # none), so the split gives its groups when the regex takes the header.
+            if len(parts) < 4 or not _g4_header(parts[0], parts[1], parts[2]):
                 return None
-            level, thread, prefix, message = found.groups()
+            level, thread, prefix, message = parts
             if self._odd_bytes and (b"\r" in message or b"\x00" in message
                                     or _BOM_LINE in message):
                 return None  # bytes the line decoder drops or alters: the record path

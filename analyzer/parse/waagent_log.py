@@ -365,7 +365,8 @@ def _version_fields(message: str, fields: dict[str, str]) -> None:
             fields["daemon_version"] = daemon.group("v")
         goal_state = _GS_VERSION.search(message)
         if goal_state:
-            fields["goal_state_agent_version"] = next(v for v in goal_state.groups() if v)
+            # One alternative matched, and its version is its only (and so last) group.
+            fields["goal_state_agent_version"] = goal_state[goal_state.lastindex or 0]
         blacklisted = (_BLACKLISTED_VERSION.search(message) if "is blacklisted" in message
                        else None)
         if blacklisted:

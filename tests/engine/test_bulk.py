@@ -440,6 +440,25 @@ def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
     assert len(decided) <= 2 * len(messages)
 
 
+_HEADER_TOKENS = [b"INFO", b"ERROR", b"VERBOSE", b"WARNING", b"DEBUG", b" ", b"  ", b"",
+                  b"[x]", b"[a b]", b"[", b"Daemon", b"ExtHandler", b"Firewall", b"\n",
+                  b"x", b"msg\nmore", b"\r", b"\x00"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_HEADER_TOKENS), max_size=10))
+def test_a_g4_line_splits_where_the_header_regex_cuts_it(tokens: list[bytes]) -> None:
+    """The planner splits a G4 line's rest at its first three spaces and checks the header
+    once per distinct header: the same groups as the header regex, the same refusals."""
+    from analyzer.engine import bulk
+
+    rest = b"".join(tokens)
+    found = bulk._G4_REST.fullmatch(rest)
+    parts = rest.split(b" ", 3)
+    split = (tuple(parts) if len(parts) == 4 and bulk._g4_header(*parts[:3]) else None)
+    assert split == (found.groups() if found else None)
+
+
 def _heartbeat(version: str, counter: int) -> str:
     return (f"[HEARTBEAT] Agent WALinuxAgent-{version} is running as the goal state agent "
             f"[DEBUG HeartbeatCounter: {counter};HeartbeatId: {counter:08x}-0000;"
