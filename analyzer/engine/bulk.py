@@ -870,7 +870,8 @@ class ChunkPlanner:
         shaped = (g4 | dash) & (ends - starts <= max_line_bytes)
         if first_line_cut:
             shaped &= starts != 0
-        one_line = self._one_line(padded, ends, size)
+        stamped = (g4 & _level_follows(window, _G4_REST_AT)) | dash
+        one_line = self._one_line(padded, ends, size, lines, window, stamped)
         micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
         usable = shaped & one_line & valid
         rows = np.flatnonzero(usable)
@@ -903,22 +904,36 @@ class ChunkPlanner:
         return Planned.of(self.owner, positions, table.taken(taken), codes[taken],
                           self._distinct)
 
-    def _one_line(self, padded: Any, ends: Any, size: int) -> Any:
+    def _one_line(self, padded: Any, ends: Any, size: int, lines: Any, window: Any,
+                  stamped: Any) -> Any:
         """Candidates whose next line opens a record (or who end the chunk): ``RECORD_START``
         decided by array tests where the line is a common header or surely none, by the
-        regex for the rest."""
+        regex for the rest. In a dense log the next line is mostly a candidate too, whose
+        window and stamp (``stamped``: a G4 stamp and level word, or a whole dash stamp)
+        are known already."""
         next_starts = ends + 1
         inside = next_starts < size
+        opens = np.zeros(len(ends), dtype=bool)
+        following = np.minimum(np.searchsorted(lines, lines + 1), len(lines) - 1)
+        known = np.flatnonzero(lines[following] == lines + 1)
+        opens[known] = stamped[following[known]]
+        rest = np.flatnonzero(~opens)
+        opens[rest] = self._opens_ahead(padded, next_starts[rest], inside[rest], size)
+        return ~inside | opens
+
+    def _opens_ahead(self, padded: Any, next_starts: Any, inside: Any, size: int) -> Any:
+        """Whether each line starting at ``next_starts`` opens a record."""
         ahead = padded[np.minimum(next_starts, size)]
         opens = _shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT)
         others = np.flatnonzero(~opens)  # the other layouts, on the few rows left
-        opens[others] = (_shaped(ahead[others], _DASH_SPACE_START)
-                         | _shaped(ahead[others], _SLASH_SPACE_START))
+        ahead_others = ahead[others]
+        opens[others] = (_shaped(ahead_others, _DASH_SPACE_START)
+                         | _shaped(ahead_others, _SLASH_SPACE_START))
         unsure = np.flatnonzero(inside & ~opens & _may_open(ahead))
         if len(unsure):
             opens[unsure] = [_opens_record(self.region, at, self._max_line_bytes)
                              for at in next_starts[unsure].tolist()]
-        return ~inside | opens
+        return opens
 
     def _codes(self, table: _Rows) -> Any:
         """The distinct-record code of each row (new records decided on first sight)."""
