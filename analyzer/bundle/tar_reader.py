@@ -92,6 +92,9 @@ class TarReading(WalkerBase):
             tf = tarfile.open(  # noqa: SIM115 - closed in the finally below
                 fileobj=stream,
                 mode="r|",
+                # tarfile reads its stream in pieces of ``bufsize`` (10 KiB by default):
+                # each was one inflate call, which copied the compressed input it had left.
+                bufsize=CHUNK,
                 tarinfo=_RecordingTarInfo,
                 encoding="utf-8",
                 errors="surrogateescape",
