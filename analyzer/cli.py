@@ -4,7 +4,6 @@ Exit codes (every command): 0 clean, 1 findings at/above --fail-on, 2 usage erro
 3 input rejected, 4 internal error.
 """
 
-from __future__ import annotations
 
 import atexit
 import os

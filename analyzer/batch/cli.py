@@ -13,7 +13,6 @@ Failed, rejected and timed-out bundles do not change the exit code on their own 
 of the results, listed on stderr and by ``summary``), unless all of them failed.
 """
 
-from __future__ import annotations
 
 import math
 from enum import Enum

@@ -1,6 +1,5 @@
 """``self-check`` and ``collect``: thin typer wrappers over :mod:`analyzer.live.commands`."""
 
-from __future__ import annotations
 
 import io
 import re
