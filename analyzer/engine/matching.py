@@ -624,10 +624,14 @@ class SequenceStore:
                     self.stride *= 2
                     self.spread = {i: h for i, h in self.spread.items() if i % self.stride == 0}
 
+    def kept(self) -> dict[int, Hit | RawHit]:
+        """Start index -> its sample, for the starts kept as evidence (a bulk or cheap-path
+        sample is parsed only when shown: :func:`resolved`)."""
+        return {**self.spread, **self.first, **self.last}
+
     def sampled(self) -> dict[int, Hit]:
         """Start index -> full record, for the starts kept as evidence."""
-        return {index: resolved(hit)
-                for index, hit in {**self.spread, **self.first, **self.last}.items()}
+        return {index: resolved(hit) for index, hit in self.kept().items()}
 
     def add_end(self, time: float, group: str) -> None:
         self.end_times.append(time)
@@ -652,7 +656,7 @@ class SequenceStore:
         self.start_times.extend(other.start_times[:taken])
         self.start_groups.frombytes(_remapped(other.start_groups[:taken], remap))
         self.start_lines.extend(other.start_lines[:taken])
-        for index, hit in sorted(other.sampled().items()):
+        for index, hit in sorted(other.kept().items()):
             if index < taken:
                 self._sample(begin + index, hit)
         self.end_times.extend(other.end_times)

@@ -459,6 +459,40 @@ def test_a_g4_line_splits_where_the_header_regex_cuts_it(tokens: list[bytes]) ->
     assert split == (found.groups() if found else None)
 
 
+def test_sequence_samples_are_parsed_only_when_shown(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sequence keeps samples of its starts (first, last and spread) through the merges
+    and the evaluation without parsing them; only those a result shows are parsed. The
+    hit-heavy mix keeps more samples than it shows: each was parsed before."""
+    from analyzer import pipeline
+    from analyzer.engine import matching
+
+    parsed: list[str] = []
+    resolve = matching.RawHit.resolve
+    evaluate = pipeline.evaluate_rules
+    seen: dict[str, int] = {}
+
+    def counting(self: matching.RawHit) -> Hit:
+        parsed.append(self.member)
+        return resolve(self)
+
+    def evaluating(rules: Any, tables: Any, store: Any, *args: Any) -> Any:
+        seen["kept"] = sum(isinstance(hit, RawHit) for sequence in store.sequences.values()
+                           for hit in sequence.kept().values())
+        parsed.clear()
+        outcomes = evaluate(rules, tables, store, *args)
+        seen["shown"] = sum(len(result.evidence) + (len(result.in_progress.evidence)
+                                                     if result.in_progress else 0)
+                            for outcome in outcomes for result in outcome.checks.values())
+        return outcomes
+
+    monkeypatch.setattr(matching.RawHit, "resolve", counting)
+    monkeypatch.setattr(pipeline, "evaluate_rules", evaluating)
+    analyze_path(_mix_bundle(tmp_path, "hit-heavy"), AnalyzeOptions(isolate=False))
+    assert seen["kept"] > seen["shown"], "the mix keeps more samples than it shows"
+    assert len(parsed) <= seen["shown"]
+
+
 def _heartbeat(version: str, counter: int) -> str:
     return (f"[HEARTBEAT] Agent WALinuxAgent-{version} is running as the goal state agent "
             f"[DEBUG HeartbeatCounter: {counter};HeartbeatId: {counter:08x}-0000;"

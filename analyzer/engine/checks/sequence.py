@@ -36,7 +36,7 @@ from analyzer.engine.checks.base import (
     window_seconds,
 )
 from analyzer.engine.durations import format_duration
-from analyzer.engine.matching import Folded, Hit, LogQuery
+from analyzer.engine.matching import Folded, Hit, LogQuery, resolved
 from analyzer.engine.model import Check, Guard, Location, RecordFilter
 
 GUARD = "#guard"
@@ -110,7 +110,7 @@ class SequenceKind:
                                 store.group_names) if check.guard is not None else None)
         collected, collected_source = context.tables.collection_time()
         now = collected.timestamp() if collected is not None else None
-        sampled = store.sampled()
+        kept = sorted(store.kept().items())
         starts = np.frombuffer(store.start_times, dtype=np.float64)[:store.starts]
         groups = np.frombuffer(store.start_groups, dtype=np.int32)[:store.starts]
         ends_with_run = (collected_source == "newest_line" and now is not None
@@ -125,8 +125,9 @@ class SequenceKind:
             # the logs end with the run: no sign of time passing
             stopped_at_end = int(np.count_nonzero(in_budget))
             in_budget[:] = False
-        running: list[int] = np.flatnonzero(in_budget).tolist()  # no end yet, budget left
-        unresolved: list[int] = np.flatnonzero(left & ~in_budget).tolist()
+        running = np.flatnonzero(in_budget)  # no end yet, budget left
+        left &= ~in_budget
+        unresolved = np.flatnonzero(left)
         notes = (f" (only the first {store.starts} starts were kept; "
                  f"{store.starts_dropped} more not checked)" if store.starts_dropped else "")
         if explained:
@@ -135,35 +136,35 @@ class SequenceKind:
             notes += (f" ({stopped_at_end} with nothing logged after them but the run's own "
                       "lines and no collection time: a run that stopped, not one in progress)")
         in_progress = None
-        if running:
+        if len(running):
             in_progress = hits_result(
                 check.name,
-                [sampled[i] for i in running if i in sampled],
-                starts[running].tolist(),
+                _samples_of(kept, in_budget),
+                starts[running],
                 f"{len(running)} of {store.starts} starts had no end yet, but their budget of "
                 f"{format_duration(window or 0)} had not elapsed at collection "
                 f"({short(collected)}): in progress",
                 check.pattern,
             )
             in_progress.captures.setdefault("budget", format_duration(window or 0))
-        if not unresolved:
+        if not len(unresolved):
             result = CheckResult(
                 check.name,
                 False,
                 f"all {store.starts - explained - len(running)} finished starts were followed "
                 f"by an end {budget}{notes}"
-                + (f"; {len(running)} still in progress at collection" if running else ""),
+                + (f"; {len(running)} still in progress at collection" if len(running) else ""),
             )
             result.in_progress = in_progress
             return result
-        hits: list[Hit] = [sampled[i] for i in sorted(sampled.keys() & set(unresolved))]
+        hits = _samples_of(kept, left)
         elapsed = (f"; the budget had elapsed before collection ({short(collected)})"
                    if window is not None and collected is not None
                    and stopped_at_end < len(unresolved) else "")
         result = hits_result(
             check.name,
             hits,
-            starts[unresolved].tolist(),
+            starts[unresolved],
             f"{len(unresolved)} of {store.starts} starts had no end {budget}{elapsed}{notes}",
             check.pattern,
             last_first=True,
@@ -172,11 +173,17 @@ class SequenceKind:
             # What the unresolved starts are grouped by (an extension, a run) names the
             # finding even when the start record's text does not: ``{extension}``.
             names = {index: name for name, index in store.group_names.items()}
-            latest = unresolved[int(np.argmax(starts[unresolved]))]  # the first of the latest
+            latest = int(unresolved[int(np.argmax(starts[unresolved]))])  # first of the latest
             result.captures.setdefault(check.group_by, names.get(store.start_groups[latest], ""))
         result.in_progress = in_progress
         return result
 
+
+
+def _samples_of(kept: list[tuple[int, Any]], wanted: Any) -> list[Hit]:
+    """The kept samples of the ``wanted`` starts (a mask over the starts), in start order,
+    parsed now: only the ones shown cost a parse."""
+    return [resolved(hit) for index, hit in kept if index < len(wanted) and wanted[index]]
 
 
 def _explained(starts: Any, groups: Any, guard: Guard | None,
