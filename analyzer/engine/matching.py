@@ -809,8 +809,11 @@ class LogQuery:
     outside its folder); shared with the :class:`RecordMatcher` that fills it."""
 
     def __post_init__(self) -> None:
-        self.regex = compile_pattern(self.pattern) if self.pattern else None
-        self.has_captures = bool(self.regex is not None and self.regex.groupindex)
+        # Compiled on first use (:meth:`match`): a large bundle's reader forks its planners
+        # only once every query is built, and most patterns never need their own regex
+        # (the kind's pattern set decides). A named group can only be spelt so; an escaped
+        # look-alike makes the query decided per message, which gives the same answers.
+        self.has_captures = "(?P<" in self.pattern or "(?<" in self.pattern
         self.where = [where_test(name, value) for name, value in self.filter.where.items()]
         self.excluders = [compile_pattern(p) for p in self.exclude]
 
@@ -851,13 +854,15 @@ class LogQuery:
     def match(self, record: Record) -> dict[str, str] | None:
         if not self.accepts(record):
             return None
-        if self.regex is None:
+        if not self.pattern:
             return {}
         if self.excluders and any(x.search(record.message) is not None for x in self.excluders):
             return None
         if not self.has_captures:
             # The kind's pattern set already said the pattern matches; no captures to read.
             return {}
+        if self.regex is None:
+            self.regex = compile_pattern(self.pattern)
         found = self.regex.search(record.message)
         if found is None:
             return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from analyzer.engine.checks import CHECK_KINDS, EvalContext, SequenceCheck
 from analyzer.engine.matching import Accumulator, Hit, MatchStore, SequenceStore
 from analyzer.parse.records import Record, Tz
@@ -144,3 +146,35 @@ def test_merging_members_equals_reading_them_one_by_one() -> None:
     assert ([hit_names[g] for g in merged_hits.groups]
             == [whole_hit_names[g] for g in whole_hits.groups])
     assert merged_hits.count == whole_hits.count == line
+
+
+def test_queries_know_their_named_groups_and_compile_only_when_matched(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building the shipped pack's queries compiles no pattern (a large bundle's reader
+    forks its planners once they are built); whether a query captures is known from its
+    text exactly as from the compiled pattern, and ``match`` compiles it when it must
+    read the captures."""
+    from analyzer.engine import matching
+    from analyzer.engine.loader import default_rules_dir, load_rules
+    from analyzer.engine.regex import compile_pattern
+    from analyzer.settings import Limits
+
+    compiled: list[str] = []
+    monkeypatch.setattr(matching, "compile_pattern",
+                        lambda pattern: compiled.append(pattern) or compile_pattern(pattern))
+    rules = load_rules([default_rules_dir()]).rules
+    queries = [q for kind in matching.RecordMatcher(rules, Limits()).by_kind.values()
+               for q in kind if q.pattern]
+    filters = ({p for q in queries for p in q.exclude}
+               | {test[2].pattern for q in queries for test in q.where if test[2] is not None})
+    assert set(compiled) <= filters  # an exclude or a where filter's regex, no query's own
+    assert len(queries) > 100
+    for query in queries:
+        assert query.has_captures == bool(compile_pattern(query.pattern).groupindex), query
+    capturing = next(q for q in queries if q.has_captures and not q.filter.where
+                     and not q.exclude)
+    record = Record("m", "waagent_log", 1, 1, None, Tz.NONE, "INFO", "ExtHandler",
+                    "ExtHandler", "", "", "g4", "no such message", {}, ())
+    compiled.clear()
+    capturing.match(record)
+    assert compiled == [capturing.pattern]
