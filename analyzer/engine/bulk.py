@@ -787,7 +787,8 @@ class Planned:
     @staticmethod
     def of(owner: BulkMatcher, positions: list[int], table: _Rows, codes: Any,
            distinct: list[_Distinct | None]) -> Planned:
-        hashes = np.zeros(len(distinct), dtype=np.int64)
+        hashes = np.fromiter([0 if found is None else hash(found.message) for found in distinct],
+                             dtype=np.int64, count=len(distinct))
         row_by_row: dict[int, tuple[Any, Any]] = {}
         # Records routed alike share one query list (BulkMatcher.routes): grouped by it, the
         # queries are expanded once per list, not once per record.
@@ -795,13 +796,13 @@ class Planned:
         for code, found in enumerate(distinct):
             if found is None:
                 continue
-            hashes[code] = hash(found.message)
-            if found.row_by_row:
+            if found.facts is not None or found.event is not None:
                 row_by_row[code] = (found.facts, found.event)
-            if found.queries:
-                same = by_list.get(id(found.queries))
+            queries = found.queries
+            if queries:
+                same = by_list.get(id(queries))
                 if same is None:
-                    by_list[id(found.queries)] = (found.queries, [code])
+                    by_list[id(queries)] = (queries, [code])
                 else:
                     same[1].append(code)
         # Lists in the order of their first record, queries in list order: the order in which
