@@ -266,6 +266,38 @@ def test_deltas_past_the_start_cap_carry_only_what_the_parent_keeps(
     assert trimmed == _checks(bundle, limits, isolate=True)
 
 
+def test_a_guard_under_a_minute_keeps_every_record_across_the_deltas(tmp_path: Path) -> None:
+    """With a guard shorter than a minute (none is shipped: WAA-DHCP-001's guard cut to 30
+    seconds here), every member's delta names the checks that keep each record's time, and
+    the parent's guard stores hold every record past the exact cap, unfolded."""
+    from analyzer.bundle.walker import walk
+    from analyzer.engine.checks.log import GUARD
+    from analyzer.engine.matching import RecordMatcher, per_hit_checks
+
+    rules = tmp_path / "rules" / "dhcp"
+    rules.mkdir(parents=True)
+    shipped = (Path(__file__).resolve().parents[1] / "rules" / "dhcp" / "WAA-DHCP-001.toml")
+    text = shipped.read_text(encoding="utf-8")
+    assert text.count('within = "10m" }') == 2
+    (rules / "WAA-DHCP-001.toml").write_text(text.replace('within = "10m" }', 'within = "30s" }'),
+                                              encoding="utf-8")
+    pack, _, _ = load_pack(AnalyzeOptions(builtin_rules=False, rule_dirs=[rules.parent]))
+    limits = Limits(max_exact_hits=10)
+    found = "Using hardcoded Wireserver endpoint 168.63.129.16"
+    bundle = _tgz(tmp_path / "guarded.tgz", {
+        name: _failure_lines(start, 40, _ENDPOINT_LOST) + _failure_lines(start + 100, 40, found)
+        for name, start in (("var/log/waagent.log.1", 0), ("var/log/waagent.log", 1000))})
+    result = read_isolated("case", lambda problems: walk(bundle, limits, problems), pack,
+                           new_tables("case", limits), limits, timeline=False)
+    exact = per_hit_checks(RecordMatcher(pack.rules).queries)
+    assert exact == {("WAA-DHCP-001", "endpoint_wrapper" + GUARD),
+                     ("WAA-DHCP-001", "wrapper_unrecovered" + GUARD)}
+    assert result.store.exact_keys == exact
+    for key in exact:  # a guard's records are kept as times (a sequence store's ends)
+        guard = result.store.sequences[key]
+        assert guard.folded_ends is None and len(guard.end_times) == 80
+
+
 def test_every_delta_says_which_checks_keep_every_hit(tmp_path: Path) -> None:
     """Each member's delta starts a fresh store; the parent still learns which checks keep
     every hit (guards shorter than a minute: the shipped pack has none; the merge itself is

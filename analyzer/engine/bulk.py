@@ -257,11 +257,8 @@ class _Distinct:
     """(version fields, extension, version, message) of a line that may hold agent facts
     (whether it adds one depends on what came before: decided row by row)."""
     event: tuple[str, str] | None
-    """Event kind and label of a line that is a timeline event."""
-
-    @property
-    def row_by_row(self) -> bool:
-        return self.facts is not None or self.event is not None
+    """Event kind and label of a line that is a timeline event (a record with facts or an
+    event is applied row by row: :attr:`Planned.row_by_row`)."""
 
 
 _UNKNOWN: Any = object()
@@ -463,7 +460,7 @@ class BulkMatcher:
                     per_message.append(query)
                     continue
                 if how == _HEADER_FILTER:
-                    view = view or _view(head)
+                    view = view or _view(self, head)
                     if not query.accepts(view):  # type: ignore[arg-type]
                         continue
                 fixed.append((query, ""))
@@ -872,7 +869,7 @@ class ChunkPlanner:
         if first_line_cut:
             shaped &= starts != 0
         stamped = (g4 & _level_follows(window, _G4_REST_AT)) | dash
-        one_line = self._one_line(padded, ends, size, lines, window, stamped)
+        one_line = self._one_line(padded, ends, size, lines, stamped)
         micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
         usable = shaped & one_line & valid
         rows = np.flatnonzero(usable)
@@ -905,8 +902,7 @@ class ChunkPlanner:
         return Planned.of(self.owner, positions, table.taken(taken), codes[taken],
                           self._distinct)
 
-    def _one_line(self, padded: Any, ends: Any, size: int, lines: Any, window: Any,
-                  stamped: Any) -> Any:
+    def _one_line(self, padded: Any, ends: Any, size: int, lines: Any, stamped: Any) -> Any:
         """Candidates whose next line opens a record (or who end the chunk): ``RECORD_START``
         decided by array tests where the line is a common header or surely none, by the
         regex for the rest. In a dense log the next line is mostly a candidate too, whose
@@ -1033,7 +1029,7 @@ class ChunkPlanner:
                 if kept is not None and kept[0] is candidates:
                     return kept[1]
         text = redact_text(decoded)
-        view = _view(head, text, self.member)
+        view = _view(owner, head, text, self.member)
         if whole_list_kept:
             extension = extension_of(view)  # type: ignore[arg-type]
         decisions = owner.decisions
@@ -1320,10 +1316,10 @@ def _decoded(message: bytes) -> str:
     return message.decode("utf-8", "surrogateescape")
 
 
-def _view(head: tuple[bytes, bytes, bytes], message: str = "", member: str = ""
-          ) -> _HeaderView:
+def _view(owner: BulkMatcher, head: tuple[bytes, bytes, bytes], message: str = "",
+          member: str = "") -> _HeaderView:
     level, thread, prefix = (part.decode("utf-8", "surrogateescape") for part in head)
-    return _HeaderView(level, thread, prefix, split_extension_prefix(prefix)[0], message,
+    return _HeaderView(level, thread, prefix, owner.prefix_extension(head[2])[0], message,
                        member)
 
 

@@ -82,13 +82,18 @@ def engine_code_hash() -> str:
     return _engine_hash
 
 
+def caching() -> bool:
+    """Whether the cache folder is used at all (``WAAGENT_ANALYZER_NO_CACHE`` unset)."""
+    return not os.environ.get("WAAGENT_ANALYZER_NO_CACHE")
+
+
 def load_rules_cached(
     directories: Iterable[Path],
     overrides: dict[str, dict[str, Any]] | None = None,
     require_tests: bool = False,
 ) -> RulePack:
     directories = list(directories)
-    if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
+    if not caching():
         return load_rules(directories, overrides, require_tests)
     try:
         path = cache_dir() / f"rules-{_key(directories, overrides, require_tests)}.pickle"
@@ -141,7 +146,7 @@ MAX_BLOB_BYTES = 16 << 20
 def read_blob(name: str) -> bytes | None:
     """A compiled artefact cached by :func:`write_blob` (``name``: a content hash with a
     prefix and suffix), or None when absent, not the user's own, too large or bypassed."""
-    if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
+    if not caching():
         return None
     try:
         path = cache_dir() / name
@@ -155,7 +160,7 @@ def read_blob(name: str) -> bytes | None:
 def write_blob(name: str, data: bytes) -> None:
     """Cache ``data`` under ``name`` (atomic, mode 0600, in the user's 0700 folder), when
     writing is allowed; the newest :data:`KEEP` blobs of the same prefix are kept."""
-    if os.environ.get("WAAGENT_ANALYZER_NO_CACHE"):
+    if not caching():
         return
     try:
         folder = cache_dir()

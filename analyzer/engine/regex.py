@@ -561,8 +561,10 @@ def _cached_recipe(patterns: tuple[str, ...], tags: tuple[int, ...]) -> _Recipe:
     import hashlib
     import pickle
 
-    from analyzer.engine.cache import engine_code_hash, read_blob, write_blob
+    from analyzer.engine.cache import caching, engine_code_hash, read_blob, write_blob
 
+    if not caching():  # nothing to read or write: no key to work out (the code's hash)
+        return _recipe(patterns, tags)
     digest = hashlib.sha256(repr((engine_code_hash(), patterns, tags)).encode()).hexdigest()
     name = f"prefilter-{digest[:40]}.pickle"
     cached = read_blob(name)
