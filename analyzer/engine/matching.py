@@ -458,13 +458,29 @@ NO_MINUTE = -(1 << 62)
 
 
 def _first_seen(groups: array) -> list[int]:
-    """The distinct values of ``groups`` in the order they first appear."""
+    """The distinct values of ``groups`` in the order they first appear.
+
+    Group indices are small: each value's first position is the least of its positions
+    (``np.minimum.at``), where ``np.unique`` sorted a member's every end (1.6 million ends:
+    54 against 5 ms)."""
     import numpy as np
 
     if not groups:
         return []
-    values, first = np.unique(np.frombuffer(groups, dtype=np.int32), return_index=True)
-    return [int(value) for value in values[np.argsort(first)]]
+    values = np.frombuffer(groups, dtype=np.int32)
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > _MAX_SCATTER:
+        distinct, first = np.unique(values, return_index=True)
+        return [int(value) for value in distinct[np.argsort(first)]]
+    count = len(values)
+    first = np.full(high + 1, count, dtype=np.int64)
+    np.minimum.at(first, values, np.arange(count))
+    present = np.flatnonzero(first < count)
+    return [int(value) for value in present[np.argsort(first[present])]]
+
+
+_MAX_SCATTER = 1 << 20
+"""Largest value :func:`_first_seen` scatters (groups stop at ``MAX_GROUPS``)."""
 
 
 def _remapped(groups: array, remap: dict[int, int]) -> bytes:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.engine.checks import CHECK_KINDS, EvalContext, SequenceCheck
 from analyzer.engine.matching import Accumulator, Hit, MatchStore, SequenceStore
@@ -178,3 +180,15 @@ def test_queries_know_their_named_groups_and_compile_only_when_matched(
     compiled.clear()
     capturing.match(record)
     assert compiled == [capturing.pattern]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-1, 40), max_size=300))
+def test_groups_are_listed_in_the_order_they_first_appear(values: list[int]) -> None:
+    """Sequence stores merge group by group in the order each group first appears (as
+    adding the records one by one would number them), small indices and -1 alike."""
+    from array import array
+
+    from analyzer.engine.matching import _first_seen
+
+    assert _first_seen(array("i", values)) == list(dict.fromkeys(values))
