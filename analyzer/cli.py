@@ -4,6 +4,8 @@ Exit codes (every command): 0 clean, 1 findings at/above --fail-on, 2 usage erro
 3 input rejected, 4 internal error.
 """
 
+# No ``from __future__ import annotations`` here: typer would evaluate every command
+# parameter's annotation string (``typing.get_type_hints``) at every start.
 
 import atexit
 import os

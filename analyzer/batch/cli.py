@@ -13,6 +13,8 @@ Failed, rejected and timed-out bundles do not change the exit code on their own 
 of the results, listed on stderr and by ``summary``), unless all of them failed.
 """
 
+# No ``from __future__ import annotations`` here: typer would evaluate every command
+# parameter's annotation string (``typing.get_type_hints``) at every start.
 
 import math
 from enum import Enum

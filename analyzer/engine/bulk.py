@@ -57,7 +57,13 @@ from analyzer.engine.matching import (
 )
 from analyzer.engine.regex import LiteralPresence, unique_sorted
 from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
-from analyzer.parse.log_facts import LogEvent, LogFacts, event_label
+from analyzer.parse.log_facts import (
+    HANDLER_STATE,
+    LogEvent,
+    LogFacts,
+    event_label,
+    may_hold_version_fields,
+)
 from analyzer.parse.logscan import CHUNK_BYTES, reads_as_header
 from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
@@ -80,6 +86,7 @@ _STAMP_BYTES = 26
 _WORD_LEVEL_WINDOW = 160
 """Bytes that surely hold the 40 characters in which parse_header looks for ``  Info  ``."""
 _EVENT_FIELD = b"Event: name="
+_HANDLER_STATE = HANDLER_STATE.encode()
 _BOM_LINE = b"\n\xef\xbb\xbf"
 _MARKERS = (b"\r", b"\x00", _BOM_LINE, _EVENT_FIELD)
 _ODD_BYTE_MARKS = 0b0111
@@ -911,9 +918,9 @@ class ChunkPlanner:
         next_starts = ends + 1
         inside = next_starts < size
         opens = np.zeros(len(ends), dtype=bool)
-        following = np.minimum(np.searchsorted(lines, lines + 1), len(lines) - 1)
-        known = np.flatnonzero(lines[following] == lines + 1)
-        opens[known] = stamped[following[known]]
+        # Candidates are in line order: the next line is a candidate when it is the next row.
+        known = np.flatnonzero(lines[1:] == lines[:-1] + 1)
+        opens[known] = stamped[known + 1]
         rest = np.flatnonzero(~opens)
         opens[rest] = self._opens_ahead(padded, next_starts[rest], inside[rest], size)
         return ~inside | opens
@@ -1087,10 +1094,9 @@ class ChunkPlanner:
             return None
         extension, version = self.owner.prefix_extension(prefix)
         # What :meth:`LogFacts.rows` keeps: a handler state where the prefix names the
-        # extension, or the version fields, which stand only beside these words.
-        handler_state = bool(extension) and b"Target handler state" in message
-        if not (handler_state or b"Agent" in message or b"Python: " in message
-                or message.startswith(b"OS: ")):
+        # extension, or version fields.
+        handler_state = bool(extension) and _HANDLER_STATE in message
+        if not (handler_state or may_hold_version_fields(message)):
             return None
         decoded = _decoded(message)
         fields = version_fields(decoded)

@@ -469,7 +469,7 @@ def _first_seen(groups: array) -> list[int]:
         return []
     values = np.frombuffer(groups, dtype=np.int32)
     low, high = int(values.min()), int(values.max())
-    if low < 0 or high > _MAX_SCATTER:
+    if low < 0 or high > _MAX_GROUP_TABLE:
         distinct, first = np.unique(values, return_index=True)
         return [int(value) for value in distinct[np.argsort(first)]]
     count = len(values)
@@ -479,8 +479,9 @@ def _first_seen(groups: array) -> list[int]:
     return [int(value) for value in present[np.argsort(first[present])]]
 
 
-_MAX_SCATTER = 1 << 20
-"""Largest value :func:`_first_seen` scatters (groups stop at ``MAX_GROUPS``)."""
+_MAX_GROUP_TABLE = 1 << 20
+"""Largest value :func:`_first_seen` keeps a first position for in a table of its own
+(groups stop at ``MAX_GROUPS``)."""
 
 
 def _remapped(groups: array, remap: dict[int, int]) -> bytes:

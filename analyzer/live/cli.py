@@ -1,5 +1,7 @@
 """``self-check`` and ``collect``: thin typer wrappers over :mod:`analyzer.live.commands`."""
 
+# No ``from __future__ import annotations`` here: typer would evaluate every command
+# parameter's annotation string (``typing.get_type_hints``) at every start.
 
 import io
 import re

@@ -5,6 +5,7 @@ tested without a terminal. Strings read from the VM (file names, errors) are esc
 ``sanitize`` before they are put into any text meant for a terminal.
 """
 
+from __future__ import annotations
 
 import os
 import unicodedata

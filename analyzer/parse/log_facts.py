@@ -76,10 +76,20 @@ class LogEvent:
     label: str
 
 
+HANDLER_STATE = "Target handler state"
+"""The words of an extension state line (:meth:`LogFacts.rows`)."""
+
+
 def may_hold_facts(message: str) -> bool:
     """Cheap test before building a record: versions, Python, OS, extension states."""
     return ("Agent" in message or "Python: " in message or message.startswith("OS: ")
-            or "Target handler state" in message)
+            or HANDLER_STATE in message)
+
+
+def may_hold_version_fields(message: bytes) -> bool:
+    """:func:`may_hold_facts` less the extension states, on a message's bytes (the bulk
+    path): the words beside which :func:`version_fields` finds anything."""
+    return b"Agent" in message or b"Python: " in message or message.startswith(b"OS: ")
 
 
 class LogFacts:
@@ -111,8 +121,8 @@ class LogFacts:
         for field_name, role in _FACT_FIELDS:
             if field_name in fields and self._last.get((role,)) != fields[field_name]:
                 return True
-        if extension and "Target handler state" in message:
-            state = message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+        if extension and HANDLER_STATE in message:
+            state = message.split(HANDLER_STATE + ":", 1)[-1].strip().split(" ")[0]
             return self._last.get(("extension", extension.lower())) != f"{version} {state}"
         return False
 
@@ -126,8 +136,8 @@ class LogFacts:
                 rows.append(
                     AgentRow(role, fields[field_name], record.member, record.timestamp, record.line)
                 )
-        if record.extension and "Target handler state" in record.message:
-            state = record.message.split("Target handler state:", 1)[-1].strip().split(" ")[0]
+        if record.extension and HANDLER_STATE in record.message:
+            state = record.message.split(HANDLER_STATE + ":", 1)[-1].strip().split(" ")[0]
             key = ("extension", record.extension.lower())
             if self._changed(key, f"{record.extension_version} {state}"):
                 rows.append(ExtensionRow(
