@@ -234,6 +234,7 @@ def analyze(
         params=params,
         lang=language,
         timeline=fmt == Format.html,
+        while_reading=lambda: _renderer(fmt.value, language),
     )
     if _is_stdin(path):
         from analyzer.stdin_input import analyze_stdin
@@ -274,9 +275,8 @@ def _render(
     report: Any, fmt: str, lang: str, output: Path | None, color: str = "auto"
 ) -> None:
     from analyzer.cli_common import color_enabled, text_width
-    from analyzer.report import get_renderer
 
-    renderer = get_renderer(fmt, lang)
+    renderer = _renderer(fmt, lang)
     if fmt == "text":
         to_stdout = output is None or str(output) == "-"
         colored = color_enabled(color) if to_stdout else color == "always"
@@ -285,6 +285,12 @@ def _render(
     else:
         text = renderer.render(report)
     _write_output(text, output)
+
+
+def _renderer(fmt: str, lang: str) -> Any:
+    from analyzer.report import get_renderer
+
+    return get_renderer(fmt, lang)
 
 
 def _check_explain_id(rule_id: str, directories: list[Path], params: dict[str, Any]) -> None:

@@ -69,8 +69,11 @@ def _raise_rejected(rejected: Rejected) -> None:
 
 
 def read_isolated(name: str, factory: MembersFactory, pack: RulePack, tables: BundleTables,
-                  limits: Limits, timeline: bool) -> ScanResult:
-    """Walk and scan in a forked child with limits; keep whatever it streamed back."""
+                  limits: Limits, timeline: bool,
+                  while_reading: Callable[[], None] | None = None) -> ScanResult:
+    """Walk and scan in a forked child with limits; keep whatever it streamed back.
+    ``while_reading`` runs here once the child is started (work of this process's own that
+    reads nothing of the input's content)."""
     store = MatchStore.for_limits(limits)
     rejected: list[Rejected] = []
 
@@ -85,6 +88,7 @@ def read_isolated(name: str, factory: MembersFactory, pack: RulePack, tables: Bu
         lambda emit: _child_read(name, factory, pack, limits, timeline, emit),
         sandbox_limits(limits),
         on_message,
+        while_child_runs=while_reading,
     )
     if rejected:
         _raise_rejected(rejected[0])

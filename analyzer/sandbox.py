@@ -71,9 +71,13 @@ def run_in_sandbox(
     work: Callable[[Callable[[Any], None]], None],
     limits: SandboxLimits,
     on_message: Callable[[Any], None],
+    while_child_runs: Callable[[], None] | None = None,
 ) -> SandboxEnd:
     """Fork, apply the limits in the child, run ``work(emit)`` there; call ``on_message``
-    in the parent for every message, in order. Returns how the child ended."""
+    in the parent for every message, in order. Returns how the child ended.
+
+    ``while_child_runs`` is called in the parent right after the fork, before any message
+    is read; if it raises, the child is killed and reaped first."""
     # The child's spool files live in a directory the parent owns and removes, so a child
     # killed by a limit leaves nothing behind.
     private = tempfile.mkdtemp(prefix="waagent-analyzer-")
@@ -88,11 +92,22 @@ def run_in_sandbox(
     # (a hit-heavy 600 MB bundle left the parent at 144 MB, 129 MB with this).
     return_freed_memory()
     try:
+        if while_child_runs is not None:
+            _run_beside(pid, while_child_runs)
         end = _parent(pid, read_fd, limits, on_message)
     finally:
         os.close(read_fd)
         shutil.rmtree(private, ignore_errors=True)
     return end
+
+
+def _run_beside(pid: int, task: Callable[[], None]) -> None:
+    try:
+        task()
+    except BaseException:
+        _kill(pid)
+        os.waitpid(pid, 0)
+        raise
 
 
 def _child(

@@ -63,6 +63,42 @@ def test_an_exception_in_the_child_is_a_typed_error_not_a_message() -> None:
     assert not any(isinstance(m, ChildError) for m in received)
 
 
+def test_the_parents_own_work_runs_while_the_child_works(tmp_path: Path) -> None:
+    """The child waits for a file that only the parent's side task writes: both ran at once
+    (a side task run before the fork or after the child ended would deadlock here, stopped
+    by the wall clock)."""
+    flag = tmp_path / "parent-was-here"
+    received: list[object] = []
+
+    def work(emit: Callable[[object], None]) -> None:
+        while not flag.exists():
+            time.sleep(0.005)
+        emit(Computed("saw the parent"))
+
+    end = run_in_sandbox(work, SandboxLimits(512 * MiB, 30, 10), received.append,
+                         while_child_runs=flag.touch)
+    assert end.status == "ok"
+    assert received == [Computed("saw the parent")]
+
+
+def test_a_failing_side_task_kills_and_reaps_the_child(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+
+    def work(emit: Callable[[object], None]) -> None:
+        pid_file.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    def side_task() -> None:
+        while not pid_file.exists() or not pid_file.read_text():
+            time.sleep(0.005)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_in_sandbox(work, LIMITS, lambda message: None, while_child_runs=side_task)
+    with pytest.raises(ChildProcessError):  # killed and reaped: no child of ours is left
+        os.waitpid(int(pid_file.read_text()), os.WNOHANG)
+
+
 def test_a_child_past_its_wall_clock_is_killed_and_what_it_sent_is_kept() -> None:
     received: list[object] = []
 

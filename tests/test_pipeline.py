@@ -112,3 +112,24 @@ def test_one_log_with_lines_beside_blank_ones_is_analysed(tmp_path: Path) -> Non
             archive.addfile(info, io.BytesIO(content))
     report = analyze_path(bundle, AnalyzeOptions(isolate=True)).report
     assert report.findings
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_the_callers_preparation_and_the_identity_come_with_the_read(
+        tmp_path: Path, isolate: bool) -> None:
+    """The identity is hashed and the caller's own preparation runs once, beside the isolated
+    child's read or before the in-process one: the report carries the bundle's SHA-256."""
+    bundle = tmp_path / "case.tgz"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        data = "".join(WIRE.format(i) for i in range(3)).encode()
+        info = tarfile.TarInfo("var/log/waagent.log")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    bundle.write_bytes(buffer.getvalue())
+    calls: list[str] = []
+    options = AnalyzeOptions(isolate=isolate, while_reading=lambda: calls.append("ready"))
+    analysis = analyze_path(bundle, options)
+    assert calls == ["ready"]
+    assert analysis.report.bundle.sha256 == fingerprint(BundleInput(str(bundle), False))
+    assert {f.rule for f in analysis.report.findings} >= {"WAA-NET-001"}
