@@ -502,12 +502,13 @@ class BulkMatcher:
 
         return collect
 
-    def _planned(self, prefilter: Any, task: tuple[Any, ...], region: bytes) -> Planned:
+    def _planned(self, prefilter: Any, task: tuple[Any, ...], region: bytes,
+                 padded: bool = False) -> Planned:
         member, real_version, first_line_cut, max_line_bytes, emitter = task
         if emitter:  # a no-op here; in a worker, the parent's note (``emitted_by``)
             self.matcher.member_emitters[member] = emitter
-        return ChunkPlanner(self, region, member, real_version, max_line_bytes).plan(
-            first_line_cut, prefilter)
+        return ChunkPlanner(self, region, member, real_version, max_line_bytes,
+                            padded=padded).plan(first_line_cut, prefilter)
 
     @property
     def depth(self) -> int:
@@ -531,9 +532,9 @@ class BulkMatcher:
 
         def work(task: tuple[Any, ...], region: bytes) -> Planned:
             # A chunk is far below 2 GiB: its offsets, lines and codes fit 32 bits.
-            return self._planned(pool_prefilter, task, region).resized(np.int32)
+            return self._planned(pool_prefilter, task, region, padded=True).resized(np.int32)
 
-        self._pool = ForkPool(work, workers, slot_bytes=POOL_SLOT_BYTES)
+        self._pool = ForkPool(work, workers, slot_bytes=POOL_SLOT_BYTES, pad_bytes=PAD_BYTES)
         self._pool_prefilter = prefilter
         return self._pool
 
@@ -594,6 +595,9 @@ _G4_REST_AT = 28
 _DASH_REST_AT = 27
 """A backup-extension line after its stamp: ``[prefix]message``."""
 _WINDOW = 40
+PAD_BYTES = 2 * _WINDOW
+"""Zero bytes after a planned chunk: a window gathered at any offset of the chunk stays
+inside the array."""
 _LEVEL_WORDS = (b"VERBOSE ", b"INFO ", b"WARNING ", b"ERROR ")
 _G4_REST = re.compile(
     rb"(VERBOSE|INFO|WARNING|ERROR) ([^\[ \n][^ \n]*) "
@@ -697,7 +701,8 @@ class _MultiLine:
         if not len(chosen):
             return None
         head_lines = heads[chosen]
-        real_lines = len(self.bounds) - 1 - (self.size > 0 and self.plan.region[-1:] == b"\n")
+        ends_line = self.size > 0 and self.plan.region[self.size - 1] == 10
+        real_lines = len(self.bounds) - 1 - ends_line
         after = np.minimum(np.append(heads, real_lines)[chosen + 1], real_lines)
         starts = self.bounds[head_lines] + 1
         ends = self.bounds[after]  # the newline ending the record's last line (or the end)
@@ -734,8 +739,8 @@ class _MultiLine:
         region = self.plan.region
         for index in unsure.tolist():
             begin = int(line_starts[index])
-            parsed = reads_as_header(region, begin, parse_header, self.max_line_bytes)
-            started = RECORD_START.match(region, begin) is not None
+            parsed = reads_as_header(region, begin, parse_header, self.max_line_bytes, size)
+            started = RECORD_START.match(region, begin, size) is not None
             opens[index] = parsed and started
             odd[index] = parsed != started
         return opens, odd
@@ -750,10 +755,11 @@ def _may_open(window: Any) -> Any:
                & ((window[:, 2] - 97) < 26) & (window[:, 3] == 32)))
 
 
-def _opens_record(region: bytes, begin: int, cap: int) -> bool:
-    """The scanner's record-start test (``RECORD_START`` and the header parser agree)."""
-    return (RECORD_START.match(region, begin) is not None
-            and reads_as_header(region, begin, parse_header, cap))
+def _opens_record(region: bytes, begin: int, size: int, cap: int) -> bool:
+    """The scanner's record-start test (``RECORD_START`` and the header parser agree) on
+    the line at ``begin`` of the chunk's first ``size`` bytes."""
+    return (RECORD_START.match(region, begin, size) is not None
+            and reads_as_header(region, begin, parse_header, cap, size))
 
 
 @dataclass
@@ -824,19 +830,26 @@ class Planned:
 
 class ChunkPlanner:
     """Plans one chunk: which candidate lines the bulk path takes and what each distinct
-    record matches. Reads nothing but the chunk and the rule pack."""
+    record matches. Reads nothing but the chunk and the rule pack.
+
+    ``padded``: ``region`` ends with :data:`PAD_BYTES` zero bytes that are not the chunk's
+    (a worker's copy of its shared slot comes so: the windows past the last line need no
+    second 4 MiB copy of the chunk)."""
 
     def __init__(self, owner: BulkMatcher, region: bytes, member: str, real_version: bool,
-                 max_line_bytes: int) -> None:
+                 max_line_bytes: int, padded: bool = False) -> None:
         self.owner = owner
-        self.region = region
+        self.size = len(region) - PAD_BYTES if padded else len(region)
+        self.region = region if padded else region + bytes(PAD_BYTES)
+        """The chunk and :data:`PAD_BYTES` zero bytes: offsets past :attr:`size` are
+        padding, never read as the chunk's."""
         self.member = member
         self.real_version = real_version
         self._max_line_bytes = max_line_bytes
         self._distinct: list[_Distinct | None] = []
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
         # searched for them only when the chunk holds any.
-        present = _chunk_markers().present(region)
+        present = _chunk_markers().present(memoryview(self.region)[:self.size])
         self._odd_bytes = bool(present & _ODD_BYTE_MARKS)
         self._event_fields = bool(present & _EVENT_FIELD_MARK)
 
@@ -845,9 +858,8 @@ class ChunkPlanner:
     def plan(self, first_line_cut: bool, prefilter: Any) -> Planned:
         """Every step is an array operation over the chunk's candidate lines, except one
         dictionary lookup per candidate and the decisions per distinct record."""
-        region = self.region
-        size = len(region)
-        data = np.frombuffer(region + bytes(_WINDOW * 2), dtype=np.uint8)
+        size = self.size
+        data = np.frombuffer(self.region, dtype=np.uint8)
         newlines = np.flatnonzero(data[:size] == 10)
         planned = self._planned_rows(first_line_cut, prefilter, data, newlines)
         planned.newlines = len(newlines)
@@ -855,12 +867,12 @@ class ChunkPlanner:
 
     def _planned_rows(self, first_line_cut: bool, prefilter: Any, data: Any, newlines: Any
                       ) -> Planned:
-        region = self.region
         max_line_bytes = self._max_line_bytes
-        size = len(region)
+        size = self.size
         # ``padded[i]`` is the window of bytes from offset i: a row gather, no index matrix.
         padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
-        lines, line_tags = prefilter.tagged_lines(region, newlines, probe_density=True)
+        lines, line_tags = prefilter.tagged_lines(self.region, newlines, probe_density=True,
+                                                  size=size)
         if not len(lines):
             return Planned([])
         bounds = np.concatenate(([-1], newlines, [size]))
@@ -935,7 +947,7 @@ class ChunkPlanner:
                          | _shaped(ahead_others, _SLASH_SPACE_START))
         unsure = np.flatnonzero(inside & ~opens & _may_open(ahead))
         if len(unsure):
-            opens[unsure] = [_opens_record(self.region, at, self._max_line_bytes)
+            opens[unsure] = [_opens_record(self.region, at, size, self._max_line_bytes)
                              for at in next_starts[unsure].tolist()]
         return opens
 

@@ -209,8 +209,8 @@ class Prefilter:
         scan; the few non-literal alternatives still go through RE2)."""
         return self.tagged_lines(data, newlines)[0]
 
-    def tagged_lines(self, data: bytes, newlines: Any, probe_density: bool = False
-                     ) -> tuple[Any, Any]:
+    def tagged_lines(self, data: bytes, newlines: Any, probe_density: bool = False,
+                     size: int | None = None) -> tuple[Any, Any]:
         """:meth:`hit_lines`, and for each line the OR of the tags of the patterns whose
         literals it holds (``ALL_TAGS`` where that is not known): a line without a tag's
         literal cannot match a pattern of that tag.
@@ -220,25 +220,29 @@ class Prefilter:
         with ``ALL_TAGS`` unscanned. Each reported line costs a Python callback (about
         0.5 µs); a log of repeated failures or an extension's own log reports nearly every
         line, and the caller then learns no more from the scan than from taking them all.
-        A superset, as this method may return."""
+        A superset, as this method may return.
+
+        ``size``: only ``data[:size]`` is the text (what follows is padding, never read)."""
         import numpy as np
 
-        scanner = self._scanner() if len(data) >= COMPILED_SCAN_BYTES else None
+        size = len(data) if size is None else size
+        scanner = self._scanner() if size >= COMPILED_SCAN_BYTES else None
         if scanner is None:
-            lines = unique_sorted(self._lines_by_search(self._regexp, data, newlines))
+            lines = unique_sorted(self._lines_by_search(self._regexp, data, newlines, size))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
         tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
+        text = memoryview(data)[:size]
         if probe_density and len(newlines) >= 4 * DENSE_PROBE_LINES:
             cut = int(newlines[DENSE_PROBE_LINES - 1]) + 1
-            _tag_lines(scanner, memoryview(data)[:cut], 0, newlines, tags)
+            _tag_lines(scanner, text[:cut], 0, newlines, tags)
             if np.count_nonzero(tags[:DENSE_PROBE_LINES]) >= DENSE_SHARE * DENSE_PROBE_LINES:
-                _tag_every_line(tags, newlines, len(data), DENSE_PROBE_LINES)
+                _tag_every_line(tags, newlines, size, DENSE_PROBE_LINES)
             else:
-                _tag_lines(scanner, memoryview(data)[cut:], cut, newlines, tags)
+                _tag_lines(scanner, text[cut:], cut, newlines, tags)
         else:
-            _tag_lines(scanner, data, 0, newlines, tags)
+            _tag_lines(scanner, text, 0, newlines, tags)
         if self.residual is not None:
-            tags[self._lines_by_search(self.residual, data, newlines)] |= self.residual_tags
+            tags[self._lines_by_search(self.residual, data, newlines, size)] |= self.residual_tags
         lines = np.flatnonzero(tags)
         return lines, tags[lines]
 
@@ -249,17 +253,19 @@ class Prefilter:
         return self._literal_scanner or None
 
     @staticmethod
-    def _lines_by_search(regexp: Any, data: bytes, newlines: Any) -> Any:
+    def _lines_by_search(regexp: Any, data: bytes, newlines: Any, size: int | None = None
+                         ) -> Any:
         import numpy as np
 
         found: list[int] = []
-        size, position = len(data), 0
+        size = len(data) if size is None else size
+        position = 0
         while position < size:
             start = regexp.Match(_UNANCHORED, data, position, size)[0][0]
             if start < 0:
                 break
             found.append(start)
-            end = data.find(b"\n", start)
+            end = data.find(b"\n", start, size)
             position = end + 1 if end >= 0 else size
         return np.searchsorted(newlines, np.asarray(found, dtype=np.int64), side="right")
 
@@ -380,10 +386,11 @@ class LiteralPresence:
             except Exception:  # not installed or refused: ``in`` does it
                 self._database = None
 
-    def present(self, data: bytes) -> int:
+    def present(self, data: bytes | memoryview) -> int:
         if self._database is None:
+            text = data if isinstance(data, bytes) else bytes(data)
             return sum(1 << index for index, literal in enumerate(self.literals)
-                       if literal in data)
+                       if literal in text)
         found = [0]
 
         def on_match(ident: int, _start: int, _end: int, _flags: int, _context: Any) -> None:

@@ -84,11 +84,12 @@ def looks_binary(head: bytes, sample: int = 8192) -> bool:
 
 
 def reads_as_header(data: bytes, start: int, header_parser: Callable[[str], Header | None],
-                    cap: int) -> bool:
-    """The line starting at ``start`` (cut at ``cap`` bytes) is a record header for
-    ``header_parser``, as the record folder reads it."""
-    newline = data.find(b"\n", start)
-    line = data[start:newline if newline >= 0 else len(data)]
+                    cap: int, end: int | None = None) -> bool:
+    """The line starting at ``start`` (cut at ``cap`` bytes) of ``data[:end]`` is a record
+    header for ``header_parser``, as the record folder reads it."""
+    end = len(data) if end is None else end
+    newline = data.find(b"\n", start, end)
+    line = data[start:newline if newline >= 0 else end]
     return header_parser(decode_line(line[:cap])[0]) is not None
 
 

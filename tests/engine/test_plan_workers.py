@@ -145,6 +145,24 @@ def test_data_in_the_shared_slot_or_the_pipe_arrives_whole() -> None:
     assert got == [(n, hashlib.sha256(data).hexdigest()) for n, data in enumerate(datas)]
 
 
+def _padded_tail(task: int, data: bytes) -> tuple[int, str, bytes]:
+    return task, hashlib.sha256(data[:-16]).hexdigest(), data[-16:]
+
+
+def test_work_finds_the_padding_after_its_data_however_it_came() -> None:
+    """With ``pad_bytes``, a task's data arrives followed by that many zero bytes, through
+    the slot (where an earlier, longer task left its own bytes) or the pipe alike."""
+    pool = ForkPool(_padded_tail, 2, slot_bytes=300_000, pad_bytes=16)
+    sizes = [250_000, 250_000, 10, 10, 0, 299_984, 299_985, 900_000]
+    datas = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
+    try:
+        got = [pool.result(pool.submit(n, data)) for n, data in enumerate(datas)]
+    finally:
+        pool.close()
+    assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16))
+                   for n, data in enumerate(datas)]
+
+
 def test_a_task_that_raises_or_a_dead_worker_is_a_lost_worker() -> None:
     pool = ForkPool(_square_and_length, 1)
     try:

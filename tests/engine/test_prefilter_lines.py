@@ -75,6 +75,12 @@ def test_same_lines_as_re2_on_any_text(parts: list[str]) -> None:
     lines = data.split(b"\n")
     extra = [index for index in got if index not in expected]
     assert all(any(fold in lines[index] for fold in UNICODE_FOLDS) for index in extra), data
+    # Text followed by bytes that are not its own (a planner's padded chunk): the same lines
+    # and tags, whatever the padding holds.
+    plain = PREFILTER.tagged_lines(data, _newlines(data))
+    for padding in (bytes(80), b"\nHTTP Failed] GET IOError\n" * 3):
+        padded = PREFILTER.tagged_lines(data + padding, _newlines(data), size=len(data))
+        assert [a.tolist() for a in padded] == [a.tolist() for a in plain], (data, padding)
 
 
 @pytest.mark.parametrize("text, hit", [
