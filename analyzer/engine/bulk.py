@@ -289,13 +289,14 @@ class _KnownRecords:
 
     def of(self, context: tuple[Any, ...]) -> _KnownRecords:
         """These decisions, for what a decision reads besides the record (emptied when
-        that changes)."""
+        that changes). Whether keeping them pays carries over to the next member: rotated
+        logs of one VM repeat alike (the marker-heavy mix looked up 44% of its distinct
+        records, which never came back, in the trials that opened each member)."""
         if context != self._context:
             self._context = context
             self._decided = {}
             self._seen = set()
             self._bytes = 0
-            self._asked = self._found = self._resting = 0
         return self
 
     def worthwhile(self) -> bool:

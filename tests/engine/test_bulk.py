@@ -682,7 +682,8 @@ def test_dense_chunks_keep_every_scanned_line_and_skip_empty_ones(
 def test_kept_decisions_rest_while_records_never_come_back() -> None:
     """Looking records up pays only where they repeat: after a trial in which under 1% came
     back, the next records are decided without it, then the trial starts again; a member
-    whose records repeat keeps looking them up."""
+    whose records repeat keeps looking them up. The next member keeps the verdict, not the
+    decisions."""
     from analyzer.engine import bulk
 
     known = bulk._KnownRecords().of(("waagent_log", "a", True, ""))
@@ -694,9 +695,15 @@ def test_kept_decisions_rest_while_records_never_come_back() -> None:
     assert known.worthwhile()
     known.tally(bulk._TRIAL_RECORDS, -(-bulk._TRIAL_RECORDS // 100))  # 1%: worth it
     assert known.worthwhile()
+    key = (b"INFO ExtHandler ExtHandler same words", 1)
+    known.keep(key, "decided")  # a first sighting is only noted
+    known.keep(key, "decided")
+    assert known.get(key) == "decided"
     known.tally(bulk._TRIAL_RECORDS, 0)
     assert not known.worthwhile()
-    assert known.of(("waagent_log", "b", True, "")).worthwhile(), "another member: a new trial"
+    other = known.of(("waagent_log", "b", True, ""))
+    assert not other.worthwhile(), "rotated logs repeat alike: the next member rests too"
+    assert other.get(key) is bulk._UNKNOWN, "a decision belongs to its member"
 
 
 def guard_heavy_lines() -> list[bytes]:
