@@ -86,11 +86,6 @@ def batch(
         show_default=False)] = None,
 ) -> None:
     """Analyse many bundles into a results folder, one isolated process per bundle."""
-    from analyzer.export import require_pyarrow
-
-    require_pyarrow("batch (Parquet results)")
-    from analyzer.batch.run import run_batch
-    from analyzer.pipeline import AnalyzeOptions
     from analyzer.settings import DEFAULT_LIMITS
 
     if retry_failed and not resume:
@@ -100,13 +95,36 @@ def batch(
         limits = limits.with_overrides(wall_seconds=timeout, worker_cpu_seconds=math.ceil(timeout))
     if memory_mb is not None:
         limits = limits.with_overrides(worker_memory_bytes=memory_mb * 1024 * 1024)
-    options = AnalyzeOptions(rule_dirs=list(rules or []), params=_parse_params(param),
-                             lang=_lang(lang), limits=limits)
+    rule_dirs, params, language = list(rules or []), _parse_params(param), _lang(lang)
+    if scheduler is None:
+        _start_forkserver(rule_dirs, params, language, limits)
+    from analyzer.export import require_pyarrow
+
+    require_pyarrow("batch (Parquet results)")
+    from analyzer.batch.run import run_batch
+    from analyzer.pipeline import AnalyzeOptions
+
+    options = AnalyzeOptions(rule_dirs=rule_dirs, params=params, lang=language, limits=limits)
     result = run_batch(inputs, out, workers=workers, scheduler=scheduler, resume=resume,
                        limits=limits, options=options, progress=progress,
                        retry_failed=retry_failed)
     _report(result)
     raise typer.Exit(exit_code(result, fail_on))
+
+
+def _start_forkserver(rule_dirs: list[Path], params: dict[str, Any], lang: str,
+                      limits: Any) -> None:
+    """The forkserver starts now, with the options the runner will give its children (the
+    worker is the sandbox: no isolated children of its own): its imports and warm-up run
+    while this process imports the runner and pyarrow."""
+    import importlib.util
+
+    from analyzer.batch import forkserver
+
+    # Without pyarrow the command ends in a usage error right after: nothing starts for it.
+    if importlib.util.find_spec("pyarrow") is not None and forkserver.main_is_reloadable():
+        forkserver.start(forkserver.options_json(rule_dirs, True, params, lang, limits,
+                                                 timeline=False, isolate=False))
 
 
 def _report(result: Any) -> None:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer.batch import forkserver
+from analyzer.batch.forkserver import main_is_reloadable
 from analyzer.batch.inputs import fingerprint
 from analyzer.batch.model import (
     DUPLICATE,
@@ -147,60 +149,19 @@ def _fill(pool: ThreadPoolExecutor, pending: set[Future[Outcome]], queue: Iterat
 
 # -- forkserver children ----------------------------------------------------------------------
 
-_context_lock = threading.Lock()
-
-
-def forkserver_context() -> Any:
-    import multiprocessing
-
-    return multiprocessing.get_context("forkserver")
-
-
-def main_is_reloadable() -> bool:
-    """Whether multiprocessing can re-create ``__main__`` in a child: a module run with ``-m``
-    or a script file. Code read from stdin or ``-c`` cannot be, so those callers get the
-    ``subprocess`` method instead of a crash in every child."""
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None:
-        return True
-    path = getattr(main, "__file__", None)
-    return path is None or os.path.isfile(path)
-
-
 def start_forkserver(options: AnalyzeOptions | None = None) -> None:
-    """Start the forkserver with the analyze path preloaded (no-op when it runs already).
+    """Start the forkserver with the analyze path preloaded and ``options``'s rule pack
+    loaded (no-op when it runs already; see :mod:`analyzer.batch.forkserver`)."""
+    from analyzer.batch.worker import options_to_json
 
-    ``__main__`` is preloaded too: a child whose ``__main__`` is already the caller's script
-    skips re-running it (the ``waagent-analyzer`` console script would otherwise import the
-    CLI again for every bundle). The preload list is read only when the server starts; a
-    forkserver someone else started still works, its children just import more themselves.
-    """
-    from multiprocessing import forkserver
-
-    from analyzer.batch.worker import WARM_ENVIRONMENT, options_to_json
-
-    with _context_lock:
-        context = forkserver_context()
-        context.set_forkserver_preload(["__main__", "analyzer.batch.worker"])
-        # The server inherits the environment it is started with: this is how it learns
-        # which rule pack to load before forking (see worker.py).
-        previous = os.environ.get(WARM_ENVIRONMENT)
-        if options is not None:
-            os.environ[WARM_ENVIRONMENT] = json.dumps(options_to_json(options))
-        try:
-            forkserver.ensure_running()
-        finally:
-            if previous is None:
-                os.environ.pop(WARM_ENVIRONMENT, None)
-            else:
-                os.environ[WARM_ENVIRONMENT] = previous
+    forkserver.start(options_to_json(options) if options is not None else None)
 
 
 def run_forked(path: str, sha256: str, options: AnalyzeOptions, isolation: IsolationLimits,
                plan: Plan | None = None) -> Outcome:
     from analyzer.batch.worker import child_main, death_outcome, failure
 
-    context = forkserver_context()
+    context = forkserver.context()
     handle, stderr_path = tempfile.mkstemp(prefix="waagent-batch-", suffix=".stderr")
     os.close(handle)
     receiver, sender = context.Pipe(duplex=False)

@@ -20,12 +20,12 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import analyzer.pipeline
+from analyzer.batch.forkserver import WARM_ENVIRONMENT, options_json
 from analyzer.batch.model import FAILED, OK, REJECTED, TIMEOUT, IsolationLimits, Outcome
 from analyzer.bundle.walker import walk  # noqa: F401  (preloaded into the forkserver)
 from analyzer.engine.bulk import set_plan_workers
@@ -39,8 +39,6 @@ EXIT_NO_MEMORY = 70
 """Exit status of a worker that ran out of memory even for reporting its failure."""
 MAX_ERROR_CHARS = 2000
 WATCHDOG_GRACE_SECONDS = 3
-WARM_ENVIRONMENT = "WAAGENT_ANALYZER_BATCH_WARM"
-"""JSON options whose rule pack the forkserver loads once, before it forks any child."""
 
 
 # -- the rule pack, loaded once per forkserver ------------------------------------------------
@@ -334,15 +332,8 @@ def _with_tail(message: str, tail: str) -> str:
 
 
 def options_to_json(options: AnalyzeOptions) -> dict[str, Any]:
-    return {
-        "rule_dirs": [str(p) for p in options.rule_dirs],
-        "builtin_rules": options.builtin_rules,
-        "params": options.params,
-        "lang": options.lang,
-        "limits": asdict(options.limits),
-        "timeline": options.timeline,
-        "isolate": options.isolate,
-    }
+    return options_json(options.rule_dirs, options.builtin_rules, options.params, options.lang,
+                        options.limits, options.timeline, options.isolate)
 
 
 def options_from_json(data: dict[str, Any]) -> AnalyzeOptions:

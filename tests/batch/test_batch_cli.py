@@ -100,3 +100,39 @@ def test_broken_extra_rule_is_reported_once(fleet: Path, tmp_path: Path,
     err = capsys.readouterr().err
     assert code == 0 and err.count("rule error:") == 1 and "BROKEN-1.toml" in err
     assert "3 ok" in err
+
+
+_WATCH_STARTS = """
+import json, sys
+from analyzer.batch import forkserver
+starts = []
+forkserver.start = lambda warm=None: starts.append(
+    {"warm": warm, "runner_imported": "analyzer.batch.run" in sys.modules})
+from analyzer.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    sys.stderr.write("STARTS " + json.dumps(starts) + "\\n")
+"""
+
+
+def test_the_forkserver_starts_before_the_runner_is_imported(fleet: Path,
+                                                              tmp_path: Path) -> None:
+    """``batch`` starts the forkserver from its arguments alone, before it imports the
+    runner and pyarrow, with the very options the runner then gives its children: the
+    server's warm-up loads the rule pack the bundles are analysed with."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _WATCH_STARTS, "batch", str(fleet), "--out",
+         str(tmp_path / "results"), "--workers", "1", "--no-progress", "--lang", "pt-BR",
+         "--param", "WAA-NET-001.min_count=2", "--timeout", "60"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    starts = json.loads(done.stderr.rsplit("STARTS ", 1)[1])
+    first, *later = starts
+    assert first["runner_imported"] is False
+    assert later and all(start["warm"] == first["warm"] for start in later)
+    assert first["warm"]["lang"] == "pt-BR"
+    assert first["warm"]["params"] == {"WAA-NET-001": {"min_count": "2"}}
+    assert first["warm"]["limits"]["wall_seconds"] == 60
