@@ -218,9 +218,11 @@ def parse_stamps(stamps: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(stamps, bytes | bytearray):
         stamps = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES)
     # One contiguous row of digit values per column (a column of the stamps is strided):
-    # 1.6x faster than reading each column in place. A byte that is no digit gives some
-    # number; the callers take only rows whose shape they tested.
-    digits = (stamps[:, :_STAMP_BYTES].T - np.uint8(48)).astype(np.int32)
+    # 1.6x faster than reading each column in place. ``order="C"``: the transposed view's
+    # own order (``K``) gave rows as strided as the columns (1.45 -> 1.10 ms for 29,431
+    # stamps). A byte that is no digit gives some number; the callers take only rows whose
+    # shape they tested.
+    digits = (stamps[:, :_STAMP_BYTES].T - np.uint8(48)).astype(np.int32, order="C")
 
     def number(start: int, width: int) -> np.ndarray:
         value = digits[start]
