@@ -156,6 +156,38 @@ def test_regions_are_cut_as_when_the_carry_was_joined_first(lines: list[str], ch
         data, chunk)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([*LINES, "  continuation", "Traceback (most recent call):",
+                                 ""]), max_size=80),
+       st.integers(min_value=8, max_value=400))
+def test_a_member_read_in_one_go_goes_to_the_planners_in_two_halves(lines: list[str],
+                                                                    chunk: int) -> None:
+    """With a bulk planner, a member that fits one read is cut once more, at a record start
+    near its middle, so two planners share it: the same bytes in the same order, every
+    other cut where it was. A longer member, or no planner: nothing changes."""
+    data = "\n".join(lines).encode()
+    plain = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None)
+    shared = LogScanner("m", "waagent_log", grammar_for("waagent_log"), None, lambda r: None,
+                        bulk=lambda region, first: (lambda line: None))
+    saved, logscan.SPLIT_BYTES = logscan.SPLIT_BYTES, 16
+    try:
+        whole = list(plain._regions(io.BytesIO(data), chunk))
+        halved = list(shared._regions(io.BytesIO(data), chunk))
+    finally:
+        logscan.SPLIT_BYTES = saved
+    assert b"".join(halved) == b"".join(whole) == data
+    extra = len(halved) - len(whole)
+    assert extra in (0, 1)
+    if len(data) >= chunk:
+        assert extra == 0, "read in more than one go: the regions are as they were"
+    if extra:
+        last = next(i for i, (a, b) in enumerate(zip(whole, halved, strict=False)) if a != b)
+        first_half, second_half = halved[last], halved[last + 1]
+        assert first_half + second_half == whole[last]
+        assert shared._is_record_start(second_half, 0)
+        assert len(first_half) <= len(whole[last]) // 2
+
+
 class _FailingAfter(io.BytesIO):
     """Gives ``good`` bytes in small reads, then fails like a budget stopping the read."""
 
