@@ -64,19 +64,28 @@ def test_an_exception_in_the_child_is_a_typed_error_not_a_message() -> None:
 
 
 def test_the_parents_own_work_runs_while_the_child_works(tmp_path: Path) -> None:
-    """The child waits for a file that only the parent's side task writes: both ran at once
-    (a side task run before the fork or after the child ended would deadlock here, stopped
-    by the wall clock)."""
-    flag = tmp_path / "parent-was-here"
+    """Each side waits for the other: the child for a file only the side task writes, the
+    side task for a file only the running child writes. A side task run before the fork
+    (no child yet) or after the child ended (it would never end) fails here."""
+    started, flag = tmp_path / "child-started", tmp_path / "parent-was-here"
     received: list[object] = []
 
     def work(emit: Callable[[object], None]) -> None:
+        started.touch()
         while not flag.exists():
             time.sleep(0.005)
         emit(Computed("saw the parent"))
 
+    def side_task() -> None:
+        deadline = time.monotonic() + 10
+        while not started.exists():
+            if time.monotonic() > deadline:
+                raise AssertionError("the side task ran while no child was running")
+            time.sleep(0.005)
+        flag.touch()
+
     end = run_in_sandbox(work, SandboxLimits(512 * MiB, 30, 10), received.append,
-                         while_child_runs=flag.touch)
+                         while_child_runs=side_task)
     assert end.status == "ok"
     assert received == [Computed("saw the parent")]
 

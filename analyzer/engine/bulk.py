@@ -305,8 +305,9 @@ class _KnownRecords:
         """Whether to look records up and keep them. A verbose log's distinct records
         almost never come back (of 128,533 in the standard mix, 200 did), and the look-up
         and first-sighting hash then cost about 0.5 µs each for nothing: after
-        :data:`_TRIAL_RECORDS` records of a member with under 1% found again, the next
-        :data:`_REST_RECORDS` are decided without (then it is tried again)."""
+        :data:`_TRIAL_RECORDS` records with under 1% found again, the next
+        :data:`_REST_RECORDS` are decided without (then it is tried again). The count runs
+        on across the members of a kind; the decisions do not (:meth:`of`)."""
         return self._resting <= 0
 
     def tally(self, asked: int, found: int) -> None:
