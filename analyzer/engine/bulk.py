@@ -29,7 +29,6 @@ workers (:mod:`analyzer.forkpool`) while this process reads ahead and applies th
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import os
 import re
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from analyzer.engine.distinct import distinct_ranges
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
@@ -959,30 +959,21 @@ class ChunkPlanner:
         """The distinct-record code of each row (new records decided on first sight)."""
         region = self.region
         rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
-        index: dict[bytes, int] = {}
-        rows = len(table.ends)
-        # Loops in C over the rows (slice, cut, look up): each row gets the row number of
-        # the first row with its key, which is then renumbered in order of first sight.
-        firsts = np.fromiter(map(index.setdefault, map(region.__getitem__, map(
-            slice, rest_at.tolist(), table.ends.tolist())), itertools.count()),
-            dtype=np.int64, count=rows)
-        number = np.empty(rows, dtype=np.int64)
-        number[np.fromiter(index.values(), dtype=np.int64, count=len(index))] = np.arange(
-            len(index))
-        codes = number[firsts]
-        tags = np.zeros(len(index), dtype=np.uint8)
-        np.bitwise_or.at(tags, codes, table.tags)
+        codes, firsts, tags_of = distinct_ranges(region, rest_at, table.ends, table.tags)
+        # Slicing in C over the distinct records only: the header-less bytes each is decided on.
+        records = list(map(region.__getitem__, map(slice, rest_at[firsts].tolist(),
+                                                    table.ends[firsts].tolist())))
         match_set = self.owner.match_set
         known = self.owner.known_records(self.member, self.real_version)
         distinct: list[_Distinct | None] = []
         if not known.worthwhile():
-            for key, tag in zip(index, tags.tolist(), strict=True):
+            for key, tag in zip(records, tags_of.tolist(), strict=True):
                 distinct.append(self._decide(key, match_set, tag))
             known.passed(len(distinct))
             self._distinct = distinct
             return codes
         found_again = 0
-        for key, tag in zip(index, tags.tolist(), strict=True):
+        for key, tag in zip(records, tags_of.tolist(), strict=True):
             found = known.get((key, tag))
             if found is _UNKNOWN:
                 found = self._decide(key, match_set, tag)

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analyzer.engine import distinct
 from analyzer.engine.bulk import parse_stamps
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import Hit, RawHit, SequenceStore
@@ -100,6 +101,18 @@ def test_benchmark_mixes_same_on_both_paths(mix: str, tmp_path: Path,
     monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1")
     report = analyze_path(bundle, AnalyzeOptions(isolate=False)).report
     assert report.findings, "the mix is meant to make rules fire"
+
+
+@pytest.mark.parametrize("mix", bench.MIXES)
+def test_python_keying_answers_like_the_compiled_one(mix: str, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without a C compiler keys rows in Python: the same report, facts, events."""
+    bundle = _mix_bundle(tmp_path, mix)
+    assert distinct.native_available()
+    compiled = _outcome(bundle, monkeypatch, bulk=True)
+    monkeypatch.setattr(distinct, "_distinct", None)
+    assert not distinct.native_available()
+    assert _outcome(bundle, monkeypatch, bulk=True) == compiled
 
 
 def _rule_test_outcome(files: dict[str, str | bytes], monkeypatch: pytest.MonkeyPatch,

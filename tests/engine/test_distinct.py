@@ -1,0 +1,117 @@
+"""The bulk path's keying (analyzer/engine/distinct.py): the compiled table and the Python
+dictionary number a chunk's distinct records alike, and neither reads outside the chunk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analyzer.engine import distinct
+from analyzer.engine.distinct import distinct_ranges, native_available
+
+
+def test_the_install_compiled_the_keying() -> None:
+    # The benchmark's numbers are measured with it; an install that silently lost its
+    # compiler would be slower on every dense log without any other test noticing.
+    assert native_available()
+
+
+def _rows(draw: Any) -> tuple[bytes, list[int], list[int], list[int]]:
+    """A region made of a few repeated words, and rows over it that often hold equal bytes
+    at different places (and equal prefixes with different ends)."""
+    words = draw(st.lists(st.binary(min_size=0, max_size=20), min_size=1, max_size=6))
+    picks = draw(st.lists(st.integers(0, len(words) - 1), min_size=1, max_size=300))
+    region = b"".join(words[i] for i in picks)
+    starts, ends = [], []
+    for _ in range(draw(st.integers(0, 400))):
+        start = draw(st.integers(0, len(region)))
+        starts.append(start)
+        ends.append(draw(st.integers(start, min(len(region), start + 40))))
+    tags = draw(st.lists(st.integers(0, 255), min_size=len(starts), max_size=len(starts)))
+    return region, starts, ends, tags
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_compiled_and_python_keying_agree(data: st.DataObject) -> None:
+    region, starts, ends, tags = _rows(data.draw)
+    native = distinct_ranges(region, starts, ends, tags, native=True)
+    python = distinct_ranges(region, starts, ends, tags, native=False)
+    for a, b in zip(native, python, strict=True):
+        assert a.tolist() == b.tolist()
+    codes, firsts, tags_of = native
+    keys = [region[s:e] for s, e in zip(starts, ends, strict=True)]
+    # Codes in order of first sight, equal exactly where the bytes are.
+    assert [keys.index(key) for key in keys] == firsts[codes].tolist()
+    assert firsts.tolist() == sorted(set(firsts.tolist()))
+    expected_tags = [0] * len(firsts)
+    for code, tag in zip(codes.tolist(), tags, strict=True):
+        expected_tags[code] |= tag
+    assert tags_of.tolist() == expected_tags
+
+
+def test_rows_that_differ_in_their_last_byte_or_length_stay_apart() -> None:
+    region = b"0123456789abcdef" * 4 + b"0123456789abcdeX" + b"0123456789abcdef0"
+    starts = [0, 16, 64, 80, 80, 0]
+    ends = [16, 32, 80, 96, 97, 15]
+    codes, firsts, _ = distinct_ranges(region, starts, ends, [0] * 6, native=True)
+    assert codes.tolist() == [0, 0, 1, 0, 2, 3]
+    assert firsts.tolist() == [0, 2, 4, 5]
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("start,end", [(-1, 4), (5, 4), (0, 11), (11, 12)])
+def test_a_range_outside_the_region_is_refused_not_read(native: bool, start: int,
+                                                        end: int) -> None:
+    with pytest.raises(ValueError):
+        distinct_ranges(b"0123456789", [0, start], [3, end], [0, 0], native=native)
+
+
+def test_arrays_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError):
+        distinct_ranges(b"0123456789", [0, 1], [3], [0, 0], native=True)
+
+
+def test_when_the_table_gives_up_the_chunk_is_keyed_in_python(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows built to collide under the compiled hash cost at most the probe budget there; the
+    chunk is then keyed by the dictionary, with the same answer."""
+    region = b"".join(b"record %05d\n" % (i % 2500) for i in range(5000))
+    starts = np.arange(0, len(region), 13)
+    ends = starts + 12
+    tags = np.ones(len(starts), dtype=np.uint8)
+    expected = distinct_ranges(region, starts, ends, tags, native=False)
+    python_calls: list[int] = []
+    python_ranges = distinct._python_ranges
+
+    def counted(*args: Any) -> Any:
+        python_calls.append(1)
+        return python_ranges(*args)
+
+    monkeypatch.setattr(distinct, "_python_ranges", counted)
+    distinct_ranges(region, starts, ends, tags)
+    assert python_calls == []  # random rows fit the budget
+    monkeypatch.setattr(distinct, "_probe_budget", lambda rows: 0)  # the first collision
+    got = distinct_ranges(region, starts, ends, tags)
+    assert python_calls == [1]
+    for a, b in zip(got, expected, strict=True):
+        assert a.tolist() == b.tolist()
+    assert len(got[1]) == 2500
+
+
+def test_a_module_built_from_older_source_is_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stale:
+        VERSION = distinct.NATIVE_VERSION - 1
+
+        @staticmethod
+        def distinct_ranges(*args: Any) -> Any:
+            raise AssertionError("a stale module was called")
+
+    monkeypatch.setattr(distinct, "_distinct", Stale)
+    assert not native_available()
+    codes, firsts, _ = distinct_ranges(b"abab", [0, 2], [2, 4], [0, 0])
+    assert codes.tolist() == [0, 0] and firsts.tolist() == [0]
