@@ -40,6 +40,7 @@ def checked_out(revision: str) -> Iterator[Path]:
     """A tree holding ``revision`` (the working tree itself for ``.``), byte-compiled."""
     if revision == WORKING_TREE:
         compileall.compile_dir(bench.REPO / "analyzer", quiet=1)
+        build_native(bench.REPO)
         yield bench.REPO
         return
     with tempfile.TemporaryDirectory(prefix="waagent-ab-") as scratch:
@@ -48,10 +49,22 @@ def checked_out(revision: str) -> Iterator[Path]:
                         str(tree), revision], check=True)
         try:
             compileall.compile_dir(tree / "analyzer", quiet=1)
+            build_native(tree)
             yield tree
         finally:
             subprocess.run(["git", "-C", str(bench.REPO), "worktree", "remove", "--force",
                             str(tree)], check=False)
+
+
+def build_native(tree: Path) -> None:
+    """Compiles the tree's C module as installing it would (``hatch_build.py``); a revision
+    from before there was one has none to build."""
+    if not (tree / "analyzer" / "engine" / "_distinct.c").exists():
+        return
+    script = ("import pathlib, sys; sys.path.insert(0, sys.argv[1]); import hatch_build as h; "
+              "root = pathlib.Path(sys.argv[1]); "
+              "sys.exit(h.compile_native(root / h.NATIVE_SOURCE, root / h.native_target()))")
+    subprocess.run([sys.executable, "-c", script, str(tree)], check=True)
 
 
 def timed(command: list[str], tree: Path | None = None) -> tuple[float, float]:
