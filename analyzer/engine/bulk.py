@@ -280,14 +280,17 @@ class _KnownRecords:
     Only records seen before are kept (a first sighting costs a hash in a set): most logs'
     distinct records never come back (durations, sequence numbers), and keeping each one's
     decision would cost more in allocation and garbage collection than deciding it again.
-    Bounded by count and bytes; emptied when full or when the member changes."""
+    Where most do come back (a VM failing the same way for weeks), every decision is kept
+    from its first sighting (:meth:`tally`). Bounded by count and bytes; emptied when full or
+    when the member changes."""
 
     def __init__(self) -> None:
         self._context: tuple[Any, ...] = ()
         self._decided: dict[tuple[bytes, int], Any] = {}
         self._seen: set[int] = set()
         self._bytes = 0
-        self._asked = self._found = self._resting = 0
+        self._asked = self._found = self._resting = self._returned = 0
+        self._eager = False
 
     def of(self, context: tuple[Any, ...]) -> _KnownRecords:
         """These decisions, for what a decision reads besides the record (emptied when
@@ -305,18 +308,28 @@ class _KnownRecords:
         """Whether to look records up and keep them. A verbose log's distinct records
         almost never come back (of 128,533 in the standard mix, 200 did), and the look-up
         and first-sighting hash then cost about 0.5 µs each for nothing: after
-        :data:`_TRIAL_RECORDS` records with under 1% found again, the next
+        :data:`_TRIAL_RECORDS` records with under 1% come back (:meth:`tally`), the next
         :data:`_REST_RECORDS` are decided without (then it is tried again). The count runs
         on across the members of a kind; the decisions do not (:meth:`of`)."""
         return self._resting <= 0
 
     def tally(self, asked: int, found: int) -> None:
+        """``found`` of ``asked`` records were decided before. Records come back when they
+        are found, or seen a second time (:meth:`keep`). After a trial: under 1% came back,
+        rest (:meth:`worthwhile`); a tenth or more (from :data:`_EAGER_TRIAL` records on),
+        keep each decision from its first sighting. A dense failing log's second chunk
+        repeated a thousand decisions of its first, and every member starts afresh: a tenth
+        of the hit-heavy mix's decisions."""
         self._asked += asked
         self._found += found
+        came_back = self._found + self._returned
+        if self._asked >= _EAGER_TRIAL and came_back * 10 >= self._asked:
+            self._eager = True
         if self._asked >= _TRIAL_RECORDS:
-            if self._found * 100 < self._asked:
+            if came_back * 100 < self._asked:
                 self._resting = _REST_RECORDS
-            self._asked = self._found = 0
+            self._eager = came_back * 10 >= self._asked
+            self._asked = self._found = self._returned = 0
 
     def passed(self, records: int) -> None:
         """``records`` decided without looking up or keeping them."""
@@ -327,13 +340,15 @@ class _KnownRecords:
         return self._decided.get(key, _UNKNOWN)
 
     def keep(self, key: tuple[bytes, int], found: Any) -> None:
-        seen = self._seen
-        marker = hash(key)
-        if marker not in seen:
-            if len(seen) >= _MAX_SEEN:
-                seen.clear()
-            seen.add(marker)
-            return
+        if not self._eager:
+            seen = self._seen
+            marker = hash(key)
+            if marker not in seen:
+                if len(seen) >= _MAX_SEEN:
+                    seen.clear()
+                seen.add(marker)
+                return
+            self._returned += 1
         decided = self._decided
         if len(decided) >= _MAX_KNOWN or self._bytes > _MAX_KNOWN_BYTES:
             decided.clear()
@@ -343,6 +358,7 @@ class _KnownRecords:
 
 
 _MAX_SEEN = 1 << 17
+_EAGER_TRIAL = 1024
 _TRIAL_RECORDS = 16_384
 _REST_RECORDS = 65_536
 _MAX_KNOWN = 16_384

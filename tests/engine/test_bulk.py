@@ -453,6 +453,73 @@ def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
     assert len(decided) <= 2 * len(messages)
 
 
+def test_once_records_come_back_the_next_member_keeps_them_from_first_sight(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rotated logs of a VM failing the same way: the first member shows that its records
+    come back, so the next one keeps each decision from its first sighting and decides each
+    message once, not twice; the answers are those of the record path."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    messages = [f"{failure} (attempt {n})" for failure in _FAILURES[:3] for n in range(50)]
+    members = {}
+    for name, offset in (("var/log/waagent.log.1", 0), ("var/log/waagent.log", 10_000)):
+        members[name] = b"".join(
+            _g4_line(offset + second, messages[second % len(messages)], "WARNING")
+            for second in range(8000))
+    bundle = tmp_path / "rotated.tgz"
+    with tarfile.open(bundle, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    decided: list[tuple[str, bytes]] = []
+    original = bulk.ChunkPlanner._decide
+
+    def counting(self: bulk.ChunkPlanner, rest: bytes, *args: object) -> object:
+        decided.append((self.member, rest))
+        return original(self, rest, *args)
+
+    monkeypatch.setattr(bulk.ChunkPlanner, "_decide", counting)
+    bulk.set_plan_workers(0)
+    try:
+        _same(bundle, monkeypatch)
+        decided.clear()
+        _outcome(bundle, monkeypatch, bulk=True)
+    finally:
+        bulk.set_plan_workers(None)
+    first = [rest for member, rest in decided if member.endswith("waagent.log.1")]
+    second = [rest for member, rest in decided if member.endswith("waagent.log")]
+    assert len(set(first)) == len(set(second)) == len(messages)
+    assert len(first) == 2 * len(messages)  # seen once, then kept on coming back
+    assert len(second) == len(messages)
+
+
+def test_keeping_from_first_sight_starts_and_stops_with_how_often_records_come_back() -> None:
+    from analyzer.engine import bulk
+
+    known = bulk._KnownRecords().of(("waagent_log", "a", True, ""))
+    keys = [(b"INFO ExtHandler ExtHandler record %d" % n, 1) for n in range(bulk._EAGER_TRIAL)]
+    for key in keys:
+        known.keep(key, "decided")  # first sightings: noted, not kept
+    known.tally(len(keys), 0)
+    assert known.get(keys[0]) is bulk._UNKNOWN
+    for key in keys[: len(keys) // 5]:
+        known.keep(key, "decided")  # seen again: kept, and they count as coming back
+    known.tally(len(keys) // 5, 0)
+    assert known.get(keys[0]) == "decided"
+    fresh = (b"INFO ExtHandler ExtHandler never seen", 1)
+    known.keep(fresh, "decided")
+    assert known.get(fresh) == "decided", "kept from its first sighting"
+    # A whole trial in which under a tenth come back: first sightings are only noted again.
+    known.tally(bulk._TRIAL_RECORDS, bulk._TRIAL_RECORDS // 20)
+    other = (b"INFO ExtHandler ExtHandler another", 1)
+    known.keep(other, "decided")
+    assert known.get(other) is bulk._UNKNOWN
+    assert known.worthwhile()
+
+
 _HEADER_TOKENS = [b"INFO", b"ERROR", b"VERBOSE", b"WARNING", b"DEBUG", b" ", b"  ", b"",
                   b"[x]", b"[a b]", b"[", b"Daemon", b"ExtHandler", b"Firewall", b"\n",
                   b"x", b"msg\nmore", b"\r", b"\x00"]
