@@ -1,6 +1,12 @@
 /*
- * Distinct byte ranges of one buffer, numbered in order of first sight: the keying step of the
- * bulk path (analyzer/engine/distinct.py holds the same in Python, and the documentation).
+ * The bulk path's per-row work in compiled code (analyzer/engine/distinct.py holds the same in
+ * Python, and the documentation):
+ *
+ *   distinct_ranges: distinct byte ranges of one buffer, numbered in order of first sight;
+ *   Reports: a match handler for Hyperscan's Python binding that keeps each report's end and
+ *            expression as one int64, where a Python handler costs a frame per report.
+ *
+ * Keying.
  *
  * A chunk of a dense log has tens of thousands of candidate rows and a few hundred to a few
  * thousand distinct records. Keying them in Python costs a slice object, a bytes object, a hash
@@ -18,11 +24,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <string.h>
 
 /* Bumped when the interface changes: the Python side ignores a module built from older
  * source (an editable install not rebuilt after a pull). */
-#define DISTINCT_VERSION 1
+#define DISTINCT_VERSION 2
 
 static inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
 #ifdef __SIZEOF_INT128__
@@ -172,6 +179,87 @@ done:
     return result;
 }
 
+/* Reports: called by the binding as handler(id, from, to, flags, context) for each match;
+ * keeps to << 16 | id (the expression index fits 16 bits: a scan has a few dozen). */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int64_t *items;
+    Py_ssize_t count;
+    Py_ssize_t capacity;
+} Reports;
+
+static PyObject *reports_call(PyObject *self, PyObject *const *args, size_t nargsf,
+                              PyObject *kwnames) {
+    Reports *reports = (Reports *)self;
+    if (PyVectorcall_NARGS(nargsf) < 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "Reports(id, from, to, ...) takes positional ints");
+        return NULL;
+    }
+    unsigned long long ident = PyLong_AsUnsignedLongLong(args[0]);
+    unsigned long long end = PyLong_AsUnsignedLongLong(args[2]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (ident > 0xFFFF || end > (1ULL << 46)) {
+        PyErr_SetString(PyExc_ValueError, "report out of range");
+        return NULL;
+    }
+    if (reports->count == reports->capacity) {
+        Py_ssize_t capacity = reports->capacity ? reports->capacity * 2 : 4096;
+        int64_t *grown = PyMem_Realloc(reports->items, capacity * sizeof(int64_t));
+        if (grown == NULL)
+            return PyErr_NoMemory();
+        reports->items = grown;
+        reports->capacity = capacity;
+    }
+    reports->items[reports->count++] = (int64_t)(end << 16 | ident);
+    Py_RETURN_NONE;
+}
+
+static PyObject *reports_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (PyTuple_GET_SIZE(args) || (kwargs != NULL && PyDict_GET_SIZE(kwargs))) {
+        PyErr_SetString(PyExc_TypeError, "Reports() takes no arguments");
+        return NULL;
+    }
+    Reports *reports = (Reports *)type->tp_alloc(type, 0);
+    if (reports != NULL)
+        reports->vectorcall = reports_call;
+    return (PyObject *)reports;
+}
+
+static void reports_dealloc(PyObject *self) {
+    PyMem_Free(((Reports *)self)->items);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *reports_take(PyObject *self, PyObject *Py_UNUSED(ignored)) {
+    Reports *reports = (Reports *)self;
+    PyObject *taken = PyBytes_FromStringAndSize((const char *)reports->items,
+                                                reports->count * (Py_ssize_t)sizeof(int64_t));
+    if (taken != NULL)
+        reports->count = 0;
+    return taken;
+}
+
+static PyMethodDef reports_methods[] = {
+    {"take", reports_take, METH_NOARGS,
+     "take() -> the reports kept since the last take, as bytes of int64 (to << 16 | id)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReportsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "analyzer.engine._distinct.Reports",
+    .tp_basicsize = sizeof(Reports),
+    .tp_dealloc = reports_dealloc,
+    .tp_vectorcall_offset = offsetof(Reports, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Hyperscan match handler keeping each report as to << 16 | id.",
+    .tp_methods = reports_methods,
+    .tp_new = reports_new,
+};
+
 static PyMethodDef methods[] = {
     {"distinct_ranges", distinct_ranges, METH_VARARGS,
      "distinct_ranges(region, starts, ends, tags, seed, probe_budget) -> "
@@ -181,13 +269,18 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module_definition = {
-    PyModuleDef_HEAD_INIT, "_distinct", "Distinct byte ranges of a buffer (the bulk path's keys).",
+    PyModuleDef_HEAD_INIT, "_distinct", "The bulk path's per-row work (analyzer/engine/distinct.py).",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__distinct(void) {
+    if (PyType_Ready(&ReportsType) < 0)
+        return NULL;
     PyObject *module = PyModule_Create(&module_definition);
-    if (module != NULL && PyModule_AddIntConstant(module, "VERSION", DISTINCT_VERSION) < 0) {
+    if (module == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(module, "VERSION", DISTINCT_VERSION) < 0
+            || PyModule_AddObjectRef(module, "Reports", (PyObject *)&ReportsType) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -360,6 +360,13 @@ class LiteralScanner:
         line."""
         import numpy as np
 
+        from analyzer.engine.distinct import report_collector
+
+        reports = report_collector()
+        if reports is not None:
+            self._database.scan(data, match_event_handler=reports)
+            packed = np.frombuffer(reports.take(), dtype=np.int64)
+            return packed >> 16, packed & 0xFFFF
         found: list[int] = []
         append = found.append
 

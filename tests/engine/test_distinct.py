@@ -115,3 +115,33 @@ def test_a_module_built_from_older_source_is_not_used(monkeypatch: pytest.Monkey
     assert not native_available()
     codes, firsts, _ = distinct_ranges(b"abab", [0, 2], [2, 4], [0, 0])
     assert codes.tolist() == [0, 0] and firsts.tolist() == [0]
+
+
+def test_the_compiled_report_handler_keeps_what_the_python_one_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hyperscan calls its handler once per literal found: the compiled one gives the same
+    ends and expressions as the Python handler, in the same order."""
+    from analyzer.engine.regex import LiteralScanner
+
+    scanner = LiteralScanner((b"fetch failed", b"timed out", b"HTTP"), (1, 2, 4))
+    text = b"".join(b"2024-01-01T00:00:%02dZ WARNING Fetch failed: [HTTP Failed] timed out %d\n"
+                    % (i % 60, i) for i in range(3000))
+    native_ends, native_groups = scanner.match_ends(text)
+    monkeypatch.setattr(distinct, "_distinct", None)
+    python_ends, python_groups = scanner.match_ends(text)
+    assert len(native_ends) == 3 * 3000
+    assert native_ends.tolist() == python_ends.tolist()
+    assert native_groups.tolist() == python_groups.tolist()
+
+
+def test_reports_are_taken_once_and_refuse_what_does_not_fit() -> None:
+    reports = distinct.report_collector()
+    reports(3, 0, 100, 0, None)
+    reports(1, 0, 120, 0, None)
+    assert np.frombuffer(reports.take(), dtype=np.int64).tolist() == [100 << 16 | 3,
+                                                                       120 << 16 | 1]
+    assert reports.take() == b""
+    with pytest.raises(ValueError):
+        reports(1 << 16, 0, 1, 0, None)
+    with pytest.raises(TypeError):
+        reports(1)
