@@ -819,29 +819,29 @@ class Planned:
            distinct: list[_Distinct | None]) -> Planned:
         hashes = np.fromiter([0 if found is None else hash(found.message) for found in distinct],
                              dtype=np.int64, count=len(distinct))
-        row_by_row: dict[int, tuple[Any, Any]] = {}
-        # Records routed alike share one query list (BulkMatcher.routes): grouped by it, the
-        # queries are expanded once per list, not once per record.
-        by_list: dict[int, tuple[list[tuple[LogQuery, str]], list[int]]] = {}
-        for code, found in enumerate(distinct):
-            if found is None:
-                continue
-            if found.facts is not None or found.event is not None:
-                row_by_row[code] = (found.facts, found.event)
-            queries = found.queries
-            if queries:
-                same = by_list.get(id(queries))
-                if same is None:
-                    by_list[id(queries)] = (queries, [code])
-                else:
-                    same[1].append(code)
-        # Lists in the order of their first record, queries in list order: the order in which
-        # the record path first meets each (query, group).
+        row_by_row = {code: (found.facts, found.event) for code, found in enumerate(distinct)
+                      if found is not None and (found.facts is not None or found.event is not None)}
+        # Records routed alike share one query list (BulkMatcher.routes): grouped by it in
+        # numpy, the queries are expanded once per list, not once per record.
+        list_of = np.fromiter([id(found.queries) if found is not None and found.queries else 0
+                               for found in distinct], dtype=np.int64, count=len(distinct))
+        by_list = np.argsort(list_of, kind="stable")  # each list's codes together, ascending
+        ordered = list_of[by_list]
+        group_starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        group_ends = np.append(group_starts[1:], len(ordered))
+        # Lists in the order of their first record (a group's first code: the sort is
+        # stable), queries in list order: the order in which the record path first meets
+        # each (query, group).
+        groups = sorted(zip(by_list[group_starts].tolist(), group_starts.tolist(),
+                            group_ends.tolist(), strict=True)) if len(list_of) else []
         by_query: dict[tuple[int, str], list[Any]] = {}
         index = owner.query_index
-        for queries, codes_of in by_list.values():
-            taken = np.asarray(codes_of, dtype=np.int32)  # a chunk's distinct codes
-            for query, group in queries:
+        for first, begin, end in groups:
+            found = distinct[first]
+            if found is None or not found.queries:
+                continue  # records no query takes
+            taken = by_list[begin:end].astype(np.int32)  # a chunk's distinct codes
+            for query, group in found.queries:
                 by_query.setdefault((index[id(query)], group), []).append(taken)
         matched = [(query, group, np.concatenate(parts))
                    for (query, group), parts in by_query.items()]
