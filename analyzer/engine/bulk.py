@@ -381,7 +381,8 @@ class BulkMatcher:
         self.queries: list[LogQuery] = list({id(q): q for group in groups for q in group}
                                             .values())
         self.query_index = {id(query): index for index, query in enumerate(self.queries)}
-        self._routes: dict[tuple[Any, ...], Any] = {}
+        self.route_cache: dict[tuple[Any, ...], Any] = {}
+        """(matched patterns, level, thread, prefix, header checked) -> :meth:`routes`."""
         self._known = _KnownRecords()
         self.decisions: dict[tuple[Any, ...], tuple[bool, str]] = {}
         """(query, header, extension, member) -> (taken, group) of a query that reads no
@@ -457,20 +458,24 @@ class BulkMatcher:
             found = self._joined[key] = (fixed, taken, [*fixed, *taken])
         return found[2]
 
-    def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes
+    def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes,
+               header_checked: bool = True
                ) -> tuple[list[tuple[LogQuery, str]], list[LogQuery]] | None:
         """For the patterns a record matched and its header: the queries that take it
         whatever its message says, and those that must read its message; None when one
-        pattern needs the record path. Cached: a heartbeat's or a marker's many distinct
-        messages share one answer."""
-        key = (indices, level, thread, prefix)
-        found = self._routes.get(key, False)
-        if found is not False:
-            return found  # type: ignore[return-value]
-        if len(self._routes) > _MAX_ROUTES:
-            self._routes.clear()
-        decided = self._route(indices, (level, thread, prefix))
-        self._routes[key] = decided
+        pattern needs the record path, or when a G4 header not yet checked
+        (``header_checked`` false) is none the header regex takes. Cached in
+        :attr:`route_cache`: a heartbeat's or a marker's many distinct messages share one
+        answer (planners look it up themselves first)."""
+        key = (indices, level, thread, prefix, header_checked)
+        found = self.route_cache.get(key, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found  # type: ignore[no-any-return]
+        if len(self.route_cache) > _MAX_ROUTES:
+            self.route_cache.clear()
+        decided = (self._route(indices, (level, thread, prefix))
+                   if header_checked or _g4_header(level, thread, prefix) else None)
+        self.route_cache[key] = decided
         return decided
 
     def _route(self, indices: tuple[int, ...], head: tuple[bytes, bytes, bytes]
@@ -867,6 +872,8 @@ class ChunkPlanner:
         self.real_version = real_version
         self._max_line_bytes = max_line_bytes
         self._distinct: list[_Distinct | None] = []
+        self._match_set = owner.match_set
+        self._routes = owner.route_cache
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
         # searched for them only when the chunk holds any.
         present = _chunk_markers().present(memoryview(self.region)[:self.size])
@@ -979,20 +986,18 @@ class ChunkPlanner:
         # Slicing in C over the distinct records only: the header-less bytes each is decided on.
         records = list(map(region.__getitem__, map(slice, rest_at[firsts].tolist(),
                                                     table.ends[firsts].tolist())))
-        match_set = self.owner.match_set
         known = self.owner.known_records(self.member, self.real_version)
-        distinct: list[_Distinct | None] = []
         if not known.worthwhile():
-            for key, tag in zip(records, tags_of.tolist(), strict=True):
-                distinct.append(self._decide(key, match_set, tag))
-            known.passed(len(distinct))
-            self._distinct = distinct
+            self._distinct = list(map(self._decide, records, tags_of.tolist()))
+            known.passed(len(records))
             return codes
+        distinct: list[_Distinct | None] = []
+        decide = self._decide
         found_again = 0
         for key, tag in zip(records, tags_of.tolist(), strict=True):
             found = known.get((key, tag))
             if found is _UNKNOWN:
-                found = self._decide(key, match_set, tag)
+                found = decide(key, tag)
                 known.keep((key, tag), found)
             else:
                 found_again += 1
@@ -1001,7 +1006,7 @@ class ChunkPlanner:
         self._distinct = distinct
         return codes
 
-    def _decide(self, rest: bytes, match_set: Any, tags: int) -> _Distinct | None:
+    def _decide(self, rest: bytes, tags: int) -> _Distinct | None:
         """The queries a distinct line matches (those its filters and ``exclude`` accept),
         or None when it must take the record path."""
         if rest[:1] == b"[":
@@ -1012,21 +1017,27 @@ class ChunkPlanner:
             level = thread = b""
             if b"  " in message[:_WORD_LEVEL_WINDOW]:
                 return None
+            header_checked = True
         else:
             parts = rest.split(b" ", 3)
-            # ``_G4_REST`` splits at the first three spaces (level, thread and prefix hold
-            # none), so the split gives its groups when the regex takes the header.
-            if len(parts) < 4 or not _g4_header(parts[0], parts[1], parts[2]):
+            if len(parts) < 4:
                 return None
             level, thread, prefix, message = parts
             if self._odd_bytes and (b"\r" in message or b"\x00" in message
                                     or _BOM_LINE in message):
                 return None  # bytes the line decoder drops or alters: the record path
+            # ``_G4_REST`` splits at the first three spaces (level, thread and prefix hold
+            # none), so the split gives its groups when the regex takes the header: checked
+            # once per header, by the look-up of its routes when it has any.
+            header_checked = False
         if self._event_fields and _EVENT_FIELD in message:
             return None
         queries: list[tuple[LogQuery, str]] = []
         if tags & QUERY_TAG:
-            routes = self.owner.routes(tuple(match_set(message)), level, thread, prefix)
+            ids = tuple(self._match_set(message))
+            routes = self._routes.get((ids, level, thread, prefix, header_checked), _UNKNOWN)
+            if routes is _UNKNOWN:
+                routes = self.owner.routes(ids, level, thread, prefix, header_checked)
             if routes is None:
                 return None
             fixed, per_message = routes
@@ -1036,6 +1047,8 @@ class ChunkPlanner:
                            if self.owner.reads_extension_only(per_message) else [*fixed, *taken])
             else:
                 queries = fixed
+        elif not header_checked and not _g4_header(level, thread, prefix):
+            return None
         # A record holds agent facts only where one of the fact patterns' literals stands.
         return _Distinct(queries, message,
                          self._fact_parts(message, prefix) if tags & FACT_TAG else None,
