@@ -97,7 +97,7 @@ class ForkPool:
         task_read, task_write = os.pipe()
         result_read, result_write = os.pipe()
         for pipe in (task_write, result_write):
-            _widen(pipe)
+            widen_pipe(pipe)
         pid = os.fork()
         if pid == 0:  # worker: never returns into the caller's code
             code = 1
@@ -188,8 +188,9 @@ def _shutdown(workers: list[_Worker], early: dict[int, Any]) -> None:
 _PIPE_BYTES = 1 << 20
 
 
-def _widen(fd: int) -> None:
-    """A 1 MiB pipe buffer (Linux; the default 64 KiB takes 64 switches per 4 MiB chunk)."""
+def widen_pipe(fd: int) -> None:
+    """A 1 MiB pipe buffer (Linux; the default 64 KiB takes 64 switches per 4 MiB chunk, and
+    as many per 4 MB of a delta the isolated reader sends)."""
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_size is None:  # pragma: no cover - not Linux
         return

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.forkpool import write_all
+from analyzer.forkpool import widen_pipe, write_all
 from analyzer.heap import return_freed_memory
 
 _HEADER = struct.Struct("!Q")
@@ -82,6 +82,9 @@ def run_in_sandbox(
     # killed by a limit leaves nothing behind.
     private = tempfile.mkdtemp(prefix="waagent-analyzer-")
     read_fd, write_fd = os.pipe()
+    # A member's delta can be tens of MB: through the default 64 KiB pipe buffer that is a
+    # wake-up of each side per 64 KiB (an 18.7 MB delta took ~60 ms to arrive).
+    widen_pipe(write_fd)
     pid = os.fork()
     if pid == 0:  # child
         os.close(read_fd)
