@@ -394,6 +394,7 @@ class BulkMatcher:
         id apart."""
         self._extension_only: dict[int, tuple[list[LogQuery], bool]] = {}
         self._joined: dict[tuple[int, int], tuple[Any, Any, list[Any]]] = {}
+        self._joined_alike: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
         self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
         self._shared_parts: dict[tuple[Any, ...], tuple[dict[str, str], str, str, str]] = {}
         self._pool: ForkPool | None = None
@@ -457,6 +458,18 @@ class BulkMatcher:
                 self._joined.clear()
             found = self._joined[key] = (fixed, taken, [*fixed, *taken])
         return found[2]
+
+    def joined_alike(self, fixed: list[Any], taken: list[tuple[LogQuery, str]]) -> list[Any]:
+        """``fixed + taken``, one list object for the same queries and groups: records whose
+        message-reading queries take them alike then share one list (a failing log's
+        captured groups repeat; a list per record made ~450 lists per chunk to expand)."""
+        key = (id(fixed), tuple((id(query), group) for query, group in taken))
+        found = self._joined_alike.get(key)
+        if found is None or found[0] is not fixed:
+            if len(self._joined_alike) > _MAX_ROUTES:
+                self._joined_alike.clear()
+            found = self._joined_alike[key] = (fixed, [*fixed, *taken])
+        return found[1]
 
     def routes(self, indices: tuple[int, ...], level: bytes, thread: bytes, prefix: bytes,
                header_checked: bool = True
@@ -1044,7 +1057,8 @@ class ChunkPlanner:
             if per_message:
                 taken = self._per_message(per_message, _decoded(message), (level, thread, prefix))
                 queries = (self.owner.joined(fixed, taken)
-                           if self.owner.reads_extension_only(per_message) else [*fixed, *taken])
+                           if self.owner.reads_extension_only(per_message)
+                           else self.owner.joined_alike(fixed, taken))
             else:
                 queries = fixed
         elif not header_checked and not _g4_header(level, thread, prefix):
