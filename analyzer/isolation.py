@@ -19,6 +19,7 @@ from analyzer.bundle.model import Member
 from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import MatchStore
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
+from analyzer.heap import keep_freed_memory
 from analyzer.sandbox import SandboxEnd, SandboxLimits, run_in_sandbox
 from analyzer.scan import ScanResult, ScanState, guarded, new_tables, scan_member
 from analyzer.settings import Limits
@@ -104,6 +105,7 @@ def read_isolated(name: str, factory: MembersFactory, pack: RulePack, tables: Bu
 def _child_read(name: str, factory: MembersFactory, pack: RulePack, limits: Limits,
                 timeline: bool, emit: Callable[[object], None]) -> None:
     """Runs in the sandbox: one message per member, so a crash loses only the member at hand."""
+    keep_freed_memory()  # each 4 MB chunk is joined into fresh memory otherwise
     problems: list[Problem] = []
     sent_problems = 0
     state = ScanState(pack, new_tables(name, limits), limits, timeline)
