@@ -142,6 +142,7 @@ def compute_isolated(name: str, work: Callable[[], T], limits: Limits, what: str
     rejected: list[Rejected] = []
 
     def child(emit: Callable[[object], None]) -> None:
+        keep_freed_memory()  # short-lived: what it frees goes back when it exits
         try:
             emit(Computed(work()))
         except AnalyzerError as error:
