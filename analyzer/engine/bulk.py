@@ -726,10 +726,12 @@ class _MultiLine:
         self.max_lines = limits.max_continuation_lines
         self.max_bytes = limits.max_record_bytes
 
-    def records(self, lines: Any, line_tags: Any, wanted: Any) -> tuple[_Rows, Any] | None:
+    def records(self, lines: Any, line_tags: Any, wanted: Any, opening: Any
+                ) -> tuple[_Rows, Any] | None:
         """(the bulk-able records holding the ``wanted`` candidate lines, and for each
-        candidate the index of its record or -1), or None when there are none."""
-        opens, odd = self._line_kinds()
+        candidate the index of its record or -1), or None when there are none. ``opening``:
+        which candidate ``lines`` hold a G4 stamp and a level word (known already)."""
+        opens, odd = self._line_kinds(lines[opening])
         heads = np.flatnonzero(opens)
         if not len(heads):
             return None
@@ -765,15 +767,22 @@ class _MultiLine:
         np.bitwise_or.at(rows.tags, record_of[inside], line_tags[inside])
         return rows, record_of
 
-    def _line_kinds(self) -> tuple[Any, Any]:
+    def _line_kinds(self, opening: Any) -> tuple[Any, Any]:
         """(lines that open a record, lines the record path would not read as they stand:
-        a header the folder and the scanner disagree on)."""
+        a header the folder and the scanner disagree on). ``opening``: lines known to hold a
+        G4 stamp and a level word (candidates, tested already): they open a record, and only
+        the other lines are tested here (in a dense log, few)."""
         padded, size = self.padded, self.size
         line_starts = self.bounds[:-1] + 1
-        window = padded[np.minimum(line_starts, size)]
-        opens = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
+        opens = np.zeros(len(line_starts), dtype=bool)
+        opens[opening] = True
+        rest = np.flatnonzero(~opens)
+        window = padded[np.minimum(line_starts[rest], size)]
+        opens[rest] = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
+        may_open = np.zeros(len(line_starts), dtype=bool)
+        may_open[rest] = _may_open(window)
         odd = np.zeros(len(line_starts), dtype=bool)
-        unsure = np.flatnonzero(_may_open(window) & ~opens & (line_starts < size))
+        unsure = np.flatnonzero(may_open & ~opens & (line_starts < size))
         region = self.plan.region
         for index in unsure.tolist():
             begin = int(line_starts[index])
@@ -927,7 +936,8 @@ class ChunkPlanner:
         shaped = (g4 | dash) & (ends - starts <= max_line_bytes)
         if first_line_cut:
             shaped &= starts != 0
-        stamped = (g4 & _level_follows(window, _G4_REST_AT)) | dash
+        g4_level = g4 & _level_follows(window, _G4_REST_AT)
+        stamped = g4_level | dash
         one_line = self._one_line(padded, ends, size, lines, stamped)
         micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
         usable = shaped & one_line & valid
@@ -938,7 +948,7 @@ class ChunkPlanner:
                       line_tags[rows])
         if self.owner.kind == "waagent_log" and not usable.all():
             records = _MultiLine(self, padded, bounds, size, max_line_bytes,
-                                 first_line_cut).records(lines, line_tags, ~usable)
+                                 first_line_cut).records(lines, line_tags, ~usable, g4_level)
             if records is not None:
                 heads, record_of = records
                 row_of = np.where(record_of >= 0, record_of + len(rows), row_of)
