@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.batch import forkserver
-from analyzer.batch.forkserver import main_is_reloadable
 from analyzer.batch.inputs import fingerprint
 from analyzer.batch.model import (
     DUPLICATE,
@@ -111,7 +110,7 @@ def local_outcomes(bundles: Iterable[BundleInput], plan: Plan,
     """Outcomes in completion order; ``None`` every ``TICK_SECONDS`` while nothing finishes
     (so the consumer can write what is waiting). At most ``workers`` children run at once."""
     workers = max(1, workers)
-    if plan.method == "forkserver" and not main_is_reloadable():
+    if plan.method == "forkserver" and not forkserver.main_is_reloadable():
         plan.method = "subprocess"
     if plan.method == "forkserver":
         start_forkserver(plan.options)

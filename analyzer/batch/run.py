@@ -94,7 +94,8 @@ def run_batch(inputs: Iterable[str | Path], out_dir: str | Path, workers: int | 
 def _start_early(options: AnalyzeOptions) -> None:
     """Start the forkserver now: it imports and warms up while this process expands the
     inputs and checks the rules, instead of after."""
-    from analyzer.batch.local import main_is_reloadable, start_forkserver
+    from analyzer.batch.forkserver import main_is_reloadable
+    from analyzer.batch.local import start_forkserver
 
     if main_is_reloadable():
         start_forkserver(options)
