@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.heap import keep_freed_memory
+from analyzer.wire import FrameError, blocking_fill, frame, read_frame, write_parts
 
-_HEADER = struct.Struct("!Q")
 _TASK_HEADER = struct.Struct("!QQB")
 _IN_PIPE = 0
 _IN_SLOT = 1
@@ -155,15 +155,16 @@ class ForkPool:
 
     def _read(self, worker: _Worker) -> Any:
         worker.busy = None
+        fill = blocking_fill(worker.results)
         try:
-            status = _read_exact(worker.results, 1)
-            (size,) = _HEADER.unpack(_read_exact(worker.results, _HEADER.size))
-            payload = _read_exact(worker.results, size)
-        except (OSError, EOFError):
+            status = bytearray(1)
+            fill(memoryview(status))
+            found = read_frame(fill)
+        except (OSError, EOFError, FrameError):
             return WorkerLost("the worker ended without a result")
         if status != _DONE:
-            return WorkerLost(payload.decode("utf-8", "replace"))
-        return pickle.loads(payload)
+            return WorkerLost(str(found))
+        return found
 
     def close(self) -> None:
         """Ends the workers (they exit on end of file) and reaps them."""
@@ -226,11 +227,11 @@ def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int,
         else:
             data = _read_exact(tasks, data_size) + bytes(pad)
         try:
-            payload = pickle.dumps(work(task, data), protocol=pickle.HIGHEST_PROTOCOL)
-            status = _DONE
+            # A result's arrays go from their own memory into the pipe (analyzer.wire).
+            parts, status = frame(work(task, data)), _DONE
         except Exception as error:  # the caller redoes the task and sees the real error
-            payload, status = f"{type(error).__name__}: {error}".encode(), _FAILED
-        write_all(results, status + _HEADER.pack(len(payload)) + payload)
+            parts, status = frame(f"{type(error).__name__}: {error}"), _FAILED
+        write_parts(results, [status, *parts])
 
 
 def _read_exact(fd: int, size: int) -> bytes:

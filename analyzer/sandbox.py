@@ -12,12 +12,10 @@ starts in about a millisecond and the tool still answers a small bundle well und
 from __future__ import annotations
 
 import os
-import pickle
 import resource
 import select
 import shutil
 import signal
-import struct
 import tempfile
 import time
 import traceback
@@ -25,11 +23,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer.forkpool import widen_pipe, write_all
+from analyzer.forkpool import widen_pipe
 from analyzer.heap import return_freed_memory
-
-_HEADER = struct.Struct("!Q")
-MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+from analyzer.wire import FrameError, read_frame, write_frame
 
 
 @dataclass(frozen=True)
@@ -61,10 +57,8 @@ class _Emitter:
         self.fd = fd
 
     def __call__(self, message: Any) -> None:
-        payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        # Header and payload written apart: joining them copied a member's delta again.
-        write_all(self.fd, _HEADER.pack(len(payload)))
-        write_all(self.fd, payload)
+        # A member's delta's arrays go from their own memory into the pipe (analyzer.wire).
+        write_frame(self.fd, message)
 
 
 def run_in_sandbox(
@@ -180,30 +174,40 @@ def _parent(
 _TIMEOUT = object()
 
 
+class _PastDeadline(Exception):
+    pass
+
+
 def _messages(fd: int, deadline: float) -> Iterator[Any]:
-    buffer = bytearray()
+    """The child's messages in order; :data:`_TIMEOUT` once the wall clock runs out. A
+    message cut short (the child died writing it) or out of bounds ends the stream."""
+    fill = _filler(fd, deadline)
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        try:
+            message = read_frame(fill)
+        except _PastDeadline:
             yield _TIMEOUT
             return
-        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
-        if not ready:
-            continue
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
+        except (EOFError, FrameError):
             return
-        buffer += chunk
-        while len(buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(buffer)
-            if size > MAX_MESSAGE_BYTES or len(buffer) < _HEADER.size + size:
-                break
-            # Unpickled from the buffer itself: a member's delta can be tens of MB, and two
-            # copies of it (slice, bytes) stayed in the parent's heap after each member.
-            with memoryview(buffer) as view:
-                message = pickle.loads(view[_HEADER.size : _HEADER.size + size])
-            del buffer[: _HEADER.size + size]
-            yield message
+        yield message
+
+
+def _filler(fd: int, deadline: float) -> Callable[[memoryview], None]:
+    def fill(view: memoryview) -> None:
+        while view.nbytes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _PastDeadline
+            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+            if not ready:
+                continue
+            got = os.readv(fd, [view])
+            if not got:
+                raise EOFError
+            view = view[got:]
+
+    return fill
 
 
 def _kill(pid: int) -> None:

@@ -1,0 +1,126 @@
+"""Pickled messages between our own processes, large arrays sent beside the pickle.
+
+A member's delta holds arrays of tens of MB (sequence starts and ends, counters' times), and a
+planner's result a chunk's row arrays. Pickled the plain way, each array is copied into the
+pickle, the pickle through the pipe in pieces, the pieces into one buffer and the bytes back
+into an array. Here the pickle (protocol 5) leaves every buffer of at least
+:data:`OUT_OF_BAND_BYTES` out, and they are written from the arrays' own memory
+(``os.writev``) and read into buffers of their final size: one copy into the kernel and one
+out of it, plus ``array.frombytes`` on arrival.
+
+A frame: ``!QI`` (pickle bytes, buffer count), one ``!Q`` per buffer, the pickle, the buffers.
+The reader checks the sizes before allocating anything: a frame over :data:`MAX_MESSAGE_BYTES`
+or :data:`MAX_BUFFERS` is refused (:class:`FrameError`).
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import os
+import pickle
+import struct
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+_FRAME = struct.Struct("!QI")
+_LENGTH = struct.Struct("!Q")
+OUT_OF_BAND_BYTES = 64 << 10
+"""Smaller buffers stay inside the pickle (an out-of-band one costs a length and an iovec)."""
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+MAX_BUFFERS = 1 << 16
+_WRITEV_PARTS = 512
+"""Parts handed to one ``os.writev`` (the kernel's limit is 1024)."""
+
+
+class FrameError(ValueError):
+    """A frame whose sizes are out of bounds."""
+
+
+def _array_from(typecode: str, data: Any) -> array:
+    values = array(typecode)
+    values.frombytes(data)
+    return values
+
+
+def _reduce_array(values: array) -> tuple[Any, ...]:
+    # array.array has no protocol-5 reduction of its own: its buffer becomes a PickleBuffer.
+    return _array_from, (values.typecode, pickle.PickleBuffer(values))
+
+
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH[array] = _reduce_array
+
+
+def frame(message: Any) -> list[Any]:
+    """The parts of ``message``'s frame, in order (buffers are views of its arrays: write
+    them before changing those)."""
+    buffers: list[memoryview] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if view.nbytes < OUT_OF_BAND_BYTES:
+            return True  # in the pickle
+        buffers.append(view)
+        return False
+
+    stream = io.BytesIO()
+    pickler = pickle.Pickler(stream, protocol=5, buffer_callback=out_of_band)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(message)
+    pickled = stream.getbuffer()
+    head = _FRAME.pack(pickled.nbytes, len(buffers)) + b"".join(
+        _LENGTH.pack(view.nbytes) for view in buffers)
+    return [head, pickled, *buffers]
+
+
+def write_frame(fd: int, message: Any) -> None:
+    """``message`` framed, all of it, to a pipe."""
+    write_parts(fd, frame(message))
+
+
+def write_parts(fd: int, parts: list[Any]) -> None:
+    """Every byte of ``parts`` to ``fd`` in order (``os.writev`` may take only some)."""
+    views = [memoryview(part).cast("B") for part in parts if len(part)]
+    while views:
+        written = os.writev(fd, views[:_WRITEV_PARTS])
+        while views and written >= views[0].nbytes:
+            written -= views[0].nbytes
+            views.pop(0)
+        if written:
+            views[0] = views[0][written:]
+
+
+def read_frame(fill: Callable[[memoryview], None]) -> Any:
+    """The next message; ``fill(view)`` fills ``view`` whole or raises (``EOFError`` at the
+    end of the stream)."""
+    head = bytearray(_FRAME.size)
+    fill(memoryview(head))
+    size, count = _FRAME.unpack(head)
+    if count > MAX_BUFFERS or size > MAX_MESSAGE_BYTES:
+        raise FrameError(f"frame of {size} bytes and {count} buffers")
+    lengths = bytearray(_LENGTH.size * count)
+    fill(memoryview(lengths))
+    sizes = [length for (length,) in _LENGTH.iter_unpack(lengths)]
+    if size + sum(sizes) > MAX_MESSAGE_BYTES:
+        raise FrameError(f"frame of {size + sum(sizes)} bytes")
+    pickled = bytearray(size)
+    fill(memoryview(pickled))
+    buffers = [bytearray(length) for length in sizes]
+    for buffer in buffers:
+        fill(memoryview(buffer))
+    return pickle.loads(pickled, buffers=buffers)
+
+
+def blocking_fill(fd: int) -> Callable[[memoryview], None]:
+    """A ``fill`` for :func:`read_frame` that blocks on ``fd`` until the view is full."""
+
+    def fill(view: memoryview) -> None:
+        while view.nbytes:
+            got = os.readv(fd, [view])
+            if not got:
+                raise EOFError
+            view = view[got:]
+
+    return fill
