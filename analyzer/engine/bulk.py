@@ -54,6 +54,7 @@ from analyzer.engine.matching import (
     extension_of,
     group_key,
     handler_extension,
+    log_folder_extension,
 )
 from analyzer.engine.regex import LiteralPresence, unique_sorted
 from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
@@ -178,6 +179,12 @@ class _HeaderView:
         if self._handler is None:
             self._handler = handler_extension(self.message)
         return self._handler
+
+
+def _reads_member(query: LogQuery) -> bool:
+    """Whether a ``where`` or ``group_by`` of ``query`` reads the member's path: the one
+    field of a :class:`_HeaderView` taken from the member (a field it lacks reads "")."""
+    return query.group_by == "member" or any(name == "member" for name, *_ in query.where)
 
 
 @dataclass
@@ -384,6 +391,7 @@ class BulkMatcher:
         self.route_cache: dict[tuple[Any, ...], Any] = {}
         """(matched patterns, level, thread, prefix, header checked) -> :meth:`routes`."""
         self._known = _KnownRecords()
+        self._reads_member = any(_reads_member(query) for query in self.queries)
         self.decisions: dict[tuple[Any, ...], tuple[bool, str]] = {}
         """(query, header, extension, member) -> (taken, group) of a query that reads no
         capture (:meth:`ChunkPlanner._per_message`)."""
@@ -402,10 +410,14 @@ class BulkMatcher:
         self._pool_failed = False
 
     def known_records(self, member: str, real_version: bool) -> _KnownRecords:
-        """The distinct records already decided for this member (and what the decision
-        reads besides the record: the member's emitter, whether its versions are real)."""
+        """The distinct records already decided, for what a decision reads besides the
+        record: the member's emitter, whether its versions are real, the extension log
+        folder it sits in (``emitted_by``), and the member's path itself only where a query
+        reads it. Rotated logs of one kind so share their decisions (a failing VM repeats
+        its messages from one rotation to the next: a third of the hit-heavy mix's)."""
         emitter = self.matcher.member_emitters.get(member, "")
-        return self._known.of((self.kind, member, real_version, emitter))
+        place = member if self._reads_member else log_folder_extension(member)
+        return self._known.of((self.kind, place, real_version, emitter))
 
     def reads_extension_only(self, candidates: list[LogQuery]) -> bool:
         """No query of the list has ``exclude`` or a capture group: what it takes depends on

@@ -926,8 +926,13 @@ def emitted_by(record: Record, names: tuple[str, ...],
         return True
     if member_emitters and member_emitters.get(record.member, "").lower() in names:
         return True
-    folder = _EXTENSION_LOG_DIR.search(record.member)
-    return folder is not None and (folder.group("name") or "").lower() in names
+    return log_folder_extension(record.member).lower() in names
+
+
+def log_folder_extension(member: str) -> str:
+    """The extension whose log folder (``var/log/azure/<Name>/``) holds ``member``, or ""."""
+    folder = _EXTENSION_LOG_DIR.search(member)
+    return (folder.group("name") or "") if folder is not None else ""
 
 
 def where_test(name: str, value: str) -> tuple[str, str, Any, bool]:

@@ -453,15 +453,8 @@ def test_a_message_repeated_over_many_chunks_is_decided_at_most_twice(
     assert len(decided) <= 2 * len(messages)
 
 
-def test_once_records_come_back_the_next_member_keeps_them_from_first_sight(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rotated logs of a VM failing the same way: the first member shows that its records
-    come back, so the next one keeps each decision from its first sighting and decides each
-    message once, not twice; the answers are those of the record path."""
-    from analyzer.engine import bulk
-    from analyzer.parse import logscan
-
-    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+def _rotated_failures(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A rotated pair of logs of a VM failing the same way: the same messages in both."""
     messages = [f"{failure} (attempt {n})" for failure in _FAILURES[:3] for n in range(50)]
     members = {}
     for name, offset in (("var/log/waagent.log.1", 0), ("var/log/waagent.log", 10_000)):
@@ -474,6 +467,12 @@ def test_once_records_come_back_the_next_member_keeps_them_from_first_sight(
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
+    return bundle, messages
+
+
+def _counting_decisions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bytes]]:
+    from analyzer.engine import bulk
+
     decided: list[tuple[str, bytes]] = []
     original = bulk.ChunkPlanner._decide
 
@@ -482,6 +481,21 @@ def test_once_records_come_back_the_next_member_keeps_them_from_first_sight(
         return original(self, rest, *args)
 
     monkeypatch.setattr(bulk.ChunkPlanner, "_decide", counting)
+    return decided
+
+
+def test_rotated_logs_share_their_decisions(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rotated logs of a VM failing the same way: the first member shows that its records
+    come back (each is decided when first seen, and again when it comes back); the next
+    member decides none again, its records were decided in the first. The answers are those
+    of the record path."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    bundle, messages = _rotated_failures(tmp_path)
+    decided = _counting_decisions(monkeypatch)
     bulk.set_plan_workers(0)
     try:
         _same(bundle, monkeypatch)
@@ -491,9 +505,56 @@ def test_once_records_come_back_the_next_member_keeps_them_from_first_sight(
         bulk.set_plan_workers(None)
     first = [rest for member, rest in decided if member.endswith("waagent.log.1")]
     second = [rest for member, rest in decided if member.endswith("waagent.log")]
-    assert len(set(first)) == len(set(second)) == len(messages)
+    assert len(set(first)) == len(messages)
     assert len(first) == 2 * len(messages)  # seen once, then kept on coming back
-    assert len(second) == len(messages)
+    assert second == []
+
+
+_MEMBER_RULE = """id = "T-MEMBER-1"
+title = "t"
+category = "network"
+severity = "medium"
+description = "d"
+message = "m {count}"
+condition = "rotated"
+[remediation]
+en = "x"
+pt-BR = "y"
+[checks.rotated]
+pattern = 'IOError timed out'
+where = { member = '~waagent\\.log\\.1$' }
+"""
+
+
+def test_a_rule_that_reads_the_member_decides_each_member_apart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``where`` on the member's path: the same message is taken in one rotated log and
+    not in the other, so the members keep their decisions apart, and count as the record
+    path counts (one member's hits, not both)."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "T-MEMBER-1.toml").write_text(_MEMBER_RULE, encoding="utf-8")
+    bundle, _ = _rotated_failures(tmp_path)
+    decided = _counting_decisions(monkeypatch)
+    counts = []
+    bulk.set_plan_workers(0)
+    try:
+        for in_bulk in (False, True):
+            monkeypatch.setenv("WAAGENT_ANALYZER_BULK", "1" if in_bulk else "0")
+            analysis = analyze_path(bundle, AnalyzeOptions(
+                isolate=False, rule_dirs=[rules], builtin_rules=False))
+            (finding,) = analysis.report.findings
+            counts.append((finding.count, [(e.member, e.line) for e in finding.evidence]))
+    finally:
+        bulk.set_plan_workers(None)
+    assert counts[0] == counts[1]
+    assert counts[0][0] == len([n for n in range(8000) if n % 150 < 50])
+    assert {member for member, _ in counts[0][1]} == {"rotated.tgz!var/log/waagent.log.1"}
+    assert any(member.endswith("waagent.log") for member, _ in decided)
 
 
 def test_keeping_from_first_sight_starts_and_stops_with_how_often_records_come_back() -> None:
