@@ -340,6 +340,48 @@ def test_members_apart_in_time_are_not_searched(monkeypatch: pytest.MonkeyPatch)
     assert ask(rotated[0][:50], "copy/waagent.log.3") == [False] * 50
 
 
+def test_a_small_member_is_answered_without_sorting_large_earlier_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backup extension's log of a few lines, read after large rotated agent logs it
+    overlaps in time: its few records are looked up by a pass over each earlier array, not
+    by sorting them; the answers stay those of a set, record by record and in bulk, and an
+    array asked again and again is sorted after all."""
+    sightings = FirstSighting()
+    held: set[tuple[int, bytes]] = set()
+    day = 86_400 * 1_000_000
+    rotated = [[(number * day + second * 50_000, b"m%d" % (second % 13))
+                for second in range(20_000)] for number in range(3)]
+    for number, member in enumerate(rotated):
+        sightings.first_of_many(
+            "waagent_log", np.asarray([t for t, _ in member], dtype=np.int64),
+            np.asarray([hash(m) for _, m in member], dtype=np.int64), f"waagent.log.{number}")
+        held.update(member)
+    sorts: list[int] = []
+    real_sort = np.ndarray.sort
+
+    class Counting(np.ndarray):
+        def sort(self, *args: Any, **kwargs: Any) -> None:
+            sorts.append(len(self))
+            real_sort(self, *args, **kwargs)
+
+    sightings._earlier = [keys.view(Counting) for keys in sightings._earlier]
+    rnd = random.Random(3)
+    for asked in range(6):
+        small = [rotated[rnd.randrange(3)][rnd.randrange(20_000)] for _ in range(40)]
+        small += [(rnd.randrange(3) * day + 7, b"not held"), (day + 50_000, b"m1"),
+                  small[0], small[0], (day + 50_000, b"m1")]  # the same key more than once
+        got = sightings.first_of_many(
+            "extension_log", np.asarray([t for t, _ in small], dtype=np.int64),
+            np.asarray([hash(m) for _, m in small], dtype=np.int64), f"extension.log.{asked}")
+        assert got.tolist() == [record not in held for record in small]
+        held.update(small)
+        one = rotated[2][asked]
+        assert not sightings.is_first_raw("extension_log", one[0], one[1], "other.log")
+        if asked < 1:
+            assert sorts == [], "a few keys: a pass over each earlier array"
+    assert sorts, "asked again and again: sorted after all"
+
+
 def test_a_record_read_whole_and_in_bulk_has_one_key() -> None:
     """A rotated copy read on the other path is still recognised: the key of a datetime
     and a str equals the key of POSIX microseconds and bytes."""
