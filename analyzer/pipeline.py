@@ -198,9 +198,18 @@ def _finish(
         outcomes = evaluate_rules(pack.rules, tables, result.store, options.lang, benign)
         return outcomes, build_report(tables, outcomes, pack, options.lang, options.timeline)
 
+    def evaluate_without_rules() -> tuple[list[tuple[Any, ...]], Report]:
+        # The parent holds the rules: each outcome comes back without its rule (the rules
+        # were 637 KB of a 720 KB answer, ~10 ms to pickle, send and read back).
+        outcomes, report = evaluate()
+        return [(o.fired, o.checks, o.finding, o.error) for o in outcomes], report
+
     if options.isolate if isolate is None else isolate:
-        outcomes, report = compute_isolated(tables.source, evaluate, options.limits,
-                                            "rule evaluation")
+        parts, report = compute_isolated(tables.source, evaluate_without_rules, options.limits,
+                                         "rule evaluation")
+        # evaluate_rules answers once per rule, in the pack's order.
+        outcomes = [RuleOutcome(rule, *fields)
+                    for rule, fields in zip(pack.rules, parts, strict=True)]
     else:
         outcomes, report = evaluate()
     report.rule_errors.extend(benign_errors)
