@@ -361,7 +361,7 @@ class Folded:
 
         if not len(self.minutes):
             return self
-        order = np.lexsort((self.groups, self.minutes))
+        order = _minute_group_order(self.minutes, self.groups)
         minutes, groups = self.minutes[order], self.groups[order]
         starts = np.flatnonzero(np.concatenate(
             ([True], (minutes[1:] != minutes[:-1]) | (groups[1:] != groups[:-1]))))
@@ -455,6 +455,27 @@ class Folded:
 
 NO_MINUTE = -(1 << 62)
 """The minute of undated hits in :class:`Folded`."""
+
+
+def _minute_group_order(minutes: Any, groups: Any) -> Any:
+    """The stable order of rows by minute, then group: ``np.lexsort((groups, minutes))``.
+
+    Sorted as one combined key where it fits 62 bits: rows come mostly in time order (a
+    member's hits, or two runs already in order when folded rows are joined), which a stable
+    sort of one key takes in near-linear time, where ``lexsort`` sorted by group, then again
+    by minute (the parent's merges of a hit-heavy bundle: 43 ms of lexsorts)."""
+    import numpy as np
+
+    dated = minutes != NO_MINUTE
+    if not dated.any():
+        return np.argsort(groups, kind="stable")
+    low, high = int(minutes[dated].min()), int(minutes[dated].max())
+    lowest_group, highest_group = int(groups.min()), int(groups.max())
+    span = highest_group - lowest_group + 1
+    if (high - low + 2) * span >= 1 << 62:
+        return np.lexsort((groups, minutes))
+    rank = np.where(dated, minutes - (low - 1), 0)  # undated rows first, as NO_MINUTE sorts
+    return np.argsort(rank * span + (groups.astype(np.int64) - lowest_group), kind="stable")
 
 
 def _first_seen(groups: array) -> list[int]:

@@ -26,6 +26,8 @@ from analyzer.engine.checks.log import GUARD
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import (
     FOLDABLE_GUARD_SECONDS,
+    MAX_GROUPS,
+    NO_MINUTE,
     NO_TIME,
     Accumulator,
     Folded,
@@ -33,6 +35,7 @@ from analyzer.engine.matching import (
     MatchStore,
     RawHit,
     RecordMatcher,
+    _minute_group_order,
     per_hit_checks,
 )
 from analyzer.engine.model import Guard, RecordFilter
@@ -359,3 +362,16 @@ def test_join_sides_stop_at_the_cap_when_filled_and_when_merged() -> None:
     assert (len(merged.times), len(merged.lines), len(merged.members)) == (20, 20, 20)
     assert merged.dropped == 5 + 25
     assert merged.member_of(0) == "a.log" and max(merged.captures) < 20
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(NO_MINUTE), st.integers(-10, 10),
+                                    st.integers(0, 1 << 40)),
+                          st.integers(-1, MAX_GROUPS - 1)), max_size=60))
+def test_folded_rows_are_ordered_as_by_minute_then_group(rows: list[tuple[int, int]]) -> None:
+    """The combined-key sort that folds hits orders rows exactly as a lexsort by minute,
+    then group, ties in their first order (undated rows first), whatever the minutes."""
+    minutes = np.asarray([minute for minute, _ in rows], dtype=np.int64)
+    groups = np.asarray([group for _, group in rows], dtype=np.int32)
+    assert _minute_group_order(minutes, groups).tolist() == np.lexsort(
+        (groups, minutes)).tolist()
