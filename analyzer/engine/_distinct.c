@@ -3,6 +3,7 @@
  * Python, and the documentation):
  *
  *   distinct_ranges: distinct byte ranges of one buffer, numbered in order of first sight;
+ *   newline_offsets: the offset of every newline byte of a buffer's first bytes;
  *   Reports: a match handler for Hyperscan's Python binding that keeps each report's end and
  *            expression as one int64, where a Python handler costs a frame per report.
  *
@@ -29,7 +30,7 @@
 
 /* Bumped when the interface changes: the Python side ignores a module built from older
  * source (an editable install not rebuilt after a pull). */
-#define DISTINCT_VERSION 2
+#define DISTINCT_VERSION 3
 
 static inline uint64_t fold_multiply(uint64_t a, uint64_t b) {
 #ifdef __SIZEOF_INT128__
@@ -179,6 +180,52 @@ done:
     return result;
 }
 
+/* newline_offsets(buffer, size) -> the offsets of the newline bytes of buffer[:size], as bytes
+ * of int64. memchr jumps from one newline to the next (a log line is ~100 bytes), where
+ * numpy compared every byte into a boolean array and then searched it: 4 MB in 0.4 ms
+ * instead of 1.7-2 ms, once per chunk in every planner. */
+static PyObject *newline_offsets(PyObject *Py_UNUSED(module), PyObject *args) {
+    Py_buffer buffer;
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, "y*n", &buffer, &size))
+        return NULL;
+    PyObject *result = NULL;
+    int64_t *found = NULL;
+    if (size < 0 || size > buffer.len) {
+        PyErr_Format(PyExc_ValueError, "size %zd outside the buffer (%zd bytes)", size,
+                     buffer.len);
+        goto done;
+    }
+    Py_ssize_t capacity = size / 64 + 16, count = 0;
+    found = PyMem_Malloc((size_t)capacity * sizeof(int64_t));
+    if (found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const char *start = buffer.buf, *at = start, *end = start + size;
+    while (at < end) {
+        const char *newline = memchr(at, '\n', (size_t)(end - at));
+        if (newline == NULL)
+            break;
+        if (count == capacity) {
+            capacity *= 2;
+            int64_t *grown = PyMem_Realloc(found, (size_t)capacity * sizeof(int64_t));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            found = grown;
+        }
+        found[count++] = newline - start;
+        at = newline + 1;
+    }
+    result = PyBytes_FromStringAndSize((const char *)found, count * 8);
+done:
+    PyMem_Free(found);
+    PyBuffer_Release(&buffer);
+    return result;
+}
+
 /* Reports: called by the binding as handler(id, from, to, flags, context) for each match;
  * keeps to << 16 | id (the expression index fits 16 bits: a scan has a few dozen). */
 typedef struct {
@@ -265,6 +312,9 @@ static PyMethodDef methods[] = {
      "distinct_ranges(region, starts, ends, tags, seed, probe_budget) -> "
      "(codes, firsts, tags_of) as bytes of int64, int64 and uint8, or None when the probe "
      "budget ran out"},
+    {"newline_offsets", newline_offsets, METH_VARARGS,
+     "newline_offsets(buffer, size) -> the offsets of the newline bytes of buffer[:size], as "
+     "bytes of int64"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzer.engine.distinct import distinct_ranges
+from analyzer.engine.distinct import distinct_ranges, newline_offsets
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
@@ -921,7 +921,7 @@ class ChunkPlanner:
         dictionary lookup per candidate and the decisions per distinct record."""
         size = self.size
         data = np.frombuffer(self.region, dtype=np.uint8)
-        newlines = np.flatnonzero(data[:size] == 10)
+        newlines = newline_offsets(self.region, size)
         planned = self._planned_rows(first_line_cut, prefilter, data, newlines)
         planned.newlines = len(newlines)
         return planned

@@ -27,7 +27,7 @@ try:
 except ImportError:  # no compiler at install time: the Python keying
     _distinct = None
 
-NATIVE_VERSION = 2
+NATIVE_VERSION = 3
 """The interface this module expects of ``_distinct`` (its ``VERSION``): an editable install
 not rebuilt since the C source changed is ignored rather than trusted."""
 
@@ -50,6 +50,20 @@ def report_collector() -> Any:
     its handler once per report; a Python one costs a frame each (a fifth of a verbose log's
     scan)."""
     return _distinct.Reports() if native_available() else None
+
+
+def newline_offsets(region: bytes, size: int, native: bool | None = None) -> Any:
+    """The offsets of the newline bytes of ``region[:size]`` (int64, ascending): in C with the
+    compiled module (memchr from one newline to the next, ~4x faster than numpy's compare of
+    every byte), in numpy otherwise. ``native`` as for :func:`distinct_ranges`."""
+    use_native = native_available() if native is None else native
+    if use_native:
+        if not native_available():
+            raise RuntimeError("the compiled module (analyzer.engine._distinct) is not built")
+        return np.frombuffer(_distinct.newline_offsets(region, size), dtype=np.int64)
+    if not 0 <= size <= len(region):
+        raise ValueError(f"size {size} outside the region ({len(region)} bytes)")
+    return np.flatnonzero(np.frombuffer(region, dtype=np.uint8, count=size) == 10)
 
 
 def distinct_ranges(region: bytes, starts: Any, ends: Any, tags: Any,

@@ -145,3 +145,25 @@ def test_reports_are_taken_once_and_refuse_what_does_not_fit() -> None:
         reports(1 << 16, 0, 1, 0, None)
     with pytest.raises(TypeError):
         reports(1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\n", b"x", b"\r\n", b"line of text ", b"\x00", b"\n\n"]),
+                max_size=400), st.data())
+def test_compiled_and_numpy_newlines_agree(parts: list[bytes], data: st.DataObject) -> None:
+    """Every newline of the first ``size`` bytes, none past them (a planner's chunk is
+    followed by padding that is not the chunk's), in C and in numpy alike."""
+    region = b"".join(parts) + b"\n\n"  # the padding may hold newlines: never reported
+    size = data.draw(st.integers(0, len(region)))
+    expected = [at for at in range(size) if region[at] == 10]
+    for native in (True, False):
+        found = distinct.newline_offsets(region, size, native=native)
+        assert found.dtype == np.int64
+        assert found.tolist() == expected
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("size", [-1, 11])
+def test_a_newline_count_past_the_buffer_is_refused(native: bool, size: int) -> None:
+    with pytest.raises(ValueError):
+        distinct.newline_offsets(b"0123456789", size, native=native)
