@@ -161,6 +161,11 @@ def _parent(
         if message is _TIMEOUT:
             timed_out = True
             break
+        if isinstance(message, _Unreadable):
+            # Nothing more is read from it: a child left writing the rest would wait for ever.
+            _kill(pid)
+            os.waitpid(pid, 0)
+            return SandboxEnd("error", f"unreadable message from the child: {message.reason}")
         if isinstance(message, ChildError):
             error = message
             continue
@@ -174,13 +179,21 @@ def _parent(
 _TIMEOUT = object()
 
 
+@dataclass(frozen=True)
+class _Unreadable:
+    """A frame out of bounds (:class:`~analyzer.wire.FrameError`): the stream ends there."""
+
+    reason: str
+
+
 class _PastDeadline(Exception):
     pass
 
 
 def _messages(fd: int, deadline: float) -> Iterator[Any]:
     """The child's messages in order; :data:`_TIMEOUT` once the wall clock runs out. A
-    message cut short (the child died writing it) or out of bounds ends the stream."""
+    message cut short (the child died writing it) ends the stream; one out of bounds ends it
+    with an :class:`_Unreadable`."""
     fill = _filler(fd, deadline)
     while True:
         try:
@@ -188,7 +201,10 @@ def _messages(fd: int, deadline: float) -> Iterator[Any]:
         except _PastDeadline:
             yield _TIMEOUT
             return
-        except (EOFError, FrameError):
+        except EOFError:
+            return
+        except FrameError as error:
+            yield _Unreadable(str(error))
             return
         yield message
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -119,6 +120,29 @@ def test_a_child_past_its_wall_clock_is_killed_and_what_it_sent_is_kept() -> Non
     end = run_in_sandbox(work, SandboxLimits(512 * MiB, 30, 1.0), received.append)
     assert time.monotonic() - start < 10
     assert end.status == "timeout" and received == [Computed("before")]
+
+
+def test_a_message_past_the_size_bound_ends_the_child_not_the_parent(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame larger than the parent accepts: the messages before it are kept, the child
+    (which would wait for ever to write the rest) is killed, and the end says why."""
+    from analyzer import wire
+
+    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 1 << 20)
+    received: list[object] = []
+
+    def work(emit: Callable[[object], None]) -> None:
+        emit(Computed("small"))
+        emit(Computed(b"x" * (8 << 20)))  # past the bound, and past what a pipe holds
+        emit(Computed("never read"))
+
+    signal.alarm(20)  # a hang fails the test instead of the whole run
+    try:
+        end = run_in_sandbox(work, LIMITS, received.append)
+    finally:
+        signal.alarm(0)
+    assert received == [Computed("small")]
+    assert end.status == "error" and "unreadable message" in end.detail
 
 
 def test_a_child_over_its_memory_limit_ends_as_memory() -> None:

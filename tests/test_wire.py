@@ -67,6 +67,12 @@ def test_a_delta_like_message_arrives_equal() -> None:
     assert found["numpy"].dtype == np.int32
     assert np.array_equal(found["small numpy"], message["small numpy"])
     assert found["text"] == "écrit ☃"
+    strided = np.arange(400_000, dtype=np.int64)[::3]  # no contiguous buffer to send apart
+    fortran = np.asfortranarray(np.arange(120_000, dtype=np.float64).reshape(300, 400))
+    again = _through_pipe({"strided": strided, "fortran": fortran, "empty": array("d")})
+    assert np.array_equal(again["strided"], strided)
+    assert np.array_equal(again["fortran"], fortran)
+    assert again["empty"] == array("d")
     found["times"].append(1.0)  # an ordinary array again, that grows
     assert len(found["times"]) == 200_001
 
