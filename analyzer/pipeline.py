@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -198,23 +198,28 @@ def _finish(
         outcomes = evaluate_rules(pack.rules, tables, result.store, options.lang, benign)
         return outcomes, build_report(tables, outcomes, pack, options.lang, options.timeline)
 
-    def evaluate_without_rules() -> tuple[list[tuple[Any, ...]], Report]:
+    def evaluate_without_rules() -> tuple[list[dict[str, Any]], Report]:
         # The parent holds the rules: each outcome comes back without its rule (the rules
         # were 637 KB of a 720 KB answer, ~10 ms to pickle, send and read back).
         outcomes, report = evaluate()
-        return [(o.fired, o.checks, o.finding, o.error) for o in outcomes], report
+        return [{name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
+                for outcome in outcomes], report
 
     if options.isolate if isolate is None else isolate:
         parts, report = compute_isolated(tables.source, evaluate_without_rules, options.limits,
                                          "rule evaluation")
         # evaluate_rules answers once per rule, in the pack's order.
-        outcomes = [RuleOutcome(rule, *fields)
+        outcomes = [RuleOutcome(rule=rule, **fields)
                     for rule, fields in zip(pack.rules, parts, strict=True)]
     else:
         outcomes, report = evaluate()
     report.rule_errors.extend(benign_errors)
     report.not_checked = not_checked(pack.rules, tables)
     return Analysis(report, tables, outcomes, pack)
+
+
+_OUTCOME_FIELDS = tuple(item.name for item in fields(RuleOutcome) if item.name != "rule")
+"""What an outcome holds besides its rule (what the isolated evaluation sends back)."""
 
 
 def members_from_files(

@@ -133,3 +133,21 @@ def test_the_callers_preparation_and_the_identity_come_with_the_read(
     assert calls == ["ready"]
     assert analysis.report.bundle.sha256 == fingerprint(BundleInput(str(bundle), False))
     assert {f.rule for f in analysis.report.findings} >= {"WAA-NET-001"}
+
+
+def test_isolated_outcomes_are_those_of_the_evaluation_in_process() -> None:
+    """The isolated evaluation sends its outcomes back without their rules, and the parent
+    puts the pack's rules back in order: every outcome names its own rule, with the checks,
+    finding and error the same evaluation gives in process."""
+    bundle = Path(__file__).resolve().parents[1] / "fixtures" / "bundles" / "wireserver-down-g4.tgz"
+    isolated = analyze_path(bundle, AnalyzeOptions(isolate=True))
+    in_process = analyze_path(bundle, AnalyzeOptions(isolate=False))
+    assert [o.rule for o in isolated.outcomes] == isolated.pack.rules
+    assert any(o.fired for o in isolated.outcomes)
+
+    def summary(outcome: object) -> tuple[object, ...]:
+        return (outcome.rule.id, outcome.fired, sorted(outcome.checks),  # type: ignore[attr-defined]
+                outcome.finding.message if outcome.finding else None,  # type: ignore[attr-defined]
+                outcome.error)  # type: ignore[attr-defined]
+
+    assert [summary(o) for o in isolated.outcomes] == [summary(o) for o in in_process.outcomes]
