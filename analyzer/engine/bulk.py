@@ -281,15 +281,17 @@ _UNKNOWN: Any = object()
 
 
 class _KnownRecords:
-    """Decisions kept across the chunks of a member: a log that repeats the same few
-    messages (a VM failing the same way for weeks) decides each once, not once per chunk.
+    """Decisions kept across the chunks of a member and the members of a kind: a log that
+    repeats the same few messages (a VM failing the same way for weeks) decides each once,
+    not once per chunk.
 
     Only records seen before are kept (a first sighting costs a hash in a set): most logs'
     distinct records never come back (durations, sequence numbers), and keeping each one's
     decision would cost more in allocation and garbage collection than deciding it again.
     Where most do come back (a VM failing the same way for weeks), every decision is kept
     from its first sighting (:meth:`tally`). Bounded by count and bytes; emptied when full or
-    when the member changes."""
+    when what a decision reads of the member changes (:meth:`of`: rotated logs of one kind
+    share them)."""
 
     def __init__(self) -> None:
         self._context: tuple[Any, ...] = ()
@@ -301,9 +303,10 @@ class _KnownRecords:
 
     def of(self, context: tuple[Any, ...]) -> _KnownRecords:
         """These decisions, for what a decision reads besides the record (emptied when
-        that changes). Whether keeping them pays carries over to the next member: rotated
-        logs of one VM repeat alike (the marker-heavy mix looked up 44% of its distinct
-        records, which never came back, in the trials that opened each member)."""
+        that changes; :meth:`BulkMatcher.known_records`). Whether keeping them pays carries
+        over to the next member: rotated logs of one VM repeat alike (the marker-heavy mix
+        looked up 44% of its distinct records, which never came back, in the trials that
+        opened each member)."""
         if context != self._context:
             self._context = context
             self._decided = {}
@@ -317,7 +320,8 @@ class _KnownRecords:
         and first-sighting hash then cost about 0.5 µs each for nothing: after
         :data:`_TRIAL_RECORDS` records with under 1% come back (:meth:`tally`), the next
         :data:`_REST_RECORDS` are decided without (then it is tried again). The count runs
-        on across the members of a kind; the decisions do not (:meth:`of`)."""
+        on across the members of a kind, and so do the decisions unless what they read of the
+        member changes (:meth:`of`)."""
         return self._resting <= 0
 
     def tally(self, asked: int, found: int) -> None:
