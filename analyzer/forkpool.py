@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer.heap import keep_freed_memory
-from analyzer.wire import FrameError, blocking_fill, frame, read_frame, write_parts
+from analyzer.wire import FrameError, filler, frame, read_frame, write_parts
 
 _TASK_HEADER = struct.Struct("!QQB")
 _IN_PIPE = 0
@@ -130,9 +130,7 @@ class ForkPool:
             worker.slot[len(data):len(data) + pad] = bytes(pad)  # type: ignore[index]
         header = _TASK_HEADER.pack(len(payload), len(data), _IN_SLOT if in_slot else _IN_PIPE)
         try:
-            write_all(worker.tasks, header + payload)
-            if not in_slot:
-                write_all(worker.tasks, data)
+            write_parts(worker.tasks, [header, payload] if in_slot else [header, payload, data])
         except OSError:
             self._early[ticket] = WorkerLost("the worker is gone")
         else:
@@ -155,7 +153,7 @@ class ForkPool:
 
     def _read(self, worker: _Worker) -> Any:
         worker.busy = None
-        fill = blocking_fill(worker.results)
+        fill = filler(worker.results)
         try:
             status = bytearray(1)
             fill(memoryview(status))
@@ -235,22 +233,9 @@ def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int,
 
 
 def _read_exact(fd: int, size: int) -> bytes:
-    parts: list[bytes] = []
-    left = size
-    while left:
-        part = os.read(fd, min(left, 1 << 22))
-        if not part:
-            raise EOFError
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """All of ``data`` to a pipe (``os.write`` may take only part of it)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    buffer = bytearray(size)
+    filler(fd)(memoryview(buffer))
+    return bytes(buffer)
 
 
 def usable_cores() -> int:

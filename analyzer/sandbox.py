@@ -25,7 +25,7 @@ from typing import Any
 
 from analyzer.forkpool import widen_pipe
 from analyzer.heap import return_freed_memory
-from analyzer.wire import FrameError, read_frame, write_frame
+from analyzer.wire import FrameError, filler, read_frame, write_frame
 
 
 @dataclass(frozen=True)
@@ -210,20 +210,14 @@ def _messages(fd: int, deadline: float) -> Iterator[Any]:
 
 
 def _filler(fd: int, deadline: float) -> Callable[[memoryview], None]:
-    def fill(view: memoryview) -> None:
-        while view.nbytes:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _PastDeadline
-            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
-            if not ready:
-                continue
-            got = os.readv(fd, [view])
-            if not got:
-                raise EOFError
-            view = view[got:]
+    def readable() -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _PastDeadline
+        ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
+        return bool(ready)
 
-    return fill
+    return filler(fd, readable)
 
 
 def _kill(pid: int) -> None:

@@ -113,11 +113,16 @@ def read_frame(fill: Callable[[memoryview], None]) -> Any:
     return pickle.loads(pickled, buffers=buffers)
 
 
-def blocking_fill(fd: int) -> Callable[[memoryview], None]:
-    """A ``fill`` for :func:`read_frame` that blocks on ``fd`` until the view is full."""
+def filler(fd: int, readable: Callable[[], bool] | None = None
+           ) -> Callable[[memoryview], None]:
+    """A ``fill`` for :func:`read_frame` over ``fd``: it reads until the view is full, and
+    raises ``EOFError`` at the end of the stream. ``readable()``, when given, is asked
+    before each read (it waits, raises to stop, or says there is nothing yet)."""
 
     def fill(view: memoryview) -> None:
         while view.nbytes:
+            if readable is not None and not readable():
+                continue
             got = os.readv(fd, [view])
             if not got:
                 raise EOFError

@@ -15,7 +15,7 @@ from analyzer.wire import (
     MAX_BUFFERS,
     OUT_OF_BAND_BYTES,
     FrameError,
-    blocking_fill,
+    filler,
     frame,
     read_frame,
     write_frame,
@@ -39,9 +39,9 @@ def _through_pipe(message: Any) -> Any:
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        found = read_frame(blocking_fill(read_fd))
+        found = read_frame(filler(read_fd))
         with pytest.raises(EOFError):  # nothing follows the frame
-            read_frame(blocking_fill(read_fd))
+            read_frame(filler(read_fd))
     finally:
         thread.join()
         os.close(read_fd)
