@@ -1,5 +1,6 @@
 """Hatch build hook: put the on-VM self-check zipapp into the wheel, and compile the bulk
-path's keying (``analyzer/engine/_distinct.c``).
+path's per-row work (``analyzer/engine/_distinct.c``: keying, newline offsets, the literal
+scan's report handler).
 
 ``pip install .`` (or ``python -m build``) runs this in an isolated environment where only
 hatchling is installed: ``analyzer.onvm.build`` needs nothing but the standard library, the
@@ -9,8 +10,8 @@ rule pack and ``analyzer/redact.py`` from this source tree. The zipapp lands in 
 
 The C module is compiled with the compiler Python was built with (``sysconfig``): into the
 wheel, or next to its source for an editable install (run ``pip install -e .`` again after
-changing it). Without a compiler the build goes on and warns: the package then keys rows in
-Python (``analyzer/engine/distinct.py``), with the same answers, slower.
+changing it). Without a compiler the build goes on and warns: the package then does that
+work in Python and numpy (``analyzer/engine/distinct.py``), with the same answers, slower.
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class WheelHook(BuildHookInterface):  # type: ignore[misc]
         failure = compile_native(root / NATIVE_SOURCE, output)
         if failure is not None:
             self.app.display_warning(
-                f"{NATIVE_SOURCE} not compiled; rows will be keyed in Python (slower, same "
-                f"answers):\n{failure}")
+                f"{NATIVE_SOURCE} not compiled; the bulk path's per-row work will run in Python "
+                f"(slower, same answers):\n{failure}")
             return
         if version != "editable":
             build_data["force_include"][str(output)] = native_target()

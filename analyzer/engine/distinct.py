@@ -52,14 +52,21 @@ def report_collector() -> Any:
     return _distinct.Reports() if native_available() else None
 
 
+def _use_native(native: bool | None) -> bool:
+    """``native``: None means the compiled module when it is installed; False forces Python
+    (the reference the tests compare against); True requires the compiled module."""
+    if native is None:
+        return native_available()
+    if native and not native_available():
+        raise RuntimeError("the compiled module (analyzer.engine._distinct) is not built")
+    return native
+
+
 def newline_offsets(region: bytes, size: int, native: bool | None = None) -> Any:
     """The offsets of the newline bytes of ``region[:size]`` (int64, ascending): in C with the
     compiled module (memchr from one newline to the next, ~4x faster than numpy's compare of
     every byte), in numpy otherwise. ``native`` as for :func:`distinct_ranges`."""
-    use_native = native_available() if native is None else native
-    if use_native:
-        if not native_available():
-            raise RuntimeError("the compiled module (analyzer.engine._distinct) is not built")
+    if _use_native(native):
         return np.frombuffer(_distinct.newline_offsets(region, size), dtype=np.int64)
     if not 0 <= size <= len(region):
         raise ValueError(f"size {size} outside the region ({len(region)} bytes)")
@@ -71,15 +78,11 @@ def distinct_ranges(region: bytes, starts: Any, ends: Any, tags: Any,
     """``(codes, firsts, tags_of)``: each row's distinct code (int64), the first row of each
     code (int64, ascending), and the OR of each code's rows' ``tags`` (uint8).
 
-    ``native``: None uses the compiled keying when it is installed; False forces Python (the
-    reference the tests compare against); True requires the compiled keying."""
+    ``native``: as :func:`_use_native` reads it."""
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
     tags = np.ascontiguousarray(tags, dtype=np.uint8)
-    use_native = native_available() if native is None else native
-    if use_native:
-        if not native_available():
-            raise RuntimeError("the compiled keying (analyzer.engine._distinct) is not built")
+    if _use_native(native):
         keyed = _distinct.distinct_ranges(region, starts, ends, tags, _SEED,
                                           _probe_budget(len(starts)))
         if keyed is not None:
