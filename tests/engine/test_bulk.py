@@ -647,12 +647,12 @@ def test_sequence_samples_are_parsed_only_when_shown(tmp_path: Path,
     """A sequence keeps samples of its starts (first, last and spread) through the merges
     and the evaluation without parsing them; only those a result shows are parsed. The
     hit-heavy mix keeps more samples than it shows: each was parsed before."""
-    from analyzer import pipeline
+    from analyzer.engine import evaluate as evaluation
     from analyzer.engine import matching
 
     parsed: list[str] = []
     resolve = matching.RawHit.resolve
-    evaluate = pipeline.evaluate_rules
+    evaluate = evaluation.evaluate_rules
     seen: dict[str, int] = {}
 
     def counting(self: matching.RawHit) -> Hit:
@@ -670,7 +670,7 @@ def test_sequence_samples_are_parsed_only_when_shown(tmp_path: Path,
         return outcomes
 
     monkeypatch.setattr(matching.RawHit, "resolve", counting)
-    monkeypatch.setattr(pipeline, "evaluate_rules", evaluating)
+    monkeypatch.setattr(evaluation, "evaluate_rules", evaluating)
     analyze_path(_mix_bundle(tmp_path, "hit-heavy"), AnalyzeOptions(isolate=False))
     assert seen["kept"] > seen["shown"], "the mix keeps more samples than it shows"
     assert len(parsed) <= seen["shown"]
