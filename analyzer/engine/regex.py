@@ -156,13 +156,16 @@ class Prefilter:
     every line holding a match in one compiled pass when Hyperscan is installed.
     """
 
-    __slots__ = ("_cover", "_literal_scanner", "_literal_tags", "_regexp", "_residual",
-                 "_residual_source", "residual_tags")
+    __slots__ = ("_alternatives", "_cover", "_literal_scanner", "_literal_tags", "_regexp",
+                 "_residual", "_residual_source", "residual_tags")
 
     def __init__(self, alternatives: bytes, literal_tags: dict[bytes, int] | None = None,
                  residual: bytes | None = None, residual_tags: int = ALL_TAGS,
                  cover: tuple[tuple[bytes, ...], tuple[int, ...]] | None = None) -> None:
-        self._regexp = re2.compile(alternatives, _options(never_capture=True))._regexp
+        self._alternatives = alternatives
+        self._regexp: Any = None
+        """RE2 over the whole alternation, compiled when first searched: a large log's
+        chunks go through Hyperscan, and compiling it took 4 to 8 ms of every run's start."""
         self._literal_tags = literal_tags or {}
         """Each required literal (ASCII) and the OR of the tags of its patterns."""
         self._cover = cover
@@ -184,6 +187,17 @@ class Prefilter:
         return self._cover
 
     @property
+    def regexp(self) -> Any:
+        """RE2's matcher for the whole alternation."""
+        if self._regexp is None:
+            try:
+                self._regexp = re2.compile(self._alternatives,
+                                           _options(never_capture=True))._regexp
+            except re2.error as error:
+                raise PatternError(_message(error)) from None
+        return self._regexp
+
+    @property
     def residual(self) -> Any:
         """RE2 over the alternatives that are no literal (None: there are none)."""
         if self._residual is None and self._residual_source is not None:
@@ -194,12 +208,12 @@ class Prefilter:
     def next_hit(self, data: bytes, pos: int) -> int:
         """Offset of the next match at or after ``pos``, or -1 (RE2's matcher called
         directly: the Python wrapper's per-match objects cost more than the scan)."""
-        start = self._regexp.Match(_UNANCHORED, data, pos, len(data))[0][0]
+        start = self.regexp.Match(_UNANCHORED, data, pos, len(data))[0][0]
         return start if start >= 0 else -1
 
     def search(self, data: bytes, pos: int = 0, endpos: int | None = None) -> bool:
         end = len(data) if endpos is None else endpos
-        return bool(self._regexp.Match(_UNANCHORED, data, pos, end)[0] != _NO_MATCH)
+        return bool(self.regexp.Match(_UNANCHORED, data, pos, end)[0] != _NO_MATCH)
 
     def hit_lines(self, data: bytes, newlines: Any) -> Any:
         """Indices (0-based, ascending, unique) of the lines of ``data`` in which a match
@@ -226,9 +240,12 @@ class Prefilter:
         import numpy as np
 
         size = len(data) if size is None else size
-        scanner = self._scanner() if size >= COMPILED_SCAN_BYTES else None
+        # A small chunk goes through Hyperscan too once its database is loaded (a large
+        # file's tail): RE2 would otherwise be compiled for a few hundred bytes.
+        scanner = (self._scanner() if size >= COMPILED_SCAN_BYTES or self._literal_scanner
+                   else None)
         if scanner is None:
-            lines = unique_sorted(self._lines_by_search(self._regexp, data, newlines, size))
+            lines = unique_sorted(self._lines_by_search(self.regexp, data, newlines, size))
             return lines, np.full(len(lines), ALL_TAGS, dtype=np.uint8)
         tags = np.zeros(len(newlines) + 1, dtype=np.uint8)
         text = memoryview(data)[:size]
@@ -526,11 +543,8 @@ def compile_prefilter(patterns: tuple[str, ...], tags: tuple[int, ...] = ()) -> 
     """``tags``: a bit mask per pattern (what kind of pattern it is), carried to the lines
     its literals are found on (:meth:`Prefilter.tagged_lines`)."""
     recipe = _cached_recipe(patterns, tags)
-    try:
-        return Prefilter(recipe.whole, recipe.literal_tags, recipe.residual,
-                         recipe.residual_tags, recipe.cover)
-    except re2.error as error:
-        raise PatternError(_message(error)) from None
+    return Prefilter(recipe.whole, recipe.literal_tags, recipe.residual, recipe.residual_tags,
+                     recipe.cover)
 
 
 @dataclass(frozen=True)

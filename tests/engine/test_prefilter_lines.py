@@ -45,7 +45,7 @@ def _newlines(data: bytes) -> np.ndarray:
 
 
 def _by_re2(data: bytes) -> list[int]:
-    lines = PREFILTER._lines_by_search(PREFILTER._regexp, data, _newlines(data))
+    lines = PREFILTER._lines_by_search(PREFILTER.regexp, data, _newlines(data))
     return sorted(set(lines.tolist()))
 
 
