@@ -335,13 +335,32 @@ class Folded:
 
     @staticmethod
     def of(times: Any, groups: Any) -> Folded:
+        """The rows of hits (one time and group each). Each hit counts one, so a row's count
+        is its run's length and its first and last times the run's least and greatest:
+        no column of ones or copies of the times to reduce. Hits that come in order (a
+        member's, in time order) are not gathered either. Every temporary array of the
+        parent's merges is a mapping of its own that faults its pages in
+        (:func:`analyzer.heap.return_freed_memory`): 325,000 hits folded there took 28 ms
+        of CPU and 11,800 page faults before."""
         import numpy as np
 
-        dated = times != NO_TIME
-        minutes = np.full(len(times), NO_MINUTE, dtype=np.int64)
-        minutes[dated] = np.floor(times[dated] / 60.0).astype(np.int64)
-        return Folded(minutes, groups.astype(np.int32), np.ones(len(times), dtype=np.int64),
-                      times.copy(), times.copy())._reduced()
+        if not len(times):
+            return Folded(*(np.zeros(0, dtype=kind) for kind in (
+                np.int64, np.int32, np.int64, np.float64, np.float64)))
+        quotient = times / 60.0
+        undated = np.flatnonzero(times == NO_TIME)
+        quotient[undated] = 0.0  # no cast of infinity to an integer
+        minutes = np.floor(quotient, out=quotient).astype(np.int64)
+        minutes[undated] = NO_MINUTE
+        groups = groups.astype(np.int32, copy=False)
+        if not _in_minute_group_order(minutes, groups):
+            order = _minute_group_order(minutes, groups)
+            minutes, groups, times = minutes[order], groups[order], times[order]
+        starts = np.flatnonzero(np.concatenate(
+            ([True], (minutes[1:] != minutes[:-1]) | (groups[1:] != groups[:-1]))))
+        counts = np.diff(np.append(starts, len(minutes)))
+        return Folded(minutes[starts], groups[starts], counts.astype(np.int64, copy=False),
+                      np.minimum.reduceat(times, starts), np.maximum.reduceat(times, starts))
 
     @staticmethod
     def joined(mine: Folded | None, other: Folded) -> Folded:
@@ -476,6 +495,18 @@ def _minute_group_order(minutes: Any, groups: Any) -> Any:
         return np.lexsort((groups, minutes))
     rank = np.where(dated, minutes - (low - 1), 0)  # undated rows first, as NO_MINUTE sorts
     return np.argsort(rank * span + (groups.astype(np.int64) - lowest_group), kind="stable")
+
+
+def _in_minute_group_order(minutes: Any, groups: Any) -> bool:
+    """Whether the rows are already ordered by minute, then group (no row before the one
+    ahead of it)."""
+    import numpy as np
+
+    if len(minutes) < 2:
+        return True
+    later = minutes[1:] > minutes[:-1]
+    same = minutes[1:] == minutes[:-1]
+    return bool(np.all(later | (same & (groups[1:] >= groups[:-1]))))
 
 
 def _first_seen(groups: array) -> list[int]:

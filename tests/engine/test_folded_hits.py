@@ -15,6 +15,7 @@ from __future__ import annotations
 import pickle
 from array import array
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -375,3 +376,39 @@ def test_folded_rows_are_ordered_as_by_minute_then_group(rows: list[tuple[int, i
     groups = np.asarray([group for _, group in rows], dtype=np.int32)
     assert _minute_group_order(minutes, groups).tolist() == np.lexsort(
         (groups, minutes)).tolist()
+
+
+def _folded_by_lexsort(times: np.ndarray, groups: np.ndarray) -> tuple[list[Any], ...]:
+    """Rows per (minute, group) worked out the plain way: a lexsort, then each run's
+    count, first and last time."""
+    dated = times != NO_TIME
+    minutes = np.full(len(times), NO_MINUTE, dtype=np.int64)
+    minutes[dated] = np.floor(times[dated] / 60.0).astype(np.int64)
+    order = np.lexsort((groups, minutes))
+    rows: dict[tuple[int, int], list[float]] = {}
+    for index in order.tolist():
+        rows.setdefault((int(minutes[index]), int(groups[index])), []).append(
+            float(times[index]))
+    keys = list(rows)
+    return ([key[0] for key in keys], [key[1] for key in keys],
+            [len(found) for found in rows.values()], [min(found) for found in rows.values()],
+            [max(found) for found in rows.values()])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(NO_TIME),
+                                    st.floats(BASE - 600, BASE + 86_400, allow_nan=False)),
+                          st.integers(0, 5)), max_size=200),
+       st.booleans())
+def test_folding_hits_counts_each_minute_and_group_once(hits: list[tuple[float, int]],
+                                                        in_time_order: bool) -> None:
+    """Hits in any order, undated ones too, fold to the rows a plain sort gives: one per
+    minute and group with its count, first and last time."""
+    if in_time_order:
+        hits = sorted(hits, key=lambda hit: (hit[0], hit[1]))
+    times = np.asarray([hit[0] for hit in hits], dtype=np.float64)
+    groups = np.asarray([hit[1] for hit in hits], dtype=np.int32)
+    folded = Folded.of(times, groups)
+    assert tuple(column.tolist() for column in folded.columns()) == \
+        _folded_by_lexsort(times, groups)
+    assert folded.counts.dtype == np.int64 and folded.groups.dtype == np.int32
