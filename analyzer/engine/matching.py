@@ -301,7 +301,7 @@ class Accumulator:
             remap[index] = mine if mine is not None else -1
         self.count += other.count
         self.times.extend(other.times)
-        self.groups.frombytes(_remapped(other.groups, remap))
+        _extend_remapped(self.groups, other.groups, remap)
         if not other.exact_cap:  # the same check: its hits keep their times everywhere
             self.exact_cap = 0
         if other.folded is not None:
@@ -521,6 +521,8 @@ def _first_seen(groups: array) -> list[int]:
         return []
     values = np.frombuffer(groups, dtype=np.int32)
     low, high = int(values.min()), int(values.max())
+    if low == high:  # one group (a check without ``group_by``): nothing to order
+        return [low]
     if low < 0 or high > _MAX_GROUP_TABLE:
         distinct, first = np.unique(values, return_index=True)
         return [int(value) for value in distinct[np.argsort(first)]]
@@ -534,6 +536,29 @@ def _first_seen(groups: array) -> list[int]:
 _MAX_GROUP_TABLE = 1 << 20
 """Largest value :func:`_first_seen` keeps a first position for in a table of its own
 (groups stop at ``MAX_GROUPS``)."""
+
+
+def _extend_remapped(target: array, groups: array, remap: dict[int, int]) -> None:
+    """``target`` extended by ``groups`` with each index replaced through ``remap`` (-1
+    when absent); as they are when ``remap`` keeps every index (the next member of a
+    bundle names its groups in the same order: no table look-up, no copies)."""
+    if all(old == new for old, new in remap.items()) and _within(groups, remap):
+        target.extend(groups)
+    else:
+        target.frombytes(_remapped(groups, remap))
+
+
+def _within(groups: array, remap: dict[int, int]) -> bool:
+    """Whether every index in ``groups`` is one ``remap`` names."""
+    import numpy as np
+
+    if not groups:
+        return True
+    values = np.frombuffer(groups, dtype=np.int32)
+    low, high = int(values.min()), int(values.max())
+    if low == high:
+        return low in remap
+    return bool(np.isin(values, np.fromiter(remap, dtype=np.int32, count=len(remap))).all())
 
 
 def _remapped(groups: array, remap: dict[int, int]) -> bytes:
@@ -723,13 +748,13 @@ class SequenceStore:
         self.starts_dropped += other.starts - taken + other.starts_dropped
         begin = self.starts
         self.start_times.extend(other.start_times[:taken])
-        self.start_groups.frombytes(_remapped(other.start_groups[:taken], remap))
+        _extend_remapped(self.start_groups, other.start_groups[:taken], remap)
         self.start_lines.extend(other.start_lines[:taken])
         for index, hit in sorted(other.kept().items()):
             if index < taken:
                 self._sample(begin + index, hit)
         self.end_times.extend(other.end_times)
-        self.end_groups.frombytes(_remapped(other.end_groups, remap))
+        _extend_remapped(self.end_groups, other.end_groups, remap)
         if not other.ends_cap:  # the same store: its ends keep their times everywhere
             self.ends_cap = 0
         if other.folded_ends is not None:
@@ -835,7 +860,7 @@ class NeighbourStore:
                  for name, index in sorted(other.member_names.items(), key=lambda x: x[1])}
         self.times.extend(other.times[:kept])
         self.lines.extend(other.lines[:kept])
-        self.members.frombytes(_remapped(other.members[:kept], remap))
+        _extend_remapped(self.members, other.members[:kept], remap)
 
     def _keep_captures(self, offset: int,
                        captures: Iterable[tuple[int, dict[str, str]]]) -> None:

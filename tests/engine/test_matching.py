@@ -192,3 +192,21 @@ def test_groups_are_listed_in_the_order_they_first_appear(values: list[int]) -> 
     from analyzer.engine.matching import _first_seen
 
     assert _first_seen(array("i", values)) == list(dict.fromkeys(values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=200), st.lists(st.integers(0, 3), max_size=5),
+       st.dictionaries(st.integers(0, 6), st.integers(-1, 8), max_size=7), st.booleans())
+def test_group_indices_of_a_later_member_are_renumbered_by_name(
+        values: list[int], before: list[int], remap: dict[int, int], keep_all: bool) -> None:
+    """A later member's group indices become the earlier ones' (-1 where its name found no
+    room), whether the names come in the same order (kept as they are) or not."""
+    from array import array
+
+    from analyzer.engine.matching import _extend_remapped
+
+    if keep_all:  # the same names in the same order: every index kept
+        remap = {value: value for value in set(values)}
+    target = array("i", before)
+    _extend_remapped(target, array("i", values), remap)
+    assert target.tolist() == before + [remap.get(value, -1) for value in values]
