@@ -358,6 +358,8 @@ class LiteralScanner:
         # One expression per tag reports a line once per tag it holds; Hyperscan refuses an
         # expression it finds too large, and then the tag's literals are split in parts.
         for per_expression in (len(literals) or 1, _LITERALS_PER_EXPRESSION):
+            if _longest_expression(groups, per_expression) > MAX_EXPRESSION_BYTES:
+                continue  # refused for certain: not built nor tried
             expressions, group_tags = _grouped(groups, per_expression)
             flags = [hyperscan.HS_FLAG_CASELESS] * len(expressions)
             expressions.append(_literal_expression(list(UNICODE_FOLDS)))
@@ -471,6 +473,32 @@ def _compiled(hyperscan: Any, expressions: list[bytes], flags: list[int]) -> Any
 _LITERALS_PER_EXPRESSION = 64
 """Literals per expression when one expression per tag is refused (Hyperscan limits the
 size of one expression)."""
+MAX_EXPRESSION_BYTES = 16_000
+"""The longest expression Hyperscan compiles ("Pattern length exceeds limit" past it,
+hyperscan 0.9.1, measured). The shipped agent-log prefilter's one expression per tag is
+16.8 KB: every run built and tried it (3 ms of the reader's start) before splitting it.
+Another limit only changes which layout is compiled: one refused is still split."""
+
+
+def _longest_expression(groups: dict[int, list[bytes]], per_expression: int) -> int:
+    """Bytes of the longest expression :func:`_grouped` would build, without building it."""
+    return max((_expression_length(members[begin:begin + per_expression])
+                for members in groups.values()
+                for begin in range(0, len(members), per_expression)), default=0)
+
+
+def _expression_length(literals: list[bytes]) -> int:
+    """``len(_literal_expression(literals))``: each byte other than an ASCII letter or digit
+    is a 4-byte escape, each part gap the line-gap regex."""
+    total = len(b"(?:)") + max(len(literals) - 1, 0)  # the brackets and the bars
+    for literal in literals:
+        gaps = literal.count(_LINE_GAP_BYTE)
+        escaped = len(literal.translate(None, _LETTERS_AND_DIGITS)) - gaps
+        total += len(literal) - gaps + 3 * escaped + gaps * len(_LINE_GAP_REGEX)
+    return total
+
+
+_LETTERS_AND_DIGITS = bytes(byte for byte in range(128) if chr(byte).isalnum())
 
 
 def _grouped(groups: dict[int, list[bytes]], per_expression: int

@@ -256,6 +256,42 @@ def test_literals_of_a_tag_too_many_for_one_expression_are_split(
     assert len(_line_tags(whole, data)) == len(PREFILTER.literals)
 
 
+def test_a_layout_too_long_for_hyperscan_is_never_tried(monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """The agent log's literals in one expression pass Hyperscan's pattern length limit:
+    they are split at once, with no compile that is bound to be refused."""
+    import hyperscan
+
+    from analyzer.engine import regex
+
+    monkeypatch.setenv("WAAGENT_ANALYZER_NO_CACHE", "1")
+    compiled = regex._compiled
+    lengths: list[int] = []
+    refused: list[str] = []
+
+    def recording(module: object, expressions: list[bytes], flags: list[int]) -> object:
+        lengths.append(max(map(len, expressions)))
+        try:
+            return compiled(module, expressions, flags)
+        except hyperscan.error as error:
+            refused.append(str(error))
+            raise
+
+    monkeypatch.setattr(regex, "_compiled", recording)
+    assert compile_prefilter.__wrapped__(AGENT_PATTERNS)._scanner() is not None
+    whole = sum(len(literal) for literal in PREFILTER.literals)
+    assert whole > regex.MAX_EXPRESSION_BYTES // 2, "the literals fill more than one part"
+    assert not refused and len(lengths) == 1 and lengths[0] <= regex.MAX_EXPRESSION_BYTES
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=12), max_size=8))
+def test_an_expression_is_measured_before_it_is_built(literals: list[bytes]) -> None:
+    from analyzer.engine import regex
+
+    assert regex._expression_length(literals) == len(regex._literal_expression(literals))
+
+
 # -- which marker bytes a chunk holds (the planner's odd-byte and event-field flags) --------
 
 _MARKERS = (b"\r", b"\x00", b"\n\xef\xbb\xbf", b"Event: name=")
