@@ -566,8 +566,9 @@ class BulkMatcher:
 
     @property
     def depth(self) -> int:
-        """How many chunks may be handed in before the oldest is collected."""
-        return self._pool.count if self._pool is not None else 0
+        """How many chunks may be handed in before the oldest is collected: one more than
+        the workers, so a worker that finishes first is handed the next one at once."""
+        return self._pool.count + 1 if self._pool is not None else 0
 
     def _pool_for(self, prefilter: Any, size: int) -> ForkPool | None:
         """Workers once the logs of this kind prove large: from the first chunk of 1 MiB or

@@ -126,6 +126,33 @@ def test_results_come_back_in_any_order_asked() -> None:
         pool.close()
 
 
+def _held_until(task: str, data: bytes) -> int:
+    """Waits while the file named by ``task`` is missing (a worker kept busy), then answers
+    which worker it is."""
+    while task and not os.path.exists(task):
+        time.sleep(0.005)
+    return os.getpid()
+
+
+def test_a_worker_that_finishes_first_is_handed_the_next_task(tmp_path: Path) -> None:
+    """With one worker held on a long task, the next tasks go to the other one as it frees
+    up: they are not queued behind the long one (handed out in turn, the third task would
+    wait for the held worker)."""
+    release = tmp_path / "release"
+    pool = ForkPool(_held_until, 2)
+    signal.alarm(20)  # a task queued behind the held worker fails the test, not the run
+    try:
+        held = pool.submit(str(release))
+        free_pid = pool.result(pool.submit(""))
+        assert [pool.result(pool.submit("")) for _ in range(3)] == [free_pid] * 3
+        release.touch()
+        assert pool.result(held) != free_pid
+    finally:
+        signal.alarm(0)
+        release.touch()
+        pool.close()
+
+
 def _digest(task: int, data: bytes) -> tuple[int, str]:
     return task, hashlib.sha256(data).hexdigest()
 
