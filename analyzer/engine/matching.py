@@ -787,6 +787,10 @@ class SequenceStore:
             return {}
         times = np.frombuffer(self.end_times, dtype=np.float64)
         groups = np.frombuffer(self.end_groups, dtype=np.int32)
+        if groups.min() == groups.max():  # one group (no ``group_by``): no sort by group
+            in_order = bool(np.all(times[1:] >= times[:-1]))  # a member's, in line order
+            # A copy either way: a view would keep the store's array from growing.
+            return {int(groups[0]): times.copy() if in_order else np.sort(times)}
         order = np.lexsort((times, groups))
         groups, times = groups[order], times[order]
         cuts = np.flatnonzero(np.diff(groups)) + 1

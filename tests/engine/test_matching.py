@@ -210,3 +210,22 @@ def test_group_indices_of_a_later_member_are_renumbered_by_name(
     target = array("i", before)
     _extend_remapped(target, array("i", values), remap)
     assert target.tolist() == before + [remap.get(value, -1) for value in values]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1e6, allow_nan=False), st.sampled_from(["", "a", "b"])),
+                max_size=60), st.booleans())
+def test_a_sequences_ends_are_listed_per_group_in_time_order(
+        ends: list[tuple[float, str]], in_time_order: bool) -> None:
+    """Each group's ends, ascending, whether they came in order (one member's, one group)
+    or not; groups named as the record path names them."""
+    if in_time_order:
+        ends = sorted(ends)
+    store = SequenceStore()
+    for time, group in ends:
+        store.add_end(time, group)
+    expected: dict[int, list[float]] = {}
+    for time, group in ends:
+        expected.setdefault(store.group_names[group], []).append(time)
+    got = {group: times.tolist() for group, times in store.ends_by_group().items()}
+    assert got == {group: sorted(times) for group, times in expected.items()}

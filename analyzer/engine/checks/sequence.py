@@ -201,9 +201,14 @@ def _resolved(starts: Any, groups: Any, wanted: Any, ends: dict[int, Any],
     group; past the exact cap, an end counted per minute (:meth:`Folded.resolves_each`)."""
     resolved = np.zeros(len(starts), dtype=bool)
     index = np.flatnonzero(wanted)
-    by_group = index[np.argsort(groups[index], kind="stable")]
-    cuts = np.flatnonzero(np.diff(groups[by_group])) + 1
-    for index in np.split(by_group, cuts) if len(by_group) else []:
+    if not len(index):
+        return resolved
+    if groups.min() == groups.max():  # one group (no ``group_by``): nothing to sort
+        parts = [index]
+    else:
+        by_group = index[np.argsort(groups[index], kind="stable")]
+        parts = np.split(by_group, np.flatnonzero(np.diff(groups[by_group])) + 1)
+    for index in parts:
         group = int(groups[index[0]])
         times = starts[index]
         found = np.zeros(len(index), dtype=bool)
