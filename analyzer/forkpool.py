@@ -126,6 +126,9 @@ class ForkPool:
     def submit(self, task: Any, data: bytes = b"") -> int:
         ticket = self._next
         self._next += 1
+        if not self._workers:
+            self._early[ticket] = WorkerLost("the pool was closed")
+            return ticket
         worker = self._free_worker()
         payload = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
         pad = self.pad_bytes

@@ -203,6 +203,14 @@ def test_a_task_that_raises_or_a_dead_worker_is_a_lost_worker() -> None:
         pool.close()
 
 
+def test_a_task_handed_to_a_closed_pool_is_a_lost_worker() -> None:
+    pool = ForkPool(_square_and_length, 2)
+    assert pool.result(pool.submit(3)) == (9, 0)
+    pool.close()
+    with pytest.raises(WorkerLost, match="closed"):
+        pool.result(pool.submit(4))
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
