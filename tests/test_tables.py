@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from analyzer.errors import Problem
+from analyzer.parse.log_facts import LogEvent
 from analyzer.parse.rows import ConfigRow
 from analyzer.tables import MAX_PROBLEM_KINDS, BundleTables, TableCaps
 
@@ -43,3 +51,23 @@ def test_problems_are_capped_per_kind_and_in_all() -> None:
     assert "3 more problems like 'skipped' not listed (limit max_problems_per_kind = 2)" in notes
     in_all = 3 * MAX_PROBLEM_KINDS - (2 * MAX_PROBLEM_KINDS - 2)
     assert any(n.startswith(f"{in_all} more problems not listed") for n in notes), notes
+
+
+_TIMES = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_TIMES, st.sampled_from([UTC, UTC, timezone(timedelta(hours=-3))]),
+                          st.sampled_from(["snapshot-run", "agent-start"]), st.text(max_size=20)),
+                max_size=30))
+def test_a_tables_events_come_back_from_a_pickle_as_they_were(
+        events: list[tuple[datetime, Any, str, str]]) -> None:
+    """A member's delta carries its timeline events in columns when every time is in UTC
+    (to the microsecond, before 1970 too); any other zone keeps them as they are."""
+    tables = BundleTables(source="x")
+    tables.events = [LogEvent(when.replace(tzinfo=zone), kind, label)
+                     for when, zone, kind, label in events]
+    back = pickle.loads(pickle.dumps(tables, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == tables
+    assert [event.timestamp.tzinfo for event in back.events] == [
+        event.timestamp.tzinfo for event in tables.events]
