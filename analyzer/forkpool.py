@@ -84,8 +84,6 @@ class ForkPool:
     _workers: list[_Worker] = field(default_factory=list)
     _early: dict[int, Any] = field(default_factory=dict)
     _next: int = 0
-    _handed: dict[int, _Worker] = field(default_factory=dict)
-    """Ticket -> the worker it was handed to, until its result is read."""
     _finalizer: Any = None
 
     def __post_init__(self) -> None:
@@ -143,7 +141,6 @@ class ForkPool:
             self._early[ticket] = WorkerLost("the worker is gone")
         else:
             worker.busy = ticket
-            self._handed[ticket] = worker
         return ticket
 
     def _free_worker(self) -> _Worker:
@@ -168,8 +165,9 @@ class ForkPool:
         elif not self._workers:
             raise WorkerLost("the pool was closed")
         else:
-            holder = self._handed.get(ticket)
-            if holder is None or holder.busy != ticket:
+            holder = next((worker for worker in self._workers if worker.busy == ticket),
+                          None)
+            if holder is None:
                 raise KeyError(ticket)
             found = self._read(holder)
         if isinstance(found, WorkerLost):
@@ -177,8 +175,6 @@ class ForkPool:
         return found
 
     def _read(self, worker: _Worker) -> Any:
-        if worker.busy is not None:
-            self._handed.pop(worker.busy, None)
         worker.busy = None
         fill = filler(worker.results)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,7 +195,7 @@ def _finish(
     isolate: bool | None = None,
 ) -> Analysis:
     from analyzer.checkable import not_checked
-    from analyzer.engine.evaluate import RuleOutcome, evaluate_rules
+    from analyzer.engine.evaluate import OUTCOME_FIELDS, RuleOutcome, evaluate_rules
     from analyzer.report.build import build_report
     from analyzer.windows_facts import derive_windows_facts
 
@@ -216,8 +216,8 @@ def _finish(
         # The parent holds the rules: each outcome comes back without its rule (the rules
         # were 637 KB of a 720 KB answer, ~10 ms to pickle, send and read back).
         outcomes, report = evaluate()
-        names = _outcome_fields()
-        return [{name: getattr(outcome, name) for name in names} for outcome in outcomes], report
+        return [{name: getattr(outcome, name) for name in OUTCOME_FIELDS}
+                for outcome in outcomes], report
 
     if options.isolate if isolate is None else isolate:
         parts, report = compute_isolated(tables.source, evaluate_without_rules, options.limits,
@@ -230,13 +230,6 @@ def _finish(
     report.rule_errors.extend(benign_errors)
     report.not_checked = not_checked(pack.rules, tables)
     return Analysis(report, tables, outcomes, pack)
-
-
-def _outcome_fields() -> tuple[str, ...]:
-    """What an outcome holds besides its rule (what the isolated evaluation sends back)."""
-    from analyzer.engine.evaluate import RuleOutcome
-
-    return tuple(item.name for item in fields(RuleOutcome) if item.name != "rule")
 
 
 def members_from_files(

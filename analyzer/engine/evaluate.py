@@ -4,7 +4,7 @@ message, pick evidence, down-rank known-benign noise."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from analyzer.engine.benign import BenignList
@@ -18,7 +18,7 @@ from analyzer.engine.template import fill
 from analyzer.redact import redact_text
 from analyzer.tables import BundleTables
 
-__all__ = ["CheckResult", "RuleOutcome", "evaluate_rules"]
+__all__ = ["OUTCOME_FIELDS", "CheckResult", "RuleOutcome", "evaluate_rules"]
 
 
 @dataclass
@@ -28,6 +28,11 @@ class RuleOutcome:
     checks: dict[str, CheckResult]
     finding: Finding | None = None
     error: str = ""
+
+
+OUTCOME_FIELDS = tuple(item.name for item in fields(RuleOutcome) if item.name != "rule")
+"""What an outcome holds besides its rule (what an isolated evaluation sends back: the
+process it goes to holds the rules already)."""
 
 
 def evaluate_rules(
