@@ -131,7 +131,7 @@ class ScanState:
                 self.tables.dropped["events"] += count
 
             context = BulkContext(first_sightings, self.log_facts, self.add_facts,
-                                  lambda event: self.add("events", [event]), events_full,
+                                  lambda events: self.add("events", events), events_full,
                                   drop_events)
             self._bulk[kind] = BulkMatcher(self.matcher, kind, context)
         return self._bulk[kind]
