@@ -606,6 +606,9 @@ def run() -> NoReturn:
     85 ms at the end of every run, small bundle or large, and changes nothing the user sees:
     the output streams are flushed and the exit handlers run first. While another thread
     still runs, the process ends the usual way, which waits for it."""
+    from analyzer.heap import collect_garbage_rarely
+
+    collect_garbage_rarely()
     status: str | int | None = None
     try:
         main()

@@ -18,6 +18,7 @@ Not glibc (or not Linux): nothing to do.
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 
 _M_TRIM_THRESHOLD = -1
@@ -51,3 +52,21 @@ def keep_freed_memory() -> None:
 def return_freed_memory() -> None:
     """Large freed blocks go back to the kernel at once."""
     _mallopt(_M_MMAP_THRESHOLD, _MERGER_MMAP_BYTES)
+
+
+YOUNG_OBJECTS_BEFORE_COLLECTING = 100_000
+"""Python's default is 700."""
+
+
+def collect_garbage_rarely() -> None:
+    """The cyclic garbage collector looks at the youngest objects once 100,000 container
+    objects more are alive (not 700); the older generations follow at Python's ratios.
+
+    Our objects are almost never cyclic (refcounting frees them), so each collection found
+    nothing and cost its traversal: on the marker-heavy mix ~77 ms of CPU over the run's
+    processes (~15 ms of it while the interpreter imports, before any work; one full
+    collection of ~25 ms in the parent), ~61 ms on the standard mix, 0 with this. The
+    processes forked later keep the setting. What cycles there are wait for more company
+    before they are freed: tens of MB at the very worst, where a run peaks at 100-150 MB."""
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTING, older, oldest)

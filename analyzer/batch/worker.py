@@ -30,6 +30,7 @@ from analyzer.batch.model import FAILED, OK, REJECTED, TIMEOUT, IsolationLimits,
 from analyzer.bundle.walker import walk  # noqa: F401  (preloaded into the forkserver)
 from analyzer.engine.bulk import set_plan_workers
 from analyzer.errors import AnalyzerError, InputRejected
+from analyzer.heap import collect_garbage_rarely
 from analyzer.pipeline import Analysis, AnalyzeOptions, analyze_path
 from analyzer.report.model import SEVERITIES
 from analyzer.settings import Limits
@@ -59,6 +60,7 @@ def _warm_from_environment() -> None:
     text = os.environ.get(WARM_ENVIRONMENT)
     if not text:
         return
+    collect_garbage_rarely()
     try:
         options = options_from_json(json.loads(text))
         analyzer.pipeline.load_pack(options)  # kept in memory by the rule-pack cache
