@@ -1,4 +1,5 @@
-"""How glibc's allocator treats large freed blocks, per kind of process.
+"""How each kind of process uses memory: glibc's large freed blocks, huge pages, and how
+often Python's cyclic garbage collector runs.
 
 glibc serves a block of at least ``M_MMAP_THRESHOLD`` bytes with its own mapping and unmaps
 it on free; but each such free raises the threshold to the block's size (up to 32 MiB), so
@@ -12,7 +13,9 @@ given back. Our two kinds of process want opposite things:
   they should go back to the kernel (:func:`return_freed_memory`), or its RSS keeps the
   largest merge of the run.
 
-Not glibc (or not Linux): nothing to do.
+A heap kept that way is also backed by transparent huge pages (:func:`_huge_page_heap`). Not
+glibc (or not Linux): nothing to do. The command's processes run the garbage collector
+rarely (:func:`collect_garbage_rarely`), whatever their kind.
 """
 
 from __future__ import annotations
@@ -124,7 +127,7 @@ def collect_garbage_rarely() -> None:
     nothing and cost its traversal: on the marker-heavy mix ~77 ms of CPU over the run's
     processes (~15 ms of it while the interpreter imports, before any work; one full
     collection of ~25 ms in the parent), ~61 ms on the standard mix, 0 with this. The
-    processes forked later keep the setting. What cycles there are wait for more company
-    before they are freed: tens of MB at the very worst, where a run peaks at 100-150 MB."""
+    processes forked later keep the setting. A cycle that does become garbage is freed
+    once 100,000 more objects have come instead of 700 (peak RSS did not change)."""
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_OBJECTS_BEFORE_COLLECTING, older, oldest)
