@@ -118,12 +118,15 @@ def _faults_touching_40_mb(mode: str) -> int:
 def test_a_reader_or_planner_heap_fills_in_huge_pages() -> None:
     """40 MB of chunks in a process that keeps its freed memory: 10,000 faults of 4 KiB
     pages (~3 µs each here) without huge pages, 800 to 1,000 with them (the heap's top up to
-    its first 2 MiB boundary stays in small pages). Where the kernel
-    offers none, the process still works and faults as before."""
+    its first 2 MiB boundary stays in small pages). Where the kernel offers none, or gives
+    them to every process anyway, the process still works and faults as it would have."""
+    mode = _transparent_huge_pages()
     plain = _faults_touching_40_mb("plain")
     huge = _faults_touching_40_mb("huge")
-    assert plain >= 9000, plain
-    if _transparent_huge_pages() == "never":
-        assert huge >= 9000, (plain, huge)
-    else:
+    if mode == "madvise":  # huge pages only where asked for: this machine
+        assert plain >= 9000, plain
         assert huge * 4 < plain, (plain, huge)
+    elif mode == "never":
+        assert huge >= 9000, (plain, huge)
+    else:  # "always": the heap had them already
+        assert huge <= plain + 500, (plain, huge)
