@@ -1,4 +1,6 @@
-"""The merging parent gives freed arrays back to the kernel (analyzer/heap.py).
+"""How each kind of process uses memory (analyzer/heap.py): the merging parent gives freed
+arrays back to the kernel, a planner keeps them, a heap kept that way fills in huge pages, and
+the command collects cyclic garbage rarely.
 
 glibc raises its mmap threshold each time a mapped block is freed, so the arrays of the next
 member's merge came from the heap and stayed in the parent's RSS: a hit-heavy 600 MB bundle
@@ -74,7 +76,7 @@ analyzer.cli.run()
 def test_an_analysis_spends_no_time_collecting_garbage_it_never_makes() -> None:
     """The command's own process imports ~55,000 long-lived objects and merges what its
     children read: with Python's default of a collection per 700 new objects that was ~90
-    collections (and one full one) that freed nothing. The report is unchanged."""
+    collections (and one full one) that freed nothing. The bundle's findings still come."""
     bundle = REPO / "fixtures" / "bundles" / "exthandler-crash.tgz"
     done = subprocess.run([sys.executable, "-c", _COUNT_COLLECTIONS, str(bundle)],
                           capture_output=True, text=True, timeout=120, cwd=REPO,
