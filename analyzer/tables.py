@@ -42,6 +42,7 @@ from analyzer.errors import Problem
 from analyzer.parse.log_facts import LogEvent
 from analyzer.parse.rows import AgentRow, ConfigRow, ExtensionRow, GoalStateRow
 from analyzer.parse.snapshot_runs import SnapshotRunRow
+from analyzer.parse.timeutil import from_micros, micros_of
 from analyzer.settings import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
@@ -119,18 +120,15 @@ class _EventColumns:
         """The columns, or None when an event's time is not in UTC (kept as it is)."""
         if not events or any(event.timestamp.tzinfo is not UTC for event in events):
             return None
-        return _EventColumns([(event.timestamp - _EPOCH) // _MICROSECOND for event in events],
+        return _EventColumns([micros_of(event.timestamp) for event in events],
                              [event.kind for event in events],
                              [event.label for event in events])
 
     def events(self) -> list[LogEvent]:
-        return [LogEvent(_EPOCH + _MICROSECOND * micros, kind, label)
+        return [LogEvent(from_micros(micros), kind, label)
                 for micros, kind, label in zip(self.micros, self.kinds, self.labels,
                                                strict=True)]
 
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass

@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer import __version__
 from analyzer.batch.model import Outcome, path_key
 from analyzer.errors import UsageError
+from analyzer.parse.timeutil import from_micros
 from analyzer.report.model import SEVERITIES
 
 if TYPE_CHECKING:
@@ -333,7 +334,6 @@ def empty_table(schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays([pa.nulls(0, field.type) for field in schema], schema=schema)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _python_values(column: Any) -> list[Any]:
@@ -343,4 +343,4 @@ def _python_values(column: Any) -> list[Any]:
         values: list[Any] = column.to_pylist()
         return values
     micros = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_pylist()
-    return [None if us is None else _EPOCH + timedelta(microseconds=us) for us in micros]
+    return [None if us is None else from_micros(us) for us in micros]

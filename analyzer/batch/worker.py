@@ -31,6 +31,7 @@ from analyzer.bundle.walker import walk  # noqa: F401  (preloaded into the forks
 from analyzer.engine.bulk import set_plan_workers
 from analyzer.errors import AnalyzerError, InputRejected
 from analyzer.heap import collect_garbage_rarely
+from analyzer.parse.timeutil import UNIX_EPOCH
 from analyzer.pipeline import Analysis, AnalyzeOptions, analyze_path
 from analyzer.report.model import SEVERITIES
 from analyzer.settings import Limits
@@ -217,8 +218,8 @@ def current_version(rows: list[Any], role: str) -> str:
     candidates = [r for r in rows if r.role == role and r.value]
     if not candidates:
         return ""
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    newest = max(candidates, key=lambda r: (_aware(r.timestamp) or epoch, version_key(r.value)))
+    newest = max(candidates,
+                 key=lambda r: (_aware(r.timestamp) or UNIX_EPOCH, version_key(r.value)))
     return str(newest.value)
 
 
@@ -242,12 +243,11 @@ def deployment_identity(goal_states: list[Any]) -> dict[str, str]:
                  and (g.deployment or g.role_instance)]
     if not documents:
         return {"deployment": "", "role": "", "role_instance": ""}
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
 
     def newest(row: Any) -> tuple[datetime, int, bool]:
         incarnation = int(row.incarnation) if str(row.incarnation).isdigit() else -1
         # A document that names the deployment beats one that does not, at equal age.
-        return (_aware(row.timestamp) or epoch, incarnation, bool(row.deployment))
+        return (_aware(row.timestamp) or UNIX_EPOCH, incarnation, bool(row.deployment))
 
     best = max(documents, key=newest)
     deployment = best.deployment or next((d.deployment for d in documents if d.deployment), "")

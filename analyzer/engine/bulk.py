@@ -36,7 +36,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from functools import lru_cache
 from typing import Any
 
@@ -68,7 +68,7 @@ from analyzer.parse.log_facts import (
 )
 from analyzer.parse.logscan import CHUNK_BYTES, reads_as_header
 from analyzer.parse.records import Record
-from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, local_zone
+from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, from_micros, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
     parse_header,
@@ -99,7 +99,6 @@ _EVENT_FIELD_MARK = 0b1000
 def _chunk_markers() -> LiteralPresence:
     return LiteralPresence(_MARKERS)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SAMPLE_HEAD = 4
 SAMPLE_TAIL = 3
@@ -1358,7 +1357,7 @@ class BulkPlan:
                     context.add_facts(self._raw(rows[at], "").resolve().record)
             if event is not None:
                 kind, label = event
-                events.append(LogEvent(_EPOCH + timedelta(microseconds=micros[at]), kind, label))
+                events.append(LogEvent(from_micros(micros[at]), kind, label))
         if events:
             context.add_events(events)
         return lines[stop] if stop < len(lines) else sys.maxsize

@@ -17,27 +17,18 @@ Whether a line copied into another *kind* of log is a repeat depends on the ques
 from __future__ import annotations
 
 from array import array
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from analyzer.parse.timeutil import micros_of
 from analyzer.settings import DEFAULT_LIMITS
 
 _MASK = (1 << 64) - 1
 _MESSAGE_MULTIPLIER = 0x9E3779B97F4A7C15
 _TIME_MULTIPLIER = 0xBF58476D1CE4E5B9
 _KIND_MULTIPLIER = 0x94D049BB133111EB
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 MERGED_KEYS = 1 << 19
 """Earlier members' keys are merged into one sorted array up to this many (4 MiB)."""
-
-
-def micros_of(timestamp: datetime) -> int:
-    """POSIX microseconds of a timestamp, exactly (a naive one is read as local time, as
-    ``datetime.timestamp`` reads it)."""
-    if timestamp.tzinfo is None:
-        return round(timestamp.timestamp() * 1_000_000)
-    return (timestamp - _EPOCH) // _MICROSECOND
 
 
 def record_key(kind_hash: int, micros: int, message_hash: int) -> int:

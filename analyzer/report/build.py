@@ -13,6 +13,7 @@ from analyzer.combine import agent_versions, current_extensions
 from analyzer.engine.evaluate import RuleOutcome
 from analyzer.engine.loader import RulePack
 from analyzer.parse.snapshot_runs import SnapshotRunRow
+from analyzer.parse.timeutil import UNIX_EPOCH
 from analyzer.report.model import (
     BundleSummary,
     ExtensionSummary,
@@ -25,7 +26,6 @@ from analyzer.report.model import (
 from analyzer.tables import BundleTables
 
 TOOL_NAME = "waagent-analyzer"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def build_report(
@@ -69,7 +69,8 @@ def build_report(
         for a in tables.agent
         if a.role in ("daemon", "goal_state_agent", "windows_guest_agent")
     ]
-    report.agent_history = sorted(history, key=lambda item: (item[0] is None, item[0] or _EPOCH))
+    report.agent_history = sorted(history,
+                                  key=lambda item: (item[0] is None, item[0] or UNIX_EPOCH))
     return report
 
 
