@@ -34,15 +34,18 @@ import re
 import sys
 from array import array
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from functools import lru_cache
+from itertools import repeat
+from operator import is_, is_not
 from typing import Any
 
 import numpy as np
 
-from analyzer.engine.distinct import distinct_ranges, newline_offsets
+from analyzer.engine.distinct import digit_forms, distinct_ranges, newline_offsets
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
@@ -71,6 +74,7 @@ from analyzer.parse.records import Record
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, from_micros, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
+    heartbeat_agent_version,
     parse_header,
     split_extension_prefix,
     version_fields,
@@ -262,23 +266,31 @@ class _Pending:
     done: int = 0
 
 
-@dataclass(slots=True)
-class _Distinct:
-    """What the bulk path decided once for one distinct header-less line (level, thread,
-    prefix and message of a G4 line; prefix and message of a backup-extension line)."""
+Decision = tuple[Any, bytes, Any, Any]
+"""What the bulk path decided once for one distinct header-less line (level, thread, prefix
+and message of a G4 line; prefix and message of a backup-extension line), as a plain tuple
+(a chunk of a verbose log decides ~4,000; a slotted class cost 0.3 µs more each):
 
-    queries: list[tuple[LogQuery, str]]
-    """The queries it matches, with the group each puts it in."""
-    message: bytes
-    facts: tuple[dict[str, str], str, str, str] | None
-    """(version fields, extension, version, message) of a line that may hold agent facts
-    (whether it adds one depends on what came before: decided row by row)."""
-    event: tuple[str, str] | None
-    """Event kind and label of a line that is a timeline event (a record with facts or an
-    event is applied row by row: :attr:`Planned.row_by_row`)."""
+* the queries it matches, with the group each puts it in (``(query, group)`` pairs);
+* its message bytes (their hash keys first sightings);
+* (version fields, extension, version, message) of a line that may hold agent facts
+  (whether it adds one depends on what came before: decided row by row), or None;
+* the event kind and label of a timeline event, or None.
+
+A record with facts or an event is applied row by row (:attr:`Planned.row_by_row`)."""
+RECORD_PATH: Decision = ((), b"", None, None)
+"""The decision on a record the bulk path leaves to the record path (its row is not taken,
+so its message is never hashed)."""
+_NO_QUERIES: tuple[()] = ()
+_BY_RECORD: Any = object()
 
 
 _UNKNOWN: Any = object()
+
+
+def _put(target: list[Any], indices: list[int], values: Any) -> None:
+    """``target[i] = value`` for each pair, looped in C."""
+    deque(map(target.__setitem__, indices, values), maxlen=0)
 
 
 class _KnownRecords:
@@ -410,6 +422,7 @@ class BulkMatcher:
         self._joined_alike: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
         self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
         self._shared_parts: dict[tuple[Any, ...], tuple[dict[str, str], str, str, str]] = {}
+        self._heartbeat_parts: dict[tuple[str, str, str], tuple[dict[str, str], str, str, str]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -454,6 +467,19 @@ class BulkMatcher:
             if len(self._shared_parts) > _MAX_ROUTES:
                 self._shared_parts.clear()
             found = self._shared_parts[key] = parts
+        return found
+
+    def heartbeat_parts(self, agent_version: str, extension: str, version: str
+                        ) -> tuple[dict[str, str], str, str, str]:
+        """:meth:`shared_parts` of a heartbeat's facts (:func:`heartbeat_agent_version`),
+        looked up by its three strings."""
+        key = (agent_version, extension, version)
+        found = self._heartbeat_parts.get(key)
+        if found is None:
+            if len(self._heartbeat_parts) > _MAX_ROUTES:
+                self._heartbeat_parts.clear()
+            found = self._heartbeat_parts[key] = self.shared_parts(
+                ({"goal_state_agent_version": agent_version}, extension, version, ""))
         return found
 
     def extension_without_view(self, prefix: bytes, message: str) -> str | None:
@@ -861,15 +887,19 @@ class Planned:
 
     @staticmethod
     def of(owner: BulkMatcher, positions: list[int], table: _Rows, codes: Any,
-           distinct: list[_Distinct | None]) -> Planned:
-        hashes = np.fromiter([0 if found is None else hash(found.message) for found in distinct],
-                             dtype=np.int64, count=len(distinct))
-        row_by_row = {code: (found.facts, found.event) for code, found in enumerate(distinct)
-                      if found is not None and (found.facts is not None or found.event is not None)}
+           distinct: list[Decision]) -> Planned:
+        count = len(distinct)
+        queries, messages, facts, events = (zip(*distinct, strict=True) if count
+                                            else ((), (), (), ()))
+        hashes = np.fromiter(map(hash, messages), dtype=np.int64, count=count)
+        # Rows with facts or an event: found in C (``map``), read in Python.
+        with_parts = (np.fromiter(map(is_not, facts, repeat(None)), dtype=bool, count=count)
+                      | np.fromiter(map(is_not, events, repeat(None)), dtype=bool, count=count))
+        row_by_row = {code: (facts[code], events[code])
+                      for code in np.flatnonzero(with_parts).tolist()}
         # Records routed alike share one query list (BulkMatcher.routes): grouped by it in
         # numpy, the queries are expanded once per list, not once per record.
-        list_of = np.fromiter([id(found.queries) if found is not None and found.queries else 0
-                               for found in distinct], dtype=np.int64, count=len(distinct))
+        list_of = np.fromiter(map(id, queries), dtype=np.int64, count=count)
         by_list = np.argsort(list_of, kind="stable")  # each list's codes together, ascending
         ordered = list_of[by_list]
         group_starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
@@ -882,11 +912,10 @@ class Planned:
         by_query: dict[tuple[int, str], list[Any]] = {}
         index = owner.query_index
         for first, begin, end in groups:
-            found = distinct[first]
-            if found is None or not found.queries:
+            if not queries[first]:
                 continue  # records no query takes
             taken = by_list[begin:end].astype(np.int32)  # a chunk's distinct codes
-            for query, group in found.queries:
+            for query, group in queries[first]:
                 by_query.setdefault((index[id(query)], group), []).append(taken)
         matched = [(query, group, np.concatenate(parts))
                    for (query, group), parts in by_query.items()]
@@ -911,7 +940,8 @@ class ChunkPlanner:
         self.member = member
         self.real_version = real_version
         self._max_line_bytes = max_line_bytes
-        self._distinct: list[_Distinct | None] = []
+        self._distinct: list[Decision] = []
+        self._read_message = False
         self._match_set = owner.match_set
         self._routes = owner.route_cache
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
@@ -979,7 +1009,8 @@ class ChunkPlanner:
         table = table.taken(order)
         row_of = np.where(row_of >= 0, rank[np.maximum(row_of, 0)], -1)
         codes = self._codes(table)
-        known = np.asarray([found is not None for found in self._distinct], dtype=bool)
+        known = np.fromiter(map(is_not, self._distinct, repeat(RECORD_PATH)), dtype=bool,
+                            count=len(self._distinct))
         row_known = known[codes]
         handled = (row_of >= 0) & row_known[np.maximum(row_of, 0)]
         positions = starts[~handled].tolist()
@@ -1024,65 +1055,125 @@ class ChunkPlanner:
         region = self.region
         rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
         codes, firsts, tags_of = distinct_ranges(region, rest_at, table.ends, table.tags)
+        starts, ends = rest_at[firsts], table.ends[firsts]
         # Slicing in C over the distinct records only: the header-less bytes each is decided on.
-        records = list(map(region.__getitem__, map(slice, rest_at[firsts].tolist(),
-                                                    table.ends[firsts].tolist())))
+        records = list(map(region.__getitem__, map(slice, starts.tolist(), ends.tolist())))
         known = self.owner.known_records(self.member, self.real_version)
         if not known.worthwhile():
-            self._distinct = list(map(self._decide, records, tags_of.tolist()))
+            self._distinct = self._decisions(records, tags_of, starts, ends)
             known.passed(len(records))
             return codes
-        distinct: list[_Distinct | None] = []
-        decide = self._decide
-        found_again = 0
-        for key, tag in zip(records, tags_of.tolist(), strict=True):
-            found = known.get((key, tag))
-            if found is _UNKNOWN:
-                found = decide(key, tag)
-                known.keep((key, tag), found)
-            else:
-                found_again += 1
-            distinct.append(found)
-        known.tally(len(distinct), found_again)
+        keys = list(zip(records, tags_of.tolist(), strict=True))
+        distinct = list(map(known.get, keys))
+        unknown = np.flatnonzero(np.fromiter(map(is_, distinct, repeat(_UNKNOWN)), dtype=bool,
+                                             count=len(distinct)))
+        if len(unknown):
+            new = unknown.tolist()
+            decided = self._decisions([records[index] for index in new], tags_of[unknown],
+                                      starts[unknown], ends[unknown])
+            for index, found in zip(new, decided, strict=True):
+                distinct[index] = found
+                known.keep(keys[index], found)
+        known.tally(len(distinct), len(distinct) - len(unknown))
         self._distinct = distinct
         return codes
 
-    def _decide(self, rest: bytes, tags: int) -> _Distinct | None:
+    def _decisions(self, records: list[bytes], tags: Any, starts: Any, ends: Any
+                   ) -> list[Decision]:
+        """:meth:`_decide` on each record, once per digit form where that is its answer: a
+        G4 record whose lines hold a rule literal and no literal of a fact, an event or a
+        rule pattern that reads digits (tags exactly ``QUERY_TAG``) is decided as every
+        record with its header and its message once each digit is read as ``0``. No pattern
+        of the set that could match it holds a digit (:func:`reads_digits`), and a pattern
+        without one accepts every ASCII digit or none at each step (classes, ``.``, ``\\w``,
+        ``\\b``), so it matches both or neither; header filters read the header as it is,
+        and a form whose route reads the message (``exclude``, ``where``, captures) is
+        decided record by record. The durations and counters of a verbose log's markers make
+        most of its distinct records (``ProcessExtensionsGoalState completed
+        [incarnation_12 345 ms]``: 65,000 of the marker-heavy mix's 200,000 decisions)."""
+        tag_list = tags.tolist()
+        found = (digit_forms(self.region, starts, ends, tags, QUERY_TAG)
+                 if len(records) > 1 else None)
+        if found is None:
+            return list(map(self._decide, records, tag_list))
+        forms, message_at = found
+        # Only forms of two records or more are worth a shared decision; of those, the
+        # first record (forms are numbered in order of first sight: its number is above every
+        # number before it) is decided, the others follow it.
+        in_form = forms >= 0
+        repeated = in_form & (np.bincount(forms[in_form])[np.maximum(forms, 0)] > 1) \
+            if in_form.any() else in_form
+        seen = np.maximum.accumulate(forms)
+        leads = repeated & (forms > np.concatenate(([-1], seen[:-1])))
+        follows = np.flatnonzero(repeated & ~leads)
+        if not len(follows):
+            return list(map(self._decide, records, tag_list))
+        decided: list[Any] = [None] * len(records)
+        alone = np.flatnonzero(~repeated).tolist()
+        _put(decided, alone, map(self._decide, [records[index] for index in alone],
+                                 [tag_list[index] for index in alone]))
+        shares: dict[int, Any] = {}
+        leaders = np.flatnonzero(leads)
+        for index, form in zip(leaders.tolist(), forms[leaders].tolist(), strict=True):
+            self._read_message = False
+            decision = self._decide(records[index], tag_list[index])
+            decided[index] = decision
+            shares[form] = (_BY_RECORD if self._read_message
+                            else RECORD_PATH if decision is RECORD_PATH else decision[0])
+        shared = list(map(shares.__getitem__, forms[follows].tolist()))
+        messages = map(self.region.__getitem__, map(
+            slice, (starts[follows] + message_at[follows]).tolist(), ends[follows].tolist()))
+        followers: list[Any] = list(zip(shared, messages, repeat(None), repeat(None)))
+        # A form whose leader took the record path sends its records there too; one whose
+        # route read the leader's message decides each record.
+        odd = np.flatnonzero(np.fromiter(map(is_, shared, repeat(RECORD_PATH)), dtype=bool,
+                                         count=len(shared))
+                             | np.fromiter(map(is_, shared, repeat(_BY_RECORD)), dtype=bool,
+                                           count=len(shared)))
+        for at in odd.tolist():
+            index = int(follows[at])
+            followers[at] = (RECORD_PATH if shared[at] is RECORD_PATH
+                             else self._decide(records[index], tag_list[index]))
+        _put(decided, follows.tolist(), followers)
+        return decided
+
+    def _decide(self, rest: bytes, tags: int) -> Decision:
         """The queries a distinct line matches (those its filters and ``exclude`` accept),
-        or None when it must take the record path."""
-        if rest[:1] == b"[":
+        its facts and event, or :data:`RECORD_PATH` when it must take the record path."""
+        if rest.startswith(b"["):
             found = _DASH_REST.fullmatch(rest)
             if found is None:
-                return None
+                return RECORD_PATH
             prefix, message = found.groups()
             level = thread = b""
             if b"  " in message[:_WORD_LEVEL_WINDOW]:
-                return None
+                return RECORD_PATH
             header_checked = True
         else:
             parts = rest.split(b" ", 3)
             if len(parts) < 4:
-                return None
+                return RECORD_PATH
             level, thread, prefix, message = parts
             if self._odd_bytes and (b"\r" in message or b"\x00" in message
                                     or _BOM_LINE in message):
-                return None  # bytes the line decoder drops or alters: the record path
+                return RECORD_PATH  # bytes the line decoder drops or alters: the record path
             # ``_G4_REST`` splits at the first three spaces (level, thread and prefix hold
             # none), so the split gives its groups when the regex takes the header: checked
             # once per header, by the look-up of its routes when it has any.
             header_checked = False
         if self._event_fields and _EVENT_FIELD in message:
-            return None
-        queries: list[tuple[LogQuery, str]] = []
+            return RECORD_PATH
+        queries: Any = _NO_QUERIES
         if tags & QUERY_TAG:
             ids = tuple(self._match_set(message))
             routes = self._routes.get((ids, level, thread, prefix, header_checked), _UNKNOWN)
             if routes is _UNKNOWN:
                 routes = self.owner.routes(ids, level, thread, prefix, header_checked)
             if routes is None:
-                return None
+                return RECORD_PATH
             fixed, per_message = routes
             if per_message:
+                self._read_message = True
                 taken = self._per_message(per_message, _decoded(message), (level, thread, prefix))
                 queries = (self.owner.joined(fixed, taken)
                            if self.owner.reads_extension_only(per_message)
@@ -1090,11 +1181,11 @@ class ChunkPlanner:
             else:
                 queries = fixed
         elif not header_checked and not _g4_header(level, thread, prefix):
-            return None
+            return RECORD_PATH
         # A record holds agent facts only where one of the fact patterns' literals stands.
-        return _Distinct(queries, message,
-                         self._fact_parts(message, prefix) if tags & FACT_TAG else None,
-                         self._event(_decoded(message)) if tags & EVENT_TAG else None)
+        return (queries, message,
+                self._fact_parts(message, prefix) if tags & FACT_TAG else None,
+                self._event(_decoded(message)) if tags & EVENT_TAG else None)
 
     def _per_message(self, candidates: list[LogQuery], decoded: str,
                      head: tuple[bytes, bytes, bytes]) -> list[tuple[LogQuery, str]]:
@@ -1174,6 +1265,11 @@ class ChunkPlanner:
         # What :meth:`LogFacts.rows` keeps: a handler state where the prefix names the
         # extension, or version fields.
         handler_state = bool(extension) and _HANDLER_STATE in message
+        if not handler_state:
+            heartbeat = heartbeat_agent_version(message)
+            if heartbeat is not None:
+                return self.owner.heartbeat_parts(heartbeat, extension,
+                                                  version if self.real_version else "")
         if not (handler_state or may_hold_version_fields(message)):
             return None
         decoded = _decoded(message)

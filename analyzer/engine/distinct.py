@@ -27,7 +27,7 @@ try:
 except ImportError:  # no compiler at install time: the Python keying
     _distinct = None
 
-NATIVE_VERSION = 3
+NATIVE_VERSION = 4
 """The interface this module expects of ``_distinct`` (its ``VERSION``): an editable install
 not rebuilt since the C source changed is ignored rather than trusted."""
 
@@ -113,3 +113,25 @@ def _python_ranges(region: bytes, starts: Any, ends: Any, tags: Any) -> tuple[An
     tags_of = np.zeros(len(index), dtype=np.uint8)
     np.bitwise_or.at(tags_of, codes, tags)
     return codes, firsts, tags_of
+
+
+def digit_forms(region: bytes, starts: Any, ends: Any, tags: Any, only_tags: int
+                ) -> tuple[Any, Any] | None:
+    """``(forms, messages)`` of the ranges (each a G4 record's bytes after its stamp), or None
+    without the compiled module (or when rows built to collide ran out its probe budget).
+
+    ``forms[i]`` numbers, in order of first sight, the records alike once each digit of their
+    message is read as ``0`` (the header, up to the third space, as it is); it is -1 for a
+    range whose tags are not exactly ``only_tags`` or that is no G4 record. ``messages[i]`` is
+    the offset of the message in the range (-1: no G4 record)."""
+    if not native_available():
+        return None
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    tags = np.ascontiguousarray(tags, dtype=np.uint8)
+    found = _distinct.digit_forms(region, starts, ends, tags, only_tags, 0xFF & ~only_tags,
+                                  _SEED, _probe_budget(len(starts)))
+    if found is None:
+        return None
+    forms, messages = found
+    return np.frombuffer(forms, dtype=np.int64), np.frombuffer(messages, dtype=np.int64)

@@ -25,6 +25,8 @@ FACT_TAG = 2
 """... of the patterns of agent facts."""
 EVENT_TAG = 4
 """... of the patterns of timeline events."""
+DIGIT_TAG = 8
+"""... of the rules' patterns that hold a digit (:func:`reads_digits`)."""
 SAMPLES_HEAD = 3
 SAMPLES_TAIL = 3
 MAX_GROUPS = 10_000
@@ -1145,6 +1147,17 @@ def per_hit_checks(queries: Iterable[LogQuery]) -> frozenset[tuple[str, str]]:
     return frozenset(keys)
 
 
+def reads_digits(pattern: str) -> bool:
+    """Whether a pattern may tell one ASCII digit from another: it holds a digit character
+    (``Errno 113``, ``[01]``, ``\\x35``, ``\\d{3}`` too). One that holds none accepts every
+    ASCII digit or none at each step: a class or range is written with other characters
+    (``[/-:]`` holds them all), ``\\d``, ``\\w``, ``.``, POSIX and Unicode classes hold all
+    ten, and the word boundaries read digits alike. So such a pattern matches a message
+    exactly when it matches it with each digit read as ``0`` (the bulk planner decides the
+    records of one digit form once)."""
+    return any("0" <= character <= "9" for character in pattern)
+
+
 class RecordMatcher:
     """Routes candidate records to the queries of their source kind and fills ``store``."""
 
@@ -1256,7 +1269,8 @@ class RecordMatcher:
         ``extra`` ones (tagged ``extra_tags``, or with every tag)."""
         own = self.patterns_for(kind)
         patterns = own + extra
-        tags = (QUERY_TAG,) * len(own) + (extra_tags or (ALL_TAGS,) * len(extra))
+        tags = (tuple(QUERY_TAG | (DIGIT_TAG if reads_digits(pattern) else 0) for pattern in own)
+                + (extra_tags or (ALL_TAGS,) * len(extra)))
         return compile_prefilter(patterns, tags) if patterns else None
 
     def __call__(self, record: Record) -> None:

@@ -978,3 +978,64 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     joined = outcome.checks["manifest_unreachable"]
     assert joined.value and 0 < joined.count < 2000, joined.detail  # those with an answer
     assert per_line() < len(lines) // 100, per_line()
+
+
+def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Markers that differ only in their durations and counters are decided once per digit
+    form; records that a digit-reading pattern may match (``Errno 113``, ``Enable,x,0,``),
+    that hold facts or events, or whose extension's version differs in the header are still
+    decided one by one: the report, facts and events are those of the record path, and of
+    the planner deciding every record."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 64 * 1024)
+    rng = random.Random(7)
+    messages = [
+        lambda n: f"ProcessExtensionsGoalState completed [incarnation_{n % 40} {n % 997} ms]",
+        lambda n: "Fetch failed: [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ "
+                  f"-- IOError [Errno {111 + n % 3}] No route to host -- {n % 9} attempts made",
+        lambda n: "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9.2{n % 3}] "
+                  f"Launch command succeeded: {n % 500} ms",
+        lambda n: _heartbeat(f"2.9.{n % 3}.1", n),
+        lambda n: f"Command: main/handle.sh enable\n[stdout]\nEnable,success,{n % 2},Done {n}",
+        lambda n: f"Fetch goal state from WireServer completed in {n % 300} ms",
+        # A route that reads the message (``exclude``): decided record by record.
+        lambda n: f"Protocol endpoint not found after {n % 400} tries",
+        # The line decoder drops the CR: the form's records take the record path.
+        lambda n: f"ProcessExtensionsGoalState completed [incarnation_{n % 40} {n % 97} ms]\r",
+    ]
+    lines = [_g4_line(second, rng.choice(messages)(second)) for second in range(20_000)]
+    bundle = _agent_log_bundle(tmp_path, lines)
+    decided = _counting_decisions(monkeypatch)
+    bulk.set_plan_workers(0)
+    try:
+        _same(bundle, monkeypatch)
+        by_form = list(decided)
+        with_forms = _outcome(bundle, monkeypatch, bulk=True)
+        decided.clear()
+        monkeypatch.setattr(bulk, "digit_forms", lambda *args: None)
+        assert _outcome(bundle, monkeypatch, bulk=True) == with_forms
+        one_by_one = list(decided)
+    finally:
+        bulk.set_plan_workers(None)
+
+    def markers(decisions: list[tuple[str, bytes]]) -> int:
+        return sum(b"ProcessExtensionsGoalState completed" in rest and b"\r" not in rest
+                   for _, rest in decisions)
+
+    # One decision per form and chunk (1 or 2 digits of incarnation, 1 to 3 of duration),
+    # where each distinct marker took one.
+    chunks = len(b"".join(lines)) // (64 * 1024) + 1
+    assert markers(by_form) <= 6 * chunks
+    assert markers(one_by_one) > 4 * markers(by_form)
+
+    def each(decisions: list[tuple[str, bytes]]) -> int:
+        return sum(any(word in rest for word in (b"HEARTBEAT", b"Errno", b"Command:",
+                                                  b"Protocol endpoint"))
+                   for _, rest in decisions)
+
+    # Heartbeats (facts), digit-reading failures, commands (events) and a route that reads
+    # the message: one decision per distinct record either way.
+    assert each(by_form) == each(one_by_one) > 2000

@@ -167,3 +167,55 @@ def test_compiled_and_numpy_newlines_agree(parts: list[bytes], data: st.DataObje
 def test_a_newline_count_past_the_buffer_is_refused(native: bool, size: int) -> None:
     with pytest.raises(ValueError):
         distinct.newline_offsets(b"0123456789", size, native=native)
+
+
+def _form_reference(record: bytes, tag: int, only: int) -> tuple[bytes | None, int]:
+    """(form key or None, message offset) as ``digit_forms`` defines them, in Python."""
+    if not record or record[:1] == b"[":
+        return None, -1
+    parts = record.split(b" ", 3)
+    if len(parts) < 4:
+        return None, -1
+    message = len(record) - len(parts[3])
+    if tag != only:
+        return None, message
+    return record[:message] + parts[3].translate(bytes.maketrans(b"123456789", b"0" * 9)), message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_digit_forms_number_records_alike_once_digits_read_as_zero(data: st.DataObject) -> None:
+    words = data.draw(st.lists(st.sampled_from(
+        [b"INFO", b" ", b"ExtHandler", b"[x]", b"12", b"7", b"0", b"ms", b"a", b"\n", b"-1.0.9"]),
+        min_size=1, max_size=40))
+    region = b"".join(words)
+    starts, ends = [], []
+    for _ in range(data.draw(st.integers(0, 60))):
+        start = data.draw(st.integers(0, len(region)))
+        starts.append(start)
+        ends.append(data.draw(st.integers(start, len(region))))
+    tags = data.draw(st.lists(st.sampled_from([1, 3, 9, 255]), min_size=len(starts),
+                              max_size=len(starts)))
+    found = distinct.digit_forms(region, np.asarray(starts), np.asarray(ends), np.asarray(tags), 1)
+    assert found is not None
+    forms, messages = found
+    keys = []
+    for at, (start, end, tag) in enumerate(zip(starts, ends, tags, strict=True)):
+        key, message = _form_reference(region[start:end], tag, 1)
+        assert messages[at] == message
+        keys.append(key)
+    numbered = [k for k in dict.fromkeys(k for k in keys if k is not None)]
+    assert forms.tolist() == [-1 if k is None else numbered.index(k) for k in keys]
+
+
+def test_records_apart_in_their_header_digits_are_other_forms() -> None:
+    # The header (an extension's version in the prefix) is read as it is.
+    region = (b"INFO ExtHandler [Ext-1.0.9] done in 5 ms\n"
+              b"INFO ExtHandler [Ext-1.0.8] done in 5 ms\n"
+              b"INFO ExtHandler [Ext-1.0.9] done in 73 ms\n"
+              b"INFO ExtHandler [Ext-1.0.9] done in 8 ms\n")
+    starts = np.asarray([0, 41, 82, 124])
+    ends = np.asarray([40, 81, 123, 164])
+    found = distinct.digit_forms(region, starts, ends, np.ones(4, dtype=np.uint8), 1)
+    assert found is not None
+    assert found[0].tolist() == [0, 1, 2, 0]  # 73 ms is one digit longer: another form

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analyzer.engine.checks import CHECK_KINDS, EvalContext, SequenceCheck
-from analyzer.engine.matching import Accumulator, Hit, MatchStore, SequenceStore
+from analyzer.engine.matching import Accumulator, Hit, MatchStore, SequenceStore, reads_digits
+from analyzer.engine.regex import PatternError, compile_set
 from analyzer.parse.records import Record, Tz
 from analyzer.tables import BundleTables
 
@@ -229,3 +230,44 @@ def test_a_sequences_ends_are_listed_per_group_in_time_order(
         expected.setdefault(store.group_names[group], []).append(time)
     got = {group: times.tolist() for group, times in store.ends_by_group().items()}
     assert got == {group: sorted(times) for group, times in expected.items()}
+
+
+_DIGIT_FREE = st.sampled_from([
+    "a", "ms", "id", "_", ":", " ", "-", r"\.", r"\[", r"\]", "[a-z]", "[^a-f]", "[/-:]", "[^/-:]",
+    r"\w", r"\W", r"\d", r"\D", r"\s", ".", r"\b", r"\B", "^", "$", "[[:digit:]]",
+    "[[:alpha:]]", r"\pN", r"\pL", r"\x{FF}", r"\x{AB}",
+])
+_QUANTIFIER = st.sampled_from(["", "", "*", "+", "?", "*?"])
+
+
+@st.composite
+def _digit_free_patterns(draw: st.DrawFn) -> str:
+    def atom() -> str:
+        return draw(_DIGIT_FREE) + draw(_QUANTIFIER)
+    branches = ["".join(atom() for _ in range(draw(st.integers(1, 5))))
+                for _ in range(draw(st.integers(1, 3)))]
+    flags = "(?i)" if draw(st.booleans()) else ""
+    return flags + "(?:" + "|".join(branches) + ")"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_digit_free_patterns(), st.text(alphabet="ab0123456789 :-._[]msid\n", max_size=30))
+def test_a_pattern_without_digits_answers_alike_with_digits_read_as_zero(
+        pattern: str, text: str) -> None:
+    """What lets the bulk planner decide a record once per digit form: a pattern holding no
+    digit matches a message exactly when it matches it with every digit read as 0."""
+    assert not reads_digits(pattern)
+    try:
+        pattern_set = compile_set((pattern,))
+    except PatternError:  # a quantifier after an anchor RE2 refuses
+        assume(False)
+    assert pattern_set is not None
+    message = text.encode()
+    zeroed = message.translate(bytes.maketrans(b"123456789", b"0" * 9))
+    assert bool(pattern_set.raw_match(message)) == bool(pattern_set.raw_match(zeroed))
+
+
+@pytest.mark.parametrize("pattern", [r"Errno 113", "Enable,\\w+,[01],", r"\x31", r"\d{3}",
+                                     r"[^0]", r"[0-5]"])
+def test_a_pattern_that_may_tell_digits_apart_reads_them(pattern: str) -> None:
+    assert reads_digits(pattern)

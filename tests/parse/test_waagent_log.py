@@ -7,9 +7,17 @@ import zlib
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.parse.records import Tz
-from analyzer.parse.waagent_log import iter_records, parse_header, structured_fields
+from analyzer.parse.waagent_log import (
+    heartbeat_agent_version,
+    iter_records,
+    parse_header,
+    structured_fields,
+    version_fields,
+)
 
 
 def records(text: str | bytes, **kwargs: object) -> list:
@@ -263,3 +271,49 @@ def test_agent_version_facts() -> None:
         ]
         == "3.12.3"
     )
+
+
+_REAL_HEARTBEAT = (b"[HEARTBEAT] Agent WALinuxAgent-2.2.53 is running as the goal state agent "
+                   b"[DEBUG HeartbeatCounter: 1;HeartbeatId: 0F2A8C1E-4B9D-4E7A-9C3D-2B1A0F9E8D7C;"
+                   b"DroppedPackets: 0;UpdateGSErrors: 0;AutoUpdate: 1]")
+
+
+def test_a_heartbeat_gives_its_version_without_the_version_regexes() -> None:
+    assert heartbeat_agent_version(_REAL_HEARTBEAT) == "2.2.53"
+    newer = _REAL_HEARTBEAT.replace(b"2.2.53", b"2.9.1.1").replace(
+        b"AutoUpdate: 1]", b"AutoUpdate: 1;UpdateMode: SelfUpdate]")
+    assert heartbeat_agent_version(newer) == "2.9.1.1"
+    # Not a plain version, or the words of another field: the regexes answer.
+    for other in (_REAL_HEARTBEAT.replace(b"2.2.53", b"2.1.5.rc7"),
+                  _REAL_HEARTBEAT + b" Python: 3.9.1",
+                  _REAL_HEARTBEAT + b" Agent WALinuxAgent-2.2.10 is blacklisted",
+                  b"x" + _REAL_HEARTBEAT):
+        assert heartbeat_agent_version(other) is None
+
+
+_PIECES = st.sampled_from([
+    "[HEARTBEAT] ", "Agent ", "WALinuxAgent-", "2.2.53", "2.9", ".1", "rc7", "-", " ",
+    " is running as the goal state agent", " [DEBUG HeartbeatCounter: 12;", "Agent Version",
+    "Azure Linux Agent Version: 2.2.40", "is blacklisted", "Python: 3.6.8", "; Python: 2.7",
+    "OS: ubuntu 20.04", "\n", "Goal State Agent version 2.2.49", "V", "y", "i", "é", "\udcff",
+    "launched with command 'x' is successfully running", "Determined Agent ",
+])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_PIECES, max_size=6), st.sampled_from(["2.2.53", "2.9.1.1", "2", "2.1.5.rc7",
+                                                      "2..3", "", "2.2.53 x"]),
+       st.lists(_PIECES, max_size=8))
+def test_a_heartbeat_version_is_what_the_version_regexes_read(
+        pieces: list[str], version: str, tail: list[str]) -> None:
+    """Wherever it answers, the bulk path's shortcut gives :func:`version_fields` exactly:
+    messages built from heartbeat parts and every other version field's words."""
+    for text in ("".join(pieces + tail),
+                 "[HEARTBEAT] Agent WALinuxAgent-" + "".join(pieces + tail),
+                 "[HEARTBEAT] Agent WALinuxAgent-" + version
+                 + " is running as the goal state agent" + "".join(tail)):
+        message = text.encode("utf-8", "surrogateescape")
+        version = heartbeat_agent_version(message)
+        if version is not None:
+            assert version_fields(message.decode("utf-8", "surrogateescape")) == {
+                "goal_state_agent_version": version}
