@@ -60,7 +60,7 @@ from analyzer.engine.matching import (
     handler_extension,
     log_folder_extension,
 )
-from analyzer.engine.regex import LiteralPresence, unique_sorted
+from analyzer.engine.regex import ALL_TAGS, LiteralPresence, unique_sorted
 from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
 from analyzer.parse.log_facts import (
     HANDLER_STATE,
@@ -942,6 +942,7 @@ class ChunkPlanner:
         self._max_line_bytes = max_line_bytes
         self._distinct: list[Decision] = []
         self._read_message = False
+        self._prefilter: Any = None
         self._match_set = owner.match_set
         self._routes = owner.route_cache
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
@@ -955,6 +956,7 @@ class ChunkPlanner:
     def plan(self, first_line_cut: bool, prefilter: Any) -> Planned:
         """Every step is an array operation over the chunk's candidate lines, except one
         dictionary lookup per candidate and the decisions per distinct record."""
+        self._prefilter = prefilter
         size = self.size
         data = np.frombuffer(self.region, dtype=np.uint8)
         newlines = newline_offsets(self.region, size)
@@ -1091,6 +1093,12 @@ class ChunkPlanner:
         decided record by record. The durations and counters of a verbose log's markers make
         most of its distinct records (``ProcessExtensionsGoalState completed
         [incarnation_12 345 ms]``: 65,000 of the marker-heavy mix's 200,000 decisions)."""
+        unscanned = np.flatnonzero(tags == ALL_TAGS)
+        if len(unscanned):  # a dense chunk's records: tagged by their own literals
+            scanned = self._prefilter.record_tags([records[index] for index in unscanned])
+            if scanned is not None:
+                tags = tags.copy()
+                tags[unscanned] = scanned
         tag_list = tags.tolist()
         found = (digit_forms(self.region, starts, ends, tags, QUERY_TAG)
                  if len(records) > 1 else None)

@@ -263,6 +263,26 @@ class Prefilter:
         lines = np.flatnonzero(tags)
         return lines, tags[lines]
 
+    def record_tags(self, records: list[bytes]) -> Any:
+        """Each record's tags, as :meth:`tagged_lines` gives its lines' (ORed), from one scan
+        of the records joined by newlines; None where that scan cannot tell (no compiled
+        scan loaded, or alternatives that are no literal). A dense chunk's lines are all
+        given every tag unscanned; its few distinct records are tagged here, so each is
+        decided with only the checks its literals call for (a literal that straddles two
+        records only adds a tag to the second: a superset)."""
+        import numpy as np
+
+        scanner = self._literal_scanner
+        if not scanner or self._residual_source is not None or not records:
+            return None
+        lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
+        ends_of_records = np.cumsum(lengths + 1) - 1
+        ends, groups = scanner.match_ends(b"\n".join(records))
+        tags = np.zeros(len(records), dtype=np.uint8)
+        np.bitwise_or.at(tags, np.searchsorted(ends_of_records, ends, side="left"),
+                         scanner.tags[groups])
+        return tags
+
     def _scanner(self) -> Any:
         if self._literal_scanner is None:
             literals, tags = self._shortest_cover()

@@ -402,3 +402,28 @@ def test_any_pattern_text_gives_literals_or_none_at_once(pattern: str) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert found is None or (found and all(isinstance(item, str) for item in found))
+
+
+_TAGGED = compile_prefilter(AGENT_PATTERNS, tuple(range(1, len(AGENT_PATTERNS) + 1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_WORDS) | st.text(max_size=6), max_size=12),
+                min_size=1, max_size=20))
+def test_records_are_tagged_as_their_lines_are(records: list[list[str]]) -> None:
+    """A dense chunk's distinct records are tagged by one scan of them joined (the bulk
+    planner's ``record_tags``): each gets at least the tags of its own lines, and the tags of
+    a literal that straddles two records at most, added to the second."""
+    texts = [("".join(parts)).encode("utf-8", "surrogateescape") for parts in records]
+    _TAGGED.tagged_lines(b"x" * (300 * 1024), np.zeros(0, dtype=np.int64))  # loads the scan
+    joined = _TAGGED.record_tags(texts)
+    assert joined is not None
+    for at, text in enumerate(texts):
+        _, tags = _TAGGED.tagged_lines(text, _newlines(text))
+        own = int(np.bitwise_or.reduce(tags)) if len(tags) else 0
+        assert joined[at] & own == own, text
+        if at:
+            both = texts[at - 1] + b"\n" + text
+            _, tags = _TAGGED.tagged_lines(both, _newlines(both))
+            whole = int(np.bitwise_or.reduce(tags)) if len(tags) else 0
+            assert joined[at] | whole == whole, (texts[at - 1], text)
