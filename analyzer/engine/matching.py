@@ -1155,7 +1155,10 @@ def reads_digits(pattern: str) -> bool:
     ten, and the word boundaries read digits alike. So such a pattern matches a message
     exactly when it matches it with each digit read as ``0`` (the bulk planner decides the
     records of one digit form once)."""
-    return any("0" <= character <= "9" for character in pattern)
+    return not _ASCII_DIGITS.isdisjoint(pattern)
+
+
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 class RecordMatcher:
