@@ -70,8 +70,9 @@ class ForkPool:
     tasks out in turn left it waiting for the slowest (a marker-heavy run's planners each
     waited ~255 ms between tasks, one core idle in ~12% of the run)."""
 
-    work: Callable[[Any, bytes], Any]
-    """(task, data) -> result; ``data`` travels as raw bytes, not pickled."""
+    work: Callable[[Any, Any], Any]
+    """(task, data) -> result; ``data`` travels as raw bytes, not pickled (:class:`Lent`
+    where :attr:`lend_slot` says so)."""
     count: int
     slot_bytes: int = 0
     """Size of each worker's shared memory slot (0: none). Data that fits is copied there
@@ -81,6 +82,9 @@ class ForkPool:
     """Zero bytes ``work`` finds after the data, however it came: the worker's one copy of
     its slot takes them along (a planner that reads past the end of a chunk then needs no
     copy of its own)."""
+    lend_slot: bool = False
+    """``work`` gets data that came through the slot as :class:`Lent` (the slot itself, valid
+    until ``work`` returns) instead of a copy of it."""
     _workers: list[_Worker] = field(default_factory=list)
     _early: dict[int, Any] = field(default_factory=dict)
     _next: int = 0
@@ -113,7 +117,8 @@ class ForkPool:
                 _close_all_but((task_read, result_write))
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent answers Ctrl-C
                 keep_freed_memory()
-                _serve(self.work, task_read, result_write, slot, self.pad_bytes)
+                _serve(self.work, task_read, result_write, slot, self.pad_bytes,
+                       self.lend_slot)
                 code = 0
             finally:
                 os._exit(code)
@@ -235,16 +240,28 @@ def _max_fd() -> int:
         return 65536
 
 
-def _serve(work: Callable[[Any, bytes], Any], tasks: int, results: int,
-           slot: mmap.mmap | None = None, pad: int = 0) -> None:
+@dataclass(frozen=True)
+class Lent:
+    """A task's data where it lies in the worker's shared slot: ``buffer[:size]``, then the
+    pool's zero padding. Slicing the slot gives bytes; it is rewritten only once the worker's
+    result was read, so it is the task's while ``work`` runs, and no longer."""
+
+    buffer: mmap.mmap
+    size: int
+
+
+def _serve(work: Callable[[Any, Any], Any], tasks: int, results: int,
+           slot: mmap.mmap | None = None, pad: int = 0, lend: bool = False) -> None:
     while True:
         try:
             size, data_size, where = _TASK_HEADER.unpack(_read_exact(tasks, _TASK_HEADER.size))
         except EOFError:
             return
         task = pickle.loads(_read_exact(tasks, size))
+        data: Any
         if where == _IN_SLOT and slot is not None:
-            data = slot[:data_size + pad]  # the task's bytes and the zeros written after them
+            # The task's bytes and the zeros written after them, lent or copied.
+            data = Lent(slot, data_size) if lend else slot[:data_size + pad]
         else:
             data = _read_exact(tasks, data_size) + bytes(pad)
         try:

@@ -61,7 +61,7 @@ from analyzer.engine.matching import (
     log_folder_extension,
 )
 from analyzer.engine.regex import ALL_TAGS, LiteralPresence, unique_sorted
-from analyzer.forkpool import ForkPool, WorkerLost, usable_cores
+from analyzer.forkpool import ForkPool, Lent, WorkerLost, usable_cores
 from analyzer.parse.log_facts import (
     HANDLER_STATE,
     LogEvent,
@@ -583,13 +583,13 @@ class BulkMatcher:
 
         return collect
 
-    def _planned(self, prefilter: Any, task: tuple[Any, ...], region: bytes,
-                 padded: bool = False) -> Planned:
+    def _planned(self, prefilter: Any, task: tuple[Any, ...], region: Any,
+                 padded: bool = False, size: int | None = None) -> Planned:
         member, real_version, first_line_cut, max_line_bytes, emitter = task
         if emitter:  # a no-op here; in a worker, the parent's note (``emitted_by``)
             self.matcher.member_emitters[member] = emitter
         return ChunkPlanner(self, region, member, real_version, max_line_bytes,
-                            padded=padded).plan(first_line_cut, prefilter)
+                            padded=padded, size=size).plan(first_line_cut, prefilter)
 
     @property
     def depth(self) -> int:
@@ -612,11 +612,17 @@ class BulkMatcher:
         _chunk_markers()
         pool_prefilter = prefilter
 
-        def work(task: tuple[Any, ...], region: bytes) -> Planned:
+        def work(task: tuple[Any, ...], data: bytes | Lent) -> Planned:
+            # The chunk where it lies in the shared slot (no 4 MB copy per chunk), or the
+            # bytes that came through the pipe; its zero padding follows either way.
+            region, size = ((data.buffer, data.size) if isinstance(data, Lent)
+                            else (data, len(data) - PAD_BYTES))
             # A chunk is far below 2 GiB: its offsets, lines and codes fit 32 bits.
-            return self._planned(pool_prefilter, task, region, padded=True).resized(np.int32)
+            return self._planned(pool_prefilter, task, region, padded=True,
+                                 size=size).resized(np.int32)
 
-        self._pool = ForkPool(work, workers, slot_bytes=POOL_SLOT_BYTES, pad_bytes=PAD_BYTES)
+        self._pool = ForkPool(work, workers, slot_bytes=POOL_SLOT_BYTES, pad_bytes=PAD_BYTES,
+                              lend_slot=True)
         self._pool_prefilter = prefilter
         return self._pool
 
@@ -927,13 +933,16 @@ class ChunkPlanner:
     record matches. Reads nothing but the chunk and the rule pack.
 
     ``padded``: ``region`` ends with :data:`PAD_BYTES` zero bytes that are not the chunk's
-    (a worker's copy of its shared slot comes so: the windows past the last line need no
-    second 4 MiB copy of the chunk)."""
+    (a worker's shared slot holds them after the chunk: the windows past the last line need
+    no second 4 MiB copy of the chunk). ``size``: the chunk's length, where ``region`` is
+    longer than the chunk and its padding (a worker's whole slot, which a slice reads as
+    bytes)."""
 
-    def __init__(self, owner: BulkMatcher, region: bytes, member: str, real_version: bool,
-                 max_line_bytes: int, padded: bool = False) -> None:
+    def __init__(self, owner: BulkMatcher, region: Any, member: str, real_version: bool,
+                 max_line_bytes: int, padded: bool = False, size: int | None = None) -> None:
         self.owner = owner
-        self.size = len(region) - PAD_BYTES if padded else len(region)
+        self.size = (size if size is not None
+                     else len(region) - PAD_BYTES if padded else len(region))
         self.region = region if padded else region + bytes(PAD_BYTES)
         """The chunk and :data:`PAD_BYTES` zero bytes: offsets past :attr:`size` are
         padding, never read as the chunk's."""

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from analyzer.engine import bulk
-from analyzer.forkpool import ForkPool, WorkerLost
+from analyzer.forkpool import ForkPool, Lent, WorkerLost
 from analyzer.parse import logscan
 from tests.engine.test_bulk import FIXTURES, _mix_bundle, _outcome, bench
 
@@ -187,6 +187,27 @@ def test_work_finds_the_padding_after_its_data_however_it_came() -> None:
     finally:
         pool.close()
     assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16))
+                   for n, data in enumerate(datas)]
+
+
+def _lent_tail(task: int, data: bytes | Lent) -> tuple[int, str, bytes, bool]:
+    lent = isinstance(data, Lent)
+    text = data.buffer[:data.size + 16] if isinstance(data, Lent) else data
+    return task, hashlib.sha256(text[:-16]).hexdigest(), text[-16:], lent
+
+
+def test_a_lent_slot_holds_the_task_and_its_padding() -> None:
+    """With ``lend_slot``, data that came through the slot is the slot itself (no copy):
+    its first ``size`` bytes are the task's, the padding follows, and a slice reads them as
+    bytes; data too large for the slot still comes through the pipe, as bytes."""
+    pool = ForkPool(_lent_tail, 2, slot_bytes=300_000, pad_bytes=16, lend_slot=True)
+    sizes = [250_000, 250_000, 10, 10, 0, 299_984, 299_985, 900_000]
+    datas = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
+    try:
+        got = [pool.result(pool.submit(n, data)) for n, data in enumerate(datas)]
+    finally:
+        pool.close()
+    assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16), len(data) + 16 <= 300_000)
                    for n, data in enumerate(datas)]
 
 
