@@ -219,3 +219,19 @@ def test_records_apart_in_their_header_digits_are_other_forms() -> None:
     found = distinct.digit_forms(region, starts, ends, np.ones(4, dtype=np.uint8), 1)
     assert found is not None
     assert found[0].tolist() == [0, 1, 2, 0]  # 73 ms is one digit longer: another form
+
+
+def test_digit_forms_give_up_past_their_probe_budget() -> None:
+    """Rows built to collide cost at most the budget; the planner then decides each record
+    (``digit_forms`` answers None)."""
+    from analyzer.engine import _distinct  # type: ignore[attr-defined]
+
+    region = b"".join(b"INFO a b message %c%c\n" % (65 + n % 26, 65 + n // 26 % 26)
+                      for n in range(2000))
+    starts = np.arange(0, len(region), 20, dtype=np.int64)  # each line, less its newline
+    ends = starts + 19
+    tags = np.ones(len(starts), dtype=np.uint8)
+    assert _distinct.digit_forms(region, starts, ends, tags, 1, 254, 7, 0) is None
+    found = _distinct.digit_forms(region, starts, ends, tags, 1, 254, 7, 10_000)
+    assert found is not None
+    assert len(set(np.frombuffer(found[0], dtype=np.int64).tolist())) == 26 * 26
