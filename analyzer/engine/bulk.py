@@ -422,7 +422,6 @@ class BulkMatcher:
         self._joined_alike: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
         self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
         self._shared_parts: dict[tuple[Any, ...], tuple[dict[str, str], str, str, str]] = {}
-        self._heartbeat_parts: dict[tuple[str, str, str], tuple[dict[str, str], str, str, str]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -467,19 +466,6 @@ class BulkMatcher:
             if len(self._shared_parts) > _MAX_ROUTES:
                 self._shared_parts.clear()
             found = self._shared_parts[key] = parts
-        return found
-
-    def heartbeat_parts(self, agent_version: str, extension: str, version: str
-                        ) -> tuple[dict[str, str], str, str, str]:
-        """:meth:`shared_parts` of a heartbeat's facts (:func:`heartbeat_agent_version`),
-        looked up by its three strings."""
-        key = (agent_version, extension, version)
-        found = self._heartbeat_parts.get(key)
-        if found is None:
-            if len(self._heartbeat_parts) > _MAX_ROUTES:
-                self._heartbeat_parts.clear()
-            found = self._heartbeat_parts[key] = self.shared_parts(
-                ({"goal_state_agent_version": agent_version}, extension, version, ""))
         return found
 
     def extension_without_view(self, prefix: bytes, message: str) -> str | None:
@@ -951,7 +937,8 @@ class ChunkPlanner:
         self._max_line_bytes = max_line_bytes
         self._distinct: list[Decision] = []
         self._read_message = False
-        self._prefilter: Any = None
+        """Set by :meth:`_decide` when a route read the record's message: that decision
+        is the record's own, not its digit form's (:meth:`_decisions`)."""
         self._match_set = owner.match_set
         self._routes = owner.route_cache
         # Bytes the line decoder drops or alters, and event fields: each distinct record is
@@ -965,7 +952,6 @@ class ChunkPlanner:
     def plan(self, first_line_cut: bool, prefilter: Any) -> Planned:
         """Every step is an array operation over the chunk's candidate lines, except one
         dictionary lookup per candidate and the decisions per distinct record."""
-        self._prefilter = prefilter
         size = self.size
         data = np.frombuffer(self.region, dtype=np.uint8)
         newlines = newline_offsets(self.region, size)
@@ -1019,7 +1005,7 @@ class ChunkPlanner:
         rank[order] = np.arange(len(order))
         table = table.taken(order)
         row_of = np.where(row_of >= 0, rank[np.maximum(row_of, 0)], -1)
-        codes = self._codes(table)
+        codes = self._codes(table, prefilter)
         known = np.fromiter(map(is_not, self._distinct, repeat(RECORD_PATH)), dtype=bool,
                             count=len(self._distinct))
         row_known = known[codes]
@@ -1061,7 +1047,7 @@ class ChunkPlanner:
                              for at in next_starts[unsure].tolist()]
         return opens
 
-    def _codes(self, table: _Rows) -> Any:
+    def _codes(self, table: _Rows, prefilter: Any) -> Any:
         """The distinct-record code of each row (new records decided on first sight)."""
         region = self.region
         rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
@@ -1071,7 +1057,7 @@ class ChunkPlanner:
         records = list(map(region.__getitem__, map(slice, starts.tolist(), ends.tolist())))
         known = self.owner.known_records(self.member, self.real_version)
         if not known.worthwhile():
-            self._distinct = self._decisions(records, tags_of, starts, ends)
+            self._distinct = self._decisions(prefilter, records, tags_of, starts, ends)
             known.passed(len(records))
             return codes
         keys = list(zip(records, tags_of.tolist(), strict=True))
@@ -1080,8 +1066,8 @@ class ChunkPlanner:
                                              count=len(distinct)))
         if len(unknown):
             new = unknown.tolist()
-            decided = self._decisions([records[index] for index in new], tags_of[unknown],
-                                      starts[unknown], ends[unknown])
+            decided = self._decisions(prefilter, [records[index] for index in new],
+                                      tags_of[unknown], starts[unknown], ends[unknown])
             for index, found in zip(new, decided, strict=True):
                 distinct[index] = found
                 known.keep(keys[index], found)
@@ -1089,8 +1075,8 @@ class ChunkPlanner:
         self._distinct = distinct
         return codes
 
-    def _decisions(self, records: list[bytes], tags: Any, starts: Any, ends: Any
-                   ) -> list[Decision]:
+    def _decisions(self, prefilter: Any, records: list[bytes], tags: Any, starts: Any,
+                   ends: Any) -> list[Decision]:
         """:meth:`_decide` on each record, once per digit form where that is its answer: a
         G4 record whose lines hold a rule literal and no literal of a fact, an event or a
         rule pattern that reads digits (tags exactly ``QUERY_TAG``) is decided as every
@@ -1104,7 +1090,7 @@ class ChunkPlanner:
         [incarnation_12 345 ms]``: 65,000 of the marker-heavy mix's 200,000 decisions)."""
         unscanned = np.flatnonzero(tags == ALL_TAGS)
         if len(unscanned):  # a dense chunk's records: tagged by their own literals
-            scanned = self._prefilter.record_tags([records[index] for index in unscanned])
+            scanned = prefilter.record_tags([records[index] for index in unscanned])
             if scanned is not None:
                 tags = tags.copy()
                 tags[unscanned] = scanned
@@ -1118,8 +1104,7 @@ class ChunkPlanner:
         # first record (forms are numbered in order of first sight: its number is above every
         # number before it) is decided, the others follow it.
         in_form = forms >= 0
-        repeated = in_form & (np.bincount(forms[in_form])[np.maximum(forms, 0)] > 1) \
-            if in_form.any() else in_form
+        repeated = in_form & (np.bincount(forms[in_form], minlength=1)[np.maximum(forms, 0)] > 1)
         seen = np.maximum.accumulate(forms)
         leads = repeated & (forms > np.concatenate(([-1], seen[:-1])))
         follows = np.flatnonzero(repeated & ~leads)
@@ -1285,8 +1270,9 @@ class ChunkPlanner:
         if not handler_state:
             heartbeat = heartbeat_agent_version(message)
             if heartbeat is not None:
-                return self.owner.heartbeat_parts(heartbeat, extension,
-                                                  version if self.real_version else "")
+                return self.owner.shared_parts(({"goal_state_agent_version": heartbeat},
+                                                extension, version if self.real_version else "",
+                                                ""))
         if not (handler_state or may_hold_version_fields(message)):
             return None
         decoded = _decoded(message)

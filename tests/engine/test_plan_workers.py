@@ -172,42 +172,26 @@ def test_data_in_the_shared_slot_or_the_pipe_arrives_whole() -> None:
     assert got == [(n, hashlib.sha256(data).hexdigest()) for n, data in enumerate(datas)]
 
 
-def _padded_tail(task: int, data: bytes) -> tuple[int, str, bytes]:
-    return task, hashlib.sha256(data[:-16]).hexdigest(), data[-16:]
-
-
-def test_work_finds_the_padding_after_its_data_however_it_came() -> None:
-    """With ``pad_bytes``, a task's data arrives followed by that many zero bytes, through
-    the slot (where an earlier, longer task left its own bytes) or the pipe alike."""
-    pool = ForkPool(_padded_tail, 2, slot_bytes=300_000, pad_bytes=16)
-    sizes = [250_000, 250_000, 10, 10, 0, 299_984, 299_985, 900_000]
-    datas = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
-    try:
-        got = [pool.result(pool.submit(n, data)) for n, data in enumerate(datas)]
-    finally:
-        pool.close()
-    assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16))
-                   for n, data in enumerate(datas)]
-
-
-def _lent_tail(task: int, data: bytes | Lent) -> tuple[int, str, bytes, bool]:
-    lent = isinstance(data, Lent)
+def _padded_tail(task: int, data: bytes | Lent) -> tuple[int, str, bytes, bool]:
     text = data.buffer[:data.size + 16] if isinstance(data, Lent) else data
-    return task, hashlib.sha256(text[:-16]).hexdigest(), text[-16:], lent
+    return task, hashlib.sha256(text[:-16]).hexdigest(), text[-16:], isinstance(data, Lent)
 
 
-def test_a_lent_slot_holds_the_task_and_its_padding() -> None:
-    """With ``lend_slot``, data that came through the slot is the slot itself (no copy):
-    its first ``size`` bytes are the task's, the padding follows, and a slice reads them as
-    bytes; data too large for the slot still comes through the pipe, as bytes."""
-    pool = ForkPool(_lent_tail, 2, slot_bytes=300_000, pad_bytes=16, lend_slot=True)
+@pytest.mark.parametrize("lend", [False, True])
+def test_work_finds_the_padding_after_its_data_however_it_came(lend: bool) -> None:
+    """With ``pad_bytes``, a task's data arrives followed by that many zero bytes, through
+    the slot (where an earlier, longer task left its own bytes) or the pipe alike. With
+    ``lend_slot``, data that came through the slot is the slot itself (no copy), its first
+    ``size`` bytes the task's, read as bytes by a slice; larger data still comes as bytes."""
+    pool = ForkPool(_padded_tail, 2, slot_bytes=300_000, pad_bytes=16, lend_slot=lend)
     sizes = [250_000, 250_000, 10, 10, 0, 299_984, 299_985, 900_000]
     datas = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
     try:
         got = [pool.result(pool.submit(n, data)) for n, data in enumerate(datas)]
     finally:
         pool.close()
-    assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16), len(data) + 16 <= 300_000)
+    assert got == [(n, hashlib.sha256(data).hexdigest(), bytes(16),
+                    lend and len(data) + 16 <= 300_000)
                    for n, data in enumerate(datas)]
 
 
