@@ -874,7 +874,9 @@ def profile_big(inputs: Inputs, results: Results) -> None:
 
 def judge(results: Results) -> None:
     values = {
-        "analyze_vs_floor": results.ratios.get("analyze_vs_floor"),
+        # The big bundle's logs are mostly rotated ``.gz`` members, which ``tar -xzOf`` leaves
+        # compressed: decompressing the bundle means every byte once (the mixes' floor too).
+        "analyze_vs_floor": results.ratios.get("analyze_vs_all_content_floor"),
         "peak_rss_mb": results.timings.get("analyze_peak_rss_mb"),
         "small_bundle_s": results.timings.get("small_bundle_s"),
         "batch_speedup_2_workers": results.ratios.get("batch_speedup_2_workers"),
@@ -925,7 +927,7 @@ def render_markdown(results: Results) -> str:
         "## Targets", "",
         "| target | value | goal | met |", "|---|---|---|---|",
     ]
-    labels = {"analyze_vs_floor": "analyze / decompression floor",
+    labels = {"analyze_vs_floor": "analyze / decompression floor (every byte decompressed once)",
               "peak_rss_mb": "analyze peak RSS (MB)",
               "small_bundle_s": "small bundle end to end (s)",
               "batch_speedup_2_workers": "batch throughput, 2 workers / 1 worker"}
@@ -999,14 +1001,14 @@ def render_markdown(results: Results) -> str:
         "blocks, 15 needles), "
         "the VMSnapshot extension log and SharedConfig.xml.", "",
         "| measurement | seconds |", "|---|---|",
-        f"| `tar -xzOf` (decompression floor) | {t['decompression_floor_s']} |",
-        f"| + `gzip -dc` of the rotated members (all-content floor) | "
+        f"| `tar -xzOf` (the rotated members stay compressed) | {t['decompression_floor_s']} |",
+        f"| + `gzip -dc` of the rotated members (decompression floor: every byte once) | "
         f"{t['all_content_floor_s']} |",
         f"| `tar -xzOf \\| grep -E -c -f patterns` (checklist, {len(CHECKLIST_PATTERNS)} "
         f"patterns) | {t['checklist_grep_s']} |",
         f"| `python -m analyzer analyze --format json` | {t['analyze_s']} |", "",
-        f"Ratios: analyze / floor **{r['analyze_vs_floor']}x**, analyze / all-content floor "
-        f"{r['analyze_vs_all_content_floor']}x, analyze / checklist grep "
+        f"Ratios: analyze / decompression floor **{r['analyze_vs_all_content_floor']}x** (the "
+        f"target), analyze / `tar -xzOf` alone {r['analyze_vs_floor']}x, analyze / checklist grep "
         f"{r['analyze_vs_checklist']}x. Throughput {t['records_per_s']:,} records/s "
         f"({t['lines_per_s']:,} lines/s, {t['uncompressed_mb_per_s']} MB/s). Peak RSS "
         f"{t['analyze_peak_rss_mb']} MB (largest process of the analyze tree, from `wait4`).", "",
