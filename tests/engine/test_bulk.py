@@ -607,19 +607,19 @@ def test_keeping_from_first_sight_starts_and_stops_with_how_often_records_come_b
     for key in keys:
         known.keep(key, "decided")  # first sightings: noted, not kept
     known.tally(len(keys), 0)
-    assert known.get(keys[0]) is bulk._UNKNOWN
+    assert known.lookup([keys[0]])[0] is bulk._UNKNOWN
     for key in keys[: len(keys) // 5]:
         known.keep(key, "decided")  # seen again: kept, and they count as coming back
     known.tally(len(keys) // 5, 0)
-    assert known.get(keys[0]) == "decided"
+    assert known.lookup([keys[0]])[0] == "decided"
     fresh = (b"INFO ExtHandler ExtHandler never seen", 1)
     known.keep(fresh, "decided")
-    assert known.get(fresh) == "decided", "kept from its first sighting"
+    assert known.lookup([fresh])[0] == "decided", "kept from its first sighting"
     # A whole trial in which under a tenth come back: first sightings are only noted again.
     known.tally(bulk._TRIAL_RECORDS, bulk._TRIAL_RECORDS // 20)
     other = (b"INFO ExtHandler ExtHandler another", 1)
     known.keep(other, "decided")
-    assert known.get(other) is bulk._UNKNOWN
+    assert known.lookup([other])[0] is bulk._UNKNOWN
     assert known.worthwhile()
 
 
@@ -881,12 +881,12 @@ def test_kept_decisions_rest_while_records_never_come_back() -> None:
     key = (b"INFO ExtHandler ExtHandler same words", 1)
     known.keep(key, "decided")  # a first sighting is only noted
     known.keep(key, "decided")
-    assert known.get(key) == "decided"
+    assert known.lookup([key])[0] == "decided"
     known.tally(bulk._TRIAL_RECORDS, 0)
     assert not known.worthwhile()
     other = known.of(("waagent_log", "b", True, ""))
     assert not other.worthwhile(), "rotated logs repeat alike: the next member rests too"
-    assert other.get(key) is bulk._UNKNOWN, "a decision belongs to its member"
+    assert other.lookup([key])[0] is bulk._UNKNOWN, "a decision belongs to its member"
 
 
 def guard_heavy_lines() -> list[bytes]:
