@@ -383,6 +383,8 @@ class _KnownRecords:
         self._bytes += 2 * len(key[0])  # the key and the record's message
 
 
+_FORM_TAGS = (QUERY_TAG, 0)
+"""The tags of the records decided once per digit form (:meth:`ChunkPlanner._decisions`)."""
 _MAX_SEEN = 1 << 17
 _EAGER_TRIAL = 1024
 _TRIAL_RECORDS = 16_384
@@ -1089,7 +1091,12 @@ class ChunkPlanner:
         and a form whose route reads the message (``exclude``, ``where``, captures) is
         decided record by record. The durations and counters of a verbose log's markers make
         most of its distinct records (``ProcessExtensionsGoalState completed
-        [incarnation_12 345 ms]``: 65,000 of the marker-heavy mix's 200,000 decisions)."""
+        [incarnation_12 345 ms]``: 65,000 of the marker-heavy mix's 200,000 decisions).
+
+        So is a record of a dense chunk that holds no literal at all (no tag): nothing but
+        its header and bytes no digit can be (``\r``, NUL, a byte-order mark, the event
+        field) decide it. A failing VM's telemetry tracebacks and CPU lines, distinct only
+        by their numbers, were 10,200 of the hit-heavy mix's 13,800 decisions."""
         unscanned = np.flatnonzero(tags == ALL_TAGS)
         if len(unscanned):  # a dense chunk's records: tagged by their own literals
             scanned = prefilter.record_tags([records[index] for index in unscanned])
@@ -1097,7 +1104,7 @@ class ChunkPlanner:
                 tags = tags.copy()
                 tags[unscanned] = scanned
         tag_list = tags.tolist()
-        found = (digit_forms(self.region, starts, ends, tags, QUERY_TAG)
+        found = (digit_forms(self.region, starts, ends, tags, _FORM_TAGS)
                  if len(records) > 1 else None)
         if found is None:
             return list(map(self._decide, records, tag_list))

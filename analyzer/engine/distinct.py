@@ -115,23 +115,49 @@ def _python_ranges(region: bytes, starts: Any, ends: Any, tags: Any) -> tuple[An
     return codes, firsts, tags_of
 
 
-def digit_forms(region: bytes, starts: Any, ends: Any, tags: Any, only_tags: int
+def digit_forms(region: bytes, starts: Any, ends: Any, tags: Any, tag_values: tuple[int, ...]
                 ) -> tuple[Any, Any] | None:
     """``(forms, messages)`` of the ranges (each a G4 record's bytes after its stamp), or None
     without the compiled module (or when rows built to collide ran out its probe budget).
 
     ``forms[i]`` numbers, in order of first sight, the records alike once each digit of their
-    message is read as ``0`` (the header, up to the third space, as it is); it is -1 for a
-    range whose tags are not exactly ``only_tags`` or that is no G4 record. ``messages[i]`` is
-    the offset of the message in the range (-1: no G4 record)."""
+    message is read as ``0`` (the header, up to the third space, as it is) and whose tags are
+    the same one of ``tag_values``; it is -1 for a range whose tags are none of them or that
+    is no G4 record. ``messages[i]`` is the offset of the message in the range (-1: no G4
+    record)."""
     if not native_available():
         return None
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    tags = np.ascontiguousarray(tags, dtype=np.uint8)
-    found = _distinct.digit_forms(region, starts, ends, tags, only_tags, 0xFF & ~only_tags,
-                                  _SEED, _probe_budget(len(starts)))
-    if found is None:
+    tags = np.asarray(tags)
+    combined: Any = None
+    messages: Any = None
+    for slot, value in enumerate(tag_values):
+        # One pass per tag value, over rows marked 1 where the tags are exactly that value;
+        # a form's number then says which value it is of (``slot``), so no two meet.
+        chosen = (tags == value).astype(np.uint8)
+        found = _distinct.digit_forms(region, starts, ends, chosen, 1, 0xFE, _SEED,
+                                      _probe_budget(len(starts)))
+        if found is None:
+            return None
+        forms = np.frombuffer(found[0], dtype=np.int64)
+        messages = np.frombuffer(found[1], dtype=np.int64)
+        numbered = np.where(forms >= 0, forms * len(tag_values) + slot, -1)
+        combined = numbered if combined is None else np.where(numbered >= 0, numbered,
+                                                               combined)
+    if combined is None:
         return None
-    forms, messages = found
-    return np.frombuffer(forms, dtype=np.int64), np.frombuffer(messages, dtype=np.int64)
+    return (combined if len(tag_values) == 1 else _by_first_sight(combined)), messages
+
+
+def _by_first_sight(forms: Any) -> Any:
+    """The forms (-1: none) renumbered 0, 1, 2... in the order each is first seen."""
+    valid = np.flatnonzero(forms >= 0)
+    if not len(valid):
+        return forms
+    _, first, inverse = np.unique(forms[valid], return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    renumbered = np.full(len(forms), -1, dtype=np.int64)
+    renumbered[valid] = rank[inverse]
+    return renumbered

@@ -980,6 +980,62 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     assert per_line() < len(lines) // 100, per_line()
 
 
+def test_a_dense_chunks_records_without_a_literal_are_decided_once_per_form(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing VM's log: 19 records in 20 a failure (the chunk is dense and not scanned),
+    the others CPU figures and telemetry tracebacks that hold no rule literal and differ
+    only in their numbers. Those are decided once per digit form (on their header; a CR
+    sends its form to the record path), and the answer is the one of deciding each record
+    and of the record path."""
+    from analyzer.engine import bulk
+    from analyzer.parse import logscan
+
+    # A chunk is probed for density from 2,048 lines on.
+    monkeypatch.setattr(logscan, "CHUNK_BYTES", 512 * 1024)
+    rng = random.Random(11)
+    failures = [
+        lambda n: "Exception uploading status blob: [HttpError] [HTTP Failed] PUT "
+                  f"https://md-{n % 500}.blob.core.windows.net/$system/status -- IOError timed "
+                  "out -- 6 attempts made",
+        lambda n: "Fetch failed: [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ "
+                  f"-- IOError [Errno {111 + n % 3}] No route to host -- {n % 9} attempts made",
+        lambda n: "Fetching the goal state is still failing: [ProtocolError] [Wireserver "
+                  "Exception] [HttpError] [HTTP Failed] GET http://168.63.129.16/machine/ -- "
+                  "IOError timed out",
+    ]
+    quiet = [
+        lambda n: f"[CGI] Collected CPU usage {n}.{n % 7} percent",
+        lambda n: "Error in sending telemetry: Traceback (most recent call last):\n"
+                  f'  File "bin/agent.py", line {n % 50}, in run\nValueError: {n}',
+        lambda n: f"[CGI] Collected memory usage {n} MB\r",
+    ]
+    lines = [_g4_line(second, (rng.choice(quiet) if second % 20 == 0 else
+                               rng.choice(failures))(second), "WARNING")
+             for second in range(20_000)]
+    bundle = _agent_log_bundle(tmp_path, lines)
+    decided = _counting_decisions(monkeypatch)
+    bulk.set_plan_workers(0)
+    try:
+        _same(bundle, monkeypatch)
+        decided.clear()
+        with_forms = _outcome(bundle, monkeypatch, bulk=True)
+        by_form = list(decided)
+        decided.clear()
+        monkeypatch.setattr(bulk, "digit_forms", lambda *args: None)
+        assert _outcome(bundle, monkeypatch, bulk=True) == with_forms
+        one_by_one = list(decided)
+    finally:
+        bulk.set_plan_workers(None)
+
+    def untagged(decisions: list[tuple[str, bytes]]) -> int:
+        return sum(any(word in rest for word in (b"Collected CPU", b"Traceback", b"memory"))
+                   for _, rest in decisions)
+
+    chunks = len(b"".join(lines)) // (512 * 1024) + 1
+    assert untagged(one_by_one) > 500
+    assert untagged(by_form) <= 8 * chunks < untagged(one_by_one) // 4
+
+
 def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Markers that differ only in their durations and counters are decided once per digit

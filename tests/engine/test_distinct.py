@@ -169,7 +169,8 @@ def test_a_newline_count_past_the_buffer_is_refused(native: bool, size: int) -> 
         distinct.newline_offsets(b"0123456789", size, native=native)
 
 
-def _form_reference(record: bytes, tag: int, only: int) -> tuple[bytes | None, int]:
+def _form_reference(record: bytes, tag: int, values: tuple[int, ...]
+                    ) -> tuple[tuple[int, bytes] | None, int]:
     """(form key or None, message offset) as ``digit_forms`` defines them, in Python."""
     if not record or record[:1] == b"[":
         return None, -1
@@ -177,16 +178,18 @@ def _form_reference(record: bytes, tag: int, only: int) -> tuple[bytes | None, i
     if len(parts) < 4:
         return None, -1
     message = len(record) - len(parts[3])
-    if tag != only:
+    if tag not in values:
         return None, message
-    return record[:message] + parts[3].translate(bytes.maketrans(b"123456789", b"0" * 9)), message
+    zeroed = parts[3].translate(bytes.maketrans(b"123456789", b"0" * 9))
+    return (tag, record[:message] + zeroed), message
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_digit_forms_number_records_alike_once_digits_read_as_zero(data: st.DataObject) -> None:
     words = data.draw(st.lists(st.sampled_from(
-        [b"INFO", b" ", b"ExtHandler", b"[x]", b"12", b"7", b"0", b"ms", b"a", b"\n", b"-1.0.9"]),
+        [b"INFO", b" ", b"ExtHandler", b"[x]", b"12", b"7", b"0", b"ms", b"a", b"\n", b"-1.0.9",
+         b"WARN x y "]),
         min_size=1, max_size=40))
     region = b"".join(words)
     starts, ends = [], []
@@ -194,14 +197,17 @@ def test_digit_forms_number_records_alike_once_digits_read_as_zero(data: st.Data
         start = data.draw(st.integers(0, len(region)))
         starts.append(start)
         ends.append(data.draw(st.integers(start, len(region))))
-    tags = data.draw(st.lists(st.sampled_from([1, 3, 9, 255]), min_size=len(starts),
+    tags = data.draw(st.lists(st.sampled_from([0, 1, 3, 9, 255]), min_size=len(starts),
                               max_size=len(starts)))
-    found = distinct.digit_forms(region, np.asarray(starts), np.asarray(ends), np.asarray(tags), 1)
+    # The planner's (1, 0): records of a rule literal alone, and records of no literal.
+    values = data.draw(st.sampled_from([(1,), (1, 0), (0,), (3, 0, 1)]))
+    found = distinct.digit_forms(region, np.asarray(starts), np.asarray(ends), np.asarray(tags),
+                                 values)
     assert found is not None
     forms, messages = found
     keys = []
     for at, (start, end, tag) in enumerate(zip(starts, ends, tags, strict=True)):
-        key, message = _form_reference(region[start:end], tag, 1)
+        key, message = _form_reference(region[start:end], tag, values)
         assert messages[at] == message
         keys.append(key)
     numbered = [k for k in dict.fromkeys(k for k in keys if k is not None)]
@@ -216,9 +222,25 @@ def test_records_apart_in_their_header_digits_are_other_forms() -> None:
               b"INFO ExtHandler [Ext-1.0.9] done in 8 ms\n")
     starts = np.asarray([0, 41, 82, 124])
     ends = np.asarray([40, 81, 123, 164])
-    found = distinct.digit_forms(region, starts, ends, np.ones(4, dtype=np.uint8), 1)
+    found = distinct.digit_forms(region, starts, ends, np.ones(4, dtype=np.uint8), (1,))
     assert found is not None
     assert found[0].tolist() == [0, 1, 2, 0]  # 73 ms is one digit longer: another form
+
+
+def test_forms_of_several_tag_values_are_apart_and_numbered_by_first_sight() -> None:
+    # The planner forms records of a rule literal alone (1) and records of none (0): the
+    # same bytes under the other tags are another form, and the numbers follow the rows.
+    line = b"ERROR ExtHandler ExtHandler telemetry failed 7 times\n"
+    other = b"INFO ExtHandler ExtHandler Collected CPU usage 12\n"
+    region = line + line + other + other + line
+    starts = np.cumsum([0, len(line), len(line), len(other), len(other)])
+    ends = starts + np.asarray([len(line), len(line), len(other), len(other), len(line)]) - 1
+    tags = np.asarray([0, 1, 1, 0, 0], dtype=np.uint8)
+    found = distinct.digit_forms(region, starts, ends, tags, (1, 0))
+    assert found is not None
+    assert found[0].tolist() == [0, 1, 2, 3, 0]
+    assert distinct.digit_forms(region, starts, ends, tags, (1,))[0].tolist() == [  # type: ignore[index]
+        -1, 0, 1, -1, -1]
 
 
 def test_digit_forms_give_up_past_their_probe_budget() -> None:
