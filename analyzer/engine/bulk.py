@@ -1334,8 +1334,10 @@ class BulkPlan:
         assert planned.table is not None
         first = context.first_sightings(planned.table.micros, planned.hashes[codes],
                                         self.member)
-        table = planned.table.taken(np.flatnonzero(first))
-        codes = codes[first]
+        table = planned.table
+        if not first.all():  # repeats of an earlier rotated file's records are left out
+            table = table.taken(np.flatnonzero(first))
+            codes = codes[first]
         self.rows_start = table.starts
         self.rows_end = table.ends
         self.rows_line = table.lines + line_base
