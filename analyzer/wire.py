@@ -8,9 +8,13 @@ into an array. Here the pickle (protocol 5) leaves every buffer of at least
 (``os.writev``) and read into buffers of their final size: one copy into the kernel and one
 out of it, plus ``array.frombytes`` on arrival.
 
-A frame: ``!QI`` (pickle bytes, buffer count), one ``!Q`` per buffer, the pickle, the buffers.
-The reader checks the sizes before allocating anything: a frame over :data:`MAX_MESSAGE_BYTES`
-or :data:`MAX_BUFFERS` is refused (:class:`FrameError`).
+A frame: ``!QI`` (pickle bytes, buffer count), one ``!Qc`` per buffer (its size and, for an
+``array.array``'s, the array's type code), the pickle, the buffers. The reader checks the sizes
+before allocating anything: a frame over :data:`MAX_MESSAGE_BYTES` or :data:`MAX_BUFFERS` is
+refused (:class:`FrameError`). An ``array.array``'s buffer is read straight into the array the
+message will hold (its type code says which): a member's delta is copied once on arrival, not
+into a buffer and then into its array (a hit-heavy bundle's parent wrote 30 MB of arrays
+twice, each into fresh pages).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 _FRAME = struct.Struct("!QI")
-_LENGTH = struct.Struct("!Q")
+_ENTRY = struct.Struct("!Qc")
+"""A buffer's size, and its array type code (``B``: bytes, for any other buffer)."""
+_TYPECODES = frozenset("bBhHiIlLqQfd")
 OUT_OF_BAND_BYTES = 64 << 10
 """Smaller buffers stay inside the pickle (an out-of-band one costs a length and an iovec)."""
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
@@ -39,6 +45,8 @@ class FrameError(ValueError):
 
 
 def _array_from(typecode: str, data: Any) -> array:
+    if type(data) is array and data.typecode == typecode:
+        return data  # read into its final array already (:func:`_buffer_for`)
     values = array(typecode)
     values.frombytes(data)
     return values
@@ -57,12 +65,15 @@ def frame(message: Any) -> list[Any]:
     """The parts of ``message``'s frame, in order (buffers are views of its arrays: write
     them before changing those)."""
     buffers: list[memoryview] = []
+    codes: list[bytes] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         view = buffer.raw()
         if view.nbytes < OUT_OF_BAND_BYTES:
             return True  # in the pickle
         buffers.append(view)
+        code = memoryview(buffer).format  # an array.array's type code; numpy's are longer
+        codes.append(code.encode() if code in _TYPECODES else b"B")
         return False
 
     stream = io.BytesIO()
@@ -71,7 +82,7 @@ def frame(message: Any) -> list[Any]:
     pickler.dump(message)
     pickled = stream.getbuffer()
     head = _FRAME.pack(pickled.nbytes, len(buffers)) + b"".join(
-        _LENGTH.pack(view.nbytes) for view in buffers)
+        _ENTRY.pack(view.nbytes, code) for view, code in zip(buffers, codes, strict=True))
     return [head, pickled, *buffers]
 
 
@@ -100,17 +111,29 @@ def read_frame(fill: Callable[[memoryview], None]) -> Any:
     size, count = _FRAME.unpack(head)
     if count > MAX_BUFFERS or size > MAX_MESSAGE_BYTES:
         raise FrameError(f"frame of {size} bytes and {count} buffers")
-    lengths = bytearray(_LENGTH.size * count)
-    fill(memoryview(lengths))
-    sizes = [length for (length,) in _LENGTH.iter_unpack(lengths)]
-    if size + sum(sizes) > MAX_MESSAGE_BYTES:
-        raise FrameError(f"frame of {size + sum(sizes)} bytes")
+    entries = bytearray(_ENTRY.size * count)
+    fill(memoryview(entries))
+    found = list(_ENTRY.iter_unpack(entries))
+    total = size + sum(length for length, _ in found)
+    if total > MAX_MESSAGE_BYTES:
+        raise FrameError(f"frame of {total} bytes")
     pickled = bytearray(size)
     fill(memoryview(pickled))
-    buffers = [bytearray(length) for length in sizes]
+    buffers = [_buffer_for(length, code) for length, code in found]
     for buffer in buffers:
-        fill(memoryview(buffer))
+        fill(memoryview(buffer).cast("B"))
     return pickle.loads(pickled, buffers=buffers)
+
+
+def _buffer_for(length: int, code: bytes) -> array | bytearray:
+    """Where a buffer of ``length`` bytes is read: the array its type code names (of that
+    many bytes), or plain bytes."""
+    typecode = code.decode("latin-1")
+    if typecode in _TYPECODES and typecode != "B":
+        size = array(typecode).itemsize
+        if length % size == 0:
+            return array(typecode, [0]) * (length // size)
+    return bytearray(length)
 
 
 def filler(fd: int, readable: Callable[[], bool] | None = None

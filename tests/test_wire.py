@@ -112,7 +112,7 @@ def test_frames_out_of_bounds_are_refused_before_allocating() -> None:
     with pytest.raises(FrameError):
         read_frame(_reader_of(struct.pack("!QI", 10, MAX_BUFFERS + 1)))
     with pytest.raises(FrameError):  # the buffers' sizes count too
-        read_frame(_reader_of(struct.pack("!QI", 10, 1) + struct.pack("!Q", 1 << 40)))
+        read_frame(_reader_of(struct.pack("!QI", 10, 1) + struct.pack("!Qc", 1 << 40, b"d")))
 
 
 def test_a_frame_cut_short_is_the_end_of_the_stream() -> None:
