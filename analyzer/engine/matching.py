@@ -290,7 +290,8 @@ class Accumulator:
 
 
     def merge(self, other: Accumulator) -> None:
-        """Fold in what another accumulator saw later (the next member of the bundle)."""
+        """Fold in what another accumulator saw later (the next member of the bundle); its
+        arrays may become this one's (:func:`_joined`): it is not used again."""
         names = {index: name for name, index in other.group_names.items()}
         remap: dict[int, int] = {}
         for index, name in names.items():
@@ -302,8 +303,8 @@ class Accumulator:
                     self.group_samples[mine] = sample
             remap[index] = mine if mine is not None else -1
         self.count += other.count
-        self.times.extend(other.times)
-        _extend_remapped(self.groups, other.groups, remap)
+        self.times = _joined(self.times, other.times)
+        self.groups = _joined_remapped(self.groups, other.groups, remap)
         if not other.exact_cap:  # the same check: its hits keep their times everywhere
             self.exact_cap = 0
         if other.folded is not None:
@@ -540,14 +541,30 @@ _MAX_GROUP_TABLE = 1 << 20
 (groups stop at ``MAX_GROUPS``)."""
 
 
-def _extend_remapped(target: array, groups: array, remap: dict[int, int]) -> None:
-    """``target`` extended by ``groups`` with each index replaced through ``remap`` (-1
+def _joined(target: array, values: array) -> array:
+    """``target`` followed by ``values``: ``values`` itself when ``target`` is empty. The
+    stores' ``merge`` takes over the arrays of the store it is given (a member's delta,
+    read for this merge only) instead of copying them into fresh memory."""
+    if not target:
+        return values
+    target.extend(values)
+    return target
+
+
+def _first(values: array, count: int) -> array:
+    """The first ``count`` values: the array itself when that is all of them (a slice is
+    a copy)."""
+    return values if count >= len(values) else values[:count]
+
+
+def _joined_remapped(target: array, groups: array, remap: dict[int, int]) -> array:
+    """``target`` followed by ``groups`` with each index replaced through ``remap`` (-1
     when absent); as they are when ``remap`` keeps every index (the next member of a
     bundle names its groups in the same order: no table look-up, no copies)."""
     if all(old == new for old, new in remap.items()) and _within(groups, remap):
-        target.extend(groups)
-    else:
-        target.frombytes(_remapped(groups, remap))
+        return _joined(target, groups)
+    target.frombytes(_remapped(groups, remap))
+    return target
 
 
 def _within(groups: array, remap: dict[int, int]) -> bool:
@@ -736,7 +753,8 @@ class SequenceStore:
             self.fold_ends()
 
     def merge(self, other: SequenceStore) -> None:
-        """Fold in what another store saw later (the next member of the bundle)."""
+        """Fold in what another store saw later (the next member of the bundle); its arrays
+        may become this one's (:func:`_joined`): it is not used again."""
         names = {index: name for name, index in other.group_names.items()}
         # Group indices are handed out in the order the groups first appear (starts, then
         # ends), as adding the records one by one would.
@@ -749,14 +767,15 @@ class SequenceStore:
         taken = min(other.starts, room)
         self.starts_dropped += other.starts - taken + other.starts_dropped
         begin = self.starts
-        self.start_times.extend(other.start_times[:taken])
-        _extend_remapped(self.start_groups, other.start_groups[:taken], remap)
-        self.start_lines.extend(other.start_lines[:taken])
+        self.start_times = _joined(self.start_times, _first(other.start_times, taken))
+        self.start_groups = _joined_remapped(self.start_groups,
+                                             _first(other.start_groups, taken), remap)
+        self.start_lines = _joined(self.start_lines, _first(other.start_lines, taken))
         for index, hit in sorted(other.kept().items()):
             if index < taken:
                 self._sample(begin + index, hit)
-        self.end_times.extend(other.end_times)
-        _extend_remapped(self.end_groups, other.end_groups, remap)
+        self.end_times = _joined(self.end_times, other.end_times)
+        self.end_groups = _joined_remapped(self.end_groups, other.end_groups, remap)
         if not other.ends_cap:  # the same store: its ends keep their times everywhere
             self.ends_cap = 0
         if other.folded_ends is not None:
@@ -854,7 +873,8 @@ class NeighbourStore:
 
     def merge(self, other: NeighbourStore) -> None:
         """Append another store's records, as adding them one by one would (in arrays: a
-        failing VM's member can bring hundreds of thousands)."""
+        failing VM's member can bring hundreds of thousands); its arrays may become this
+        one's (:func:`_joined`): it is not used again."""
         self.dropped += other.dropped
         kept = self.room(len(other.times))
         if not kept:
@@ -864,9 +884,9 @@ class NeighbourStore:
         # other's members are numbered in the order they first appear, as ours are
         remap = {index: self.member_names.setdefault(name, len(self.member_names))
                  for name, index in sorted(other.member_names.items(), key=lambda x: x[1])}
-        self.times.extend(other.times[:kept])
-        self.lines.extend(other.lines[:kept])
-        _extend_remapped(self.members, other.members[:kept], remap)
+        self.times = _joined(self.times, _first(other.times, kept))
+        self.lines = _joined(self.lines, _first(other.lines, kept))
+        self.members = _joined_remapped(self.members, _first(other.members, kept), remap)
 
     def _keep_captures(self, offset: int,
                        captures: Iterable[tuple[int, dict[str, str]]]) -> None:

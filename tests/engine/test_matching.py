@@ -204,13 +204,14 @@ def test_group_indices_of_a_later_member_are_renumbered_by_name(
     room), whether the names come in the same order (kept as they are) or not."""
     from array import array
 
-    from analyzer.engine.matching import _extend_remapped
+    from analyzer.engine.matching import _joined_remapped
 
     if keep_all:  # the same names in the same order: every index kept
         remap = {value: value for value in set(values)}
     target = array("i", before)
-    _extend_remapped(target, array("i", values), remap)
-    assert target.tolist() == before + [remap.get(value, -1) for value in values]
+    joined = _joined_remapped(target, array("i", values), remap)
+    assert joined.tolist() == before + [remap.get(value, -1) for value in values]
+    assert joined.typecode == "i"
 
 
 @settings(max_examples=300, deadline=None)
