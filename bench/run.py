@@ -536,6 +536,34 @@ def best_of(repeat: int, command: list[str], shell: bool = False,
         round(m.seconds, 3) for m in runs]
 
 
+@dataclass(frozen=True)
+class Timed:
+    """One command of a set measured in turn (:func:`best_of_each`)."""
+
+    command: list[str]
+    shell: bool = False
+    extra_env: dict[str, str] | None = None
+
+
+def best_of_each(repeat: int, commands: dict[str, Timed]
+                 ) -> dict[str, tuple[Measured, list[float]]]:
+    """:func:`best_of` for several commands run in turn, round after round: a floor and the
+    analysis it is compared with then sample the same phases of the VM (its speed drifts by
+    15 to 40% within an hour; run one after the other, five floors could fall in a fast
+    phase and five analyses in a slow one)."""
+    runs: dict[str, list[Measured]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, timed in commands.items():
+            runs[name].append(run_timed(timed.command, timed.shell, timed.extra_env))
+    found: dict[str, tuple[Measured, list[float]]] = {}
+    for name, measured in runs.items():
+        best = min(measured, key=lambda m: m.seconds)
+        peak = max(m.peak_rss_mb for m in measured)
+        found[name] = (Measured(best.seconds, peak, best.returncode, best.cpu_seconds),
+                       [round(m.seconds, 3) for m in measured])
+    return found
+
+
 def analyzer(*arguments: str) -> list[str]:
     return [sys.executable, "-m", "analyzer", *arguments]
 
@@ -557,12 +585,18 @@ class Results:
 
 def measure_big(inputs: Inputs, repeat: int, results: Results) -> None:
     big = inputs.big
-    floor, floor_runs = best_of(repeat, [f"tar -xzOf '{big.path}' > /dev/null"], shell=True)
     inner = " ".join(f"'{p}'" for p in big.inner_gz)
-    inner_gz, _ = best_of(repeat, [f"gzip -dc {inner} > /dev/null"], shell=True)
-    checklist, checklist_runs = best_of(
-        repeat, [f"tar -xzOf '{big.path}' | grep -E -c -f '{inputs.patterns}'"], shell=True)
-    analyze, analyze_runs = best_of(repeat, analyzer("analyze", str(big.path), "--format", "json"))
+    measured = best_of_each(repeat, {
+        "floor": Timed([f"tar -xzOf '{big.path}' > /dev/null"], shell=True),
+        "inner_gz": Timed([f"gzip -dc {inner} > /dev/null"], shell=True),
+        "checklist": Timed([f"tar -xzOf '{big.path}' | grep -E -c -f '{inputs.patterns}'"],
+                           shell=True),
+        "analyze": Timed(analyzer("analyze", str(big.path), "--format", "json")),
+    })
+    floor, floor_runs = measured["floor"]
+    inner_gz, _ = measured["inner_gz"]
+    checklist, checklist_runs = measured["checklist"]
+    analyze, analyze_runs = measured["analyze"]
     if analyze.returncode not in (0, 1):
         raise SystemExit(f"analyze failed with exit code {analyze.returncode}")
     all_floor = floor.seconds + inner_gz.seconds
@@ -585,19 +619,23 @@ def measure_big(inputs: Inputs, repeat: int, results: Results) -> None:
 
 
 def measure_mix(bundle: BigBundle, mix: str, repeat: int) -> dict[str, Any]:
-    """One mix: its all-content decompression floor and analyze, measured back to back in
-    the same run (the floor is re-measured for every mix)."""
+    """One mix: its all-content decompression floor, analyze and analyze on one core,
+    measured in turn round after round (the floor is re-measured for every mix)."""
     inner = " ".join(f"'{p}'" for p in bundle.inner_gz)
     floor_command = f"tar -xzOf '{bundle.path}' > /dev/null" + (
         f" && gzip -dc {inner} > /dev/null" if inner else "")
-    floor, floor_runs = best_of(repeat, [floor_command], shell=True)
-    analyze, analyze_runs = best_of(repeat, analyzer("analyze", str(bundle.path), "--format",
-                                                     "json"))
+    command = analyzer("analyze", str(bundle.path), "--format", "json")
+    measured = best_of_each(repeat, {
+        "floor": Timed([floor_command], shell=True),
+        "analyze": Timed(command),
+        # The same run on one core (no forked chunk planners): what the second core buys.
+        "one_core": Timed(command, extra_env={"WAAGENT_ANALYZER_PLAN_WORKERS": "0"}),
+    })
+    floor, floor_runs = measured["floor"]
+    analyze, analyze_runs = measured["analyze"]
+    one_core, _ = measured["one_core"]
     if analyze.returncode not in (0, 1):
         raise SystemExit(f"analyze failed on {mix} with exit code {analyze.returncode}")
-    # The same run on one core (no forked chunk planners): what the second core buys.
-    one_core, _ = best_of(repeat, analyzer("analyze", str(bundle.path), "--format", "json"),
-                          extra_env={"WAAGENT_ANALYZER_PLAN_WORKERS": "0"})
     return {"mix": mix, "compressed_mb": round(bundle.compressed_bytes / 1048576, 1),
             "uncompressed_mb": round(bundle.uncompressed_bytes / 1048576, 1),
             "lines": bundle.lines, "floor_s": round(floor.seconds, 3), "floor_runs": floor_runs,
@@ -950,7 +988,7 @@ def render_markdown(results: Results) -> str:
             "Each mix is a bundle of waagent.log, four rotated `.gz` files, the backup extension "
             "log and goal-state files; `extension-log-heavy` puts 90% of the bytes in the "
             "extension log. The floor is `tar -xzOf` plus `gzip -dc` of the rotated members "
-            "(every byte decompressed once), measured right before analyze in the same run.",
+            "(every byte decompressed once), measured in turn with analyze, round after round.",
             "`analyze` plans a large log's chunks on the other cores; the one-core columns are "
             "the same run with `WAAGENT_ANALYZER_PLAN_WORKERS=0`.",
             "", "| mix | MB (gz / logs) | lines | floor s | analyze s | analyze CPU s | ratio | "
