@@ -980,6 +980,27 @@ def test_near_join_records_are_kept_in_bulk_and_answer_like_the_record_path(
     assert per_line() < len(lines) // 100, per_line()
 
 
+def _decisions_by_form_and_one_by_one(bundle: Path, monkeypatch: pytest.MonkeyPatch
+                                      ) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """The planner's decisions on ``bundle`` in one process, with digit forms and without;
+    the report, facts and events must be the record path's and alike both ways."""
+    from analyzer.engine import bulk
+
+    decided = _counting_decisions(monkeypatch)
+    bulk.set_plan_workers(0)
+    try:
+        _same(bundle, monkeypatch)
+        decided.clear()
+        with_forms = _outcome(bundle, monkeypatch, bulk=True)
+        by_form = list(decided)
+        decided.clear()
+        monkeypatch.setattr(bulk, "digit_forms", lambda *args: None)
+        assert _outcome(bundle, monkeypatch, bulk=True) == with_forms
+        return by_form, list(decided)
+    finally:
+        bulk.set_plan_workers(None)
+
+
 def test_a_dense_chunks_records_without_a_literal_are_decided_once_per_form(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failing VM's log: 19 records in 20 a failure (the chunk is dense and not scanned),
@@ -987,7 +1008,6 @@ def test_a_dense_chunks_records_without_a_literal_are_decided_once_per_form(
     only in their numbers. Those are decided once per digit form (on their header; a CR
     sends its form to the record path), and the answer is the one of deciding each record
     and of the record path."""
-    from analyzer.engine import bulk
     from analyzer.parse import logscan
 
     # A chunk is probed for density from 2,048 lines on.
@@ -1013,19 +1033,7 @@ def test_a_dense_chunks_records_without_a_literal_are_decided_once_per_form(
                                rng.choice(failures))(second), "WARNING")
              for second in range(20_000)]
     bundle = _agent_log_bundle(tmp_path, lines)
-    decided = _counting_decisions(monkeypatch)
-    bulk.set_plan_workers(0)
-    try:
-        _same(bundle, monkeypatch)
-        decided.clear()
-        with_forms = _outcome(bundle, monkeypatch, bulk=True)
-        by_form = list(decided)
-        decided.clear()
-        monkeypatch.setattr(bulk, "digit_forms", lambda *args: None)
-        assert _outcome(bundle, monkeypatch, bulk=True) == with_forms
-        one_by_one = list(decided)
-    finally:
-        bulk.set_plan_workers(None)
+    by_form, one_by_one = _decisions_by_form_and_one_by_one(bundle, monkeypatch)
 
     def untagged(decisions: list[tuple[str, bytes]]) -> int:
         return sum(any(word in rest for word in (b"Collected CPU", b"Traceback", b"memory"))
@@ -1043,7 +1051,6 @@ def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
     that hold facts or events, or whose extension's version differs in the header are still
     decided one by one: the report, facts and events are those of the record path, and of
     the planner deciding every record."""
-    from analyzer.engine import bulk
     from analyzer.parse import logscan
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 64 * 1024)
@@ -1064,18 +1071,7 @@ def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
     ]
     lines = [_g4_line(second, rng.choice(messages)(second)) for second in range(20_000)]
     bundle = _agent_log_bundle(tmp_path, lines)
-    decided = _counting_decisions(monkeypatch)
-    bulk.set_plan_workers(0)
-    try:
-        _same(bundle, monkeypatch)
-        by_form = list(decided)
-        with_forms = _outcome(bundle, monkeypatch, bulk=True)
-        decided.clear()
-        monkeypatch.setattr(bulk, "digit_forms", lambda *args: None)
-        assert _outcome(bundle, monkeypatch, bulk=True) == with_forms
-        one_by_one = list(decided)
-    finally:
-        bulk.set_plan_workers(None)
+    by_form, one_by_one = _decisions_by_form_and_one_by_one(bundle, monkeypatch)
 
     def markers(decisions: list[tuple[str, bytes]]) -> int:
         return sum(b"ProcessExtensionsGoalState completed" in rest and b"\r" not in rest
