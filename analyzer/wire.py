@@ -6,15 +6,15 @@ pickle, the pickle through the pipe in pieces, the pieces into one buffer and th
 into an array. Here the pickle (protocol 5) leaves every buffer of at least
 :data:`OUT_OF_BAND_BYTES` out, and they are written from the arrays' own memory
 (``os.writev``) and read into buffers of their final size: one copy into the kernel and one
-out of it, plus ``array.frombytes`` on arrival.
+out of it.
 
-A frame: ``!QI`` (pickle bytes, buffer count), one ``!Qc`` per buffer (its size and, for an
-``array.array``'s, the array's type code), the pickle, the buffers. The reader checks the sizes
-before allocating anything: a frame over :data:`MAX_MESSAGE_BYTES` or :data:`MAX_BUFFERS` is
-refused (:class:`FrameError`). An ``array.array``'s buffer is read straight into the array the
-message will hold (its type code says which): a member's delta is copied once on arrival, not
-into a buffer and then into its array (a hit-heavy bundle's parent wrote 30 MB of arrays
-twice, each into fresh pages).
+A frame: ``!QI`` (pickle bytes, buffer count), one ``!Qc`` per buffer (its size and the
+array type code of its items, ``B`` for any other), the pickle, the buffers. The reader
+checks the sizes before allocating anything: a frame over :data:`MAX_MESSAGE_BYTES` or
+:data:`MAX_BUFFERS` is refused (:class:`FrameError`). An ``array.array``'s buffer is read
+straight into the array the message will hold (its type code says which): a member's delta
+is copied once on arrival, not into a buffer and then into its array (a hit-heavy bundle's
+parent wrote 30 MB of arrays twice, each into fresh pages).
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ def frame(message: Any) -> list[Any]:
         if view.nbytes < OUT_OF_BAND_BYTES:
             return True  # in the pickle
         buffers.append(view)
-        code = memoryview(buffer).format  # an array.array's type code; numpy's are longer
+        # The buffer's item format: an array.array's type code (a numpy array's is one too,
+        # or longer: numpy reads its data from any buffer).
+        code = memoryview(buffer).format
         codes.append(code.encode() if code in _TYPECODES else b"B")
         return False
 
