@@ -530,6 +530,11 @@ def best_of(repeat: int, command: list[str], shell: bool = False,
         if before is not None:
             before()
         runs.append(run_timed(command, shell, extra_env))
+    return _best(runs)
+
+
+def _best(runs: list[Measured]) -> tuple[Measured, list[float]]:
+    """The fastest run (with the highest peak of them all), and every run's seconds."""
     best = min(runs, key=lambda m: m.seconds)
     peak = max(m.peak_rss_mb for m in runs)
     return Measured(best.seconds, peak, best.returncode, best.cpu_seconds), [
@@ -555,13 +560,7 @@ def best_of_each(repeat: int, commands: dict[str, Timed]
     for _ in range(repeat):
         for name, timed in commands.items():
             runs[name].append(run_timed(timed.command, timed.shell, timed.extra_env))
-    found: dict[str, tuple[Measured, list[float]]] = {}
-    for name, measured in runs.items():
-        best = min(measured, key=lambda m: m.seconds)
-        peak = max(m.peak_rss_mb for m in measured)
-        found[name] = (Measured(best.seconds, peak, best.returncode, best.cpu_seconds),
-                       [round(m.seconds, 3) for m in measured])
-    return found
+    return {name: _best(measured) for name, measured in runs.items()}
 
 
 def analyzer(*arguments: str) -> list[str]:

@@ -1276,18 +1276,17 @@ class ChunkPlanner:
         # What :meth:`LogFacts.rows` keeps: a handler state where the prefix names the
         # extension, or version fields.
         handler_state = bool(extension) and _HANDLER_STATE in message
-        if not handler_state:
-            heartbeat = heartbeat_agent_version(message)
-            if heartbeat is not None:
-                return self.owner.shared_parts(({"goal_state_agent_version": heartbeat},
-                                                extension, version if self.real_version else "",
-                                                ""))
-        if not (handler_state or may_hold_version_fields(message)):
-            return None
-        decoded = _decoded(message)
-        fields = version_fields(decoded)
-        if not fields and not handler_state:
-            return None
+        heartbeat = None if handler_state else heartbeat_agent_version(message)
+        decoded = ""
+        if heartbeat is not None:
+            fields = {"goal_state_agent_version": heartbeat}
+        else:
+            if not (handler_state or may_hold_version_fields(message)):
+                return None
+            decoded = _decoded(message)
+            fields = version_fields(decoded)
+            if not fields and not handler_state:
+                return None
         # Only a handler state's message is read again (LogFacts.would_add). Equal parts are
         # one object: a plan sends it once, and the reader skips a row whose parts are those
         # of the row before it (BulkPlan._flush_facts).

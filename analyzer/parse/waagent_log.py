@@ -386,6 +386,9 @@ _HEARTBEAT_VERSION_END = b" is running as the goal state agent"
 _PLAIN_VERSIONS: dict[bytes, str | None] = {}
 """Version text -> itself when it is ``\\d+(\\.\\d+)+`` in ASCII digits, else None (a
 log names a few versions)."""
+_V, _Y, _I = b"Vyi"
+"""The letters of ``Version``, ``Python`` and ``is blacklisted`` a heartbeat never holds."""
+_UNSEEN = object()
 
 
 def heartbeat_agent_version(message: bytes) -> str | None:
@@ -417,9 +420,6 @@ def heartbeat_agent_version(message: bytes) -> str | None:
         version = _PLAIN_VERSIONS[text] = text.decode("ascii") if plain else None
     return version  # type: ignore[return-value]
 
-
-_V, _Y, _I = b"Vyi"
-_UNSEEN = object()
 
 
 def version_fields(message: str) -> dict[str, str]:
