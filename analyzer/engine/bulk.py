@@ -46,6 +46,20 @@ from typing import Any
 import numpy as np
 
 from analyzer.engine.distinct import digit_forms, distinct_ranges, newline_offsets
+from analyzer.engine.heads import (
+    DASH_REST_AT,
+    G4_REST_AT,
+    HEAD_DASH,
+    HEAD_DASH_SPACE,
+    HEAD_G4,
+    HEAD_LEVEL,
+    HEAD_MAY_OPEN,
+    HEAD_SLASH_SPACE,
+    HEAD_VALID,
+    WINDOW,
+    has,
+    line_heads,
+)
 from analyzer.engine.matching import (
     EVENT_TAG,
     FACT_TAG,
@@ -71,7 +85,7 @@ from analyzer.parse.log_facts import (
 )
 from analyzer.parse.logscan import CHUNK_BYTES, reads_as_header
 from analyzer.parse.records import Record
-from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR, from_micros, local_zone
+from analyzer.parse.timeutil import from_micros, local_zone
 from analyzer.parse.waagent_log import (
     RECORD_START,
     heartbeat_agent_version,
@@ -88,7 +102,6 @@ _G4 = re.compile(
     rb"([^\[ \n][^ \n]*) (Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) ([^\r\n\x00]*)"
 )
 _DASH = re.compile(rb"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) (\[[^\]\n]*\])([^\r\n\x00]*)")
-_STAMP_BYTES = 26
 _WORD_LEVEL_WINDOW = 160
 """Bytes that surely hold the 40 characters in which parse_header looks for ``  Info  ``."""
 _EVENT_FIELD = b"Event: name="
@@ -205,52 +218,6 @@ class BulkContext:
     events_full: Callable[[], bool] = lambda: False
     """The timeline's cap is reached: further events are only counted."""
     drop_events: Callable[[int], None] = lambda count: None
-
-
-def days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of proleptic Gregorian dates (vectorised; H. Hinnant's method)."""
-    year = year - (month <= 2)
-    era = np.floor_divide(year, 400)
-    year_of_era = year - era * 400
-    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
-    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
-    return era * 146097 + day_of_era - 719468
-
-
-_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-
-
-def parse_stamps(stamps: bytes | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``YYYY-MM-DD?HH:MM:SS.ffffff`` stamps (26 bytes each, concatenated, or the rows of
-    a uint8 array; digits where the layout has them) -> (POSIX microseconds, valid).
-    ``micros / 1e6`` equals ``datetime(..., tzinfo=UTC).timestamp()`` to the bit (both
-    are the correctly rounded quotient); a stamp that parse_header would reject (year
-    outside FIRST_YEAR..LAST_YEAR, 30 February) is not valid.
-    """
-    if isinstance(stamps, bytes | bytearray):
-        stamps = np.frombuffer(stamps, dtype=np.uint8).reshape(-1, _STAMP_BYTES)
-    # One contiguous row of digit values per column (a column of the stamps is strided):
-    # 1.6x faster than reading each column in place. ``order="C"``: the transposed view's
-    # own order (``K``) gave rows as strided as the columns (1.45 -> 1.10 ms for 29,431
-    # stamps). A byte that is no digit gives some number; the callers take only rows whose
-    # shape they tested.
-    digits = (stamps[:, :_STAMP_BYTES].T - np.uint8(48)).astype(np.int32, order="C")
-
-    def number(start: int, width: int) -> np.ndarray:
-        value = digits[start]
-        for column in range(start + 1, start + width):
-            value = value * 10 + digits[column]
-        return value
-
-    year, month, day = number(0, 4), number(5, 2), number(8, 2)
-    hour, minute, second, micro = number(11, 2), number(14, 2), number(17, 2), number(20, 6)
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
-    valid = ((year >= FIRST_YEAR) & (year <= LAST_YEAR) & (month >= 1) & (month <= 12)
-             & (day >= 1) & (day <= month_days) & (hour < 24) & (minute < 60) & (second < 60))
-    days = days_from_civil(year.astype(np.int64), month, day)
-    micros = ((days * 86400 + (hour * 3600 + minute * 60 + second)) * 1_000_000 + micro)
-    return micros, valid
 
 
 @dataclass
@@ -652,31 +619,9 @@ def set_plan_workers(count: int | None) -> None:
         _PLAN_WORKERS.append(count)
 
 
-def _template(text: bytes) -> tuple[Any, Any]:
-    """A header template (``D`` stands for a digit) as (lowest byte, span) per column,
-    padded with any-byte columns to whole 8-byte words: a byte fits its column when
-    ``byte - lowest <= span`` in uint8 arithmetic (a byte below wraps round, above 255 - span).
-    """
-    codes = np.frombuffer(text.ljust(-(-len(text) // 8) * 8, b"*"), dtype=np.uint8)
-    digit, anything = codes == ord("D"), np.arange(len(codes)) >= len(text)
-    lowest = np.where(digit, ord("0"), np.where(anything, 0, codes)).astype(np.uint8)
-    span = np.where(digit, 9, np.where(anything, 255, 0)).astype(np.uint8)
-    return lowest, span
-
-
-_G4_STAMP = _template(b"DDDD-DD-DDTDD:DD:DD.DDDDDDZ ")
-_DASH_STAMP = _template(b"DDDD-DD-DD DD:DD:DD.DDDDDD [")
-_DASH_SPACE_START = _template(b"DDDD-DD-DD DD:DD:DD")
-_SLASH_SPACE_START = _template(b"DDDD/DD/DD DD:DD:DD")
-_G4_REST_AT = 28
-"""A G4 line after its stamp: ``LEVEL thread prefix message``."""
-_DASH_REST_AT = 27
-"""A backup-extension line after its stamp: ``[prefix]message``."""
-_WINDOW = 40
-PAD_BYTES = 2 * _WINDOW
+PAD_BYTES = 2 * WINDOW
 """Zero bytes after a planned chunk: a window gathered at any offset of the chunk stays
 inside the array."""
-_LEVEL_WORDS = (b"VERBOSE ", b"INFO ", b"WARNING ", b"ERROR ")
 _G4_REST = re.compile(
     rb"(VERBOSE|INFO|WARNING|ERROR) ([^\[ \n][^ \n]*) "
     rb"(Daemon|ExtHandler|LogCollector|Firewall|\[[^ \n]*\]) (.*)", re.DOTALL)
@@ -689,40 +634,6 @@ def _g4_header(level: bytes, thread: bytes, prefix: bytes) -> bool:
     """Whether ``_G4_REST`` takes a line with this level, thread and prefix (a log has a
     few dozen distinct headers, each checked once)."""
     return _G4_REST.fullmatch(b"%s %s %s " % (level, thread, prefix)) is not None
-
-
-def _shaped(window: Any, template: tuple[Any, Any]) -> Any:
-    """Rows of ``window`` (bytes of line starts) that fit the template: one subtraction
-    and comparison over the columns, then the per-byte answers eight at a time (4x faster
-    than testing digit and literal columns apart, measured)."""
-    lowest, span = template
-    fits = np.ascontiguousarray((window[:, :len(lowest)] - lowest) <= span).view(np.uint64)
-    every = fits[:, 0]
-    for column in range(1, fits.shape[1]):
-        every = every & fits[:, column]
-    return every == _ALL_TRUE
-
-
-_ALL_TRUE = np.frombuffer(b"\x01" * 8, dtype=np.uint64)[0]
-
-
-def _word(text: bytes) -> tuple[Any, Any]:
-    """(value, mask) of up to 8 bytes read as one little- or big-endian word (the host's)."""
-    return (np.frombuffer(text.ljust(8, b"\x00"), dtype=np.uint64)[0],
-            np.frombuffer((b"\xff" * len(text)).ljust(8, b"\x00"), dtype=np.uint64)[0])
-
-
-_LEVEL_WORD_MASKS = tuple(_word(word) for word in _LEVEL_WORDS)
-
-
-def _level_follows(window: Any, at: int) -> Any:
-    """Rows whose bytes from ``at`` are one of the four level words and a space (the eight
-    bytes from ``at`` read as one word, each level word compared under its mask)."""
-    eight = np.ascontiguousarray(window[:, at:at + 8]).view(np.uint64)[:, 0]
-    found = np.zeros(len(window), dtype=bool)
-    for value, mask in _LEVEL_WORD_MASKS:
-        found |= (eight & mask) == value
-    return found
 
 
 @dataclass
@@ -786,12 +697,12 @@ class _MultiLine:
         after = np.minimum(np.append(heads, real_lines)[chosen + 1], real_lines)
         starts = self.bounds[head_lines] + 1
         ends = self.bounds[after]  # the newline ending the record's last line (or the end)
-        window = self.padded[starts]
-        micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
+        flags, micros = line_heads(self.plan.region, starts, self.padded)
         lengths = np.diff(self.bounds) - 1
         longest = np.maximum.reduceat(lengths, heads)[chosen]
         odd_inside = np.logical_or.reduceat(odd, heads)[chosen]
-        plain = (_shaped(window, _G4_STAMP) & valid & (after - head_lines <= self.max_lines)
+        plain = ((flags & (HEAD_G4 | HEAD_VALID) == HEAD_G4 | HEAD_VALID)
+                 & (after - head_lines <= self.max_lines)
                  & (ends - starts <= self.max_bytes) & ~odd_inside
                  & (longest <= self.max_line_bytes))
         if self.first_line_cut:
@@ -817,10 +728,10 @@ class _MultiLine:
         opens = np.zeros(len(line_starts), dtype=bool)
         opens[opening] = True
         rest = np.flatnonzero(~opens)
-        window = padded[np.minimum(line_starts[rest], size)]
-        opens[rest] = _shaped(window, _G4_STAMP) & _level_follows(window, _G4_REST_AT)
+        flags, _ = line_heads(self.plan.region, np.minimum(line_starts[rest], size), padded)
+        opens[rest] = flags & (HEAD_G4 | HEAD_LEVEL) == HEAD_G4 | HEAD_LEVEL
         may_open = np.zeros(len(line_starts), dtype=bool)
-        may_open[rest] = _may_open(window)
+        may_open[rest] = has(flags, HEAD_MAY_OPEN)
         odd = np.zeros(len(line_starts), dtype=bool)
         unsure = np.flatnonzero(may_open & ~opens & (line_starts < size))
         region = self.plan.region
@@ -831,15 +742,6 @@ class _MultiLine:
             opens[index] = parsed and started
             odd[index] = parsed != started
         return opens, odd
-
-
-def _may_open(window: Any) -> Any:
-    """Rows whose first bytes could start a header at all (a digit, a non-ASCII byte, or a
-    syslog month such as ``Jan ``); the rest are continuation lines for sure."""
-    first = window[:, 0]
-    return (((first - 48) < 10) | (first >= 0x80)
-            | (((first - 65) < 26) & ((window[:, 1] - 97) < 26)
-               & ((window[:, 2] - 97) < 26) & (window[:, 3] == 32)))
 
 
 def _opens_record(region: bytes, begin: int, size: int, cap: int) -> bool:
@@ -968,7 +870,7 @@ class ChunkPlanner:
         max_line_bytes = self._max_line_bytes
         size = self.size
         # ``padded[i]`` is the window of bytes from offset i: a row gather, no index matrix.
-        padded = np.lib.stride_tricks.sliding_window_view(data, _WINDOW)
+        padded = np.lib.stride_tricks.sliding_window_view(data, WINDOW)
         lines, line_tags = prefilter.tagged_lines(self.region, newlines, probe_density=True,
                                                   size=size)
         if not len(lines):
@@ -976,20 +878,18 @@ class ChunkPlanner:
         bounds = np.concatenate(([-1], newlines, [size]))
         starts = bounds[lines] + 1
         ends = bounds[lines + 1]
-        window = padded[starts]
-        g4 = _shaped(window, _G4_STAMP)
-        dash = np.zeros(len(lines), dtype=bool)
-        if local_zone() is UTC:
-            not_g4 = np.flatnonzero(~g4)  # the dash layout, on the rows left
-            dash[not_g4] = _shaped(window[not_g4], _DASH_STAMP)
+        flags, micros = line_heads(self.region, starts, padded)
+        g4 = has(flags, HEAD_G4)
+        # A backup-extension stamp is the VM's local time (``--vm-timezone``): taken in bulk,
+        # as UTC, only when that zone is UTC; else the record path converts it.
+        dash = has(flags, HEAD_DASH) if local_zone() is UTC else np.zeros(len(lines), bool)
         shaped = (g4 | dash) & (ends - starts <= max_line_bytes)
         if first_line_cut:
             shaped &= starts != 0
-        g4_level = g4 & _level_follows(window, _G4_REST_AT)
+        g4_level = flags & (HEAD_G4 | HEAD_LEVEL) == HEAD_G4 | HEAD_LEVEL
         stamped = g4_level | dash
         one_line = self._one_line(padded, ends, size, lines, stamped)
-        micros, valid = parse_stamps(window[:, :_STAMP_BYTES])
-        usable = shaped & one_line & valid
+        usable = shaped & one_line & has(flags, HEAD_VALID)
         rows = np.flatnonzero(usable)
         row_of = np.full(len(lines), -1, dtype=np.int64)  # candidate -> its row in ``table``
         row_of[rows] = np.arange(len(rows))
@@ -1039,13 +939,10 @@ class ChunkPlanner:
 
     def _opens_ahead(self, padded: Any, next_starts: Any, inside: Any, size: int) -> Any:
         """Whether each line starting at ``next_starts`` opens a record."""
-        ahead = padded[np.minimum(next_starts, size)]
-        opens = _shaped(ahead, _G4_STAMP) & _level_follows(ahead, _G4_REST_AT)
-        others = np.flatnonzero(~opens)  # the other layouts, on the few rows left
-        ahead_others = ahead[others]
-        opens[others] = (_shaped(ahead_others, _DASH_SPACE_START)
-                         | _shaped(ahead_others, _SLASH_SPACE_START))
-        unsure = np.flatnonzero(inside & ~opens & _may_open(ahead))
+        flags, _ = line_heads(self.region, np.minimum(next_starts, size), padded)
+        opens = ((flags & (HEAD_G4 | HEAD_LEVEL) == HEAD_G4 | HEAD_LEVEL)
+                 | has(flags, HEAD_DASH_SPACE | HEAD_SLASH_SPACE))
+        unsure = np.flatnonzero(inside & ~opens & has(flags, HEAD_MAY_OPEN))
         if len(unsure):
             opens[unsure] = [_opens_record(self.region, at, size, self._max_line_bytes)
                              for at in next_starts[unsure].tolist()]
@@ -1054,7 +951,7 @@ class ChunkPlanner:
     def _codes(self, table: _Rows, prefilter: Any) -> Any:
         """The distinct-record code of each row (new records decided on first sight)."""
         region = self.region
-        rest_at = np.where(table.g4, _G4_REST_AT, _DASH_REST_AT) + table.starts
+        rest_at = np.where(table.g4, G4_REST_AT, DASH_REST_AT) + table.starts
         codes, firsts, tags_of = distinct_ranges(region, rest_at, table.ends, table.tags)
         starts, ends = rest_at[firsts], table.ends[firsts]
         # Slicing in C over the distinct records only: the header-less bytes each is decided on.

@@ -27,7 +27,7 @@ try:
 except ImportError:  # no compiler at install time: the Python keying
     _distinct = None
 
-NATIVE_VERSION = 4
+NATIVE_VERSION = 5
 """The interface this module expects of ``_distinct`` (its ``VERSION``): an editable install
 not rebuilt since the C source changed is ignored rather than trusted."""
 
@@ -161,3 +161,14 @@ def _by_first_sight(forms: Any) -> Any:
     renumbered = np.full(len(forms), -1, dtype=np.int64)
     renumbered[valid] = rank[inverse]
     return renumbered
+
+
+def native_line_heads(region: Any, starts: Any, first_year: int, last_year: int,
+                      native: bool | None = None) -> tuple[Any, Any] | None:
+    """``(flags, micros)`` of the lines at ``starts`` (int64) computed in C (see
+    :func:`analyzer.engine.heads.line_heads`), or None without the compiled module.
+    ``native`` as for :func:`distinct_ranges`."""
+    if not _use_native(native):
+        return None
+    flags, micros = _distinct.line_heads(region, starts, first_year, last_year)
+    return np.frombuffer(flags, dtype=np.uint8), np.frombuffer(micros, dtype=np.int64)

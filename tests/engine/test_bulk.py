@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.engine import distinct
-from analyzer.engine.bulk import parse_stamps
+from analyzer.engine.heads import parse_stamps
 from analyzer.engine.loader import default_rules_dir, load_rules
 from analyzer.engine.matching import Hit, RawHit, SequenceStore
 from analyzer.engine.model import Rule
