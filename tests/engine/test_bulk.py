@@ -439,15 +439,17 @@ _FAILURES = (
 )
 
 
-def test_records_the_line_decoder_alters_take_the_record_path(tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch
-                                                               ) -> None:
-    """A chunk is searched once for CR, NUL and a BOM after a newline; where it holds any,
-    the records holding them go to the record path (which drops or alters those bytes), the
-    others stay in bulk: the report, facts and events are those of the record path whether
-    a chunk holds them or not."""
+@pytest.mark.parametrize("scan_from", [0, 10**9], ids=["chunk-scanned", "records-searched"])
+def test_records_the_line_decoder_alters_take_the_record_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan_from: int) -> None:
+    """Records holding CR, NUL or a BOM after a newline go to the record path (which drops
+    or alters those bytes), the others stay in bulk, in the same chunks: the report, facts
+    and events are those of the record path whether a chunk holds such bytes or not, and
+    whether the chunk was scanned for them first or each record was searched."""
+    from analyzer.engine import bulk
     from analyzer.parse import logscan
 
+    monkeypatch.setattr(bulk, "_SCAN_MARKERS_FROM", scan_from)
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 16 * 1024)
     lines: list[bytes] = []
     for second in range(3000):
