@@ -353,8 +353,9 @@ class _KnownRecords:
         self._bytes += 2 * len(key[0])  # the key and the record's message
 
 
-_FORM_TAGS = (QUERY_TAG, 0)
-"""The tags of the records decided once per digit form (:meth:`ChunkPlanner._decisions`)."""
+_FORM_TAGS = (QUERY_TAG, 0, QUERY_TAG | FACT_TAG, FACT_TAG)
+"""The tags of the records decided once per digit form (:meth:`ChunkPlanner._decisions`);
+a record with a fact literal has its fact parts read from its own message."""
 _MAX_SEEN = 1 << 17
 _EAGER_TRIAL = 1024
 _TRIAL_RECORDS = 16_384
@@ -981,12 +982,13 @@ class ChunkPlanner:
     def _decisions(self, prefilter: Any, records: list[bytes], tags: Any, starts: Any,
                    ends: Any) -> list[Decision]:
         """:meth:`_decide` on each record, once per digit form where that is its answer: a
-        G4 record whose lines hold a rule literal and no literal of a fact, an event or a
-        rule pattern that reads digits (tags exactly ``QUERY_TAG``) is decided as every
-        record with its header and its message once each digit is read as ``0``. No pattern
-        of the set that could match it holds a digit (:func:`reads_digits`), and a pattern
-        without one accepts every ASCII digit or none at each step (classes, ``.``, ``\\w``,
-        ``\\b``), so it matches both or neither; header filters read the header as it is,
+        G4 record whose lines hold a rule literal and no literal of an event or of a rule
+        pattern that reads digits (tags exactly ``QUERY_TAG``, or with ``FACT_TAG``) is
+        decided as every record with its header and its message once each digit is read as
+        ``0``; a fact's parts are read from each record's own message (:meth:`_own_facts`).
+        No pattern of the set that could match it holds a digit (:func:`reads_digits`), and a
+        pattern without one accepts every ASCII digit or none at each step (classes, ``.``,
+        ``\\w``, ``\\b``), so it matches both or neither; header filters read the header as it is,
         and a form whose route reads the message (``exclude``, ``where``, captures) is
         decided record by record. The durations and counters of a verbose log's markers make
         most of its distinct records (``ProcessExtensionsGoalState completed
@@ -1035,6 +1037,7 @@ class ChunkPlanner:
         messages = map(self.region.__getitem__, map(
             slice, (starts[follows] + message_at[follows]).tolist(), ends[follows].tolist()))
         followers: list[Any] = list(zip(shared, messages, repeat(None), repeat(None)))
+        self._own_facts(followers, tags[follows], [records[index] for index in follows.tolist()])
         # A form whose leader took the record path sends its records there too; one whose
         # route read the leader's message decides each record.
         odd = np.flatnonzero(np.fromiter(map(is_, shared, repeat(RECORD_PATH)), dtype=bool,
@@ -1047,6 +1050,16 @@ class ChunkPlanner:
                              else self._decide(records[index], tag_list[index]))
         _put(decided, follows.tolist(), followers)
         return decided
+
+    def _own_facts(self, followers: list[Any], tags: Any, records: list[bytes]) -> None:
+        """Each follower with a fact literal gets the fact parts of its own message: a
+        heartbeat's counter and its agent version are both digits, so the records of a form
+        share their queries but not their versions (the marker-heavy mix: 50,000 heartbeats
+        decided one by one, each a pattern-set match and a route look-up)."""
+        for at in np.flatnonzero(tags & FACT_TAG).tolist():
+            queries, message, _, _ = followers[at]
+            prefix = records[at].split(b" ", 3)[2]  # a digit form is a G4 record's
+            followers[at] = (queries, message, self._fact_parts(message, prefix), None)
 
     def _scan_markers(self, deciding: int) -> None:
         """A chunk with many records to decide (a verbose log's) is scanned once for the

@@ -1049,10 +1049,12 @@ def test_a_dense_chunks_records_without_a_literal_are_decided_once_per_form(
 def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Markers that differ only in their durations and counters are decided once per digit
-    form; records that a digit-reading pattern may match (``Errno 113``, ``Enable,x,0,``),
-    that hold facts or events, or whose extension's version differs in the header are still
-    decided one by one: the report, facts and events are those of the record path, and of
-    the planner deciding every record."""
+    form, and so are heartbeats, each keeping the agent version of its own message (the
+    versions here differ in a digit only, so a form holds several); records that a
+    digit-reading pattern may match (``Errno 113``, ``Enable,x,0,``), that hold events, or
+    whose extension's version differs in the header are still decided one by one: the
+    report, facts and events are those of the record path, and of the planner deciding
+    every record."""
     from analyzer.parse import logscan
 
     monkeypatch.setattr(logscan, "CHUNK_BYTES", 64 * 1024)
@@ -1063,7 +1065,8 @@ def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
                   f"-- IOError [Errno {111 + n % 3}] No route to host -- {n % 9} attempts made",
         lambda n: "[Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9.2{n % 3}] "
                   f"Launch command succeeded: {n % 500} ms",
-        lambda n: _heartbeat(f"2.9.{n % 3}.1", n),
+        # The agent writes one HeartbeatId for as long as it runs; the counter goes up.
+        lambda n: _heartbeat(f"2.9.{n // 7000}.1", n).replace(f"{n:08x}-0000", "8D2A-77E1"),
         lambda n: f"Command: main/handle.sh enable\n[stdout]\nEnable,success,{n % 2},Done {n}",
         lambda n: f"Fetch goal state from WireServer completed in {n % 300} ms",
         # A route that reads the message (``exclude``): decided record by record.
@@ -1085,11 +1088,17 @@ def test_records_of_one_digit_form_are_decided_once_and_answer_alike(
     assert markers(by_form) <= 6 * chunks
     assert markers(one_by_one) > 4 * markers(by_form)
 
+    def heartbeats(decisions: list[tuple[str, bytes]]) -> int:
+        return sum(b"HEARTBEAT" in rest for _, rest in decisions)
+
+    # A form per chunk and counter length (versions 2.9.0.1 to 2.9.2.1 share one).
+    assert heartbeats(by_form) <= 5 * chunks
+    assert heartbeats(one_by_one) > 4 * heartbeats(by_form)
+
     def each(decisions: list[tuple[str, bytes]]) -> int:
-        return sum(any(word in rest for word in (b"HEARTBEAT", b"Errno", b"Command:",
-                                                  b"Protocol endpoint"))
+        return sum(any(word in rest for word in (b"Errno", b"Command:", b"Protocol endpoint"))
                    for _, rest in decisions)
 
-    # Heartbeats (facts), digit-reading failures, commands (events) and a route that reads
-    # the message: one decision per distinct record either way.
+    # Digit-reading failures, commands (events) and a route that reads the message: one
+    # decision per distinct record either way.
     assert each(by_form) == each(one_by_one) > 2000
