@@ -20,7 +20,7 @@ from analyzer.engine.loader import RulePack
 from analyzer.engine.matching import MatchStore
 from analyzer.errors import AnalyzerError, BundleError, InputRejected, Problem
 from analyzer.heap import keep_freed_memory
-from analyzer.sandbox import SandboxEnd, SandboxLimits, run_in_sandbox
+from analyzer.sandbox import SandboxEnd, SandboxLimits, finish, run_in_sandbox
 from analyzer.scan import ScanResult, ScanState, guarded, new_tables, scan_member
 from analyzer.settings import Limits
 from analyzer.tables import BundleTables
@@ -112,23 +112,25 @@ def _child_read(name: str, factory: MembersFactory, pack: RulePack, limits: Limi
     starts_sent: dict[tuple[str, str], int] = {}
     """Sequence starts the parent keeps per check: past its cap, a delta sends none."""
     try:
-        for member in guarded(factory(problems), state):
-            scan_member(member, state)
-            state.tables.problems.extend(problems[sent_problems:])
-            sent_problems = len(problems)
-            state.matcher.store.keep_room_of(starts_sent)
-            emit(MemberDelta(state.tables, state.matcher.store))
-            state.reset_deltas(name)
-    except AnalyzerError as error:
-        if not isinstance(error, BundleError):
-            emit(Rejected(error.exit_code, str(error)))
-            return
-        state.tables.problems.append(Problem(name, str(error)))
+        try:
+            for member in guarded(factory(problems), state):
+                scan_member(member, state)
+                state.tables.problems.extend(problems[sent_problems:])
+                sent_problems = len(problems)
+                state.matcher.store.keep_room_of(starts_sent)
+                emit(MemberDelta(state.tables, state.matcher.store))
+                state.reset_deltas(name)
+        except AnalyzerError as error:
+            if not isinstance(error, BundleError):
+                emit(Rejected(error.exit_code, str(error)))
+                return
+            state.tables.problems.append(Problem(name, str(error)))
+        state.tables.problems.extend(problems[sent_problems:])
+        state.matcher.store.keep_room_of(starts_sent)
+        emit(MemberDelta(state.tables, state.matcher.store))
+        finish(emit)  # the parent goes on while the planners are closed below
     finally:
         state.close()
-    state.tables.problems.extend(problems[sent_problems:])
-    state.matcher.store.keep_room_of(starts_sent)
-    emit(MemberDelta(state.tables, state.matcher.store))
 
 
 T = TypeVar("T")

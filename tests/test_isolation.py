@@ -53,6 +53,84 @@ def test_messages_arrive_in_order_and_the_child_ends_ok() -> None:
     assert received == [Computed(0), Computed(1), Computed(2)]
 
 
+def test_a_finished_child_is_not_waited_for_but_reaped_before_the_next(tmp_path: Path) -> None:
+    """A child that says it has finished lets the parent go on while it ends (closing its
+    planners, giving its memory back); it is reaped before the next child reads, and by
+    ``reap_finished_children`` when the command ends, so its resource use still counts."""
+    from analyzer import sandbox
+    from analyzer.sandbox import finish, reap_finished_children
+
+    pid_file = tmp_path / "child.pid"
+
+    def work(emit: Callable[[object], None]) -> None:
+        pid_file.write_text(str(os.getpid()))
+        emit(Computed("answer"))
+        finish(emit)
+        with pytest.raises(BrokenPipeError):  # nothing more may be sent
+            emit(Computed("late"))
+        time.sleep(0.5)  # its slow ending
+
+    received: list[object] = []
+    started = time.monotonic()
+    end = run_in_sandbox(work, LIMITS, received.append)
+    assert time.monotonic() - started < 0.4, "the parent waited for the child to end"
+    assert end.status == "ok"
+    assert received == [Computed("answer")]
+    pid = int(pid_file.read_text())
+    assert sandbox._finished == [pid]
+    assert os.waitpid(pid, os.WNOHANG) == (0, 0), "still ending, not yet reaped"
+    os.kill(pid, 0)  # alive
+    reap_finished_children()
+    assert sandbox._finished == []
+    with pytest.raises(ChildProcessError):  # reaped: no child of ours is left
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_the_next_child_reaps_the_one_that_finished_before(tmp_path: Path) -> None:
+    from analyzer import sandbox
+
+    def work(emit: Callable[[object], None]) -> None:
+        emit(Computed(os.getpid()))  # finished when work returns; its ending is quick
+
+    first: list[object] = []
+    run_in_sandbox(work, LIMITS, first.append)
+    earlier = first[0].value  # type: ignore[attr-defined]
+    second: list[object] = []
+    run_in_sandbox(work, LIMITS, second.append)
+    assert earlier not in sandbox._finished
+    with pytest.raises(ChildProcessError):
+        os.waitpid(earlier, os.WNOHANG)
+    sandbox.reap_finished_children()
+
+
+def test_the_command_leaves_no_child_behind(tmp_path: Path) -> None:
+    """``analyze`` ends with its reader, planners and evaluation child reaped: a process
+    that waits for it sees their peak memory in its own children's (``wait4``)."""
+    bundle = _tgz(tmp_path / "b.tgz", {"var/log/waagent.log": (
+        b"2024-01-31T10:00:00.000000Z INFO ExtHandler ExtHandler ProcessExtensionsGoalState "
+        b"completed [incarnation_1 12 ms]\n")})
+    # The probe adopts what its child leaves behind (a subreaper): an unreaped reader or
+    # evaluation child would become its own child when ``analyze`` ends.
+    probe = (
+        "import ctypes, os, sys, runpy, time\n"
+        "ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    sys.argv = ['analyzer', 'analyze', sys.argv[1], '--format', 'json']\n"
+        "    runpy.run_module('analyzer', run_name='__main__')\n"
+        "os.waitpid(pid, 0)\n"
+        "time.sleep(0.2)\n"
+        "try:\n"
+        "    os.waitpid(-1, os.WNOHANG)\n"
+        "    print('a child is left')\n"
+        "except ChildProcessError:\n"
+        "    print('none left')\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(bundle)], capture_output=True,
+                          text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.strip().splitlines()[-1] == "none left", done.stderr
+
+
 def test_an_exception_in_the_child_is_a_typed_error_not_a_message() -> None:
     received: list[object] = []
 

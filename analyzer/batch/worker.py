@@ -34,6 +34,7 @@ from analyzer.heap import collect_garbage_rarely
 from analyzer.parse.timeutil import UNIX_EPOCH
 from analyzer.pipeline import Analysis, AnalyzeOptions, analyze_path
 from analyzer.report.model import SEVERITIES
+from analyzer.sandbox import reap_finished_children
 from analyzer.settings import Limits
 
 VMSNAPSHOT = "microsoft.azure.recoveryservices.vmsnapshotlinux"
@@ -277,6 +278,9 @@ def child_main(connection: Any, path: str, sha256: str, options: AnalyzeOptions,
         connection.close()
     except MemoryError:
         os._exit(EXIT_NO_MEMORY)
+    # The evaluation child ends while the runner takes the outcome; a forkserver child ends
+    # without running exit functions, so it is reaped here.
+    reap_finished_children()
 
 
 def _redirect_output(stderr_path: str) -> None:
