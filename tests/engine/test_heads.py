@@ -11,20 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from analyzer.engine import heads
 from analyzer.engine.distinct import native_line_heads
-from analyzer.engine.heads import (
-    HEAD_DASH,
-    HEAD_DASH_SPACE,
-    HEAD_G4,
-    HEAD_LEVEL,
-    HEAD_MAY_OPEN,
-    HEAD_SLASH_SPACE,
-    HEAD_VALID,
-    WINDOW,
-    line_heads,
-    numpy_heads,
-)
+from analyzer.engine.heads import WINDOW, line_heads, numpy_heads
 from analyzer.parse.timeutil import FIRST_YEAR, LAST_YEAR
+
+G4, DASH, LEVEL, VALID = heads.HEAD_G4, heads.HEAD_DASH, heads.HEAD_LEVEL, heads.HEAD_VALID
+DASH_SPACE, SLASH_SPACE = heads.HEAD_DASH_SPACE, heads.HEAD_SLASH_SPACE
+MAY_OPEN = heads.HEAD_MAY_OPEN
 
 _PAD = bytes(2 * WINDOW)
 
@@ -98,29 +92,29 @@ def test_compiled_and_numpy_heads_agree(lines: list[bytes]) -> None:
 
 def test_a_g4_line_with_a_level_word() -> None:
     flags, micros = _both([b"2024-02-29T23:59:59.999999Z INFO ExtHandler ExtHandler go"])[0]
-    assert flags[0] == HEAD_G4 | HEAD_LEVEL | HEAD_VALID | HEAD_MAY_OPEN
+    assert flags[0] == G4 | LEVEL | VALID | MAY_OPEN
     expected = datetime(2024, 2, 29, 23, 59, 59, 999_999, tzinfo=UTC).timestamp()
     assert micros[0] / 1e6 == expected
 
 
 @pytest.mark.parametrize("line,expected", [
-    (b"2023-02-29T10:00:00.000000Z INFO x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-01-01T24:00:00.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-01-01T23:60:00.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-01-01T23:59:60.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-13-01T23:59:59.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-04-31T23:59:59.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"2024-01-00T23:59:59.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
-    (b"1899-12-31T23:59:59.000000Z ERROR x", HEAD_G4 | HEAD_LEVEL | HEAD_MAY_OPEN),
+    (b"2023-02-29T10:00:00.000000Z INFO x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-01-01T24:00:00.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-01-01T23:60:00.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-01-01T23:59:60.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-13-01T23:59:59.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-04-31T23:59:59.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"2024-01-00T23:59:59.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
+    (b"1899-12-31T23:59:59.000000Z ERROR x", G4 | LEVEL | MAY_OPEN),
     (b"2000-02-29T23:59:59.000000Z ERROR x",
-     HEAD_G4 | HEAD_LEVEL | HEAD_VALID | HEAD_MAY_OPEN),
-    (b"2024-01-31T10:00:00.000000Z INFOx", HEAD_G4 | HEAD_VALID | HEAD_MAY_OPEN),
+     G4 | LEVEL | VALID | MAY_OPEN),
+    (b"2024-01-31T10:00:00.000000Z INFOx", G4 | VALID | MAY_OPEN),
     (b"2024-01-31 10:00:00.000000 [Microsoft.Azure-1.0]m",
-     HEAD_DASH | HEAD_DASH_SPACE | HEAD_VALID | HEAD_MAY_OPEN),
-    (b"2024-01-31 10:00:00 some layout", HEAD_DASH_SPACE | HEAD_MAY_OPEN),
-    (b"2024/01/31 10:00:00 some layout", HEAD_SLASH_SPACE | HEAD_MAY_OPEN),
-    (b"Jan 31 10:00:00 vm waagent[1]: x", HEAD_MAY_OPEN),
-    (b"\xc3\xa9t\xc3\xa9", HEAD_MAY_OPEN),
+     DASH | DASH_SPACE | VALID | MAY_OPEN),
+    (b"2024-01-31 10:00:00 some layout", DASH_SPACE | MAY_OPEN),
+    (b"2024/01/31 10:00:00 some layout", SLASH_SPACE | MAY_OPEN),
+    (b"Jan 31 10:00:00 vm waagent[1]: x", MAY_OPEN),
+    (b"\xc3\xa9t\xc3\xa9", MAY_OPEN),
     (b"    at continuation", 0),
     (b"jan 31 lower-case month", 0),
 ])
@@ -128,7 +122,7 @@ def test_what_a_line_start_says(line: bytes, expected: int) -> None:
     native, reference = _both([line])
     assert native[0][0] == expected
     assert reference[0][0] == expected
-    assert (native[1][0] != 0) == bool(expected & HEAD_VALID)
+    assert (native[1][0] != 0) == bool(expected & VALID)
 
 
 @pytest.mark.parametrize("start", [-1, 61])
@@ -146,4 +140,4 @@ def test_the_numpy_path_refuses_it_too(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError):
         line_heads(b"x" * 100, [0, 61])
     flags, _ = line_heads(b"2024/01/31 10:00:00 x" + bytes(100), [0])
-    assert flags.tolist() == [HEAD_SLASH_SPACE | HEAD_MAY_OPEN]
+    assert flags.tolist() == [SLASH_SPACE | MAY_OPEN]
