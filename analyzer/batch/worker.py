@@ -96,6 +96,7 @@ def _sample_run(options: AnalyzeOptions) -> None:
         sample = Path(folder) / "sample.tgz"
         sample.write_bytes(buffer.getvalue())
         analyze_path(sample, options)
+    reap_finished_children()  # the children forked from here start with none to reap
 
 
 # -- limits ---------------------------------------------------------------------------------
