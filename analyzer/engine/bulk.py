@@ -9,7 +9,7 @@ seconds). For those, nothing needs a parsed :class:`Record`:
   backup extension's ``date time [prefix]message`` layout; anything else takes the record path);
 * every *distinct* message of the chunk goes once through the kind's RE2 pattern set, so a
   message repeated ten thousand times is matched once;
-* timestamps are parsed in one numpy pass over the chunk's stamps;
+* timestamps are read with the line starts in one compiled pass (:mod:`analyzer.engine.heads`);
 * counts, times, sequence starts and ends go to the match store as arrays, and only the few
   lines kept as evidence are parsed, when they are shown (:class:`RawHit`).
 
