@@ -68,16 +68,15 @@ def test_a_finished_child_is_not_waited_for_but_reaped_before_the_next(tmp_path:
         finish(emit)
         with pytest.raises(BrokenPipeError):  # nothing more may be sent
             emit(Computed("late"))
-        time.sleep(0.5)  # its slow ending
+        time.sleep(2)  # its slow ending
 
     received: list[object] = []
-    started = time.monotonic()
     end = run_in_sandbox(work, LIMITS, received.append)
-    assert time.monotonic() - started < 0.4, "the parent waited for the child to end"
     assert end.status == "ok"
     assert received == [Computed("answer")]
     pid = int(pid_file.read_text())
     assert sandbox._finished == [pid]
+    # The parent came back while the child was still ending, without waiting for it.
     assert os.waitpid(pid, os.WNOHANG) == (0, 0), "still ending, not yet reaped"
     os.kill(pid, 0)  # alive
     reap_finished_children()

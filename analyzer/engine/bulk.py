@@ -397,8 +397,6 @@ class BulkMatcher:
         self._joined_alike: dict[tuple[Any, ...], tuple[list[Any], list[Any]]] = {}
         self._prefix_extensions: dict[bytes, tuple[str, str]] = {}
         self._shared_parts: dict[tuple[Any, ...], tuple[dict[str, str], str, str, str]] = {}
-        self._heartbeat_parts: dict[tuple[str, str, str], tuple[dict[str, str], str, str,
-                                                                str]] = {}
         self._pool: ForkPool | None = None
         self._pool_prefilter: Any = None
         self._pool_failed = False
@@ -432,20 +430,6 @@ class BulkMatcher:
                 self._prefix_extensions.clear()
             found = self._prefix_extensions[prefix] = split_extension_prefix(
                 prefix.decode("utf-8", "surrogateescape"))
-        return found
-
-    def heartbeat_parts(self, agent_version: str, extension: str, version: str
-                        ) -> tuple[dict[str, str], str, str, str]:
-        """:meth:`shared_parts` of a heartbeat's facts, looked up by its three strings: a
-        verbose log has one heartbeat every few seconds (50,000 in the marker-heavy mix),
-        each of which built a fields dictionary and its items to find the same parts."""
-        key = (agent_version, extension, version)
-        found = self._heartbeat_parts.get(key)
-        if found is None:
-            if len(self._heartbeat_parts) > _MAX_ROUTES:
-                self._heartbeat_parts.clear()
-            found = self._heartbeat_parts[key] = self.shared_parts(
-                ({"goal_state_agent_version": agent_version}, extension, version, ""))
         return found
 
     def shared_parts(self, parts: tuple[dict[str, str], str, str, str]
@@ -1053,7 +1037,7 @@ class ChunkPlanner:
         messages = map(self.region.__getitem__, map(
             slice, (starts[follows] + message_at[follows]).tolist(), ends[follows].tolist()))
         followers: list[Any] = list(zip(shared, messages, repeat(None), repeat(None)))
-        self._own_facts(followers, tags[follows], [records[index] for index in follows.tolist()])
+        self._own_facts(followers, follows, tags, records)
         # A form whose leader took the record path sends its records there too; one whose
         # route read the leader's message decides each record.
         odd = np.flatnonzero(np.fromiter(map(is_, shared, repeat(RECORD_PATH)), dtype=bool,
@@ -1067,14 +1051,16 @@ class ChunkPlanner:
         _put(decided, follows.tolist(), followers)
         return decided
 
-    def _own_facts(self, followers: list[Any], tags: Any, records: list[bytes]) -> None:
-        """Each follower with a fact literal gets the fact parts of its own message: a
-        heartbeat's counter and its agent version are both digits, so the records of a form
-        share their queries but not their versions (the marker-heavy mix: 50,000 heartbeats
-        decided one by one, each a pattern-set match and a route look-up)."""
-        for at in np.flatnonzero(tags & FACT_TAG).tolist():
+    def _own_facts(self, followers: list[Any], follows: Any, tags: Any,
+                   records: list[bytes]) -> None:
+        """Each follower (``followers[at]`` is record ``follows[at]``) with a fact literal
+        gets the fact parts of its own message: a heartbeat's counter and its agent version
+        are both digits, so the records of a form share their queries but not their versions
+        (the marker-heavy mix: 50,000 heartbeats decided one by one, each a pattern-set match
+        and a route look-up)."""
+        for at in np.flatnonzero(tags[follows] & FACT_TAG).tolist():
             queries, message, _, _ = followers[at]
-            prefix = records[at].split(b" ", 3)[2]  # a digit form is a G4 record's
+            prefix = records[follows[at]].split(b" ", 3)[2]  # a digit form is a G4 record's
             followers[at] = (queries, message, self._fact_parts(message, prefix), None)
 
     def _scan_markers(self, deciding: int) -> None:
@@ -1216,8 +1202,9 @@ class ChunkPlanner:
         handler_state = bool(extension) and _HANDLER_STATE in message
         heartbeat = None if handler_state else heartbeat_agent_version(message)
         if heartbeat is not None:
-            return self.owner.heartbeat_parts(heartbeat, extension,
-                                              version if self.real_version else "")
+            return self.owner.shared_parts(({"goal_state_agent_version": heartbeat},
+                                            extension, version if self.real_version else "",
+                                            ""))
         if not (handler_state or may_hold_version_fields(message)):
             return None
         decoded = _decoded(message)
